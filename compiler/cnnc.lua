@@ -1,0 +1,86 @@
+-- cnnc: the model language (what `require 'cnnc'` gives a model file or a script).
+--
+-- Every layer class of cnnc.registry becomes a constructor, nn.Conv2D{...}, that checks its
+-- arguments at once, so a mistake is reported at the line that made it. nn.Sequential
+-- collects layers into a model; nn.kernels holds hand-designed kernels. Nothing here
+-- compiles anything: cnnc.driver turns a model into C.
+
+local args = require 'cnnc.args'
+local registry = require 'cnnc.registry'
+local util = require 'cnnc.util'
+
+local nn = { _VERSION = 'cnnc 0.1' }
+
+local Layer = {}
+Layer.__index = Layer
+nn.Layer = Layer
+
+-- The first stack frame outside cnnc's own files: where the user wrote the call.
+local function caller_location()
+  for level = 3, 12 do
+    local info = debug.getinfo(level, 'Sl')
+    if not info then break end
+    local src = info.short_src or '?'
+    if not src:match('compiler/cnnc[/.]') and not src:match('^%[C%]') then
+      return { file = src, line = info.currentline }
+    end
+  end
+  return {}
+end
+
+for kind, entry in pairs(registry.kinds) do
+  nn[kind] = function(given)
+    local where = caller_location()
+    local p = args.parse(kind, entry.spec.args, given, entry.spec.rank, where)
+    return setmetatable({ kind = kind, p = p, where = where }, Layer)
+  end
+end
+
+local Sequential = {}
+Sequential.__index = Sequential
+nn.SequentialModel = Sequential
+
+local MODEL_ARGS = { name = 'string', input_shape = 'shape', seed = 'int', layers = 'table' }
+
+function nn.Sequential(opts)
+  local where = caller_location()
+  opts = opts or {}
+  if type(opts) ~= 'table' then util.fail(where, 'Sequential expects a table of options, got %s', type(opts)) end
+  for k, v in pairs(opts) do
+    local want = MODEL_ARGS[k]
+    if not want then
+      util.fail(where, "Sequential has no option '%s' (valid: input_shape, layers, name, seed)", tostring(k))
+    end
+    local ok = (want == 'string' and type(v) == 'string')
+      or (want == 'int' and type(v) == 'number' and v == math.floor(v) and v >= 0)
+      or (want == 'table' and type(v) == 'table')
+      or (want == 'shape' and args.CHECK.shape(v) ~= nil)
+    if not ok then
+      util.fail(where, "Sequential option '%s' must be %s, got %s", k,
+        want == 'shape' and 'a list of positive integers' or (want == 'int' and 'a non-negative integer' or 'a ' .. want),
+        args.describe(v))
+    end
+  end
+  if opts.name and not opts.name:match('^[%a_][%w_]*$') then
+    util.fail(where, "model name '%s' must be a C identifier (letters, digits, underscores)", opts.name)
+  end
+  local m = setmetatable({ name = opts.name, input_shape = opts.input_shape, seed = opts.seed or 0,
+    layers = {}, where = where }, Sequential)
+  for _, l in ipairs(opts.layers or {}) do m:add(l) end
+  return m
+end
+
+function Sequential:add(layer)
+  if getmetatable(layer) ~= Layer then
+    util.fail(caller_location(), 'Sequential:add expects a layer such as nn.Dense{10}, got %s',
+      args.describe(layer))
+  end
+  self.layers[#self.layers + 1] = layer
+  return self
+end
+
+function nn.is_model(m) return getmetatable(m) == Sequential end
+
+nn.kernels = require 'cnnc.kernels'
+
+return nn

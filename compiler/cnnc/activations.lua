@@ -1,0 +1,103 @@
+-- cnnc.activations: elementwise activation functions, as data.
+--
+-- Each entry gives the reference definition (double precision, Lua) and a function from a
+-- C expression to a float32 C expression; the emitter composes these into layer epilogues.
+-- `softmax` is the one non-elementwise activation: it works on the last axis and is
+-- handled by cnnc.epilogue. Definitions follow tf.keras 2.x (see DESIGN.md).
+
+local M = {}
+
+local SELU_ALPHA = 1.6732632423543772848170429916717
+local SELU_SCALE = 1.0507009873554804934193349852946
+
+local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
+local function log1p(x)
+  -- log1p without cancellation for small x (LuaJIT has no math.log1p).
+  local u = 1 + x
+  if u == 1 then return x end
+  return math.log(u) * x / (u - 1)
+end
+local function expm1(x)
+  if math.abs(x) < 1e-5 then return x + 0.5 * x * x end
+  return math.exp(x) - 1
+end
+
+-- A float literal for C, exact for the values used here.
+local function f(x) return string.format('%.9gf', x) end
+
+-- p: the activation's parameters (alpha for leaky_relu / LeakyReLU).
+M.ops = {
+  linear = {
+    ref = function(x) return x end,
+    c = function(x) return x end,
+  },
+  relu = {
+    ref = function(x) return x > 0 and x or 0 end,
+    c = function(x) return string.format('(%s > 0.0f ? %s : 0.0f)', x, x) end,
+    needs_var = true,
+  },
+  sigmoid = {
+    ref = sigmoid,
+    c = function(x) return string.format('1.0f / (1.0f + expf(-%s))', x) end,
+  },
+  tanh = {
+    ref = function(x) return math.tanh(x) end,
+    c = function(x) return string.format('tanhf(%s)', x) end,
+  },
+  elu = {
+    ref = function(x) return x > 0 and x or expm1(x) end,
+    c = function(x) return string.format('(%s > 0.0f ? %s : expm1f(%s))', x, x, x) end,
+    needs_var = true,
+  },
+  selu = {
+    ref = function(x) return SELU_SCALE * (x > 0 and x or SELU_ALPHA * expm1(x)) end,
+    c = function(x)
+      return string.format('%s * (%s > 0.0f ? %s : %s * expm1f(%s))', f(SELU_SCALE), x, x, f(SELU_ALPHA), x)
+    end,
+    needs_var = true,
+  },
+  softplus = {
+    -- max(x, 0) + log1p(exp(-|x|)): no overflow for large |x|.
+    ref = function(x) return math.max(x, 0) + log1p(math.exp(-math.abs(x))) end,
+    c = function(x) return string.format('fmaxf(%s, 0.0f) + log1pf(expf(-fabsf(%s)))', x, x) end,
+    needs_var = true,
+  },
+  softsign = {
+    ref = function(x) return x / (1 + math.abs(x)) end,
+    c = function(x) return string.format('%s / (1.0f + fabsf(%s))', x, x) end,
+    needs_var = true,
+  },
+  hard_sigmoid = {
+    ref = function(x) return math.min(math.max(0.2 * x + 0.5, 0), 1) end,
+    c = function(x) return string.format('fminf(fmaxf(0.2f * %s + 0.5f, 0.0f), 1.0f)', x) end,
+  },
+  swish = {
+    ref = function(x) return x * sigmoid(x) end,
+    c = function(x) return string.format('%s / (1.0f + expf(-%s))', x, x) end,
+    needs_var = true,
+  },
+  leaky_relu = {
+    default_alpha = 0.2,
+    ref = function(x, p) return x > 0 and x or p.alpha * x end,
+    c = function(x, p) return string.format('(%s > 0.0f ? %s : %s * %s)', x, x, f(p.alpha), x) end,
+    needs_var = true,
+  },
+  softmax = {
+    last_axis = true,
+  },
+}
+
+M.names = {}
+for k in pairs(M.ops) do M.names[#M.names + 1] = k end
+table.sort(M.names)
+
+-- The parameters an activation string implies (leaky_relu's Keras 3 alpha of 0.2).
+function M.params_for(name)
+  local op = M.ops[name]
+  if op.default_alpha then return { alpha = op.default_alpha } end
+  return {}
+end
+
+M.log1p, M.expm1 = log1p, expm1
+
+return M

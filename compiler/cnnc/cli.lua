@@ -1,0 +1,233 @@
+-- cnnc.cli: the `cnnc` command (summary, build, run, test).
+--
+-- Parses arguments, calls the driver, prints results. Errors go to stderr as one line
+-- naming the file, line and layer, and the exit status is non-zero; nothing is written
+-- when compilation fails. Commands that build C call the system compiler here.
+
+local driver = require 'cnnc.driver'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local USAGE = {
+  main = [[
+usage: cnnc <command> [options]
+
+commands:
+  summary MODEL            layer table, parameters, multiply-adds, memory plan, fusions
+  build MODEL -o DIR       write DIR/NAME.c, DIR/NAME.h and build the executable DIR/NAME
+  run MODEL INPUT          run the reference interpreter (double precision) on INPUT
+  test MODEL               build a golden-output test program, run it, report errors
+
+`cnnc <command> --help` describes each command's options.
+]],
+  summary = [[
+usage: cnnc summary MODEL [--weights DIR] [--no-fuse] [--name NAME]
+
+Prints the layers with their output shapes and parameter counts, the totals, the
+multiply-adds, the activation arena the memory plan needs (next to the sum of all
+activations) and which layers were fused into which.
+]],
+  build = [[
+usage: cnnc build MODEL -o DIR [--name NAME] [--weights DIR] [--no-fuse] [--cc CC]
+                  [--cflags FLAGS] [--no-exe] [--dump PASS]
+
+Writes DIR/NAME.c and DIR/NAME.h (NAME defaults to the model's name) and builds the
+executable DIR/NAME with the runtime (libc and libm only).
+  --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
+  --no-fuse       keep every layer separate (no fusion pass)
+  --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
+  --no-exe        write the C files only
+  --dump PASS     print the graph after PASS (frontend, shape, fuse, plan) and stop
+]],
+  run = [[
+usage: cnnc run MODEL INPUT [-o OUTPUT.npy] [--weights DIR]
+
+Runs the reference interpreter (plain loops, double precision) on INPUT (.npy, .pgm,
+.ppm or raw float32; a leading batch dimension runs every item) and writes the outputs
+as float32 .npy, or prints them without -o.
+]],
+}
+
+local function die(msg, code)
+  io.stderr:write('cnnc: ', msg, '\n')
+  os.exit(code or 1)
+end
+
+local function fail_with(err)
+  die(util.format_error(err), 1)
+end
+
+-- flags: name -> 'value' | 'switch'. Returns positional list and options table.
+local function parse(argv, flags, cmd)
+  local pos, opt = {}, {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == '--help' or a == '-h' then
+      io.write(USAGE[cmd] or USAGE.main)
+      os.exit(0)
+    elseif a:sub(1, 1) == '-' and #a > 1 then
+      local key, inline = a:match('^(%-%-?[%w-]+)=(.*)$')
+      key = key or a
+      local kind = flags[key]
+      if not kind then die(string.format("%s: unknown option '%s' (see cnnc %s --help)", cmd, a, cmd), 2) end
+      if kind == 'switch' then
+        opt[key] = true
+      else
+        local v = inline
+        if not v then
+          i = i + 1
+          v = argv[i]
+          if not v then die(string.format('%s: option %s needs a value', cmd, key), 2) end
+        end
+        opt[key] = v
+      end
+    else
+      pos[#pos + 1] = a
+    end
+    i = i + 1
+  end
+  return pos, opt
+end
+
+local function load_model(path)
+  local model, err = driver.load(path)
+  if not model then fail_with(err) end
+  return model
+end
+
+local function dump_graph(g, pass)
+  local report = require 'cnnc.report'
+  io.write(string.format('graph %s after %s:\n', g.name, pass))
+  if g.nodes[1] and g.nodes[1].shape then
+    io.write(report.table(report.rows(g)), '\n')
+  else
+    for i, n in ipairs(g.nodes) do
+      io.write(string.format('  %d %s %s <- %s\n', i, n.name, n.op, table.concat(n.inputs, ', ')))
+    end
+  end
+  if g.plan then
+    io.write(string.format('arena: %d floats; all activations: %d floats\n', g.plan.arena_floats, g.plan.total_floats))
+    for _, n in ipairs(g.nodes) do
+      local s = g.plan.storage[g.plan.root[n.name]]
+      io.write(string.format('  %-24s %s\n', n.name, s.kind == 'arena' and ('arena + ' .. s.offset) or s.kind))
+    end
+  end
+end
+
+function M.summary(argv)
+  local pos, opt = parse(argv, { ['--weights'] = 'value', ['--no-fuse'] = 'switch', ['--name'] = 'value' }, 'summary')
+  if #pos ~= 1 then die('summary: expected one MODEL argument (see cnnc summary --help)', 2) end
+  local model = load_model(pos[1])
+  local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'], fuse = not opt['--no-fuse'],
+    name = opt['--name'] })
+  if not r then fail_with(err) end
+  io.write(require('cnnc.summary').text(r), '\n')
+end
+
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+M.shell_quote = shell_quote
+
+function M.root()
+  local src = debug.getinfo(1, 'S').source:sub(2)
+  return (src:match('^(.*)/compiler/cnnc/[^/]*$') or '.')
+end
+
+-- The runtime files an executable links (runtime/), the CLI main first.
+M.RUNTIME_SOURCES = { 'cnnc_main.c', 'cnnc_cli.c', 'cnnc_io.c', 'cnnc_npy.c', 'cnnc_pnm.c' }
+
+-- Builds the executable for generated files in dir. Returns true or nil, message.
+function M.cc_executable(dir, name, cc, cflags)
+  local root = M.root()
+  local rt = root .. '/runtime'
+  local exe = dir .. '/' .. name
+  local tmp = exe .. '.tmp'
+  local srcs = {}
+  for i, f in ipairs(M.RUNTIME_SOURCES) do srcs[i] = shell_quote(rt .. '/' .. f) end
+  local cmd = string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
+    .. '%s %s -lm -o %s 2>&1',
+    cc, cflags, shell_quote(dir), shell_quote(rt), shell_quote('"' .. name .. '.h"'), name, name:upper(),
+    table.concat(srcs, ' '), shell_quote(dir .. '/' .. name .. '.c'), shell_quote(tmp))
+  local p = io.popen(cmd)
+  local out = p:read('*a')
+  local ok = p:close()
+  if not ok then
+    os.remove(tmp)
+    return nil, 'the C compiler failed:\n' .. cmd .. '\n' .. out
+  end
+  local rok, rerr = os.rename(tmp, exe)
+  if not rok then return nil, rerr end
+  return exe
+end
+
+function M.build(argv)
+  local pos, opt = parse(argv, {
+    ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
+    ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
+  }, 'build')
+  if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
+  if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
+    die("build: --name must be a C identifier, got '" .. opt['--name'] .. "'", 2)
+  end
+  local dump = opt['--dump']
+  if dump and not ({ frontend = 1, shape = 1, fuse = 1, plan = 1 })[dump] then
+    die('build: --dump takes frontend, shape, fuse or plan', 2)
+  end
+  if not dump and not opt['-o'] then die('build: -o DIR is required (see cnnc build --help)', 2) end
+  local model = load_model(pos[1])
+  local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
+    name = opt['--name'], source = pos[1], stop = dump })
+  if not r then fail_with(err) end
+  if dump then
+    local g = ({ frontend = r.graph, shape = r.typed, fuse = r.fused, plan = r.planned })[dump]
+    dump_graph(g, dump)
+    return
+  end
+  local dir = opt['-o']
+  if not os.execute('mkdir -p ' .. shell_quote(dir)) then die('build: cannot create directory ' .. dir) end
+  local c_path, werr = driver.write_c(r, dir)
+  if not c_path then fail_with(werr) end
+  io.write('wrote ', c_path, ' and ', dir .. '/' .. r.planned.name .. '.h', '\n')
+  if opt['--no-exe'] then return end
+  local exe, cerr = M.cc_executable(dir, r.planned.name, opt['--cc'] or os.getenv('CC') or 'cc',
+    opt['--cflags'] or '-O2')
+  if not exe then die(cerr) end
+  io.write('built ', exe, '\n')
+end
+
+function M.run(argv)
+  local pos, opt = parse(argv, { ['-o'] = 'value', ['--weights'] = 'value' }, 'run')
+  if #pos ~= 2 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
+  local model = load_model(pos[1])
+  local r, err = driver.compile(model, { stop = 'shape', weights = opt['--weights'] })
+  if not r then fail_with(err) end
+  local npy = require 'cnnc.npy'
+  local x, xerr = npy.read_input(pos[2])
+  if not x then die(xerr) end
+  local out, rerr = require('cnnc.runner').run_batch(r.typed, x, pos[2])
+  if not out then fail_with(rerr) end
+  if opt['-o'] then
+    local ok, werr = npy.write(opt['-o'], out)
+    if not ok then die(werr) end
+    io.write('wrote ', opt['-o'], ' ', util.shape_str(out.shape), '\n')
+  else
+    io.write(require('cnnc.runner').format(out, r.typed), '\n')
+  end
+end
+
+function M.main(argv)
+  local cmd = argv[1]
+  if not cmd or cmd == '--help' or cmd == '-h' or cmd == 'help' then
+    io.write(USAGE.main)
+    os.exit(cmd and 0 or 2)
+  end
+  local rest = { unpack(argv, 2) }
+  if cmd == 'summary' then return M.summary(rest) end
+  if cmd == 'build' then return M.build(rest) end
+  if cmd == 'run' then return M.run(rest) end
+  if cmd == 'test' then return require('cnnc.testgen').main(rest) end
+  die("unknown command '" .. cmd .. "' (commands: summary, build, run, test)", 2)
+end
+
+return M

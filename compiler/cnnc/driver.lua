@@ -1,0 +1,89 @@
+-- cnnc.driver: runs the pipeline, and is the only part of the compiler that touches files.
+--
+--   model file --load--> model --frontend--> graph --shape--> typed --fuse--> fused
+--     --plan--> planned --emit--> C text
+-- `compile` can stop after any pass (opts.stop), which is how tests look at one pass
+-- alone. Every function returns nil, err (a cnnc.util error) on user errors.
+
+local frontend = require 'cnnc.frontend'
+local npy = require 'cnnc.npy'
+local util = require 'cnnc.util'
+
+local M = {}
+
+M.PASSES = { 'frontend', 'shape', 'fuse', 'plan', 'emit' }
+
+-- Runs a Lua model file and returns the model it returns.
+local function load_lua_model(path)
+  local chunk, err = loadfile(path)
+  if not chunk then util.fail({ file = path }, 'cannot load model file: %s', err) end
+  local ok, res = pcall(chunk)
+  if not ok then
+    if util.is_error(res) then error(res, 0) end
+    util.fail({ file = path }, 'the model file raised an error: %s', tostring(res))
+  end
+  local nn = require 'cnnc'
+  if not nn.is_model(res) then
+    util.fail({ file = path }, 'the model file must return a model (e.g. `return m` after nn.Sequential{...}), it returned %s',
+      type(res))
+  end
+  res.where = res.where or { file = path }
+  return res
+end
+
+function M.load(path)
+  return util.try(function()
+    local f = io.open(path, 'rb')
+    if not f then util.fail({ file = path }, 'cannot open model file') end
+    f:close()
+    return load_lua_model(path)
+  end)
+end
+
+-- A weight provider reading DIR/<layer>.<weight>.npy.
+function M.weights_from_dir(dir)
+  return function(layer, wname)
+    local path = string.format('%s/%s.%s.npy', dir, layer, wname)
+    local t, err = npy.read(path)
+    if not t then
+      if not io.open(path, 'rb') then
+        return nil, string.format('missing weight file %s (--weights %s needs <layer>.<weight>.npy for every weight)', path, dir)
+      end
+      return nil, err
+    end
+    return t, path
+  end
+end
+
+-- opts: {stop = pass name, fuse = bool (default true), weights = dir, name = model name,
+-- source = file name for the banner}. Returns a table of the graphs made so far
+-- {graph, typed, fused, planned, c, h}.
+function M.compile(model, opts)
+  opts = opts or {}
+  return util.try(function()
+    local r = {}
+    r.graph = frontend.from_model(model, opts.name)
+    if opts.stop == 'frontend' then return r end
+    local provider = opts.weights and M.weights_from_dir(opts.weights)
+    r.typed = require('cnnc.passes.shape').run(r.graph, provider)
+    if opts.stop == 'shape' then return r end
+    r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed)
+    if opts.stop == 'fuse' then return r end
+    r.planned = require('cnnc.passes.plan').run(r.fused)
+    if opts.stop == 'plan' then return r end
+    r.c, r.h = require('cnnc.emit').run(r.planned, { source = opts.source })
+    return r
+  end)
+end
+
+-- Writes NAME.c and NAME.h into dir (only when changed). Returns paths or nil, err.
+function M.write_c(r, dir)
+  local name = r.planned.name
+  local c_path, h_path = dir .. '/' .. name .. '.c', dir .. '/' .. name .. '.h'
+  local ok, err = util.write_if_changed(h_path, r.h)
+  if ok then ok, err = util.write_if_changed(c_path, r.c) end
+  if not ok then return nil, { message = 'cannot write into ' .. dir .. ': ' .. tostring(err) } end
+  return c_path, h_path
+end
+
+return M

@@ -1,0 +1,187 @@
+-- cnnc.emit: a planned graph becomes NAME.c and NAME.h.
+--
+-- The C file reads top-down: banner with the layer table, weights (exact C99 hex-float
+-- literals), helpers, one static function per layer (each rendered by its layer module
+-- from templates), then the forward function, a straight list of calls on named buffers.
+-- Output is a pure function of the graph: emitting twice gives identical bytes.
+
+local epilogue = require 'cnnc.epilogue'
+local ir = require 'cnnc.ir'
+local report = require 'cnnc.report'
+local template = require 'cnnc.template'
+local util = require 'cnnc.util'
+
+local M = {}
+
+M.VERSION = 'cnnc 0.1'
+
+-- The context a layer's emit(node, E) receives.
+local Context = {}
+Context.__index = Context
+
+function Context:fn(node) return util.c_ident(node.name) .. '_forward' end
+
+function Context:weight(node, wname)
+  local name = util.c_ident(node.name) .. '_' .. wname
+  self.used_weights[name] = true
+  return name
+end
+
+function Context:comment(node)
+  local parts = { node.name .. ': ' .. node.op }
+  if node.layer.describe then parts[#parts + 1] = node.layer.describe(node) end
+  local s = table.concat(parts, ' ') .. string.format(', %s -> %s', util.shape_x(node.in_shape), util.shape_x(node.shape))
+  local e = epilogue.describe(node.epilogue)
+  if e ~= '' then s = s .. ', then ' .. e end
+  return s
+end
+
+function Context:store(node, dst, src, ch)
+  return epilogue.c_store(node.epilogue, dst, src, ch)
+end
+
+function Context:post(node, ptr, channels)
+  local s = epilogue.c_post(node.epilogue, ptr, channels)
+  if s ~= '' then self.helpers.softmax = true end
+  return s
+end
+
+function Context:need(helper) self.helpers[helper] = true end
+
+local function float_literal(v)
+  if v == 0 then return (1 / v < 0) and '-0x0p+0f' or '0x0p+0f' end
+  return string.format('%a', v) .. 'f'
+end
+M.float_literal = float_literal
+
+local function array_text(cname, values, count, comment)
+  local lines, row = {}, {}
+  for i = 1, count do
+    row[#row + 1] = float_literal(values(i))
+    if #row == 8 then lines[#lines + 1] = table.concat(row, ', ') .. ','; row = {} end
+  end
+  if #row > 0 then lines[#lines + 1] = table.concat(row, ', ') .. ',' end
+  return template.section('model', 'weights', {
+    comment = comment, cname = cname, count = count, values = table.concat(lines, '\n') })
+end
+
+local function layout(shape)
+  if #shape == 3 then return 'HWC' end
+  if #shape == 2 then return 'WC' end
+  if #shape == 1 then return 'C' end
+  return 'ND'
+end
+
+local function summary_text(g)
+  local params, macs = report.totals(g)
+  local lines = {
+    'Layers (shapes without the batch dimension, channels last):',
+    report.table(report.rows(g), ' *   '),
+    ' *',
+    string.format(' * Parameters: %d. Multiply-adds: %d. Arena: %d bytes (all activations: %d bytes).',
+      params, macs, 4 * g.plan.arena_floats, 4 * g.plan.total_floats),
+  }
+  return table.concat(lines, '\n')
+end
+
+-- Returns c_text, h_text. opts: {source = model file name}.
+function M.run(g, opts)
+  opts = opts or {}
+  local name = g.name
+  local E = setmetatable({ used_weights = {}, helpers = {} }, Context)
+  local plan = g.plan
+  local source = opts.source or g.source or 'a model'
+  local summary = summary_text(g)
+
+  -- Layer functions first: rendering them tells which helpers and weights are used.
+  local funcs, calls, buffers = {}, {}, {}
+  local function ptr(value)
+    local r = plan.root[value]
+    local s = plan.storage[r]
+    if s.kind == 'input' then return 'input' end
+    if s.kind == 'output' then return 'output' end
+    return util.c_ident(r) .. '_out'
+  end
+  for _, n in ipairs(g.nodes) do
+    if not n.layer.alias then
+      funcs[#funcs + 1] = n.layer.emit(n, E)
+      local args = { ptr(n.name) }
+      for _, v in ipairs(n.inputs) do args[#args + 1] = ptr(v) end
+      calls[#calls + 1] = string.format('%s(%s); /* %s %s */', E:fn(n), table.concat(args, ', '),
+        n.op, util.shape_x(n.shape))
+      local s = plan.storage[n.name]
+      if s.kind == 'arena' then
+        buffers[#buffers + 1] = string.format('float *%s_out = arena + %d; /* %s */',
+          util.c_ident(n.name), s.offset, util.shape_x(n.shape))
+      end
+    end
+  end
+  if plan.copy_input_to_output then
+    calls[#calls + 1] = string.format('memcpy(output, input, %d * sizeof(float));', util.prod(g.input.shape))
+  end
+
+  local weights = {}
+  for _, n in ipairs(g.nodes) do
+    for _, w in ipairs(n.weights or {}) do
+      local cname = util.c_ident(n.name) .. '_' .. w.name
+      if E.used_weights[cname] then
+        local t = w.tensor
+        weights[#weights + 1] = array_text(cname, function(i) return t.data[i - 1] end, t.n,
+          string.format('%s.%s %s', n.name, w.name, util.shape_str(t.shape)))
+      end
+    end
+    for _, c in ipairs(n.layer.constants and n.layer.constants(n) or {}) do
+      weights[#weights + 1] = array_text(util.c_ident(n.name) .. '_' .. c.name,
+        function(i) return c.values[i] end, #c.values, c.comment)
+    end
+    for _, c in ipairs(epilogue.c_constants(n.epilogue, n.shape[#n.shape])) do
+      weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment)
+    end
+  end
+
+  local helpers = {}
+  for _, h in ipairs(util.sorted_keys(E.helpers)) do
+    helpers[#helpers + 1] = template.section('helpers', h, {})
+  end
+
+  local ws = 4 * plan.arena_floats
+  local parts = {
+    template.section('model', 'banner', { file = name .. '.c', version = M.VERSION, source = source,
+      summary = summary, header = name .. '.h' }),
+  }
+  local function section(title, body)
+    if #body == 0 then return end
+    parts[#parts + 1] = template.section('model', 'section', { title = title })
+    parts[#parts + 1] = table.concat(body, '\n\n')
+  end
+  section('weights', weights)
+  section('helpers', helpers)
+  section('layers', funcs)
+  section('forward', { template.section('model', 'forward', {
+    name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
+    arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
+    buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+  }) })
+  local c_text = template.reindent(table.concat(parts, '\n\n'))
+
+  local out_shape = ir.shape_of(g, g.output)
+  local out_node = ir.by_name(g)[plan.root[g.output]]
+  local softmax = out_node and epilogue.ends_in_softmax(out_node.epilogue) and 1 or 0
+  local function dims(s)
+    local t = {}
+    for i = 1, #s do t[i] = tostring(s[i]) end
+    return table.concat(t, ', ')
+  end
+  local uc = name:upper()
+  local h_text = template.reindent(template.section('model.h', 'header', {
+    file = name .. '.h', version = M.VERSION, source = source, summary = summary,
+    GUARD = uc .. '_H', UC = uc, name = name,
+    INPUT_SIZE = util.prod(g.input.shape), INPUT_RANK = #g.input.shape, INPUT_SHAPE = dims(g.input.shape),
+    INPUT_LAYOUT = layout(g.input.shape),
+    OUTPUT_SIZE = util.prod(out_shape), OUTPUT_RANK = #out_shape, OUTPUT_SHAPE = dims(out_shape),
+    OUTPUT_LAYOUT = layout(out_shape), SOFTMAX = softmax, WS = ws,
+  }))
+  return c_text, h_text
+end
+
+return M

@@ -1,0 +1,139 @@
+-- cnnc.epilogue: what happens to a layer's values on their way out.
+--
+-- A node's `epilogue` is a list of steps applied, in order, to every output value:
+--   {op = 'act', name = 'relu', p = {alpha = ...}}      an activation (cnnc.activations)
+--   {op = 'affine', origin = 'bn1', gamma =, beta =, mean =, var =, eps =}
+--                                                        batch normalisation, per channel
+-- The channel of a value is its index on the last axis. A softmax may only be the last
+-- step: it needs the whole channel vector, so it runs after the vector is stored. Layers
+-- start with their own `activation=`; the fuse pass moves the steps of Activation,
+-- LeakyReLU and BatchNormalization layers into their producer's epilogue.
+
+local acts = require 'cnnc.activations'
+local util = require 'cnnc.util'
+
+local M = {}
+
+function M.act(name, p)
+  return { op = 'act', name = name, p = p or acts.params_for(name) }
+end
+
+function M.ends_in_softmax(steps)
+  local last = steps[#steps]
+  return last ~= nil and last.op == 'act' and last.name == 'softmax'
+end
+
+-- Per-channel scale and shift of an affine step, in double.
+local function affine_coeffs(step, c)
+  local g = step.gamma and step.gamma.data[c] or 1
+  local b = step.beta and step.beta.data[c] or 0
+  local scale = g / math.sqrt(step.var.data[c] + step.eps)
+  return scale, b - step.mean.data[c] * scale
+end
+M.affine_coeffs = affine_coeffs
+
+local function softmax_ref(t, channels)
+  for base = 0, t.n - 1, channels do
+    local m = -math.huge
+    for c = 0, channels - 1 do m = math.max(m, t.data[base + c]) end
+    local s = 0
+    for c = 0, channels - 1 do
+      local e = math.exp(t.data[base + c] - m)
+      t.data[base + c] = e
+      s = s + e
+    end
+    for c = 0, channels - 1 do t.data[base + c] = t.data[base + c] / s end
+  end
+end
+
+-- Applies the steps to a double tensor in place (the reference semantics).
+function M.apply_ref(steps, t)
+  local channels = t.shape[#t.shape]
+  for _, st in ipairs(steps) do
+    if st.op == 'act' and st.name == 'softmax' then
+      softmax_ref(t, channels)
+    elseif st.op == 'act' then
+      local f, p = acts.ops[st.name].ref, st.p
+      for i = 0, t.n - 1 do t.data[i] = f(t.data[i], p) end
+    elseif st.op == 'affine' then
+      local data = t.data
+      for c = 0, channels - 1 do
+        local scale = (st.gamma and st.gamma.data[c] or 1) / math.sqrt(st.var.data[c] + st.eps)
+        local beta, mean = st.beta and st.beta.data[c] or 0, st.mean.data[c]
+        for i = c, t.n - 1, channels do data[i] = (data[i] - mean) * scale + beta end
+      end
+    else
+      error('cnnc: unknown epilogue step ' .. tostring(st.op))
+    end
+  end
+  return t
+end
+
+-- The float32 constant arrays an epilogue needs in C: list of {name, values, comment}.
+function M.c_constants(steps, channels)
+  local out = {}
+  for _, st in ipairs(steps) do
+    if st.op == 'affine' then
+      local scale, shift = {}, {}
+      for c = 0, channels - 1 do scale[c + 1], shift[c + 1] = affine_coeffs(st, c) end
+      local base = util.c_ident(st.origin)
+      st.c_scale, st.c_shift = base .. '_scale', base .. '_shift'
+      out[#out + 1] = { name = st.c_scale, values = scale, comment = 'batch norm ' .. st.origin .. ': gamma / sqrt(var + eps)' }
+      out[#out + 1] = { name = st.c_shift, values = shift, comment = 'batch norm ' .. st.origin .. ': beta - mean * scale' }
+    end
+  end
+  return out
+end
+
+-- An operand that is safe to substitute into any C expression.
+local function paren(e)
+  if e:match('^[%w_]+$') or e:match('^[%w_]+%[[%w_ *+]+%]$') then return e end
+  return '(' .. e .. ')'
+end
+
+-- C statements storing value `src` (a float expression) of channel `ch` to lvalue `dst`.
+function M.c_store(steps, dst, src, ch)
+  local lines, expr, var = {}, paren(src), false
+  for _, st in ipairs(steps) do
+    if st.op == 'act' and st.name ~= 'softmax' then
+      local op = acts.ops[st.name]
+      if op.needs_var and not var and not expr:match('^[%w_]+$') then
+        lines[#lines + 1] = 'float v = ' .. expr .. ';'
+        expr, var = 'v', true
+      end
+      local e = op.c(expr, st.p)
+      if e ~= expr then
+        if var then lines[#lines + 1] = 'v = ' .. e .. ';'
+        else expr = paren(e) end
+      end
+    elseif st.op == 'affine' then
+      expr = string.format('%s * %s[%s] + %s[%s]', expr, st.c_scale, ch, st.c_shift, ch)
+      if var then lines[#lines + 1] = 'v = ' .. expr .. ';'; expr = 'v'
+      else expr = paren(expr) end
+    end
+  end
+  lines[#lines + 1] = dst .. ' = ' .. expr .. ';'
+  return table.concat(lines, '\n')
+end
+
+-- The statement run after a channel vector at `ptr` is stored ('' unless softmax).
+function M.c_post(steps, ptr, channels)
+  if M.ends_in_softmax(steps) then
+    return string.format('cnnc_softmax(%s, %d);', ptr, channels)
+  end
+  return ''
+end
+
+function M.describe(steps)
+  local t = {}
+  for _, st in ipairs(steps) do
+    if st.op == 'act' then
+      t[#t + 1] = st.name .. (st.p.alpha and string.format('(%g)', st.p.alpha) or '')
+    else
+      t[#t + 1] = 'batchnorm ' .. st.origin
+    end
+  end
+  return table.concat(t, ' + ')
+end
+
+return M

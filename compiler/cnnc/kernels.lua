@@ -1,0 +1,109 @@
+-- cnnc.kernels: hand-designed convolution kernels from the image-processing literature.
+--
+-- Each function returns a 2-D table (rows of numbers), the values a cross-correlation
+-- applies at offsets (row, column) of the window, as Keras's Conv2D does. `stack` turns a
+-- list of them into a Conv2D kernel of Keras shape (kh, kw, 1, n) for a one-channel image.
+
+local M = {}
+
+local function fill(n, v)
+  local k = {}
+  for i = 1, n do
+    k[i] = {}
+    for j = 1, n do k[i][j] = v end
+  end
+  return k
+end
+
+-- Box blur, normalised to sum 1.
+function M.box(n)
+  n = n or 3
+  return fill(n, 1 / (n * n))
+end
+
+-- Sampled Gaussian, normalised to sum 1.
+function M.gaussian(n, sigma)
+  n = n or 5
+  sigma = sigma or n / 6
+  local k, s, c = {}, 0, (n - 1) / 2
+  for i = 1, n do
+    k[i] = {}
+    for j = 1, n do
+      local d2 = (i - 1 - c) ^ 2 + (j - 1 - c) ^ 2
+      k[i][j] = math.exp(-d2 / (2 * sigma * sigma))
+      s = s + k[i][j]
+    end
+  end
+  for i = 1, n do for j = 1, n do k[i][j] = k[i][j] / s end end
+  return k
+end
+
+-- The simplest edge detectors: horizontal difference and vertical difference.
+function M.edge_x() return { { -1, 0, 1 }, { -1, 0, 1 }, { -1, 0, 1 } } end
+function M.edge_y() return { { 1, 1, 1 }, { 0, 0, 0 }, { -1, -1, -1 } } end
+
+function M.sobel_x() return { { 1, 0, -1 }, { 2, 0, -2 }, { 1, 0, -1 } } end
+function M.sobel_y() return { { 1, 2, 1 }, { 0, 0, 0 }, { -1, -2, -1 } } end
+
+function M.prewitt_x() return { { -1, 0, 1 }, { -1, 0, 1 }, { -1, 0, 1 } } end
+function M.prewitt_y() return { { -1, -1, -1 }, { 0, 0, 0 }, { 1, 1, 1 } } end
+
+-- The eight Kirsch compass kernels: the 5,5,5 run rotated around the border in 45 degree
+-- steps, starting with north (top row) and turning counter-clockwise (north, north-west,
+-- west, ...).
+local RING = { { 1, 1 }, { 1, 2 }, { 1, 3 }, { 2, 3 }, { 3, 3 }, { 3, 2 }, { 3, 1 }, { 2, 1 } }
+M.kirsch_directions = { 'n', 'nw', 'w', 'sw', 's', 'se', 'e', 'ne' }
+
+function M.kirsch(i)
+  i = i or 1
+  assert(i >= 1 and i <= 8, 'kirsch: direction index must be 1..8')
+  local k = fill(3, -3)
+  k[2][2] = 0
+  -- North has 5s at ring positions 1..3 (the top row); each step shifts the run one
+  -- position counter-clockwise (backwards along the clockwise ring).
+  for j = 0, 2 do
+    local pos = ((0 + j - (i - 1)) % 8) + 1
+    local rc = RING[pos]
+    k[rc[1]][rc[2]] = 5
+  end
+  return k
+end
+
+-- Identity plus `amount` times the Laplacian-style detail kernel.
+function M.sharpen(amount)
+  amount = amount or 1
+  return {
+    { 0, -amount, 0 },
+    { -amount, 1 + 4 * amount, -amount },
+    { 0, -amount, 0 },
+  }
+end
+
+function M.identity(n)
+  n = n or 3
+  local k = fill(n, 0)
+  local c = math.floor(n / 2) + 1
+  k[c][c] = 1
+  return k
+end
+
+-- Stacks 2-D kernels of one size into a Conv2D kernel (kh, kw, 1, #list).
+function M.stack(list)
+  assert(#list > 0, 'kernels.stack: empty list')
+  local kh, kw = #list[1], #list[1][1]
+  local out = {}
+  for y = 1, kh do
+    out[y] = {}
+    for x = 1, kw do
+      local ch = {}
+      for n, k in ipairs(list) do
+        assert(#k == kh and #k[1] == kw, 'kernels.stack: kernel ' .. n .. ' has a different size')
+        ch[n] = k[y][x]
+      end
+      out[y][x] = { ch }
+    end
+  end
+  return out
+end
+
+return M

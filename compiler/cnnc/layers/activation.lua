@@ -1,0 +1,53 @@
+-- cnnc.layers.activation: the Activation and LeakyReLU layers.
+--
+-- Their work is one epilogue step on every value, so the fuse pass usually moves it into
+-- the producer; standing alone they run the shared elementwise loop (in place when the
+-- plan allows).
+
+local epilogue = require 'cnnc.epilogue'
+local template = require 'cnnc.template'
+local tensor = require 'cnnc.tensor'
+local util = require 'cnnc.util'
+
+local M = {}
+
+M.kinds = {
+  Activation = { rank = 0, args = { { 'activation', 'activation', required = true } } },
+  LeakyReLU = { rank = 0, args = { { 'alpha', 'number', default = 0.3 } } },
+}
+M.identity = true
+M.epilogue = true
+M.inplace = true
+
+function M.shape(node, in_shape)
+  if node.op == 'LeakyReLU' then
+    node.epilogue = { epilogue.act('leaky_relu', { alpha = node.p.alpha }) }
+  else
+    -- The shape pass turns `activation` into the epilogue's first step.
+    node.epilogue = {}
+  end
+  return util.copy(in_shape)
+end
+
+function M.describe(node)
+  if node.op == 'LeakyReLU' then return string.format('alpha %g', node.p.alpha) end
+  return node.p.activation
+end
+
+-- Identity before the epilogue.
+function M.reference(node, x)
+  local y = tensor.new(node.shape, 'double')
+  for i = 0, x.n - 1 do y.data[i] = x.data[i] end
+  return y
+end
+
+-- The elementwise loop shared by every identity layer.
+function M.emit(node, E)
+  local c = node.shape[#node.shape]
+  return template.section('elementwise', 'elementwise', {
+    fn = E:fn(node), comment = E:comment(node), PIXELS = util.prod(node.shape) / c, C = c,
+    store = E:store(node, 'y[c]', 'x[c]', 'c'), post = E:post(node, 'y', c),
+  })
+end
+
+return M

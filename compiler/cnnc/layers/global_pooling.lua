@@ -1,0 +1,59 @@
+-- cnnc.layers.global_pooling: GlobalMaxPooling1D/2D and GlobalAveragePooling1D/2D.
+-- The maximum or mean of each channel over all positions; output (C,).
+
+local tensor = require 'cnnc.tensor'
+local template = require 'cnnc.template'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local ARGS = { { 'data_format', 'enum', values = { channels_last = 1 } }, { 'keepdims', 'bool', default = false } }
+M.kinds = {
+  GlobalMaxPooling1D = { rank = 1, args = ARGS }, GlobalMaxPooling2D = { rank = 2, args = ARGS },
+  GlobalAveragePooling1D = { rank = 1, args = ARGS }, GlobalAveragePooling2D = { rank = 2, args = ARGS },
+}
+M.epilogue = true
+
+local function is_max(node) return node.op:match('^GlobalMax') ~= nil end
+
+function M.shape(node, in_shape)
+  if #in_shape ~= node.rank + 1 then
+    util.fail(node, '%s needs a rank-%d input, got shape %s', node.op, node.rank + 1, util.shape_str(in_shape))
+  end
+  local c = in_shape[#in_shape]
+  if node.p.keepdims then return node.rank == 1 and { 1, c } or { 1, 1, c } end
+  return { c }
+end
+
+
+function M.describe(node) return is_max(node) and 'max over positions' or 'mean over positions' end
+
+function M.reference(node, x)
+  local c = node.in_shape[#node.in_shape]
+  local pixels = x.n / c
+  local y = tensor.new(node.shape, 'double')
+  for ch = 0, c - 1 do
+    local acc = is_max(node) and -math.huge or 0
+    for p = 0, pixels - 1 do
+      local v = x.data[p * c + ch]
+      if is_max(node) then acc = math.max(acc, v) else acc = acc + v end
+    end
+    y.data[ch] = is_max(node) and acc or acc / pixels
+  end
+  return y
+end
+
+function M.emit(node, E)
+  local c = node.in_shape[#node.in_shape]
+  local pixels = util.prod(node.in_shape) / c
+  local max = is_max(node)
+  return template.section('pooling', 'global', {
+    fn = E:fn(node), comment = E:comment(node), C = c, PIXELS = pixels,
+    start = max and '-INFINITY' or '0.0f',
+    combine = max and 'if (x[c] > acc[c]) acc[c] = x[c];' or 'acc[c] += x[c];',
+    store = E:store(node, 'out[c]', max and 'acc[c]' or string.format('acc[c] / %d.0f', pixels), 'c'),
+    post = E:post(node, 'out', c),
+  })
+end
+
+return M

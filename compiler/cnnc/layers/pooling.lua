@@ -1,0 +1,164 @@
+-- cnnc.layers.pooling: Max, Average, LP and WeightedAverage pooling, 1-D and 2-D.
+--
+-- All four use the sliding-window skeleton (cnnc.window) with one accumulator per channel;
+-- they differ only in how a cell is combined and how the result is finished:
+--   max       the largest cell; padded cells are ignored
+--   average   the mean of the cells inside the input (padded cells are not counted)
+--   lp        (sum |x|^p)^(1/p) (ONNX LpPool); padded cells add nothing
+--   weighted  sum w*x with Gaussian weights w = exp(-d^2 / (2 sigma^2)) by distance d from
+--             the window centre, normalised to sum 1 over the cells inside the input
+-- Strides default to the pool size, as in Keras.
+
+local tensor = require 'cnnc.tensor'
+local template = require 'cnnc.template'
+local util = require 'cnnc.util'
+local window = require 'cnnc.window'
+
+local M = {}
+
+local function args(rank, extra)
+  local a = {
+    { 'pool_size', 'size', default = 2 },
+    { 'strides', 'size' },
+    { 'padding', 'enum', default = 'valid', values = { valid = 1, same = 1 } },
+    { 'data_format', 'enum', values = { channels_last = 1 } },
+  }
+  if extra then a[#a + 1] = extra end
+  return { rank = rank, args = a }
+end
+
+M.kinds = {
+  MaxPooling1D = args(1), MaxPooling2D = args(2),
+  AveragePooling1D = args(1), AveragePooling2D = args(2),
+  LPPooling1D = args(1, { 'p', 'number', default = 2 }), LPPooling2D = args(2, { 'p', 'number', default = 2 }),
+  WeightedAveragePooling2D = args(2, { 'sigma', 'number', default = 1.0 }),
+}
+M.epilogue = true
+
+local function mode(node)
+  local op = node.op
+  if op:match('^Max') then return 'max' end
+  if op:match('^Average') then return 'average' end
+  if op:match('^LP') then return 'lp' end
+  return 'weighted'
+end
+
+function M.shape(node, in_shape)
+  if #in_shape ~= node.rank + 1 then
+    util.fail(node, '%s needs a rank-%d input %s, got shape %s', node.op, node.rank + 1,
+      node.rank == 1 and '(steps, channels)' or '(height, width, channels)', util.shape_str(in_shape))
+  end
+  local p = node.p
+  if p.p and p.p <= 0 then util.fail(node, 'p must be > 0, got %g', p.p) end
+  if p.sigma and p.sigma <= 0 then util.fail(node, 'sigma must be > 0, got %g', p.sigma) end
+  local ones = {}
+  for i = 1, node.rank do ones[i] = 1 end
+  node.g = window.geometry(node, in_shape, p.pool_size, p.strides or p.pool_size, ones, p.padding)
+  return window.out_shape(node.g, node.g.ic)
+end
+
+-- Gaussian window weights (kh*kw, row-major), normalised to sum 1.
+local function gaussian(g, sigma)
+  local w, s = {}, 0
+  local cy, cx = (g.kh - 1) / 2, (g.kw - 1) / 2
+  for ky = 0, g.kh - 1 do
+    for kx = 0, g.kw - 1 do
+      local v = math.exp(-((ky - cy) ^ 2 + (kx - cx) ^ 2) / (2 * sigma * sigma))
+      w[ky * g.kw + kx] = v
+      s = s + v
+    end
+  end
+  for i = 0, g.kh * g.kw - 1 do w[i] = w[i] / s end
+  return w
+end
+
+
+function M.describe(node)
+  local extra = node.p.p and string.format(', p %g', node.p.p) or (node.p.sigma and string.format(', sigma %g', node.p.sigma) or '')
+  return window.describe(node.g) .. extra
+end
+
+function M.reference(node, x)
+  local g, m, c_n = node.g, mode(node), node.g.ic
+  local p = node.p.p
+  local wts = m == 'weighted' and gaussian(g, node.p.sigma)
+  local y = tensor.new(node.shape, 'double')
+  for oy = 0, g.oh - 1 do
+    for ox = 0, g.ow - 1 do
+      local base = (oy * g.ow + ox) * c_n
+      for c = 0, c_n - 1 do
+        local acc, count = m == 'max' and -math.huge or 0, 0
+        window.each_tap(g, oy, ox, function(iy, ix, ky, kx)
+          local v = x.data[(iy * g.iw + ix) * c_n + c]
+          if m == 'max' then acc = math.max(acc, v); count = count + 1
+          elseif m == 'average' then acc = acc + v; count = count + 1
+          elseif m == 'lp' then acc = acc + math.abs(v) ^ p
+          else
+            local w = wts[ky * g.kw + kx]
+            acc, count = acc + w * v, count + w
+          end
+        end)
+        if m == 'average' or m == 'weighted' then acc = acc / count
+        elseif m == 'lp' then acc = acc ^ (1 / p) end
+        y.data[base + c] = acc
+      end
+    end
+  end
+  return y
+end
+
+function M.constants(node)
+  if mode(node) ~= 'weighted' then return {} end
+  local w, vals = gaussian(node.g, node.p.sigma), {}
+  for i = 0, node.g.kh * node.g.kw - 1 do vals[i + 1] = w[i] end
+  return { { name = 'window', values = vals,
+    comment = string.format('%s: Gaussian window weights, sigma %g, normalised to sum 1', node.name, node.p.sigma) } }
+end
+
+local function lp_terms(p)
+  if p == 2 then return 'x[c] * x[c]', 'sqrtf(acc[c])' end
+  if p == 1 then return 'fabsf(x[c])', 'acc[c]' end
+  return string.format('powf(fabsf(x[c]), %.9gf)', p), string.format('powf(acc[c], %.9gf)', 1 / p)
+end
+
+function M.emit(node, E)
+  local g, m = node.g, mode(node)
+  local padded = window.needs_ycheck(g) or window.needs_xcheck(g)
+  local cells = g.kh * g.kw
+  local h = { start = '0.0f', count_init = '', count_step = '' }
+  if m == 'max' then
+    h.start, h.combine, h.result = '-INFINITY', 'if (x[c] > acc[c]) acc[c] = x[c];', 'acc[c]'
+  elseif m == 'average' then
+    h.combine = 'acc[c] += x[c];'
+    if padded then
+      h.count_init, h.count_step, h.result = 'int n = 0;', '++n;', 'acc[c] / (float)n'
+    else
+      h.result = string.format('acc[c] / %d.0f', cells)
+    end
+  elseif m == 'lp' then
+    local term, result = lp_terms(node.p.p)
+    h.combine, h.result = 'acc[c] += ' .. term .. ';', result
+  else
+    local wname = E:weight(node, 'window')
+    h.combine = 'acc[c] += wt * x[c];'
+    h.count_step = string.format('const float wt = %s[%s];', wname, window.c_tap(g))
+    if padded then
+      h.count_init = 'float wsum = 0.0f;'
+      h.count_step = h.count_step .. '\nwsum += wt;'
+      h.result = 'acc[c] / wsum'
+    else
+      h.result = 'acc[c]'
+    end
+  end
+  local c = g.ic
+  local body = {
+    init = template.section('pooling', 'init', { C = c, start = h.start, count_init = h.count_init }),
+    accumulate = template.section('pooling', 'accumulate', { C = c, in_pixel = window.c_in_pixel(g),
+      count_step = h.count_step, combine = h.combine }),
+    finalize = template.section('pooling', 'finalize', { C = c, out_pixel = window.c_out_pixel(g),
+      store = E:store(node, 'y[c]', h.result, 'c'), post = E:post(node, 'y', c) }),
+  }
+  return window.c_render(g, E:fn(node), E:comment(node), body)
+end
+
+return M

@@ -1,0 +1,89 @@
+-- cnnc.passes.fuse: rewrites that remove work without changing results.
+--
+-- Rules, applied until none matches; each leaves a note on the node it changed, which
+-- `cnnc summary` and the C banner show:
+--   dropout     Dropout is the identity at inference: removed.
+--   padding     ZeroPadding followed by a layer with absorb_padding (convolution): the
+--               zeros become that layer's explicit padding.
+--   fold        BatchNormalization after a layer with fold_affine (Conv, Dense,
+--               LocallyConnected) and nothing in its epilogue: folded into its weights.
+--   epilogue    an identity layer (Activation, LeakyReLU, BatchNormalization) after a layer
+--               that takes epilogues: its steps run in the producer's store loop.
+-- A rule fires only when the producer's output has no other reader and is not the model's
+-- input (nothing else may see the unfused value).
+
+local epilogue = require 'cnnc.epilogue'
+local ir = require 'cnnc.ir'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local function sole_producer(g, n)
+  if #n.inputs ~= 1 then return nil end
+  local v = n.inputs[1]
+  if v == g.input.name then return nil end
+  local users = ir.consumers(g)[v]
+  if #users ~= 1 then return nil end
+  return ir.by_name(g)[v]
+end
+
+local function note(n, text) n.fused[#n.fused + 1] = text end
+
+local RULES = {
+  function(g, n)
+    if n.op ~= 'Dropout' then return false end
+    ir.bypass(g, n, n.inputs[1])
+    return true
+  end,
+  function(g, n)
+    local p = sole_producer(g, n)
+    if not (p and p.op:match('^ZeroPadding') and n.layer.absorb_padding) then return false end
+    n.layer.absorb_padding(n, p.p.padding)
+    n.inputs[1] = p.inputs[1]
+    n.in_shape, n.in_shapes = p.in_shape, { p.in_shape }
+    local shape = n.layer.shape(n, n.in_shape)
+    assert(util.shape_eq(shape, n.shape), 'cnnc: padding fusion changed a shape')
+    ir.bypass(g, p, p.inputs[1])
+    note(n, 'padding of ' .. p.name)
+    return true
+  end,
+  function(g, n)
+    if n.op ~= 'BatchNormalization' or #n.epilogue ~= 1 then return false end
+    local p = sole_producer(g, n)
+    if not (p and p.layer.fold_affine and #p.epilogue == 0) then return false end
+    local st = n.epilogue[1]
+    local scale, shift = {}, {}
+    local c = n.shape[#n.shape]
+    for i = 0, c - 1 do scale[i], shift[i] = epilogue.affine_coeffs(st, i) end
+    p.layer.fold_affine(p, scale, shift)
+    ir.bypass(g, n, p.name)
+    note(p, 'batch norm ' .. n.name .. ' folded into weights')
+    return true
+  end,
+  function(g, n)
+    if not n.layer.identity then return false end
+    local p = sole_producer(g, n)
+    if not (p and p.layer.epilogue and not epilogue.ends_in_softmax(p.epilogue)) then return false end
+    for _, st in ipairs(n.epilogue) do p.epilogue[#p.epilogue + 1] = st end
+    ir.bypass(g, n, p.name)
+    note(p, n.name .. ' fused')
+    return true
+  end,
+}
+
+function M.run(g)
+  g = ir.clone(g)
+  local changed = true
+  while changed do
+    changed = false
+    for _, n in ipairs(g.nodes) do
+      for _, rule in ipairs(RULES) do
+        if rule(g, n) then changed = true; break end
+      end
+      if changed then break end
+    end
+  end
+  return g
+end
+
+return M

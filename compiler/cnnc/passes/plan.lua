@@ -1,0 +1,83 @@
+-- cnnc.passes.plan: where every activation lives.
+--
+-- Values that are views (Flatten, unfused Dropout) share their input's memory. Every
+-- other value gets an offset in one arena, assigned first-fit in schedule order and
+-- released after its last reader, so the arena holds only what is alive at once. The
+-- value that is the model's output is written straight into the caller's output buffer;
+-- a layer that may work in place reuses its input's block when it is that block's last
+-- reader. Offsets and sizes are in floats, blocks aligned to 16 floats (64 bytes).
+
+local ir = require 'cnnc.ir'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local ALIGN = 16
+
+local function round_up(n) return math.ceil(n / ALIGN) * ALIGN end
+
+-- First-fit allocator over a sorted list of live blocks.
+local function allocate(live, size)
+  local offset = 0
+  for _, b in ipairs(live) do
+    if b.offset - offset >= size then break end
+    offset = math.max(offset, b.offset + b.size)
+  end
+  local block = { offset = offset, size = size }
+  live[#live + 1] = block
+  table.sort(live, function(a, b) return a.offset < b.offset end)
+  return block
+end
+
+local function release(live, block)
+  for i, b in ipairs(live) do
+    if b == block then table.remove(live, i); return end
+  end
+end
+
+function M.run(g)
+  g = ir.clone(g)
+  local root = { [g.input.name] = g.input.name }
+  for _, n in ipairs(g.nodes) do
+    root[n.name] = n.layer.alias and root[n.inputs[1]] or n.name
+  end
+  local last_use = {}
+  for i, n in ipairs(g.nodes) do
+    for _, v in ipairs(n.inputs) do last_use[root[v]] = i end
+  end
+  local out_root = root[g.output]
+  local storage = { [g.input.name] = { kind = 'input' } }
+  if out_root ~= g.input.name then storage[out_root] = { kind = 'output' } end
+  local live, blocks, peak, total = {}, {}, 0, 0
+  for i, n in ipairs(g.nodes) do
+    if not n.layer.alias then
+      local size = util.prod(n.shape)
+      total = total + size
+      if not storage[n.name] then
+        local src = root[n.inputs[1]]
+        if n.layer.inplace and blocks[src] and last_use[src] == i then
+          blocks[n.name], blocks[src] = blocks[src], nil
+        else
+          blocks[n.name] = allocate(live, round_up(size))
+        end
+        storage[n.name] = { kind = 'arena', block = blocks[n.name] }
+        peak = math.max(peak, blocks[n.name].offset + blocks[n.name].size)
+      end
+    end
+    for _, v in ipairs(n.inputs) do
+      local r = root[v]
+      if last_use[r] == i and blocks[r] then release(live, blocks[r]); blocks[r] = nil end
+    end
+  end
+  -- Values never read (dead branches of a DAG) still need a place; they keep their block.
+  for _, s in pairs(storage) do
+    if s.kind == 'arena' then s.offset = s.block.offset; s.block = nil end
+  end
+  g.plan = {
+    root = root, storage = storage, arena_floats = peak, total_floats = total,
+    copy_input_to_output = out_root == g.input.name,
+  }
+  return g
+end
+
+return M

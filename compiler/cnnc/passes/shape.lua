@@ -1,0 +1,76 @@
+-- cnnc.passes.shape: infers every value's shape and binds every weight.
+--
+-- Walks the graph in order, asks each layer module for its output shape and its weight
+-- list, and gives every weight its values: explicit values in the model file first, then
+-- the weight provider (files from `--weights DIR`, supplied by the driver), then the
+-- layer's seeded initializer. Shape and weight errors name the layer and the shapes. The
+-- layer's `activation=` becomes the first step of its epilogue.
+
+local epilogue = require 'cnnc.epilogue'
+local initializers = require 'cnnc.initializers'
+local ir = require 'cnnc.ir'
+local tensor = require 'cnnc.tensor'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local function bind_weight(g, node, spec, provider)
+  local t, err
+  local literal = node.p[spec.name]
+  if literal ~= nil then
+    t, err = tensor.from_table(literal, spec.shape, spec.name)
+    if not t then util.fail(node, 'explicit %s: %s', spec.name, err) end
+  elseif provider then
+    t, err = provider(node.name, spec.name)
+    if not t then util.fail(node, '%s', err) end
+    if not util.shape_eq(t.shape, spec.shape) then
+      util.fail(node, '%s has shape %s but this layer needs %s (%s, Keras layout)',
+        err or (node.name .. '.' .. spec.name), util.shape_str(t.shape), util.shape_str(spec.shape),
+        spec.layout or spec.name)
+    end
+  else
+    t = tensor.new(spec.shape)
+    initializers.fill(t, spec.init, g.seed or 0, node.index or 0, spec.name, spec.fans)
+  end
+  local bad = t:find_nonfinite()
+  if bad then
+    util.fail(node, '%s holds a non-finite value (%s) at flat index %d', spec.name, tostring(t.data[bad]), bad)
+  end
+  return t
+end
+
+-- provider: optional function(layer_name, weight_name) -> tensor | nil, message.
+function M.run(g, provider)
+  g = ir.clone(g)
+  local shapes = { [g.input.name] = g.input.shape }
+  for _, node in ipairs(g.nodes) do
+    node.in_shapes = {}
+    for i, v in ipairs(node.inputs) do
+      node.in_shapes[i] = shapes[v] or util.fail(node, "input '%s' is not defined before this layer", v)
+    end
+    node.in_shape = node.in_shapes[1]
+    local out = node.layer.shape(node, node.in_shape)
+    for i = 1, #out do
+      if out[i] < 1 then
+        util.fail(node, 'output shape %s has an empty dimension (input %s)', util.shape_str(out),
+          util.shape_str(node.in_shape))
+      end
+    end
+    node.shape = out
+    shapes[node.name] = out
+    node.weights = {}
+    if node.layer.weights then
+      for _, spec in ipairs(node.layer.weights(node, node.in_shape)) do
+        node.weights[#node.weights + 1] = { name = spec.name, tensor = bind_weight(g, node, spec, provider) }
+      end
+    end
+    if node.layer.bind then node.layer.bind(node) end
+    local act = node.p.activation
+    if act and act ~= 'linear' then
+      table.insert(node.epilogue, 1, epilogue.act(act))
+    end
+  end
+  return g
+end
+
+return M

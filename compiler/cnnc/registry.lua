@@ -1,0 +1,44 @@
+-- cnnc.registry: the one list of layer modules, checked when cnnc loads.
+--
+-- Each module in cnnc.layers declares the Keras classes it implements (`kinds`, with their
+-- argument specs and rank) and provides the hooks the pipeline calls:
+--   shape(node, in_shape) -> out_shape       (required; fails with util.fail on bad input)
+--   weights(node, in_shape) -> {{name, shape, init, fans}, ...}    (layers with weights)
+--   bind(node)                              (optional) after weights are bound
+--   reference(node, x, W) -> y               (required unless alias; before the epilogue)
+--   emit(node, E) -> C text of the layer function   (required unless alias)
+--   macs(node) -> multiply-adds               (optional)
+--   alias = true       output is the input's memory (Flatten, Dropout): no code
+--   epilogue = true    can apply fused activation/batch-norm steps while storing
+--   identity = true    the layer's own work is its epilogue (Activation, BatchNormalization)
+--   fold_affine(node, scale, shift)            can absorb a following batch norm exactly
+--   absorb_padding(node, pads)                 can absorb a preceding ZeroPadding
+
+local M = {}
+
+M.modules = {
+  'conv', 'locally_connected', 'pooling', 'global_pooling', 'dense', 'flatten',
+  'activation', 'zero_padding', 'dropout', 'batch_norm',
+}
+
+M.kinds = {} -- Keras class name -> {module =, spec =}
+
+for _, file in ipairs(M.modules) do
+  local mod = require('cnnc.layers.' .. file)
+  local function need(field)
+    assert(mod[field] ~= nil, string.format('cnnc: layer module %s lacks %s', file, field))
+  end
+  need('kinds'); need('shape')
+  if not mod.alias then need('reference'); need('emit') end
+  for kind, spec in pairs(mod.kinds) do
+    assert(not M.kinds[kind], 'cnnc: layer kind ' .. kind .. ' registered twice')
+    assert(spec.args and spec.rank, 'cnnc: layer kind ' .. kind .. ' needs args and rank')
+    M.kinds[kind] = { module = mod, spec = spec, file = file }
+  end
+end
+
+M.names = {}
+for k in pairs(M.kinds) do M.names[#M.names + 1] = k end
+table.sort(M.names)
+
+return M

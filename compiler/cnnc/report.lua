@@ -1,0 +1,79 @@
+-- cnnc.report: the layer table shown by `cnnc summary` and in generated file banners.
+--
+-- Rows come from a typed (or fused) graph: name, Keras class, output shape, parameter
+-- count, multiply-adds, details and what was fused in. Formatting is plain text columns.
+
+local util = require 'cnnc.util'
+local epilogue = require 'cnnc.epilogue'
+
+local M = {}
+
+function M.params(node)
+  local n = 0
+  for _, w in ipairs(node.weights or {}) do n = n + w.tensor.n end
+  return n
+end
+
+function M.macs(node)
+  return node.layer.macs and node.layer.macs(node) or 0
+end
+
+local function fused_text(node)
+  local t = {}
+  local e = epilogue.describe(node.epilogue or {})
+  if e ~= '' then t[#t + 1] = e end
+  for _, f in ipairs(node.fused or {}) do t[#t + 1] = f end
+  return table.concat(t, '; ')
+end
+
+function M.rows(g)
+  local rows = {}
+  rows[1] = { '#', 'layer', 'type', 'output', 'params', 'details', 'epilogue / fused' }
+  rows[2] = { '0', g.input.name, 'Input', util.shape_str(g.input.shape), '0', '', '' }
+  for i, n in ipairs(g.nodes) do
+    rows[#rows + 1] = {
+      tostring(n.index or i), n.name, n.op, util.shape_str(n.shape), tostring(M.params(n)),
+      n.layer.describe and n.layer.describe(n) or (n.layer.alias and 'no code (view of its input)' or ''),
+      fused_text(n),
+    }
+  end
+  return rows
+end
+
+function M.table(rows, indent, right)
+  indent = indent or ''
+  right = right or { [1] = true, [5] = true }
+  local widths = {}
+  for _, r in ipairs(rows) do
+    for j, c in ipairs(r) do widths[j] = math.max(widths[j] or 0, #c) end
+  end
+  local lines = {}
+  for i, r in ipairs(rows) do
+    local cells = {}
+    for j, c in ipairs(r) do
+      local r = right[j] and i > 1
+      cells[j] = r and string.rep(' ', widths[j] - #c) .. c or c .. string.rep(' ', widths[j] - #c)
+    end
+    lines[#lines + 1] = (indent .. table.concat(cells, '  ')):gsub('%s+$', '')
+  end
+  return table.concat(lines, '\n')
+end
+
+function M.totals(g)
+  local params, macs = 0, 0
+  for _, n in ipairs(g.nodes) do
+    params = params + M.params(n)
+    macs = macs + M.macs(n)
+  end
+  return params, macs
+end
+
+local function human(n)
+  if n >= 1e9 then return string.format('%.2f G', n / 1e9) end
+  if n >= 1e6 then return string.format('%.2f M', n / 1e6) end
+  if n >= 1e3 then return string.format('%.1f k', n / 1e3) end
+  return tostring(n)
+end
+M.human = human
+
+return M

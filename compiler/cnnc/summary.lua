@@ -1,0 +1,38 @@
+-- cnnc.summary: the text of `cnnc summary`.
+--
+-- The Keras-like table of the typed graph (every layer as written), the totals, the
+-- memory plan's arena next to the sum of all activations, and the fused graph: which
+-- layers' work now happens inside which.
+
+local report = require 'cnnc.report'
+local util = require 'cnnc.util'
+
+local M = {}
+
+function M.text(r)
+  local g, f, p = r.typed, r.fused, r.planned
+  local out = {}
+  out[#out + 1] = string.format('Model: %s (input %s)', g.name, util.shape_str(g.input.shape))
+  out[#out + 1] = report.table(report.rows(g))
+  local params, macs = report.totals(g)
+  out[#out + 1] = ''
+  out[#out + 1] = string.format('Total params: %d (%s weights as float32: %d bytes)', params,
+    report.human(params), 4 * params)
+  out[#out + 1] = string.format('Multiply-adds per prediction: %d (%s)', macs, report.human(macs))
+  out[#out + 1] = string.format('Activation memory: arena %d bytes (sum of all activations: %d bytes)',
+    4 * p.plan.arena_floats, 4 * p.plan.total_floats)
+  out[#out + 1] = ''
+  if f == g then
+    out[#out + 1] = 'Fusion: off (--no-fuse)'
+  else
+    out[#out + 1] = string.format('After fusion: %d layers run (of %d written)', #f.nodes, #g.nodes)
+    local frows = { { 'layer', 'type', 'output', 'epilogue / fused' } }
+    for _, n in ipairs(report.rows(f)) do
+      if n[1] ~= '#' and n[2] ~= g.input.name then frows[#frows + 1] = { n[2], n[3], n[4], n[7] } end
+    end
+    out[#out + 1] = report.table(frows, '  ', {})
+  end
+  return table.concat(out, '\n')
+end
+
+return M

@@ -1,0 +1,22 @@
+// Bodies for the window skeleton (window.c) of layers that multiply each window by a
+// weight matrix: Conv1D/2D (one matrix per window cell) and LocallyConnected (one per
+// output position and window cell). Weights are in Keras order, which is the order the
+// loops read them: for a cell, rows are input channels and columns output channels.
+
+//@ init
+float acc[$OC];
+for (int oc = 0; oc < $OC; ++oc) acc[oc] = $bias;
+
+//@ accumulate
+const float *x = &in[$in_pixel * $IC];
+const float *w = &$kernel[$tap * $ICOC];
+for (int ic = 0; ic < $IC; ++ic) {
+for (int oc = 0; oc < $OC; ++oc) acc[oc] += x[ic] * w[ic * $OC + oc];
+}
+
+//@ finalize
+float *y = &out[$out_pixel * $OC];
+for (int oc = 0; oc < $OC; ++oc) {
+$store
+}
+$post

@@ -1,0 +1,40 @@
+// The sliding-window skeleton shared by convolution, locally connected and pooling layers.
+// The layer supplies $init (per output pixel), $accumulate (per window cell inside the
+// input) and $finalize (per output pixel); bounds checks appear only where padding lets a
+// window cell leave the input.
+
+//@ window_2d
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+for (int oy = 0; oy < $OH; ++oy) {
+for (int ox = 0; ox < $OW; ++ox) {
+$init
+for (int ky = 0; ky < $KH; ++ky) {
+const int iy = $iy;
+$ycheck
+for (int kx = 0; kx < $KW; ++kx) {
+const int ix = $ix;
+$xcheck
+$accumulate
+}
+}
+$finalize
+}
+}
+}
+
+//@ window_1d
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+for (int ox = 0; ox < $OW; ++ox) {
+$init
+for (int kx = 0; kx < $KW; ++kx) {
+const int ix = $ix;
+$xcheck
+$accumulate
+}
+$finalize
+}
+}
