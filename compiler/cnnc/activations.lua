@@ -22,8 +22,7 @@ local function expm1(x)
   return math.exp(x) - 1
 end
 
--- A float literal for C, exact for the values used here.
-local function f(x) return string.format('%.9gf', x) end
+local f = require('cnnc.util').c_float
 
 -- p: the activation's parameters (alpha for leaky_relu / LeakyReLU).
 M.ops = {

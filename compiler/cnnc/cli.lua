@@ -137,19 +137,23 @@ end
 -- The runtime files an executable links (runtime/), the CLI main first.
 M.RUNTIME_SOURCES = { 'cnnc_main.c', 'cnnc_cli.c', 'cnnc_io.c', 'cnnc_npy.c', 'cnnc_pnm.c' }
 
--- Builds the executable for generated files in dir. Returns true or nil, message.
-function M.cc_executable(dir, name, cc, cflags)
-  local root = M.root()
-  local rt = root .. '/runtime'
-  local exe = dir .. '/' .. name
-  local tmp = exe .. '.tmp'
+-- The shell command that builds executable `out` from dir/NAME.c and the runtime.
+function M.cc_command(dir, name, cc, cflags, out)
+  local rt = M.root() .. '/runtime'
   local srcs = {}
   for i, f in ipairs(M.RUNTIME_SOURCES) do srcs[i] = shell_quote(rt .. '/' .. f) end
-  local cmd = string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
-    .. '%s %s -lm -o %s 2>&1',
+  return string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
+    .. '%s %s -lm -o %s',
     cc, cflags, shell_quote(dir), shell_quote(rt), shell_quote('"' .. name .. '.h"'), name, name:upper(),
-    table.concat(srcs, ' '), shell_quote(dir .. '/' .. name .. '.c'), shell_quote(tmp))
-  local p = io.popen(cmd)
+    table.concat(srcs, ' '), shell_quote(dir .. '/' .. name .. '.c'), shell_quote(out))
+end
+
+-- Builds the executable for generated files in dir. Returns its path or nil, message.
+function M.cc_executable(dir, name, cc, cflags)
+  local exe = dir .. '/' .. name
+  local tmp = exe .. '.tmp'
+  local cmd = M.cc_command(dir, name, cc, cflags, tmp)
+  local p = io.popen(cmd .. ' 2>&1')
   local out = p:read('*a')
   local ok = p:close()
   if not ok then

@@ -69,6 +69,12 @@ function M.apply_ref(steps, t)
   return t
 end
 
+-- C names of an affine step's scale and shift arrays.
+function M.affine_names(st)
+  local base = util.c_ident(st.origin)
+  return base .. '_scale', base .. '_shift'
+end
+
 -- The float32 constant arrays an epilogue needs in C: list of {name, values, comment}.
 function M.c_constants(steps, channels)
   local out = {}
@@ -76,10 +82,9 @@ function M.c_constants(steps, channels)
     if st.op == 'affine' then
       local scale, shift = {}, {}
       for c = 0, channels - 1 do scale[c + 1], shift[c + 1] = affine_coeffs(st, c) end
-      local base = util.c_ident(st.origin)
-      st.c_scale, st.c_shift = base .. '_scale', base .. '_shift'
-      out[#out + 1] = { name = st.c_scale, values = scale, comment = 'batch norm ' .. st.origin .. ': gamma / sqrt(var + eps)' }
-      out[#out + 1] = { name = st.c_shift, values = shift, comment = 'batch norm ' .. st.origin .. ': beta - mean * scale' }
+      local sname, hname = M.affine_names(st)
+      out[#out + 1] = { name = sname, values = scale, comment = 'batch norm ' .. st.origin .. ': gamma / sqrt(var + eps)' }
+      out[#out + 1] = { name = hname, values = shift, comment = 'batch norm ' .. st.origin .. ': beta - mean * scale' }
     end
   end
   return out
@@ -107,7 +112,8 @@ function M.c_store(steps, dst, src, ch)
         else expr = paren(e) end
       end
     elseif st.op == 'affine' then
-      expr = string.format('%s * %s[%s] + %s[%s]', expr, st.c_scale, ch, st.c_shift, ch)
+      local sname, hname = M.affine_names(st)
+      expr = string.format('%s * %s[%s] + %s[%s]', expr, sname, ch, hname, ch)
       if var then lines[#lines + 1] = 'v = ' .. expr .. ';'; expr = 'v'
       else expr = paren(expr) end
     end

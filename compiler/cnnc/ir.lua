@@ -82,9 +82,10 @@ function M.weight(n, name)
   end
 end
 
+-- Replaces the entry (not the table inside it): graphs cloned from this one keep theirs.
 function M.set_weight(n, name, t)
-  for _, w in ipairs(n.weights) do
-    if w.name == name then w.tensor = t; return end
+  for i, w in ipairs(n.weights) do
+    if w.name == name then n.weights[i] = { name = name, tensor = t }; return end
   end
   table.insert(n.weights, { name = name, tensor = t })
 end

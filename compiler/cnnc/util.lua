@@ -66,6 +66,13 @@ function M.shape_x(shape)
   return table.concat(t, 'x')
 end
 
+-- A decimal C float literal that is always a float constant ("3.0f", not "3f").
+function M.c_float(x)
+  local s = string.format('%.9g', x)
+  if not s:find('[.eEn]') then s = s .. '.0' end
+  return s .. 'f'
+end
+
 function M.prod(t, from, to)
   local p = 1
   for i = from or 1, to or #t do p = p * t[i] end

@@ -118,7 +118,7 @@ end
 local function lp_terms(p)
   if p == 2 then return 'x[c] * x[c]', 'sqrtf(acc[c])' end
   if p == 1 then return 'fabsf(x[c])', 'acc[c]' end
-  return string.format('powf(fabsf(x[c]), %.9gf)', p), string.format('powf(acc[c], %.9gf)', 1 / p)
+  return string.format('powf(fabsf(x[c]), %s)', util.c_float(p)), string.format('powf(acc[c], %s)', util.c_float(1 / p))
 end
 
 function M.emit(node, E)

@@ -1,0 +1,375 @@
+/* cnnc runtime: the command line of a generated model
+ *
+ * `NAME INPUT [-o OUTPUT] [--bench N] [--top K] [--help]`: reads INPUT (one input or a
+ * batch), runs the model on every item with a single 64-byte aligned workspace, then
+ * prints the outputs or writes them (.npy, one PGM per channel, or raw float32), and
+ * optionally times the model. It holds no model knowledge beyond the cnnc_model
+ * description, and does no I/O of its own beyond stdout/stderr: files go through
+ * cnnc_io.c's atomic writers. Exit status: 0 ok, 1 I/O or data error, 2 usage error.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnc_internal.h"
+
+#define CLI_PRINT_MAX 64        /* values printed per output before "... (N more)" */
+#define CLI_PRINT_PER_LINE 8
+#define CLI_TOP_DEFAULT 5
+#define CLI_BENCH_MAX 10000000L /* keeps the timing array at most 80 MB */
+#define CLI_WARMUP_RUNS 2
+
+struct cli_options {
+    const char *input, *output;
+    long bench, top;
+};
+
+/* The model's shape, with a leading batch axis when batch >= 0; returns the rank. */
+static int shape_of(long *shape, long batch, const int *model_shape, int rank)
+{
+    int i, b = batch >= 0;
+    shape[0] = batch;
+    for (i = 0; i < rank; i++)
+        shape[b + i] = model_shape[i];
+    return b + rank;
+}
+
+static void format_model_shape(char *out, size_t outlen, const int *model_shape, int rank)
+{
+    long shape[CNNC_ARRAY_MAX_RANK];
+    shape_of(shape, -1, model_shape, rank);
+    cnnc_shape_format(out, outlen, shape, rank);
+}
+
+static int ends_with(const char *s, const char *ext)
+{
+    size_t n = strlen(s), e = strlen(ext), i;
+    if (n < e)
+        return 0;
+    for (i = 0; i < e; i++)
+        if (tolower((unsigned char)s[n - e + i]) != ext[i]) /* ext is lower case */
+            return 0;
+    return 1;
+}
+
+static void usage_print(FILE *f, const cnnc_model *m)
+{
+    char in[96], out[96];
+    format_model_shape(in, sizeof in, m->input_shape, m->input_rank);
+    format_model_shape(out, sizeof out, m->output_shape, m->output_rank);
+    fprintf(f,
+        "usage: %s INPUT [-o OUTPUT] [--bench N] [--top K] [--help]\n"
+        "\n"
+        "Runs the %s model on INPUT and prints or writes its output.\n"
+        "  input:  float32 %s, or a batch (N, %s\n"
+        "  output: float32 %s%s\n"
+        "\n"
+        "INPUT       .npy (float32, float64 or uint8; uint8 values are not scaled),\n"
+        "            .pgm/.ppm (binary P5/P6, values scaled to [0, 1]),\n"
+        "            anything else: raw little-endian float32, one or more inputs\n"
+        "-o OUTPUT   write the outputs instead of printing them:\n"
+        "            .npy: one float32 array, with a batch axis if INPUT had one;\n"
+        "            .pgm: one 8-bit image per channel, OUTPUT_<c>.pgm, each stretched\n"
+        "                  from its min to its max (rank-3 output, single input only);\n"
+        "            anything else: raw little-endian float32\n"
+        "--bench N   time N runs of the model on the first input (after %d warm-up runs)\n"
+        "--top K     for class probabilities, list the K most likely classes\n"
+        "            (default %d, 0 for none)\n"
+        "-h, --help  show this help\n",
+        m->name, m->name, in, in + 1, out,
+        m->output_is_softmax ? ", class probabilities (softmax)" : "", CLI_WARMUP_RUNS,
+        CLI_TOP_DEFAULT);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int usage_error(const cnnc_model *m, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", m->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s INPUT [-o OUTPUT] [--bench N] [--top K] [--help]\n"
+                    "Try '%s --help' for more information.\n", m->name, m->name);
+    return 2;
+}
+
+/* A whole decimal number in [lo, hi]. */
+static int count_parse(long *v, const char *s, long lo, long hi)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    *v = strtol(s, &end, 10);
+    return *end == '\0' && *v >= lo && *v <= hi ? 0 : -1;
+}
+
+/* Returns -1 to exit 0 (help shown), 0 to go on, 2 after a usage error. */
+static int options_parse(struct cli_options *o, int argc, char **argv, const cnnc_model *m)
+{
+    char shape[96];
+    int i, only_files = 0;
+    o->input = o->output = NULL;
+    o->bench = 0;
+    o->top = CLI_TOP_DEFAULT;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--bench") == 0
+                          || strcmp(a, "--top") == 0;
+        if (only_files || a[0] != '-' || a[1] == '\0') {
+            if (o->input != NULL)
+                return usage_error(m, "more than one input: %s", a);
+            o->input = a;
+        } else if (strcmp(a, "--") == 0) {
+            only_files = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage_print(stdout, m);
+            return -1;
+        } else if (!takes_value) {
+            return usage_error(m, "unknown option %s", a);
+        } else if (v == NULL) {
+            return usage_error(m, "missing argument after %s", a);
+        } else if (strcmp(a, "-o") == 0) {
+            if (o->output != NULL)
+                return usage_error(m, "-o given twice");
+            o->output = v;
+        } else if (strcmp(a, "--bench") == 0) {
+            if (count_parse(&o->bench, v, 1, CLI_BENCH_MAX) != 0)
+                return usage_error(m, "--bench needs a number of runs from 1 to %ld, not %s",
+                                   CLI_BENCH_MAX, v);
+        } else if (count_parse(&o->top, v, 0, INT_MAX) != 0) {
+            return usage_error(m, "--top needs a number of classes (0 or more), not %s", v);
+        }
+        i += takes_value;
+    }
+    if (o->input == NULL)
+        return usage_error(m, "missing INPUT");
+    if (o->output != NULL && ends_with(o->output, ".ppm"))
+        return usage_error(m, "cannot write %s: PPM output is not supported; use .pgm (one "
+                           "image per channel) or .npy", o->output);
+    format_model_shape(shape, sizeof shape, m->output_shape, m->output_rank);
+    if (o->output != NULL && ends_with(o->output, ".pgm") && m->output_rank != 3)
+        return usage_error(m, "cannot write %s: one PGM per channel needs an (H, W, C) output "
+                           "but the model's is %s; use .npy", o->output, shape);
+    return 0;
+}
+
+/* Catches a hand-written or stale description before it overruns a buffer. */
+static int model_check(const cnnc_model *m, char *err, size_t errlen)
+{
+    size_t in = 1, out = 1;
+    int i, ok = m->predict_ws != NULL && m->input_rank >= 1 && m->input_rank <= 4
+                && m->output_rank >= 1 && m->output_rank <= 4;
+    for (i = 0; ok && i < m->input_rank; i++) {
+        ok = m->input_shape[i] >= 1;
+        in *= (size_t)m->input_shape[i];
+    }
+    for (i = 0; ok && i < m->output_rank; i++) {
+        ok = m->output_shape[i] >= 1;
+        out *= (size_t)m->output_shape[i];
+    }
+    if (ok && in == m->input_size && out == m->output_size)
+        return 0;
+    cnnc_err_set(err, errlen, "model description", "ranks, shapes and sizes disagree");
+    return -1;
+}
+
+/* One 8-bit image per output channel; on failure removes those already written, so
+ * either all channels exist or none. */
+static int pgm_channels_write(const char *path, const float *output, const cnnc_model *m,
+                              char *err, size_t errlen)
+{
+    const int h = m->output_shape[0], w = m->output_shape[1], c = m->output_shape[2];
+    size_t base = strlen(path) - 4, k;
+    char *name = malloc(base + 32);
+    int ch, rc = 0;
+
+    if (name == NULL) {
+        cnnc_err_set(err, errlen, path, "out of memory");
+        return -1;
+    }
+    for (ch = 0; ch < c; ch++) {
+        float lo = 0.0f, hi = 0.0f;
+        int seen = 0;
+        for (k = (size_t)ch; k < m->output_size; k += (size_t)c) {
+            if (output[k] != output[k]) /* NaN takes no part in the range */
+                continue;
+            lo = !seen || output[k] < lo ? output[k] : lo;
+            hi = !seen || output[k] > hi ? output[k] : hi;
+            seen = 1;
+        }
+        sprintf(name, "%.*s_%d%s", (int)base, path, ch, path + base);
+        if (cnnc_pgm_write(name, output, h, w, c, ch, lo, hi, err, errlen) != 0) {
+            while (--ch >= 0) {
+                sprintf(name, "%.*s_%d%s", (int)base, path, ch, path + base);
+                remove(name);
+            }
+            rc = -1;
+            break;
+        }
+    }
+    free(name);
+    return rc;
+}
+
+/* Orders numbers above NaN, which a plain `>` would leave unordered. */
+static int value_beats(float a, float b)
+{
+    return a > b || (b != b && a == a);
+}
+
+/* Indices of the k largest values, largest first; ties keep the lower index first. */
+static void top_print(const float *p, size_t n, size_t k)
+{
+    size_t *best = malloc(k * sizeof *best), used = 0, i, j;
+    if (best == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        for (j = used; j > 0 && value_beats(p[i], p[best[j - 1]]); j--)
+            if (j < k)
+                best[j] = best[j - 1];
+        if (j < k) {
+            best[j] = i;
+            used += used < k;
+        }
+    }
+    printf("top:");
+    for (j = 0; j < used; j++)
+        printf("%s %lu (%.4f)", j > 0 ? "," : "", (unsigned long)best[j], p[best[j]]);
+    printf("\n");
+    free(best);
+}
+
+static void outputs_print(const float *output, size_t items, const cnnc_model *m, long top)
+{
+    char shape[96];
+    size_t item, i;
+    format_model_shape(shape, sizeof shape, m->output_shape, m->output_rank);
+    for (item = 0; item < items; item++) {
+        const float *y = output + item * m->output_size;
+        size_t shown = m->output_size < CLI_PRINT_MAX ? m->output_size : CLI_PRINT_MAX;
+        printf("output[%lu] shape %s:\n", (unsigned long)item, shape);
+        for (i = 0; i < shown; i++)
+            printf("%s%.6g%s", i % CLI_PRINT_PER_LINE == 0 ? "  " : "", y[i],
+                   i % CLI_PRINT_PER_LINE == CLI_PRINT_PER_LINE - 1 || i + 1 == shown
+                       ? "\n" : " ");
+        if (shown < m->output_size)
+            printf("  ... (%lu more)\n", (unsigned long)(m->output_size - shown));
+        if (m->output_is_softmax && m->output_rank == 1 && top > 0)
+            top_print(y, m->output_size,
+                      (size_t)top < m->output_size ? (size_t)top : m->output_size);
+    }
+}
+
+static int double_compare(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int bench_run(const cnnc_model *m, const float *input, float *output, void *ws,
+                     long runs)
+{
+    double *t = malloc((size_t)runs * sizeof *t), median;
+    long r;
+    if (t == NULL)
+        return -1;
+    for (r = 0; r < CLI_WARMUP_RUNS; r++)
+        m->predict_ws(input, output, ws);
+    for (r = 0; r < runs; r++) {
+        double t0 = cnnc_time_now();
+        m->predict_ws(input, output, ws);
+        t[r] = cnnc_time_now() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof *t, double_compare);
+    median = runs % 2 ? t[runs / 2] : (t[runs / 2 - 1] + t[runs / 2]) / 2;
+    printf("bench: %ld runs, median %.2f us, min %.2f us\n", runs, median * 1e6, t[0] * 1e6);
+    free(t);
+    return 0;
+}
+
+static int outputs_write(const char *path, const float *output, size_t items, int batched,
+                         const cnnc_model *m, char *err, size_t errlen)
+{
+    long shape[CNNC_ARRAY_MAX_RANK];
+    int rank;
+    if (ends_with(path, ".npy")) {
+        rank = shape_of(shape, batched ? (long)items : -1, m->output_shape, m->output_rank);
+        return cnnc_npy_write(path, output, rank, shape, err, errlen);
+    }
+    if (ends_with(path, ".pgm")) {
+        if (batched) {
+            cnnc_err_set(err, errlen, path, "writing one image per channel needs a single "
+                         "input, not a batch of %lu; use .npy", (unsigned long)items);
+            return -1;
+        }
+        return pgm_channels_write(path, output, m, err, errlen);
+    }
+    return cnnc_raw_write(path, output, items * m->output_size, err, errlen);
+}
+
+int cnnc_cli_main(int argc, char **argv, const cnnc_model *m)
+{
+    struct cli_options o;
+    cnnc_array in;
+    char err[1024];
+    unsigned char *ws_block = NULL;
+    float *output = NULL;
+    void *ws;
+    size_t items, item;
+    int batched, rc = 1;
+
+    if (model_check(m, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        return 1;
+    }
+    rc = options_parse(&o, argc, argv, m);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = 1;
+    if (cnnc_input_read(&in, o.input, m, err, sizeof err) != 0)
+        goto fail;
+    items = in.count / m->input_size;
+    batched = in.rank > m->input_rank;
+
+    /* Over-allocate and round up by hand: posix_memalign would make this file POSIX. */
+    ws_block = m->workspace_size <= (size_t)-1 - 64 ? malloc(m->workspace_size + 64) : NULL;
+    output = items <= (size_t)-1 / sizeof *output / m->output_size
+                 ? malloc(items * m->output_size * sizeof *output) : NULL;
+    if (ws_block == NULL || output == NULL) {
+        cnnc_err_set(err, sizeof err, o.input, "out of memory for a %lu-byte workspace "
+                     "and %lu outputs", (unsigned long)m->workspace_size, (unsigned long)items);
+        goto fail;
+    }
+    ws = ws_block + (64 - (size_t)((uintptr_t)ws_block % 64)) % 64;
+    for (item = 0; item < items; item++)
+        m->predict_ws(in.data + item * m->input_size, output + item * m->output_size, ws);
+
+    if (o.output != NULL) {
+        if (outputs_write(o.output, output, items, batched, m, err, sizeof err) != 0)
+            goto fail;
+    } else {
+        outputs_print(output, items, m, o.top);
+    }
+    if (o.bench > 0 && bench_run(m, in.data, output, ws, o.bench) != 0) {
+        cnnc_err_set(err, sizeof err, "--bench", "out of memory for %ld timings", o.bench);
+        goto fail;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cnnc_err_set(err, sizeof err, "stdout", "write error");
+        goto fail;
+    }
+    rc = 0;
+fail:
+    if (rc != 0)
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+    cnnc_array_free(&in);
+    free(ws_block);
+    free(output);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* cnnc runtime: main() of a generated model's executable
+ *
+ * Compiled once per model, with the generated header and the model's names passed on the
+ * command line, e.g. for a model `mnist`:
+ *   -DCNNC_MODEL_HEADER='"mnist.h"' -DCNNC_MODEL=mnist -DCNNC_MODEL_UC=MNIST
+ * It only turns NAME.h's macros into a cnnc_model (by token pasting) and hands over to
+ * cnnc_cli_main; everything else is in cnnc_cli.c and the I/O files.
+ */
+#if !defined(CNNC_MODEL_HEADER) || !defined(CNNC_MODEL) || !defined(CNNC_MODEL_UC)
+#error "define CNNC_MODEL_HEADER, CNNC_MODEL and CNNC_MODEL_UC (see the comment above)"
+#endif
+
+#include CNNC_MODEL_HEADER
+
+#include "cnnc_runtime.h"
+
+/* Two levels so that CNNC_MODEL expands before pasting or quoting. */
+#define CNNC_PASTE_(a, b) a##b
+#define CNNC_PASTE(a, b) CNNC_PASTE_(a, b)
+#define CNNC_QUOTE_(a) #a
+#define CNNC_QUOTE(a) CNNC_QUOTE_(a)
+#define CNNC_UC(suffix) CNNC_PASTE(CNNC_MODEL_UC, suffix)
+
+/* Fails to compile (negative array size) if the header breaks the runtime's limits. */
+typedef char cnnc_check_ranks[CNNC_UC(_INPUT_RANK) >= 1 && CNNC_UC(_INPUT_RANK) <= 4
+                              && CNNC_UC(_OUTPUT_RANK) >= 1 && CNNC_UC(_OUTPUT_RANK) <= 4
+                              ? 1 : -1];
+
+static const cnnc_model cnnc_this_model = {
+    CNNC_QUOTE(CNNC_MODEL),
+    CNNC_UC(_INPUT_RANK), CNNC_UC(_INPUT_SHAPE),
+    CNNC_UC(_OUTPUT_RANK), CNNC_UC(_OUTPUT_SHAPE),
+    CNNC_UC(_INPUT_SIZE), CNNC_UC(_OUTPUT_SIZE),
+    CNNC_UC(_WORKSPACE_SIZE),
+    CNNC_UC(_OUTPUT_SOFTMAX),
+    CNNC_PASTE(CNNC_MODEL, _predict_ws),
+};
+
+int main(int argc, char **argv)
+{
+    return cnnc_cli_main(argc, argv, &cnnc_this_model);
+}

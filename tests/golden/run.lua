@@ -1,0 +1,118 @@
+-- Golden-output suite: every case in tests/golden/models, with the weights, input and
+-- PyTorch-computed output in tests/golden/data/<case>/, is checked three ways:
+--   1. the reference interpreter on the typed graph matches expected.npy (1e-5 relative);
+--   2. the compiled model (fused) matches it;          } max abs error <= 1e-4 * (1 + max |expected|),
+--   3. the compiled model with --no-fuse matches it.   } built with -Wall -Wextra -Werror -pedantic
+-- usage: luajit tests/golden/run.lua [--jobs N] [--cc CC] [case ...]
+-- Prints one line per failure and ends with `golden: N passed, M failed`.
+
+package.path = 'compiler/?.lua;' .. package.path
+local cli = require 'cnnc.cli'
+local driver = require 'cnnc.driver'
+local npy = require 'cnnc.npy'
+local runner = require 'cnnc.runner'
+local util = require 'cnnc.util'
+
+local jobs, cc, only = 2, os.getenv('CC') or 'cc', {}
+local i = 1
+while i <= #arg do
+  if arg[i] == '--jobs' then jobs = tonumber(arg[i + 1]); i = i + 1
+  elseif arg[i] == '--cc' then cc = arg[i + 1]; i = i + 1
+  else only[#only + 1] = arg[i] end
+  i = i + 1
+end
+
+local work = 'build/tests/golden'
+os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
+
+local function max_err(got, want)
+  local e, m = 0, 0
+  for k = 0, want.n - 1 do
+    local d = math.abs(got.data[k] - want.data[k])
+    if d ~= d then d = math.huge end
+    e = math.max(e, d)
+    m = math.max(m, math.abs(want.data[k]))
+  end
+  return e, m
+end
+
+local cases = {}
+if #only > 0 then cases = only else
+  for f in io.popen('ls tests/golden/models'):lines() do cases[#cases + 1] = (f:gsub('%.lua$', '')) end
+end
+
+-- Stage 1: compile every case twice and check the reference interpreter.
+local failures, builds = {}, {}
+local function fail(case, msg) failures[case] = failures[case] or msg end
+for _, case in ipairs(cases) do
+  local data = 'tests/golden/data/' .. case
+  local model, err = driver.load('tests/golden/models/' .. case .. '.lua')
+  if not model then fail(case, util.format_error(err)) else
+    local x = assert(npy.read(data .. '/input.npy'))
+    local want = assert(npy.read(data .. '/expected.npy'))
+    for _, variant in ipairs({ 'fused', 'unfused' }) do
+      local r, cerr = driver.compile(model, { weights = data, fuse = variant == 'fused' })
+      if not r then fail(case, util.format_error(cerr)) break end
+      if variant == 'fused' then
+        local y = runner.run_batch(r.typed, x)
+        local e, m = max_err(y, want)
+        if not (e <= 1e-5 * (1 + m)) then fail(case, string.format('reference interpreter: max error %g', e)) end
+      end
+      local dir = work .. '/' .. case .. '/' .. variant
+      os.execute('mkdir -p ' .. dir)
+      assert(driver.write_c(r, dir))
+      builds[#builds + 1] = { case = case, dir = dir, name = r.planned.name, want = want }
+    end
+  end
+end
+
+-- Stage 2: build all executables in parallel with strict warnings.
+local mk = {}
+local targets = {}
+for k, b in ipairs(builds) do
+  local exe = b.dir .. '/' .. b.name
+  targets[k] = exe
+  mk[#mk + 1] = exe .. ':\n\t@' .. cli.cc_command(b.dir, b.name, cc, '-O1 -Wall -Wextra -Werror -pedantic', exe)
+    .. ' > ' .. b.dir .. '/cc.log 2>&1 || true'
+end
+table.insert(mk, 1, 'all: ' .. table.concat(targets, ' '))
+local f = assert(io.open(work .. '/build.mk', 'w'))
+f:write(table.concat(mk, '\n'), '\n')
+f:close()
+os.execute(string.format('make -s -j%d -f %s all', jobs, work .. '/build.mk'))
+
+-- Stage 3: run and compare.
+for _, b in ipairs(builds) do
+  local exe = b.dir .. '/' .. b.name
+  local out = b.dir .. '/out.npy'
+  local log = util.read_file(b.dir .. '/cc.log') or ''
+  if not io.open(exe, 'rb') then
+    fail(b.case, 'C build failed (' .. b.dir .. '):\n' .. log)
+  elseif log:match('%S') then
+    fail(b.case, 'compiler warnings (' .. b.dir .. '):\n' .. log)
+  else
+    local ok = os.execute(string.format('%s tests/golden/data/%s/input.npy -o %s > %s/run.log 2>&1',
+      exe, b.case, out, b.dir))
+    local got = (ok == 0 or ok == true) and npy.read(out)
+    if not got then
+      fail(b.case, 'executable failed: ' .. (util.read_file(b.dir .. '/run.log') or ''))
+    else
+      local e, m = max_err(got, b.want)
+      if not (e <= 1e-4 * (1 + m)) then
+        fail(b.case, string.format('%s: max abs error %g (max |expected| %g)', b.dir, e, m))
+      end
+    end
+  end
+end
+
+local passed, failed = 0, 0
+for _, case in ipairs(cases) do
+  if failures[case] then
+    failed = failed + 1
+    print('FAIL ' .. case .. ': ' .. failures[case])
+  else
+    passed = passed + 1
+  end
+end
+print(string.format('golden: %d passed, %d failed', passed, failed))
+os.exit(failed == 0 and 0 or 1)

@@ -1,0 +1,36 @@
+/* fake_model.h: two tiny hand-written models in the shape of a generated NAME.h
+ *
+ * The runtime tests link these instead of compiled networks: `fake` doubles a
+ * (5, 6, 3) input (H != W so a swapped axis shows), `fakecls` is a softmax over 10
+ * inputs, for the class-probability printing. Unlike generated code they keep a call
+ * count and the last workspace pointer, so tests can check what the CLI passed in.
+ */
+#ifndef FAKE_MODEL_H
+#define FAKE_MODEL_H
+
+#define FAKE_INPUT_SIZE 90
+#define FAKE_OUTPUT_SIZE 90
+#define FAKE_INPUT_RANK 3
+#define FAKE_INPUT_SHAPE {5, 6, 3}
+#define FAKE_OUTPUT_RANK 3
+#define FAKE_OUTPUT_SHAPE {5, 6, 3}
+#define FAKE_OUTPUT_SOFTMAX 0
+#define FAKE_WORKSPACE_SIZE 360
+void fake_predict(const float *input, float *output);
+void fake_predict_ws(const float *input, float *output, void *workspace);
+
+#define FAKECLS_INPUT_SIZE 10
+#define FAKECLS_OUTPUT_SIZE 10
+#define FAKECLS_INPUT_RANK 1
+#define FAKECLS_INPUT_SHAPE {10}
+#define FAKECLS_OUTPUT_RANK 1
+#define FAKECLS_OUTPUT_SHAPE {10}
+#define FAKECLS_OUTPUT_SOFTMAX 1
+#define FAKECLS_WORKSPACE_SIZE 0
+void fakecls_predict(const float *input, float *output);
+void fakecls_predict_ws(const float *input, float *output, void *workspace);
+
+extern long fake_calls;
+extern const void *fake_last_workspace;
+
+#endif
