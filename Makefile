@@ -1,0 +1,58 @@
+# cnnc: compile convolutional networks into standalone C.
+#   make demo   build the Keras MNIST example into C, compile it, run it on an image
+#   make test   every test suite; ends with one line "N passed, M failed"
+#   make deps   install the Debian packages cnnc needs (as root), or print the apt line
+#   make edges / make smooth1d   the other examples
+
+CC ?= cc
+BUILD ?= build
+CNNC = bin/cnnc
+
+# Debian packages: the compiler (luajit), C toolchains, and the test frameworks.
+DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make
+
+.PHONY: all demo test deps edges smooth1d clean test-lua test-runtime test-golden \
+        test-differential test-examples test-testgen
+
+all: demo
+
+deps:
+	@missing=""; \
+	command -v luajit >/dev/null 2>&1 || missing="$$missing luajit"; \
+	[ -f /usr/bin/busted ] || missing="$$missing lua-busted"; \
+	[ -f /usr/include/criterion/criterion.h ] || missing="$$missing libcriterion-dev"; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null || exit 1; \
+	  else \
+	    echo "deps: missing$$missing; run: sudo apt-get install -y $(DEB_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+demo: deps
+	$(CNNC) summary examples/keras_mnist.lua
+	$(CNNC) build examples/keras_mnist.lua -o $(BUILD)/demo
+	$(BUILD)/demo/mnist examples/data/fashion0.pgm
+	$(BUILD)/demo/mnist examples/data/fashion0.pgm --bench 100
+
+edges: deps
+	$(CNNC) build examples/edges.lua -o $(BUILD)/edges
+	mkdir -p $(BUILD)/edges/out
+	$(BUILD)/edges/edges examples/data/camera.pgm -o $(BUILD)/edges/out/edges.pgm
+	@echo "one PGM per filter in $(BUILD)/edges/out (channel numbers: see examples/edges.lua)"
+
+smooth1d: deps
+	$(CNNC) build examples/smooth1d.lua -o $(BUILD)/smooth1d
+	$(BUILD)/smooth1d/smooth1d examples/data/noisy_signal.npy -o $(BUILD)/smooth1d/smoothed.npy
+
+test: deps
+	@sh tests/run_all.sh
+
+test-lua test-runtime test-golden test-differential test-examples test-testgen: deps
+	@sh tests/run_all.sh $(@:test-%=%)
+
+clean:
+	rm -rf $(BUILD)

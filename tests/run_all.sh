@@ -1,0 +1,63 @@
+#!/bin/sh
+# Runs every test suite (or those named as arguments), prints each suite's output, and
+# ends with one line "N passed, M failed" totalling them all. Exits non-zero if any test
+# failed or any suite could not report its counts.
+#
+# Suites and how their counts are read:
+#   lua           busted specs (tests/lua)         "X successes / Y failures / Z errors"
+#   runtime       Criterion tests (tests/runtime)  "Synthesis: Tested: T | Passing: P | Failing: F | Crashing: C"
+#   golden        PyTorch golden outputs           "golden: P passed, F failed"
+#   differential  random networks vs reference     "differential: P passed, F failed"
+#   examples      every example against its known output
+#   testgen       the `cnnc test` command
+cd "$(dirname "$0")/.." || exit 1
+logs=build/test-logs
+mkdir -p "$logs"
+
+suites=${*:-"lua runtime golden differential examples testgen"}
+total_pass=0
+total_fail=0
+status=0
+
+run_suite() {
+    name=$1; shift
+    log="$logs/$name.log"
+    echo "=== $name"
+    start=$(date +%s)
+    "$@" >"$log" 2>&1
+    rc=$?
+    end=$(date +%s)
+    counts=$(luajit tests/counts.lua "$log")
+    pass=${counts% *}
+    fail=${counts#* }
+    if [ -z "$counts" ]; then
+        echo "$name: could not read a test count from its output (exit $rc):"
+        tail -40 "$log"
+        fail=1; pass=0
+    elif [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+        echo "$name: exited with status $rc although no test failed:"
+        tail -40 "$log"
+        fail=1
+    elif [ "$fail" -ne 0 ]; then
+        cat "$log"
+    fi
+    echo "$name: $pass passed, $fail failed ($((end - start)) s)"
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+    [ "$fail" -eq 0 ] || status=1
+}
+
+for s in $suites; do
+    case $s in
+        lua) run_suite lua luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/lua ;;
+        runtime) run_suite runtime sh tests/runtime/run.sh build/tests/runtime ;;
+        golden) run_suite golden luajit tests/golden/run.lua ;;
+        differential) run_suite differential luajit tests/differential/run.lua ;;
+        examples) run_suite examples sh tests/examples/run.sh ;;
+        testgen) run_suite testgen sh tests/testgen/run.sh ;;
+        *) echo "unknown suite '$s'"; status=1 ;;
+    esac
+done
+
+echo "$total_pass passed, $total_fail failed"
+exit $status
