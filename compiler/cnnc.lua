@@ -83,4 +83,14 @@ function nn.is_model(m) return getmetatable(m) == Sequential end
 
 nn.kernels = require 'cnnc.kernels'
 
+-- A misspelt layer is the most common mistake in a model file: name it and suggest.
+setmetatable(nn, { __index = function(_, key)
+  local hint = ''
+  for _, kind in ipairs(registry.names) do
+    if type(key) == 'string' and kind:lower() == key:lower() then hint = ' (did you mean nn.' .. kind .. '?)' end
+  end
+  util.fail(caller_location(), "cnnc has no layer or function nn.%s%s; layers: %s", tostring(key), hint,
+    table.concat(registry.names, ', '))
+end })
+
 return nn
