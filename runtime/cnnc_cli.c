@@ -332,6 +332,13 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *m)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     rc = 1;
+    /* Checked before any model code runs: a missing instruction set is a message, not SIGILL. */
+    if (m->cpu_supported != NULL && !m->cpu_supported()) {
+        fprintf(stderr, "%s: error: this program was built for the '%s' instruction set, which "
+                "this CPU lacks; rebuild with `cnnc build --target generic` (or a target this "
+                "CPU has)\n", m->name, m->target ? m->target : "?");
+        return 1;
+    }
     if (cnnc_input_read(&in, o.input, m, err, sizeof err) != 0)
         goto fail;
     items = in.count / m->input_size;

@@ -34,6 +34,8 @@ static const cnnc_model cnnc_this_model = {
     CNNC_UC(_WORKSPACE_SIZE),
     CNNC_UC(_OUTPUT_SOFTMAX),
     CNNC_PASTE(CNNC_MODEL, _predict_ws),
+    CNNC_UC(_TARGET),
+    CNNC_PASTE(CNNC_MODEL, _cpu_supported),
 };
 
 int main(int argc, char **argv)

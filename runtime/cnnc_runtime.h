@@ -37,6 +37,8 @@ typedef struct cnnc_model {
     size_t workspace_size;          /* bytes; the runtime aligns the workspace to 64 */
     int output_is_softmax;          /* outputs are class probabilities */
     void (*predict_ws)(const float *input, float *output, void *workspace);
+    const char *target;             /* instruction set the model was built for */
+    int (*cpu_supported)(void);     /* 1 if this CPU runs that target; NULL means yes */
 } cnnc_model;
 
 /* An n-d float32 array owned by the caller; rank 0 is a scalar (count 1). */

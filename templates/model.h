@@ -21,11 +21,15 @@
 #define ${UC}_OUTPUT_SOFTMAX $SOFTMAX
 /* Bytes of scratch memory ${name}_predict_ws needs. */
 #define ${UC}_WORKSPACE_SIZE $WS
+/* The instruction set this build uses; call ${name}_cpu_supported() before predicting on a
+ * machine that may lack it. */
+#define ${UC}_TARGET "$TARGET"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+int ${name}_cpu_supported(void);
 /* input: ${UC}_INPUT_SIZE floats; output: ${UC}_OUTPUT_SIZE floats. */
 void ${name}_predict(const float *input, float *output);
 void ${name}_predict_ws(const float *input, float *output, void *workspace);

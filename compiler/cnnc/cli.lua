@@ -29,11 +29,14 @@ multiply-adds, the activation arena the memory plan needs (next to the sum of al
 activations) and which layers were fused into which.
 ]],
   build = [[
-usage: cnnc build MODEL -o DIR [--name NAME] [--weights DIR] [--no-fuse] [--cc CC]
-                  [--cflags FLAGS] [--no-exe] [--dump PASS]
+usage: cnnc build MODEL -o DIR [--target T] [--name NAME] [--weights DIR] [--no-fuse]
+                  [--cc CC] [--cflags FLAGS] [--no-exe] [--dump PASS]
 
 Writes DIR/NAME.c and DIR/NAME.h (NAME defaults to the model's name) and builds the
 executable DIR/NAME with the runtime (libc and libm only).
+  --target T      generic (portable C99, the default), sse4, avx2, avx512, neon, or
+                  native (the best this machine has); the executable refuses to run
+                  on a CPU without the target's instructions
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
   --no-fuse       keep every layer separate (no fusion pass)
   --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
@@ -169,6 +172,7 @@ function M.build(argv)
   local pos, opt = parse(argv, {
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
+    ['--target'] = 'value',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -181,7 +185,7 @@ function M.build(argv)
   if not dump and not opt['-o'] then die('build: -o DIR is required (see cnnc build --help)', 2) end
   local model = load_model(pos[1])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
-    name = opt['--name'], source = pos[1], stop = dump })
+    name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'] })
   if not r then fail_with(err) end
   if dump then
     local g = ({ frontend = r.graph, shape = r.typed, fuse = r.fused, plan = r.planned })[dump]

@@ -56,7 +56,7 @@ function M.weights_from_dir(dir)
 end
 
 -- opts: {stop = pass name, fuse = bool (default true), weights = dir, name = model name,
--- source = file name for the banner}. Returns a table of the graphs made so far
+-- source = file name for the banner, target = 'generic'|'avx2'|... (cnnc.targets)}. Returns a table of the graphs made so far
 -- {graph, typed, fused, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
@@ -71,7 +71,10 @@ function M.compile(model, opts)
     if opts.stop == 'fuse' then return r end
     r.planned = require('cnnc.passes.plan').run(r.fused)
     if opts.stop == 'plan' then return r end
-    r.c, r.h = require('cnnc.emit').run(r.planned, { source = opts.source })
+    local target, terr = require('cnnc.targets').get(opts.target)
+    if not target then util.fail(nil, '%s', terr) end
+    r.target = target
+    r.c, r.h = require('cnnc.emit').run(r.planned, { source = opts.source, target = target })
     return r
   end)
 end

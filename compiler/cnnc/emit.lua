@@ -48,6 +48,13 @@ end
 
 function Context:need(helper) self.helpers[helper] = true end
 
+-- A constant array derived at emit time (packed weights, window tables); returns its C name.
+function Context:constant(node, cname_suffix, values, comment)
+  local name = util.c_ident(node.name) .. '_' .. cname_suffix
+  self.constants[#self.constants + 1] = { name = name, values = values, comment = comment }
+  return name
+end
+
 local function float_literal(v)
   if v == 0 then return (1 / v < 0) and '-0x0p+0f' or '0x0p+0f' end
   return string.format('%a', v) .. 'f'
@@ -63,6 +70,21 @@ local function array_text(cname, values, count, comment)
   if #row > 0 then lines[#lines + 1] = table.concat(row, ', ') .. ',' end
   return template.section('model', 'weights', {
     comment = comment, cname = cname, count = count, values = table.concat(lines, '\n') })
+end
+
+-- The target's vector macros and CPU check (templates/simd.c).
+local function target_prelude(t, name)
+  if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
+  local parts = { template.section('simd', t.section, {}) }
+  if t.cpu then
+    local check = string.format('__builtin_cpu_supports("%s")', t.cpu)
+    if t.cpu2 then check = check .. string.format(' && __builtin_cpu_supports("%s")', t.cpu2) end
+    parts[#parts + 1] = template.section('simd', 'x86_common', { gcc_target = t.gcc_target,
+      target = t.name, name = name, cpu_check = check })
+  else
+    parts[#parts + 1] = ''
+  end
+  return table.concat(parts, '\n\n')
 end
 
 local function layout(shape)
@@ -84,11 +106,13 @@ local function summary_text(g)
   return table.concat(lines, '\n')
 end
 
--- Returns c_text, h_text. opts: {source = model file name}.
+-- Returns c_text, h_text. opts: {source = model file name, target = cnnc.targets entry}.
 function M.run(g, opts)
   opts = opts or {}
   local name = g.name
-  local E = setmetatable({ used_weights = {}, helpers = {} }, Context)
+  local t = opts.target or require('cnnc.targets').list.generic
+  local E = setmetatable({ used_weights = {}, helpers = {}, target = t, simd = t.width > 1,
+    constants = {} }, Context)
   local plan = g.plan
   local source = opts.source or g.source or 'a model'
   local summary = summary_text(g)
@@ -130,10 +154,6 @@ function M.run(g, opts)
           string.format('%s.%s %s', n.name, w.name, util.shape_str(t.shape)))
       end
     end
-    for _, c in ipairs(n.layer.constants and n.layer.constants(n) or {}) do
-      weights[#weights + 1] = array_text(util.c_ident(n.name) .. '_' .. c.name,
-        function(i) return c.values[i] end, #c.values, c.comment)
-    end
     for _, c in ipairs(epilogue.c_constants(n.epilogue, n.shape[#n.shape])) do
       weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment)
     end
@@ -147,14 +167,21 @@ function M.run(g, opts)
   local ws = 4 * plan.arena_floats
   local parts = {
     template.section('model', 'banner', { file = name .. '.c', version = M.VERSION, source = source,
-      summary = summary, header = name .. '.h' }),
+      summary = summary, header = name .. '.h', TARGET = t.name, target_prelude = target_prelude(t, name) }),
   }
   local function section(title, body)
     if #body == 0 then return end
     parts[#parts + 1] = template.section('model', 'section', { title = title })
     parts[#parts + 1] = table.concat(body, '\n\n')
   end
+  for _, c in ipairs(E.constants) do
+    weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment)
+  end
   section('weights', weights)
+  if E.simd then
+    table.insert(helpers, 1, 'CNNC_ISA_BEGIN')
+    funcs[#funcs + 1] = 'CNNC_ISA_END'
+  end
   section('helpers', helpers)
   section('layers', funcs)
   section('forward', { template.section('model', 'forward', {
@@ -179,7 +206,7 @@ function M.run(g, opts)
     INPUT_SIZE = util.prod(g.input.shape), INPUT_RANK = #g.input.shape, INPUT_SHAPE = dims(g.input.shape),
     INPUT_LAYOUT = layout(g.input.shape),
     OUTPUT_SIZE = util.prod(out_shape), OUTPUT_RANK = #out_shape, OUTPUT_SHAPE = dims(out_shape),
-    OUTPUT_LAYOUT = layout(out_shape), SOFTMAX = softmax, WS = ws,
+    OUTPUT_LAYOUT = layout(out_shape), SOFTMAX = softmax, WS = ws, TARGET = t.name,
   }))
   return c_text, h_text
 end

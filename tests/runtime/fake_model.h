@@ -16,6 +16,8 @@
 #define FAKE_OUTPUT_SHAPE {5, 6, 3}
 #define FAKE_OUTPUT_SOFTMAX 0
 #define FAKE_WORKSPACE_SIZE 360
+#define FAKE_TARGET "generic"
+int fake_cpu_supported(void);
 void fake_predict(const float *input, float *output);
 void fake_predict_ws(const float *input, float *output, void *workspace);
 
@@ -27,6 +29,8 @@ void fake_predict_ws(const float *input, float *output, void *workspace);
 #define FAKECLS_OUTPUT_SHAPE {10}
 #define FAKECLS_OUTPUT_SOFTMAX 1
 #define FAKECLS_WORKSPACE_SIZE 0
+#define FAKECLS_TARGET "generic"
+int fakecls_cpu_supported(void);
 void fakecls_predict(const float *input, float *output);
 void fakecls_predict_ws(const float *input, float *output, void *workspace);
 

@@ -288,6 +288,19 @@ Test(cli, rejects_an_inconsistent_model_description)
     cr_assert_str_eq(err, "fake: error: model description: ranks, shapes and sizes disagree\n");
 }
 
+static int no_cpu(void) { return 0; }
+
+Test(cli, refuses_to_run_on_a_cpu_without_the_target_isa)
+{
+    cnnc_model m = tu_fake_model;
+    long before = fake_calls;
+    m.target = "avx512";
+    m.cpu_supported = no_cpu;
+    cr_assert_eq(tu_cli(&m, out, sizeof out, err, sizeof err, write_input("in.npy", 1, 1), NULL), 1);
+    cr_assert(strstr(err, "built for the 'avx512' instruction set") != NULL, "%s", err);
+    cr_assert_eq(fake_calls, before, "the model ran although the CPU check failed");
+}
+
 /* ---- benchmark: checks the count and format, never the times */
 
 Test(cli, bench_runs_n_times_after_warm_up)

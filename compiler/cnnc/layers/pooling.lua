@@ -107,14 +107,6 @@ function M.reference(node, x)
   return y
 end
 
-function M.constants(node)
-  if mode(node) ~= 'weighted' then return {} end
-  local w, vals = gaussian(node.g, node.p.sigma), {}
-  for i = 0, node.g.kh * node.g.kw - 1 do vals[i + 1] = w[i] end
-  return { { name = 'window', values = vals,
-    comment = string.format('%s: Gaussian window weights, sigma %g, normalised to sum 1', node.name, node.p.sigma) } }
-end
-
 local function lp_terms(p)
   if p == 2 then return 'x[c] * x[c]', 'sqrtf(acc[c])' end
   if p == 1 then return 'fabsf(x[c])', 'acc[c]' end
@@ -139,7 +131,10 @@ function M.emit(node, E)
     local term, result = lp_terms(node.p.p)
     h.combine, h.result = 'acc[c] += ' .. term .. ';', result
   else
-    local wname = E:weight(node, 'window')
+    local w, vals = gaussian(g, node.p.sigma), {}
+    for i = 0, g.kh * g.kw - 1 do vals[i + 1] = w[i] end
+    local wname = E:constant(node, 'window', vals,
+      string.format('%s: Gaussian window weights, sigma %g, normalised to sum 1', node.name, node.p.sigma))
     h.combine = 'acc[c] += wt * x[c];'
     h.count_step = string.format('const float wt = %s[%s];', wname, window.c_tap(g))
     if padded then
