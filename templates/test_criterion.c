@@ -33,6 +33,9 @@ const float *expected = test_expected + (size_t)item * ${UC}_OUTPUT_SIZE;
 test_stats s;
 char at[64];
 float g, e;
+if (!${name}_cpu_supported()) {
+cr_skip_test("this CPU lacks the %s instructions the model was built for", ${UC}_TARGET);
+}
 ${name}_predict(test_inputs + (size_t)item * ${UC}_INPUT_SIZE, output);
 test_compare(&s, output, expected, ${UC}_OUTPUT_SIZE);
 if (s.failures == 0) return;

@@ -11,7 +11,8 @@
  * deployment target. It feeds ${name}_predict the $items inputs below, compares every
  * output with the expected one, prints the max abs error, max rel error and max ULP
  * distance of each output item with the element where each is worst, and exits with
- * status 1 if any element is beyond tolerance, 0 if all pass.
+ * status 1 if any element is beyond tolerance, 0 if all pass (2 if this CPU lacks the
+ * instruction set the model was built for).
  *
  * Inputs: $inputs_origin.
  * Expected outputs: $expected_origin.
@@ -162,6 +163,10 @@ long all_abs_at = 0, all_rel_at = 0, all_ulp_at = 0;
 int item, failed = 0;
 char at_abs[64], at_rel[64], at_ulp[64];
 
+if (!${name}_cpu_supported()) {
+fprintf(stderr, "$name: this CPU lacks the %s instructions the model was built for\n", ${UC}_TARGET);
+return 2;
+}
 printf("$name: %d item%s, output %s; an element passes iff |got - expected| <= %g + %g * |expected|\n",
 TEST_ITEMS, TEST_ITEMS == 1 ? "" : "s", TEST_OUTPUT_SHAPE, TEST_ATOL, TEST_RTOL);
 for (item = 0; item < TEST_ITEMS; item++) {

@@ -10,7 +10,7 @@ local initializers = require 'cnnc.initializers'
 
 local M = {}
 
-local function is_int(v) return type(v) == 'number' and v == math.floor(v) and v == v end
+local function is_int(v) return type(v) == 'number' and v == math.floor(v) and math.abs(v) < 2 ^ 31 end
 
 local function describe(v)
   if type(v) == 'string' then return string.format('%q', v) end

@@ -156,10 +156,13 @@ function M.cc_executable(dir, name, cc, cflags)
   local exe = dir .. '/' .. name
   local tmp = exe .. '.tmp'
   local cmd = M.cc_command(dir, name, cc, cflags, tmp)
-  local p = io.popen(cmd .. ' 2>&1')
+  -- LuaJIT's popen:close() does not report the exit status: the shell echoes it.
+  local p = io.popen(cmd .. ' 2>&1; echo "cnnc-status:$?"')
   local out = p:read('*a')
-  local ok = p:close()
-  if not ok then
+  p:close()
+  local status = tonumber(out:match('cnnc%-status:(%d+)%s*$'))
+  out = out:gsub('cnnc%-status:%d+%s*$', '')
+  if status ~= 0 then
     os.remove(tmp)
     return nil, 'the C compiler failed:\n' .. cmd .. '\n' .. out
   end
@@ -193,7 +196,8 @@ function M.build(argv)
     return
   end
   local dir = opt['-o']
-  if not os.execute('mkdir -p ' .. shell_quote(dir)) then die('build: cannot create directory ' .. dir) end
+  local mk = os.execute('mkdir -p ' .. shell_quote(dir))
+  if mk ~= 0 and mk ~= true then die('build: cannot create directory ' .. dir) end
   local c_path, werr = driver.write_c(r, dir)
   if not c_path then fail_with(werr) end
   io.write('wrote ', c_path, ' and ', dir .. '/' .. r.planned.name .. '.h', '\n')

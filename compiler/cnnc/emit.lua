@@ -33,7 +33,7 @@ function Context:comment(node)
   local s = table.concat(parts, ' ') .. string.format(', %s -> %s', util.shape_x(node.in_shape), util.shape_x(node.shape))
   local e = epilogue.describe(node.epilogue)
   if e ~= '' then s = s .. ', then ' .. e end
-  return s
+  return util.c_comment(s)
 end
 
 function Context:store(node, dst, src, ch)
@@ -69,7 +69,7 @@ local function array_text(cname, values, count, comment)
   end
   if #row > 0 then lines[#lines + 1] = table.concat(row, ', ') .. ',' end
   return template.section('model', 'weights', {
-    comment = comment, cname = cname, count = count, values = table.concat(lines, '\n') })
+    comment = util.c_comment(comment), cname = cname, count = count, values = table.concat(lines, '\n') })
 end
 
 -- The target's vector macros and CPU check (templates/simd.c).
@@ -114,8 +114,8 @@ function M.run(g, opts)
   local E = setmetatable({ used_weights = {}, helpers = {}, target = t, simd = t.width > 1,
     constants = {} }, Context)
   local plan = g.plan
-  local source = opts.source or g.source or 'a model'
-  local summary = summary_text(g)
+  local source = util.c_comment(opts.source or g.source or 'a model')
+  local summary = util.c_comment(summary_text(g))
 
   -- Layer functions first: rendering them tells which helpers and weights are used.
   local funcs, calls, buffers = {}, {}, {}

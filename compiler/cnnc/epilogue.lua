@@ -130,6 +130,37 @@ function M.c_post(steps, ptr, channels)
   return ''
 end
 
+-- How many leading steps have a vector form (cnnc.simd): linear, relu, leaky_relu with
+-- 0 <= alpha <= 1 (max(x, alpha*x)), and batch-norm affine steps.
+function M.vector_prefix(steps)
+  local k = 0
+  for _, st in ipairs(steps) do
+    local ok = st.op == 'affine' or (st.op == 'act' and (st.name == 'linear' or st.name == 'relu'
+      or (st.name == 'leaky_relu' and st.p.alpha >= 0 and st.p.alpha <= 1)))
+    if not ok then break end
+    k = k + 1
+  end
+  return k
+end
+
+-- Vector statements applying steps[1..k] to vf variable `a` whose first channel is `oc`.
+-- padded(st) gives the names of an affine step's scale/shift arrays padded to whole vectors.
+function M.c_vector(steps, k, a, oc, padded)
+  local lines = {}
+  for i = 1, k do
+    local st = steps[i]
+    if st.op == 'affine' then
+      local sname, hname = padded(st)
+      lines[#lines + 1] = string.format('%s = vf_fma(%s, vf_load(%s + %s), vf_load(%s + %s));', a, a, sname, oc, hname, oc)
+    elseif st.name == 'relu' then
+      lines[#lines + 1] = string.format('%s = vf_max(%s, vf_zero());', a, a)
+    elseif st.name == 'leaky_relu' then
+      lines[#lines + 1] = string.format('%s = vf_max(%s, vf_mul(%s, vf_set1(%s)));', a, a, a, util.c_float(st.p.alpha))
+    end
+  end
+  return table.concat(lines, '\n')
+end
+
 function M.describe(steps)
   local t = {}
   for _, st in ipairs(steps) do

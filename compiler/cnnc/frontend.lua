@@ -24,10 +24,13 @@ function M.from_model(model, name_override)
     util.fail(model.where, 'the model has no input shape: give Sequential{input_shape = {H, W, C}} or input_shape= on the first layer')
   end
   local name = name_override or model.name or 'model'
+  if not name:match('^[%a_][%w_]*$') then
+    util.fail(model.where, "model name '%s' must be a C identifier (letters, digits, underscores)", name)
+  end
   local g = ir.new(name, M.INPUT, util.copy(input_shape))
   g.seed = model.seed
   g.source = model.where and model.where.file
-  local counts, taken = {}, { [M.INPUT] = true }
+  local counts, taken, c_names = {}, { [M.INPUT] = true }, {}
   for i, l in ipairs(layers) do
     local entry = registry.kinds[l.kind]
     local lname = l.p.name
@@ -44,6 +47,12 @@ function M.from_model(model, name_override)
       util.fail({ where = l.where, name = lname, index = i, op = l.kind }, "the name '%s' %s", lname, what)
     end
     taken[lname] = true
+    local cid = util.c_ident(lname)
+    if c_names[cid] and c_names[cid] ~= lname then
+      util.fail({ where = l.where, name = lname, index = i, op = l.kind },
+        "the names '%s' and '%s' both become the C identifier '%s'; rename one", c_names[cid], lname, cid)
+    end
+    c_names[cid] = lname
     if i > 1 and l.p.input_shape then
       util.fail({ where = l.where, name = lname, index = i, op = l.kind },
         'input_shape is only allowed on the first layer')

@@ -1,7 +1,11 @@
 -- cnnc.kernels: hand-designed convolution kernels from the image-processing literature.
 --
--- Each function returns a 2-D table (rows of numbers), the values a cross-correlation
--- applies at offsets (row, column) of the window, as Keras's Conv2D does. `stack` turns a
+-- Each function returns a 2-D table (rows of numbers) holding the matrix as the literature
+-- prints it. A Conv2D applies it as Keras does, by cross-correlation (no flip): the value at
+-- (row, column) multiplies the input at that offset of the window. So the printed Sobel x
+-- matrix (+1 left, -1 right) answers a left-to-right brightening with a negative value while
+-- the printed Prewitt x matrix (-1 left, +1 right) answers it with a positive one; for edge
+-- magnitudes the sign makes no difference. `stack` turns a
 -- list of them into a Conv2D kernel of Keras shape (kh, kw, 1, n) for a one-channel image.
 
 local M = {}

@@ -33,6 +33,19 @@ function M.native()
   return 'generic'
 end
 
+-- generic plus every x86 SIMD target the running CPU has (what tests exercise here).
+function M.host_list()
+  local best = M.native()
+  local order = { 'sse4', 'avx2', 'avx512' }
+  local list = { 'generic' }
+  for _, n in ipairs(order) do
+    list[#list + 1] = n
+    if n == best then return list end
+  end
+  if best == 'neon' then list = { 'generic', 'neon' } else list = { 'generic' } end
+  return list
+end
+
 -- Returns the target table for a name, or nil and a message.
 function M.get(name)
   if name == nil then name = 'generic' end

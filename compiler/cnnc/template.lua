@@ -64,7 +64,14 @@ function M.render(text, vars, what)
       lines[#lines + 1] = line
     end
   end
-  local out = table.concat(lines, '\n'):gsub('%${([%a_][%w_]*)}', fill):gsub('%$([%a_][%w_]*)', fill)
+  -- One pass, so text a hole inserts is never scanned for holes again.
+  local out = table.concat(lines, '\n'):gsub('%$({?)([%a_][%w_]*)(}?)', function(open, name, close)
+    if open == '{' then
+      if close ~= '}' then error(string.format('cnnc: template %s: unclosed ${%s', what or '?', name)) end
+      return fill(name)
+    end
+    return fill(name) .. close
+  end)
   for k in pairs(vars) do
     if not used[k] then error(string.format('cnnc: template %s: value $%s is not used', what or '?', k)) end
   end

@@ -25,23 +25,23 @@ local M = {}
 -- data, about 70 MB of C per program).
 M.MAX_EMBEDDED = 4 * 1024 * 1024
 M.MAX_COUNT = 1000000
-M.CRITERION_HEADER = '/usr/include/criterion/criterion.h'
+M.CRITERION_HEADER = '/usr/include/criterion/criterion.h' -- as the usage says
 
-M.USAGE = string.format([==[
+M.USAGE = [==[
 usage: cnnc test MODEL [--weights DIR] [--inputs X.npy [--expect Y.npy]]
                  [--count N] [--seed S] [--atol A] [--rtol R] [-o DIR] [--name NAME]
-                 [--no-fuse] [--cc CC] [--cflags FLAGS] [--no-run] [--no-build]
+                 [--target T] [--no-fuse] [--cc CC] [--cflags FLAGS] [--no-run] [--no-build]
 
 Golden-output test of the compiled model. Writes into DIR the model (NAME.c, NAME.h),
 a Criterion test program NAME_test.c and a plain-C variant without a test framework,
 NAME_test_plain.c (for a deployment target: prints the report, exits 1 on failure).
 Both feed NAME_predict the test inputs and compare its outputs with the expected ones,
-which they embed as exact hex-float literals: they need only NAME.c and NAME.h. Then
-builds both (NAME_test only if %s exists, with -lcriterion), runs them and reports,
-per output item, the max abs error, max rel error and max ULP distance, each with the
-element where it is worst. An element passes iff |got - expected| <= atol + rtol *
-|expected| (NaN matches only NaN); the exit status is 1 if any element fails. The
-relative error is taken over the elements whose expected value is not 0.
+which they embed as exact hex-float literals, so they need only NAME.c and NAME.h.
+Then builds both (NAME_test with -lcriterion, and only if
+/usr/include/criterion/criterion.h exists), runs them and reports, for each output
+item, the max abs error, max rel error (over expected values other than 0) and max
+ULP distance, each with the element where it is worst. An element passes iff
+|got - expected| <= atol + rtol * |expected|; NaN matches only NaN.
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
   --inputs X.npy  test inputs: one item (the model's input shape) or a batch (a leading
                   dimension); .pgm/.ppm images and raw float32 files work too
@@ -54,20 +54,23 @@ relative error is taken over the elements whose expected value is not 0.
   --rtol R        relative tolerance (default 1e-4)
   -o DIR          output directory (default: NAME_test in the current directory)
   --name NAME     the model's C name (default: the model's name)
+  --target T      the instruction set to compile the model for, as in cnnc build
+                  (default generic); on a CPU without it the programs say so and fail
   --no-fuse       test the model compiled without the fusion pass
   --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
   --no-run        build the test programs but do not run them
   --no-build      write the C files only (implies --no-run)
-Inputs and expected outputs together may hold at most %d floats (%d M);
+The test programs embed at most 4194304 floats (4 Mi) of inputs plus expected outputs;
 larger test sets are refused: use fewer items.
-Exit status: 0 pass, 1 a failing element or a failed build, 2 a usage error.
-]==], M.CRITERION_HEADER, M.MAX_EMBEDDED, M.MAX_EMBEDDED / (1024 * 1024))
+Exit status: 0 pass; 1 an element beyond tolerance, a failed build or a bad file;
+2 a usage error.
+]==]
 
 local FLAGS = {
   ['--weights'] = 'value', ['--inputs'] = 'value', ['--expect'] = 'value', ['--count'] = 'value',
   ['--seed'] = 'value', ['--atol'] = 'value', ['--rtol'] = 'value', ['-o'] = 'value',
   ['--name'] = 'value', ['--no-fuse'] = 'switch', ['--cc'] = 'value', ['--cflags'] = 'value',
-  ['--no-run'] = 'switch', ['--no-build'] = 'switch',
+  ['--no-run'] = 'switch', ['--no-build'] = 'switch', ['--target'] = 'value',
 }
 
 local function die(msg, code)
@@ -75,7 +78,7 @@ local function die(msg, code)
   os.exit(code or 1)
 end
 
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local shell_quote = require('cnnc.cli').shell_quote
 
 -- The same conventions as the other commands (cnnc.cli): --opt VALUE or --opt=VALUE.
 local function parse(argv)
@@ -132,7 +135,7 @@ local function whole(opt, key, default, lo, hi)
 end
 
 -- Checked options: {model, weights, inputs, expect, count, seed, atol, rtol, dir, name,
--- fuse, cc, cflags, build, run}. Usage errors exit with status 2.
+-- fuse, target, cc, cflags, build, run}. Usage errors exit with status 2.
 local function options(argv)
   local pos, opt = parse(argv)
   if #pos ~= 1 then die('expected one MODEL argument (see cnnc test --help)', 2) end
@@ -140,7 +143,7 @@ local function options(argv)
     model = pos[1], weights = opt['--weights'], inputs = opt['--inputs'], expect = opt['--expect'],
     atol = tolerance(opt, '--atol', 1e-5), rtol = tolerance(opt, '--rtol', 1e-4),
     count = whole(opt, '--count', 4, 1, M.MAX_COUNT), seed = whole(opt, '--seed', 0, 0, 2^53),
-    dir = opt['-o'], name = opt['--name'], fuse = not opt['--no-fuse'],
+    dir = opt['-o'], name = opt['--name'], fuse = not opt['--no-fuse'], target = opt['--target'],
     cc = opt['--cc'] or os.getenv('CC') or 'cc', cflags = opt['--cflags'] or '-O2',
     build = not opt['--no-build'], run = not (opt['--no-run'] or opt['--no-build']),
   }
@@ -335,7 +338,8 @@ function M.main(argv)
   local o = options(argv)
   local model, lerr = driver.load(o.model)
   if not model then die(util.format_error(lerr)) end
-  local r, err = driver.compile(model, { weights = o.weights, fuse = o.fuse, name = o.name, source = o.model })
+  local r, err = driver.compile(model, { weights = o.weights, fuse = o.fuse, name = o.name, source = o.model,
+    target = o.target })
   if not r then die(util.format_error(err)) end
   local g = r.planned
   local ishape, oshape = g.input.shape, require('cnnc.ir').shape_of(g, g.output)

@@ -100,6 +100,11 @@ function M.snake(name)
   return s:lower()
 end
 
+-- Text safe inside a C block comment.
+function M.c_comment(s)
+  return (tostring(s):gsub('%*/', '* /'))
+end
+
 -- A C identifier made from a layer name: keeps letters, digits and underscores.
 function M.c_ident(name)
   local s = name:gsub('[^%w_]', '_')

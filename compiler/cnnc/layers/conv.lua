@@ -114,6 +114,7 @@ function M.c_body(node, E, kernel_tap, bias_expr)
 end
 
 function M.emit(node, E)
+  if E.simd then return require('cnnc.simd.conv').emit(node, E) end
   local bias = node.p.use_bias and (E:weight(node, 'bias') .. '[oc]') or '0.0f'
   local body = M.c_body(node, E, window.c_tap(node.g), bias)
   return window.c_render(node.g, E:fn(node), E:comment(node), body)

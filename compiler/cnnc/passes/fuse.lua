@@ -32,6 +32,8 @@ local function note(n, text) n.fused[#n.fused + 1] = text end
 local RULES = {
   function(g, n)
     if n.op ~= 'Dropout' then return false end
+    local p = ir.by_name(g)[n.inputs[1]]
+    if p then note(p, 'dropout ' .. n.name .. ' removed') end
     ir.bypass(g, n, n.inputs[1])
     return true
   end,

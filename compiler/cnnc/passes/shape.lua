@@ -14,6 +14,9 @@ local util = require 'cnnc.util'
 
 local M = {}
 
+-- Arguments that carry explicit weight values.
+local WEIGHT_ARGS = { 'kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance' }
+
 local function bind_weight(g, node, spec, provider)
   local t, err
   local literal = node.p[spec.name]
@@ -59,9 +62,16 @@ function M.run(g, provider)
     node.shape = out
     shapes[node.name] = out
     node.weights = {}
+    local wanted = {}
     if node.layer.weights then
       for _, spec in ipairs(node.layer.weights(node, node.in_shape)) do
+        wanted[spec.name] = true
         node.weights[#node.weights + 1] = { name = spec.name, tensor = bind_weight(g, node, spec, provider) }
+      end
+    end
+    for _, wname in ipairs(WEIGHT_ARGS) do
+      if node.p[wname] ~= nil and not wanted[wname] then
+        util.fail(node, "explicit %s given, but this layer has no %s (check use_bias/center/scale)", wname, wname)
       end
     end
     if node.layer.bind then node.layer.bind(node) end
