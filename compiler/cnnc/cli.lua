@@ -140,15 +140,39 @@ end
 -- The runtime files an executable links (runtime/), the CLI main first.
 M.RUNTIME_SOURCES = { 'cnnc_main.c', 'cnnc_cli.c', 'cnnc_io.c', 'cnnc_npy.c', 'cnnc_pnm.c' }
 
--- The shell command that builds executable `out` from dir/NAME.c and the runtime.
-function M.cc_command(dir, name, cc, cflags, out)
+-- The shell command that builds executable `out` from dir/NAME.c and the runtime. objs:
+-- optional prebuilt objects of the model-independent runtime files (M.runtime_objects),
+-- so test suites building many models compile those once.
+function M.cc_command(dir, name, cc, cflags, out, objs)
   local rt = M.root() .. '/runtime'
   local srcs = {}
-  for i, f in ipairs(M.RUNTIME_SOURCES) do srcs[i] = shell_quote(rt .. '/' .. f) end
+  for i, f in ipairs(M.RUNTIME_SOURCES) do
+    if i == 1 or not objs then srcs[#srcs + 1] = shell_quote(rt .. '/' .. f) end
+  end
+  for _, o in ipairs(objs or {}) do srcs[#srcs + 1] = shell_quote(o) end
   return string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
     .. '%s %s -lm -o %s',
     cc, cflags, shell_quote(dir), shell_quote(rt), shell_quote('"' .. name .. '.h"'), name, name:upper(),
     table.concat(srcs, ' '), shell_quote(dir .. '/' .. name .. '.c'), shell_quote(out))
+end
+
+-- Compiles the model-independent runtime files into objects in dir; returns their paths
+-- or nil, message.
+function M.runtime_objects(dir, cc, cflags)
+  local rt = M.root() .. '/runtime'
+  local objs = {}
+  for i = 2, #M.RUNTIME_SOURCES do
+    local f = M.RUNTIME_SOURCES[i]
+    local o = dir .. '/' .. f:gsub('%.c$', '.o')
+    local cmd = string.format('%s -std=c99 %s -I %s -c %s -o %s 2>&1; echo "cnnc-status:$?"', cc, cflags,
+      shell_quote(rt), shell_quote(rt .. '/' .. f), shell_quote(o))
+    local p = io.popen(cmd)
+    local log = p:read('*a')
+    p:close()
+    if not log:match('cnnc%-status:0%s*$') then return nil, log end
+    objs[#objs + 1] = o
+  end
+  return objs
 end
 
 -- Builds the executable for generated files in dir. Returns its path or nil, message.

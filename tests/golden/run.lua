@@ -3,7 +3,9 @@
 --   1. the reference interpreter on the typed graph matches expected.npy (1e-5 relative);
 --   2. the compiled model (fused) matches it;          } max abs error <= 1e-4 * (1 + max |expected|),
 --   3. the compiled model with --no-fuse matches it.   } built with -Wall -Wextra -Werror -pedantic
--- usage: luajit tests/golden/run.lua [--jobs N] [--cc CC] [case ...]
+-- 2 runs for every target given (default: generic and every SIMD target this CPU has); 3 for
+-- generic only.
+-- usage: luajit tests/golden/run.lua [--jobs N] [--cc CC] [--targets a,b] [case ...]
 -- Prints one line per failure and ends with `golden: N passed, M failed`.
 
 package.path = 'compiler/?.lua;' .. package.path
@@ -13,11 +15,18 @@ local npy = require 'cnnc.npy'
 local runner = require 'cnnc.runner'
 local util = require 'cnnc.util'
 
+local targets = require 'cnnc.targets'
+
 local jobs, cc, only = 2, os.getenv('CC') or 'cc', {}
+local target_list = targets.host_list()
 local i = 1
 while i <= #arg do
   if arg[i] == '--jobs' then jobs = tonumber(arg[i + 1]); i = i + 1
   elseif arg[i] == '--cc' then cc = arg[i + 1]; i = i + 1
+  elseif arg[i] == '--targets' then
+    target_list = {}
+    for t in arg[i + 1]:gmatch('[^,]+') do target_list[#target_list + 1] = t end
+    i = i + 1
   else only[#only + 1] = arg[i] end
   i = i + 1
 end
@@ -50,10 +59,13 @@ for _, case in ipairs(cases) do
   if not model then fail(case, util.format_error(err)) else
     local x = assert(npy.read(data .. '/input.npy'))
     local want = assert(npy.read(data .. '/expected.npy'))
-    for _, variant in ipairs({ 'fused', 'unfused' }) do
-      local r, cerr = driver.compile(model, { weights = data, fuse = variant == 'fused' })
+    local variants = { { 'generic', false } }
+    for _, t in ipairs(target_list) do variants[#variants + 1] = { t, true } end
+    for k, v in ipairs(variants) do
+      local variant = v[1] .. (v[2] and '-fused' or '-unfused')
+      local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1] })
       if not r then fail(case, util.format_error(cerr)) break end
-      if variant == 'fused' then
+      if k == 1 then
         local y = runner.run_batch(r.typed, x)
         local e, m = max_err(y, want)
         if not (e <= 1e-5 * (1 + m)) then fail(case, string.format('reference interpreter: max error %g', e)) end
@@ -67,12 +79,14 @@ for _, case in ipairs(cases) do
 end
 
 -- Stage 2: build all executables in parallel with strict warnings.
+local cflags = '-O1 -Wall -Wextra -Werror -pedantic'
+local objs = assert(cli.runtime_objects(work, cc, cflags))
 local mk = {}
 local targets = {}
 for k, b in ipairs(builds) do
   local exe = b.dir .. '/' .. b.name
   targets[k] = exe
-  mk[#mk + 1] = exe .. ':\n\t@' .. cli.cc_command(b.dir, b.name, cc, '-O1 -Wall -Wextra -Werror -pedantic', exe)
+  mk[#mk + 1] = exe .. ':\n\t@' .. cli.cc_command(b.dir, b.name, cc, cflags, exe, objs)
     .. ' > ' .. b.dir .. '/cc.log 2>&1 || true'
 end
 table.insert(mk, 1, 'all: ' .. table.concat(targets, ' '))
