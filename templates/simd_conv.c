@@ -4,8 +4,8 @@
 // order the kernel reads them: per block of output-channel vectors, then (ky, kx, ic).
 
 //@ tile
-/* $P pixels x $V vectors of output channels. out: the tile's first output value; in: the
- * tile's first window's top-left input value; w, bias: this channel block's packed weights;
+/* $PH x $PW pixels x $V vectors of output channels. out: the tile's first output value; in:
+ * the first window's top-left input value; w, bias: this channel block's packed weights;
  * oc0: the block's first channel. */
 static void $fn(float *restrict out, const float *restrict in, const float *restrict w,
 const float *restrict bias, int oc0)
@@ -70,21 +70,36 @@ for (int i = 0; oc + i < $OC; ++i) out[(oy * $OW + ox) * $OC + oc + i] = tail[i]
 }
 }
 
-//@ layer
-/* $comment */
-static void $fn(float *restrict out, const float *restrict in)
+//@ band
+/* rows oy .. oy + $PH - 1: border pixels with checks, the interior in register tiles */
+for (int r = 0; r < $PH; ++r) {
+for (int ox = 0; ox < $OX0; ++ox) ${fn}_pixel(out, in, oy + r, ox);
+for (int ox = $OX1; ox < $OW; ++ox) ${fn}_pixel(out, in, oy + r, ox);
+}
 {
-for (int oy = 0; oy < $OH; ++oy) {
-int ox = 0;
-if (oy >= $OY0 && oy < $OY1) {
-for (; ox < $OX0; ++ox) ${fn}_pixel(out, in, oy, ox);
-for (; ox + $P <= $OX1; ox += $P) {
+int ox = $OX0;
+for (; ox + $PW <= $OX1; ox += $PW) {
 $x_at
 $full_tiles
 }
 $rest_tiles
 }
-for (; ox < $OW; ++ox) ${fn}_pixel(out, in, oy, ox);
+oy += $PH;
+
+//@ layer
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+int oy = 0;
+for (; oy < $OY0; ++oy) {
+for (int ox = 0; ox < $OW; ++ox) ${fn}_pixel(out, in, oy, ox);
+}
+while (oy + $PH <= $OY1) {
+$band
+}
+$rest_band
+for (; oy < $OH; ++oy) {
+for (int ox = 0; ox < $OW; ++ox) ${fn}_pixel(out, in, oy, ox);
 }
 $scalar_pass
 }

@@ -56,6 +56,7 @@ function M.reference(node, x, W)
 end
 
 function M.emit(node, E)
+  if E.simd then return require('cnnc.simd.dense').emit(node, E) end
   local n = node.p.units
   return template.section('dense', 'dense', {
     fn = E:fn(node), comment = E:comment(node), N = n, K = node.in_shape[1],

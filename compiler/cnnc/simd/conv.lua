@@ -17,14 +17,6 @@ local window = require 'cnnc.window'
 
 local M = {}
 
--- Register tile: V vectors of channels x P pixels, within the target's registers
--- (P*V accumulators + V weights + 1 broadcast).
-function M.tile_shape(t, nvec)
-  local V = math.min(nvec, t.regs >= 32 and 4 or 2)
-  local P = math.floor((t.regs - V - 1) / V)
-  return V, math.min(P, t.regs >= 32 and 6 or 6)
-end
-
 -- Interior range [lo, hi) of outputs whose every tap is inside [0, n).
 local function interior(n, k, s, d, before, o)
   local lo = math.ceil(before / s)
@@ -55,14 +47,14 @@ local function pack(node, W, V, nvec)
 end
 
 -- Names of an affine step's scale/shift arrays padded to whole vectors.
-local function padded_affine(node, E, nvec, W)
+function M.padded_affine(node, E, nvec, W, channels)
   local cache = {}
   return function(st)
     if cache[st] then return cache[st][1], cache[st][2] end
     local scale, shift = {}, {}
     for c = 0, nvec * W - 1 do
       local s, h = 0, 0
-      if c < node.p.filters then s, h = epilogue.affine_coeffs(st, c) end
+      if c < channels then s, h = epilogue.affine_coeffs(st, c) end
       scale[c + 1], shift[c + 1] = s, h
     end
     local base = util.c_ident(st.origin)
@@ -73,37 +65,68 @@ local function padded_affine(node, E, nvec, W)
   end
 end
 
-local function tile_fn(E, node, g, P, V, last_partial, ctx)
+-- Chooses the register tile (V channel vectors x PH x PW pixels) for a layer by a small
+-- cost model: FMA cycles, load-port cycles (weight vectors per tile, one broadcast per pixel
+-- and tap) and, when a block's weights overflow L1, the L2 traffic of re-reading them for
+-- every tile. Returns V, PH, PW.
+function M.choose_tile(t, g, nvec, span_y, span_x)
+  local budget = t.regs >= 32 and 24 or 12
+  local taps = g.kh * g.kw * g.ic
+  local W = t.width
+  local best, best_cost
+  for V = math.min(nvec, t.regs >= 32 and 4 or 3), 1, -1 do
+    for PW = math.min(span_x, 8, math.floor(budget / V)), 1, -1 do
+      local PH = math.max(1, math.min(span_y, 4, math.floor(budget / (V * PW))))
+      local tiles = math.ceil(span_y / PH) * math.ceil(span_x / PW)
+      local nblocks = math.ceil(nvec / V)
+      local pixels = span_y * span_x
+      local fma = pixels * taps * nvec / 2
+      local loads = (tiles * taps * nvec + nblocks * pixels * taps) / 2
+      local wbytes = taps * V * W * 4
+      local l2 = wbytes > 32768 and tiles * nblocks * wbytes / 32 or 0
+      local cost = math.max(fma, loads, l2)
+      if not best_cost or cost < best_cost * 0.98 then best, best_cost = { V, PH, PW }, cost end
+    end
+  end
+  return best[1], best[2], best[3]
+end
+
+local function tile_fn(E, node, g, PH, PW, V, last_partial, ctx)
   local W, oc = E.target.width, node.p.filters
   local init, loads, fmas, stores = {}, {}, {}, {}
-  for p = 0, P - 1 do
+  local pixels = {}
+  for r = 0, PH - 1 do
+    for c = 0, PW - 1 do
+      pixels[#pixels + 1] = { id = r * PW + c, xoff = r * g.sh * g.iw * g.ic + c * g.sw * g.ic, ooff = (r * g.ow + c) * oc }
+    end
+  end
+  for _, px in ipairs(pixels) do
     local row = {}
-    for v = 0, V - 1 do row[#row + 1] = string.format('a%d_%d = vf_load(bias + %d)', p, v, v * W) end
+    for v = 0, V - 1 do row[#row + 1] = string.format('a%d_%d = vf_load(bias + %d)', px.id, v, v * W) end
     init[#init + 1] = 'vf ' .. table.concat(row, ', ') .. ';'
   end
   for v = 0, V - 1 do loads[#loads + 1] = string.format('const vf w%d = vf_load(w + %d);', v, v * W) end
-  for p = 0, P - 1 do
-    local line = { string.format('xb = vf_set1(x[%d + ic]);', p * g.sw * g.ic) }
-    for v = 0, V - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', p, v, v, p, v) end
+  for _, px in ipairs(pixels) do
+    local line = { string.format('xb = vf_set1(x[%d + ic]);', px.xoff) }
+    for v = 0, V - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', px.id, v, v, px.id, v) end
     fmas[#fmas + 1] = table.concat(line, ' ')
   end
-  for p = 0, P - 1 do
+  for _, px in ipairs(pixels) do
     for v = 0, V - 1 do
-      local a = string.format('a%d_%d', p, v)
+      local a = string.format('a%d_%d', px.id, v)
       local ep = epilogue.c_vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
       if ep ~= '' then stores[#stores + 1] = ep end
-      local dst = string.format('out + %d', p * oc + v * W)
       if last_partial and v == V - 1 then
         stores[#stores + 1] = string.format('{ float tail[VF_W]; vf_store(tail, %s); for (int i = 0; i < %d; ++i) out[%d + i] = tail[i]; }',
-          a, oc % W, p * oc + v * W)
+          a, oc % W, px.ooff + v * W)
       else
-        stores[#stores + 1] = string.format('vf_store(%s, %s);', dst, a)
+        stores[#stores + 1] = string.format('vf_store(out + %d, %s);', px.ooff + v * W, a)
       end
     end
   end
-  local name = string.format('%s_tile%dx%d%s', E:fn(node), P, V, last_partial and 't' or '')
+  local name = string.format('%s_tile%dx%dx%d%s', E:fn(node), PH, PW, V, last_partial and 't' or '')
   local text = template.section('simd_conv', 'tile', {
-    fn = name, P = P, V = V, KH = g.kh, KW = g.kw, IC = g.ic,
+    fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw, IC = g.ic,
     ROW_STEP = g.dh * g.iw * g.ic, COL_STEP = g.dw * g.ic, WSTEP = V * W,
     acc_init = table.concat(init, '\n'), w_load = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'),
     stores = (ctx.has_affine and '' or '(void)oc0;\n') .. table.concat(stores, '\n'),
@@ -116,7 +139,10 @@ function M.emit(node, E)
   local t = E.target
   local W = t.width
   local nvec = math.ceil(oc / W)
-  local V, Pmax = M.tile_shape(t, nvec)
+  local oy0, oy1 = interior(g.ih, g.kh, g.sh, g.dh, g.pt, g.oh)
+  local ox0, ox1 = interior(g.iw, g.kw, g.sw, g.dw, g.pl, g.ow)
+  local span_y, span_x = oy1 - oy0, ox1 - ox0
+  local V, PH, PW = M.choose_tile(t, g, nvec, math.max(span_y, 1), math.max(span_x, 1))
   local kvals, bvals, nblocks = pack(node, W, V, nvec)
   local vlast = nvec - (nblocks - 1) * V
   local kname = E:constant(node, 'kernel_packed', kvals,
@@ -124,55 +150,60 @@ function M.emit(node, E)
   local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
   local has_affine = false
   for _, st in ipairs(node.epilogue) do if st.op == 'affine' then has_affine = true end end
-  local ctx = { kvec = epilogue.vector_prefix(node.epilogue), padded = padded_affine(node, E, nvec, W),
+  local ctx = { kvec = epilogue.vector_prefix(node.epilogue), padded = M.padded_affine(node, E, nvec, W, oc),
     has_affine = has_affine and epilogue.vector_prefix(node.epilogue) > 0 }
-  local oy0, oy1 = interior(g.ih, g.kh, g.sh, g.dh, g.pt, g.oh)
-  local ox0, ox1 = interior(g.iw, g.kw, g.sw, g.dw, g.pl, g.ow)
-  local span = ox1 - ox0
-  local P = math.max(1, math.min(Pmax, span))
-  local prem = span % P
 
-  local fns, calls, rest = {}, {}, {}
-  local made = {}
-  local function tile(p, v, partial)
-    local key = p .. 'x' .. v .. tostring(partial)
+  local fns, made = {}, {}
+  local function tile(ph, pw, v, partial)
+    local key = table.concat({ ph, pw, v, tostring(partial) }, ',')
     if not made[key] then
-      local name, text = tile_fn(E, node, g, p, v, partial, ctx)
+      local name, text = tile_fn(E, node, g, ph, pw, v, partial, ctx)
       made[key] = name
       fns[#fns + 1] = text
     end
     return made[key]
   end
   local block_floats = g.kh * g.kw * g.ic * V * W
-  local function block_calls(p, list)
+  local function block_calls(ph, pw, list)
     for b = 0, nblocks - 1 do
       local v = b < nblocks - 1 and V or vlast
       local partial = b == nblocks - 1 and oc % W ~= 0
       list[#list + 1] = string.format('%s(&out[(oy * %d + ox) * %d + %d], x, %s + %d, %s + %d, %d);',
-        tile(p, v, partial), g.ow, oc, b * V * W, kname, b * block_floats, bname, b * V * W, b * V * W)
+        tile(ph, pw, v, partial), g.ow, oc, b * V * W, kname, b * block_floats, bname, b * V * W, b * V * W)
     end
   end
   local iy0 = g.pt > 0 and string.format('(oy * %d - %d)', g.sh, g.pt) or (g.sh == 1 and 'oy' or ('oy * ' .. g.sh))
   local ix0 = g.pl > 0 and string.format('(ox * %d - %d)', g.sw, g.pl) or (g.sw == 1 and 'ox' or ('ox * ' .. g.sw))
   local x_at = string.format('const float *x = &in[(%s * %d + %s) * %d];', iy0, g.iw, ix0, g.ic)
-  if span > 0 then
-    block_calls(P, calls)
-    if prem > 0 then
-      rest[1] = string.format('if (ox + %d <= %d) {', prem, ox1)
+  local fn = E:fn(node)
+  local function band(ph)
+    local calls, rest = {}, {}
+    block_calls(ph, PW, calls)
+    local pwr = span_x % PW
+    if pwr > 0 then
+      rest[1] = '{'
       rest[2] = x_at
-      block_calls(prem, rest)
-      rest[#rest + 1] = string.format('ox += %d;', prem)
+      block_calls(ph, pwr, rest)
       rest[#rest + 1] = '}'
     end
+    return template.section('simd_conv', 'band', {
+      fn = fn, PH = ph, PW = PW, OX0 = ox0, OX1 = ox1, OW = g.ow, x_at = x_at,
+      full_tiles = table.concat(calls, '\n'), rest_tiles = table.concat(rest, '\n'),
+    })
+  end
+  local main_band, rest_band = '', ''
+  if span_y > 0 and span_x > 0 then
+    main_band = band(PH)
+    if span_y % PH > 0 then rest_band = '{\n' .. band(span_y % PH) .. '\n}' end
   end
 
   local vec_ep = epilogue.c_vector(node.epilogue, ctx.kvec, 'a', 'oc', ctx.padded)
-  fns[#fns + 1] = template.section('simd_conv', 'pixel', {
-    fn = E:fn(node) .. '_pixel', NBLOCKS = nblocks, V = V, VLAST = vlast, kernel = kname, bias = bname,
+  table.insert(fns, 1, template.section('simd_conv', 'pixel', {
+    fn = fn .. '_pixel', NBLOCKS = nblocks, V = V, VLAST = vlast, kernel = kname, bias = bname,
     BLOCK_FLOATS = block_floats, KH = g.kh, KW = g.kw, IC = g.ic, IH = g.ih, IW = g.iw, OW = g.ow, OC = oc,
     iy = window.c_index('oy', g.sh, 'ky', g.dh, g.pt), ix = window.c_index('ox', g.sw, 'kx', g.dw, g.pl),
     vector_epilogue = vec_ep,
-  })
+  }))
 
   local suffix = {}
   for i = ctx.kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
@@ -183,10 +214,9 @@ function M.emit(node, E)
       post = E:post({ epilogue = suffix }, 'y', oc) })
   end
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
-    fn = E:fn(node), comment = E:comment(node) .. string.format(' [%s: %dx%d register tiles]', t.name, P, V),
-    OH = g.oh, OW = g.ow, OY0 = oy0, OY1 = oy1, OX0 = ox0, OX1 = ox1, P = P,
-    x_at = x_at, full_tiles = table.concat(calls, '\n'), rest_tiles = table.concat(rest, '\n'),
-    scalar_pass = scalar,
+    fn = fn, comment = E:comment(node) .. string.format(' [%s: %dx%d pixels x %d vectors per register tile]', t.name, PH, PW, V),
+    OH = g.oh, OW = g.ow, OY0 = oy0, OY1 = oy1, PH = PH,
+    band = main_band, rest_band = rest_band, scalar_pass = scalar,
   })
   return table.concat(fns, '\n\n')
 end

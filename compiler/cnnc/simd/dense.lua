@@ -1,0 +1,98 @@
+-- cnnc.simd.dense: Dense as explicit SIMD code for a vector target.
+--
+-- Outputs lie across vector registers in blocks of up to 8 vectors; the sum over the inputs
+-- runs in several independent chains (partial sums over every C-th input) that are added at
+-- the end, so FMA latency does not serialise the loop. Weights are packed at compile time
+-- per block, row by row, padded with zeros to whole vectors.
+
+local epilogue = require 'cnnc.epilogue'
+local ir = require 'cnnc.ir'
+local template = require 'cnnc.template'
+local simd_conv = require 'cnnc.simd.conv'
+
+local M = {}
+
+function M.emit(node, E)
+  local t = E.target
+  local W = t.width
+  local K, N = node.in_shape[1], node.p.units
+  local nvec = math.ceil(N / W)
+  local VB = math.min(nvec, 8)
+  local k = ir.weight(node, 'kernel').data
+  local b = ir.weight(node, 'bias')
+  local packed, blocks = {}, {}
+  local kvec = epilogue.vector_prefix(node.epilogue)
+  local padded = simd_conv.padded_affine(node, E, nvec, W, N)
+  local bname
+  if b then
+    local bv = {}
+    for o = 0, nvec * W - 1 do bv[o + 1] = o < N and b.data[o] or 0 end
+    bname = E:constant(node, 'bias_padded', bv, node.name .. '.bias padded to whole vectors')
+  end
+  local nblocks = math.ceil(nvec / VB)
+  for blk = 0, nblocks - 1 do
+    local V = math.min(VB, nvec - blk * VB)
+    local C = math.max(1, math.min(4, math.floor((t.regs - V - 2) / V)))
+    for i = 0, K - 1 do
+      for lane = 0, V * W - 1 do
+        local o = blk * VB * W + lane
+        packed[#packed + 1] = o < N and k[i * N + o] or 0
+      end
+    end
+    local init, fmas, tail, reduce, stores = {}, {}, {}, {}, {}
+    for c = 0, C - 1 do
+      local row = {}
+      for v = 0, V - 1 do
+        local o = blk * VB * W + v * W
+        local start
+        if c > 0 then start = 'vf_zero()'
+        elseif b then start = string.format('vf_load(%s + %d)', bname, o)
+        else start = 'vf_zero()' end
+        row[#row + 1] = string.format('a%d_%d = %s', c, v, start)
+      end
+      init[#init + 1] = 'vf ' .. table.concat(row, ', ') .. ';'
+      local line = { string.format('xb = vf_set1(in[i + %d]);', c) }
+      for v = 0, V - 1 do
+        line[#line + 1] = string.format('a%d_%d = vf_fma(xb, vf_load(w + %d), a%d_%d);', c, v, c * V * W + v * W, c, v)
+      end
+      fmas[#fmas + 1] = table.concat(line, ' ')
+    end
+    for v = 0, V - 1 do
+      tail[#tail + 1] = string.format('a0_%d = vf_fma(xb, vf_load(w + %d), a0_%d);', v, v * W, v)
+      local sum = {}
+      for c = 1, C - 1 do sum[#sum + 1] = string.format('a0_%d = vf_add(a0_%d, a%d_%d);', v, v, c, v) end
+      if #sum > 0 then reduce[#reduce + 1] = table.concat(sum, ' ') end
+      local o = blk * VB * W + v * W
+      local ep = epilogue.c_vector(node.epilogue, kvec, 'a0_' .. v, tostring(o), padded)
+      if ep ~= '' then stores[#stores + 1] = ep end
+      if o + W <= N then
+        stores[#stores + 1] = string.format('vf_store(out + %d, a0_%d);', o, v)
+      else
+        stores[#stores + 1] = string.format('{ float tail[VF_W]; vf_store(tail, a0_%d); for (int j = 0; j < %d; ++j) out[%d + j] = tail[j]; }',
+          v, N - o, o)
+      end
+    end
+    blocks[#blocks + 1] = template.section('simd_dense', 'block', {
+      first = blk * VB * W, last = math.min(N, (blk * VB + V) * W) - 1, C = C, K = K,
+      CSTEP = C * V * W, STEP = V * W,
+      acc_init = table.concat(init, '\n'), chain_fmas = table.concat(fmas, '\n'), tail_fmas = table.concat(tail, '\n'),
+      reduce = table.concat(reduce, '\n'), stores = table.concat(stores, '\n'),
+    })
+  end
+  local kname = E:constant(node, 'kernel_packed', packed,
+    string.format('%s.kernel packed in blocks of %d output vectors, row by row', node.name, VB))
+  local suffix = {}
+  for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
+  local scalar = ''
+  if #suffix > 0 then
+    scalar = template.section('simd_conv', 'scalar_pass', {
+      PIXELS = 1, OC = N, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
+      post = E:post({ epilogue = suffix }, 'y', N) })
+  end
+  return template.section('simd_dense', 'layer', {
+    fn = E:fn(node), comment = E:comment(node) .. string.format(' [%s]', t.name),
+    kernel = kname, blocks = table.concat(blocks, '\n'), scalar_pass = scalar,
+  })
+end
+
+return M
