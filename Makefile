@@ -32,11 +32,17 @@ deps:
 	  fi; \
 	fi
 
+# The Keras MNIST network with weights trained on Fashion-MNIST (examples/fashion_mnist).
+DEMO_WEIGHTS = --weights examples/fashion_mnist/weights
+
 demo: deps
-	$(CNNC) summary examples/keras_mnist.lua
-	$(CNNC) build examples/keras_mnist.lua -o $(BUILD)/demo
-	$(BUILD)/demo/mnist examples/data/fashion0.pgm
-	$(BUILD)/demo/mnist examples/data/fashion0.pgm --bench 100
+	$(CNNC) summary examples/keras_mnist.lua $(DEMO_WEIGHTS)
+	$(CNNC) build examples/keras_mnist.lua $(DEMO_WEIGHTS) --target native -o $(BUILD)/demo
+	@while read -r img label name; do \
+	  echo "== examples/data/$$img (true class $$label: $$name)"; \
+	  $(BUILD)/demo/mnist examples/data/$$img | tail -n 1; \
+	done < examples/data/fashion_labels.txt
+	$(BUILD)/demo/mnist examples/data/fashion0.pgm --bench 1000 | tail -n 1
 
 edges: deps
 	$(CNNC) build examples/edges.lua -o $(BUILD)/edges

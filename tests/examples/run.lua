@@ -66,6 +66,36 @@ do -- keras_mnist
   end
 end
 
+do -- keras_mnist with the Fashion-MNIST weights trained in PyTorch, every host target
+  local fm = 'examples/fashion_mnist'
+  local want = assert(npy.read(fm .. '/sample_outputs.npy'))
+  for _, target in ipairs(require('cnnc.targets').host_list()) do
+    local dir = work .. '/fashion_' .. target
+    local ok, log = sh(string.format('bin/cnnc build examples/keras_mnist.lua --weights %s/weights --target %s -o %s',
+      fm, target, dir))
+    check('fashion-mnist ' .. target .. ' builds', ok, log)
+    if ok then
+      local rok, rlog = sh(string.format('%s/mnist %s/sample_inputs.npy -o %s/out.npy', dir, fm, dir))
+      local got = rok and npy.read(dir .. '/out.npy')
+      check('fashion-mnist ' .. target .. ' runs', got, rlog)
+      if got then
+        local e, m = max_err(got, want)
+        local same = 0
+        for i = 0, 15 do
+          local function argmax(t)
+            local best = 0
+            for c = 1, 9 do if t.data[i * 10 + c] > t.data[i * 10 + best] then best = c end end
+            return best
+          end
+          if argmax(got) == argmax(want) then same = same + 1 end
+        end
+        check('fashion-mnist ' .. target .. ' matches PyTorch', e <= 1e-4 * (1 + m) and same == 16,
+          string.format('max error %g, %d/16 same predictions', e, same))
+      end
+    end
+  end
+end
+
 do -- edges
   local dir, ok = build('edges')
   if ok then
