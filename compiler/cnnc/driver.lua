@@ -56,7 +56,8 @@ function M.weights_from_dir(dir)
 end
 
 -- opts: {stop = pass name, fuse = bool (default true), weights = dir, name = model name,
--- source = file name for the banner, target = 'generic'|'avx2'|... (cnnc.targets)}. Returns a table of the graphs made so far
+-- source = file name for the banner, target = 'generic'|'avx2'|... (cnnc.targets),
+-- keep_all = true: the workspace keeps every layer's output (cnnc.passes.plan)}. Returns a table of the graphs made so far
 -- {graph, typed, fused, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
@@ -69,7 +70,7 @@ function M.compile(model, opts)
     if opts.stop == 'shape' then return r end
     r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed)
     if opts.stop == 'fuse' then return r end
-    r.planned = require('cnnc.passes.plan').run(r.fused)
+    r.planned = require('cnnc.passes.plan').run(r.fused, { keep_all = opts.keep_all })
     if opts.stop == 'plan' then return r end
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end

@@ -35,7 +35,10 @@ local function release(live, block)
   end
 end
 
-function M.run(g)
+-- opts.keep_all: every value keeps its own block until the end (no reuse, no in-place), so
+-- after a prediction the workspace holds every layer's output (for inspecting activations).
+function M.run(g, opts)
+  local keep_all = opts and opts.keep_all
   g = ir.clone(g)
   local root = { [g.input.name] = g.input.name }
   for _, n in ipairs(g.nodes) do
@@ -55,7 +58,7 @@ function M.run(g)
       total = total + size
       if not storage[n.name] then
         local src = root[n.inputs[1]]
-        if n.layer.inplace and blocks[src] and last_use[src] == i then
+        if n.layer.inplace and not keep_all and blocks[src] and last_use[src] == i then
           blocks[n.name], blocks[src] = blocks[src], nil
         else
           blocks[n.name] = allocate(live, round_up(size))
@@ -66,7 +69,7 @@ function M.run(g)
     end
     for _, v in ipairs(n.inputs) do
       local r = root[v]
-      if last_use[r] == i and blocks[r] then release(live, blocks[r]); blocks[r] = nil end
+      if last_use[r] == i and blocks[r] and not keep_all then release(live, blocks[r]); blocks[r] = nil end
     end
   end
   -- Values never read (dead branches of a DAG) still need a place; they keep their block.
@@ -75,7 +78,7 @@ function M.run(g)
   end
   g.plan = {
     root = root, storage = storage, arena_floats = peak, total_floats = total,
-    copy_input_to_output = out_root == g.input.name,
+    copy_input_to_output = out_root == g.input.name, keep_all = keep_all or false,
   }
   return g
 end
