@@ -23,6 +23,13 @@ static const float $cname[$count] = {
 $values
 };
 
+//@ blob
+/* The weights are in ${name}.weights.bin ($floats floats, little-endian float32), linked into
+ * the program as an object (`ld -r -b binary`, see `cnnc build --help`), which defines the
+ * symbol below: the C source stays small and compiles fast. */
+extern const unsigned char ${symbol}[];
+#define cnnc_blob ((const float *)${symbol})
+
 //@ forward
 /* Runs the network on one input. workspace: $WS bytes, float-aligned, owned by the caller,
  * so several threads can predict at once with separate workspaces. */

@@ -30,7 +30,7 @@ activations) and which layers were fused into which.
 ]],
   build = [[
 usage: cnnc build MODEL -o DIR [--target T] [--name NAME] [--weights DIR] [--no-fuse]
-                  [--cc CC] [--cflags FLAGS] [--no-exe] [--dump PASS]
+                  [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
 
 Writes DIR/NAME.c and DIR/NAME.h (NAME defaults to the model's name) and builds the
 executable DIR/NAME with the runtime (libc and libm only).
@@ -40,6 +40,9 @@ executable DIR/NAME with the runtime (libc and libm only).
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
   --no-fuse       keep every layer separate (no fusion pass)
   --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
+  --blob          weights in DIR/NAME.weights.bin, linked in as an object (ld -r -b binary,
+                  GNU binutils), instead of C literals: small C, fast compiles; the
+                  default for models with more than 1M weights (--no-blob forces literals)
   --no-exe        write the C files only
   --dump PASS     print the graph after PASS (frontend, shape, fuse, plan) and stop
 ]],
@@ -150,10 +153,41 @@ function M.cc_command(dir, name, cc, cflags, out, objs)
     if i == 1 or not objs then srcs[#srcs + 1] = shell_quote(rt .. '/' .. f) end
   end
   for _, o in ipairs(objs or {}) do srcs[#srcs + 1] = shell_quote(o) end
+  local blob = io.open(dir .. '/' .. name .. '.weights.o', 'rb')
+  if blob then blob:close(); srcs[#srcs + 1] = shell_quote(dir .. '/' .. name .. '.weights.o') end
   return string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
     .. '%s %s -lm -o %s',
     cc, cflags, shell_quote(dir), shell_quote(rt), shell_quote('"' .. name .. '.h"'), name, name:upper(),
     table.concat(srcs, ' '), shell_quote(dir .. '/' .. name .. '.c'), shell_quote(out))
+end
+
+-- For a model whose weights are in DIR/NAME.weights.bin, makes DIR/NAME.weights.o: the
+-- bytes as a read-only, 64-byte aligned section defining _binary_NAME_weights_bin_start.
+-- Uses the linker and objcopy of the C compiler's toolchain. Returns the object path, false
+-- when the model has no blob, or nil, message.
+function M.blob_object(dir, name, cc)
+  local bin = name .. '.weights.bin'
+  local f = io.open(dir .. '/' .. bin, 'rb')
+  if not f then return false end
+  f:close()
+  local function tool(prog)
+    local p = io.popen(string.format('%s -print-prog-name=%s 2>/dev/null', cc, prog))
+    local path = p and p:read('*l') or prog
+    if p then p:close() end
+    return (path and path ~= '') and path or prog
+  end
+  local obj = name .. '.weights.o'
+  local cmd = string.format('cd %s && %s -r -b binary -o %s.tmp %s && %s --rename-section '
+    .. '.data=.rodata,alloc,load,readonly,data,contents --set-section-alignment .data=64 --add-section .note.GNU-stack=/dev/null %s.tmp %s 2>&1; '
+    .. 'echo "cnnc-status:$?"', shell_quote(dir), tool('ld'), obj, bin, tool('objcopy'), obj, obj)
+  local p = io.popen(cmd)
+  local out = p:read('*a')
+  p:close()
+  os.remove(dir .. '/' .. obj .. '.tmp')
+  if not out:match('cnnc%-status:0%s*$') then
+    return nil, 'cannot turn ' .. bin .. ' into an object file:\n' .. cmd .. '\n' .. out
+  end
+  return dir .. '/' .. obj
 end
 
 -- Compiles the model-independent runtime files into objects in dir; returns their paths
@@ -177,6 +211,8 @@ end
 
 -- Builds the executable for generated files in dir. Returns its path or nil, message.
 function M.cc_executable(dir, name, cc, cflags)
+  local blob, berr = M.blob_object(dir, name, cc)
+  if blob == nil then return nil, berr end
   local exe = dir .. '/' .. name
   local tmp = exe .. '.tmp'
   local cmd = M.cc_command(dir, name, cc, cflags, tmp)
@@ -199,7 +235,7 @@ function M.build(argv)
   local pos, opt = parse(argv, {
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
-    ['--target'] = 'value',
+    ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -212,7 +248,8 @@ function M.build(argv)
   if not dump and not opt['-o'] then die('build: -o DIR is required (see cnnc build --help)', 2) end
   local model = load_model(pos[1])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
-    name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'] })
+    name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
+    blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto' })
   if not r then fail_with(err) end
   if dump then
     local g = ({ frontend = r.graph, shape = r.typed, fuse = r.fused, plan = r.planned })[dump]

@@ -55,9 +55,13 @@ function M.weights_from_dir(dir)
   end
 end
 
+-- Models with more weight floats than this keep them in a binary blob beside the C file.
+M.BLOB_THRESHOLD = 1048576
+
 -- opts: {stop = pass name, fuse = bool (default true), weights = dir, name = model name,
 -- source = file name for the banner, target = 'generic'|'avx2'|... (cnnc.targets),
--- keep_all = true: the workspace keeps every layer's output (cnnc.passes.plan)}. Returns a table of the graphs made so far
+-- keep_all = true: the workspace keeps every layer's output (cnnc.passes.plan),
+-- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals}. Returns a table of the graphs made so far
 -- {graph, typed, fused, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
@@ -75,16 +79,24 @@ function M.compile(model, opts)
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end
     r.target = target
-    r.c, r.h = require('cnnc.emit').run(r.planned, { source = opts.source, target = target })
+    local emit = require 'cnnc.emit'
+    local blob = opts.blob
+    if blob == nil or blob == 'auto' then blob = emit.weight_floats(r.planned) > M.BLOB_THRESHOLD end
+    r.c, r.h, r.blob = emit.run(r.planned, { source = opts.source, target = target, blob = blob })
     return r
   end)
 end
 
--- Writes NAME.c and NAME.h into dir (only when changed). Returns paths or nil, err.
+-- Writes NAME.c, NAME.h and, for a blob model, NAME.weights.bin into dir (only when
+-- changed; a stale blob of an earlier build is removed). Returns paths or nil, err.
 function M.write_c(r, dir)
   local name = r.planned.name
   local c_path, h_path = dir .. '/' .. name .. '.c', dir .. '/' .. name .. '.h'
-  local ok, err = util.write_if_changed(h_path, r.h)
+  local blob_path = dir .. '/' .. name .. '.weights.bin'
+  local ok, err = true, nil
+  if r.blob then ok, err = util.write_if_changed(blob_path, r.blob)
+  else os.remove(blob_path); os.remove(dir .. '/' .. name .. '.weights.o') end
+  if ok then ok, err = util.write_if_changed(h_path, r.h) end
   if ok then ok, err = util.write_if_changed(c_path, r.c) end
   if not ok then return nil, { message = 'cannot write into ' .. dir .. ': ' .. tostring(err) } end
   return c_path, h_path

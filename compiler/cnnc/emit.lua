@@ -61,7 +61,17 @@ local function float_literal(v)
 end
 M.float_literal = float_literal
 
-local function array_text(cname, values, count, comment)
+-- A constant float array: C99 hex-float literals in the file, or, when the weights go to a
+-- blob (blob = {floats = list, name = symbol}), a macro naming its place in the blob.
+local function array_text(cname, values, count, comment, blob)
+  if blob then
+    local offset = #blob.floats
+    for i = 1, count do blob.floats[offset + i] = values(i) end
+    -- Keep every array 64-byte aligned inside the blob.
+    while #blob.floats % 16 ~= 0 do blob.floats[#blob.floats + 1] = 0 end
+    return string.format('#define %s (cnnc_blob + %d) /* %s, %d floats */', cname, offset,
+      util.c_comment(comment), count)
+  end
   local lines, row = {}, {}
   for i = 1, count do
     row[#row + 1] = float_literal(values(i))
@@ -106,7 +116,9 @@ local function summary_text(g)
   return table.concat(lines, '\n')
 end
 
--- Returns c_text, h_text. opts: {source = model file name, target = cnnc.targets entry}.
+-- Returns c_text, h_text and, with opts.blob, the weights as little-endian float32 bytes
+-- (NAME.weights.bin, linked in as an object: see cnnc.cli). opts: {source = model file
+-- name, target = cnnc.targets entry, blob = bool}.
 function M.run(g, opts)
   opts = opts or {}
   local name = g.name
@@ -145,17 +157,18 @@ function M.run(g, opts)
   end
 
   local weights = {}
+  local blob = opts.blob and { floats = {}, symbol = '_binary_' .. name .. '_weights_bin_start' } or nil
   for _, n in ipairs(g.nodes) do
     for _, w in ipairs(n.weights or {}) do
       local cname = util.c_ident(n.name) .. '_' .. w.name
       if E.used_weights[cname] then
         local t = w.tensor
         weights[#weights + 1] = array_text(cname, function(i) return t.data[i - 1] end, t.n,
-          string.format('%s.%s %s', n.name, w.name, util.shape_str(t.shape)))
+          string.format('%s.%s %s', n.name, w.name, util.shape_str(t.shape)), blob)
       end
     end
     for _, c in ipairs(epilogue.c_constants(n.epilogue, n.shape[#n.shape])) do
-      weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment)
+      weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment, blob)
     end
   end
 
@@ -175,7 +188,11 @@ function M.run(g, opts)
     parts[#parts + 1] = table.concat(body, '\n\n')
   end
   for _, c in ipairs(E.constants) do
-    weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment)
+    weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment, blob)
+  end
+  if blob then
+    table.insert(weights, 1, template.section('model', 'blob', { name = name, symbol = blob.symbol,
+      floats = #blob.floats }))
   end
   section('weights', weights)
   if E.simd then
@@ -208,7 +225,24 @@ function M.run(g, opts)
     OUTPUT_SIZE = util.prod(out_shape), OUTPUT_RANK = #out_shape, OUTPUT_SHAPE = dims(out_shape),
     OUTPUT_LAYOUT = layout(out_shape), SOFTMAX = softmax, WS = ws, TARGET = t.name,
   }))
-  return c_text, h_text
+  local blob_bytes
+  if blob then
+    local ffi = require 'ffi'
+    local buf = ffi.new('float[?]', math.max(#blob.floats, 1))
+    for i, v in ipairs(blob.floats) do buf[i - 1] = v end
+    blob_bytes = ffi.string(buf, 4 * #blob.floats)
+  end
+  return c_text, h_text, blob_bytes
+end
+
+-- Number of floats of constant data a planned graph would emit (weights in use are not
+-- known before emitting, so this counts all weights: an upper bound).
+function M.weight_floats(g)
+  local n = 0
+  for _, node in ipairs(g.nodes) do
+    for _, w in ipairs(node.weights or {}) do n = n + w.tensor.n end
+  end
+  return n
 end
 
 return M

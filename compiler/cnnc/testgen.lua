@@ -384,9 +384,13 @@ function M.main(argv)
   local has_criterion = io.open(M.CRITERION_HEADER, 'rb')
   if has_criterion then has_criterion:close() end
   compile(o, base .. '.o', { base .. '.c' }, '', true)
-  compile(o, base .. '_test_plain', { base .. '_test_plain.c', base .. '.o' }, ' -lm')
+  local objs = { base .. '.o' }
+  local blob, berr = require('cnnc.cli').blob_object(o.dir, name, o.cc)
+  if blob == nil then die(berr) end
+  if blob then objs[2] = blob end
+  compile(o, base .. '_test_plain', { base .. '_test_plain.c', unpack(objs) }, ' -lm')
   if has_criterion then
-    compile(o, base .. '_test', { base .. '_test.c', base .. '.o' }, ' -lcriterion -lm')
+    compile(o, base .. '_test', { base .. '_test.c', unpack(objs) }, ' -lcriterion -lm')
     io.write(string.format('built %s_test_plain and %s_test\n', base, base))
   else
     io.write(string.format('built %s_test_plain; skipped the Criterion program %s_test.c (no %s)\n',

@@ -63,7 +63,8 @@ for _, case in ipairs(cases) do
     for _, t in ipairs(target_list) do variants[#variants + 1] = { t, true } end
     for k, v in ipairs(variants) do
       local variant = v[1] .. (v[2] and '-fused' or '-unfused')
-      local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1] })
+      -- The last target keeps its weights in a linked blob, the others in C literals.
+      local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = k == #variants })
       if not r then fail(case, util.format_error(cerr)) break end
       if k == 1 then
         local y = runner.run_batch(r.typed, x)
@@ -85,6 +86,7 @@ local mk = {}
 local targets = {}
 for k, b in ipairs(builds) do
   local exe = b.dir .. '/' .. b.name
+  assert(cli.blob_object(b.dir, b.name, cc) ~= nil)
   targets[k] = exe
   mk[#mk + 1] = exe .. ':\n\t@' .. cli.cc_command(b.dir, b.name, cc, cflags, exe, objs)
     .. ' > ' .. b.dir .. '/cc.log 2>&1 || true'
