@@ -13,15 +13,9 @@ local M = {}
 
 M.PASSES = { 'frontend', 'shape', 'fuse', 'plan', 'emit' }
 
--- Runs a Lua model file and returns the model it returns.
+-- Runs a Lua model file in the sandbox and returns the model it returns.
 local function load_lua_model(path)
-  local chunk, err = loadfile(path)
-  if not chunk then util.fail({ file = path }, 'cannot load model file: %s', err) end
-  local ok, res = pcall(chunk)
-  if not ok then
-    if util.is_error(res) then error(res, 0) end
-    util.fail({ file = path }, 'the model file raised an error: %s', tostring(res))
-  end
+  local res = require('cnnc.sandbox').run(path)
   local nn = require 'cnnc'
   if not nn.is_model(res) then
     util.fail({ file = path }, 'the model file must return a model (e.g. `return m` after nn.Sequential{...}), it returned %s',
