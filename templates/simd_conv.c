@@ -71,11 +71,8 @@ for (int i = 0; oc + i < $OC; ++i) out[(oy * $OW + ox) * $OC + oc + i] = tail[i]
 }
 
 //@ band
-/* rows oy .. oy + $PH - 1: border pixels with checks, the interior in register tiles */
-for (int r = 0; r < $PH; ++r) {
-for (int ox = 0; ox < $OX0; ++ox) ${fn}_pixel(out, in, oy + r, ox);
-for (int ox = $OX1; ox < $OW; ++ox) ${fn}_pixel(out, in, oy + r, ox);
-}
+/* rows oy .. oy + $PH - 1 */
+$border_cols
 {
 int ox = $OX0;
 for (; ox + $PW <= $OX1; ox += $PW) {
@@ -86,21 +83,42 @@ $rest_tiles
 }
 oy += $PH;
 
-//@ layer
-/* $comment */
-static void $fn(float *restrict out, const float *restrict in)
-{
-int oy = 0;
-for (; oy < $OY0; ++oy) {
+//@ border_cols
+for (int r = 0; r < $PH; ++r) {
+for (int ox = 0; ox < $OX0; ++ox) ${fn}_pixel(out, in, oy + r, ox);
+for (int ox = $OX1; ox < $OW; ++ox) ${fn}_pixel(out, in, oy + r, ox);
+}
+
+//@ border_rows
+for (; oy < $END; ++oy) {
 for (int ox = 0; ox < $OW; ++ox) ${fn}_pixel(out, in, oy, ox);
 }
+
+//@ pad_copy
+/* The input with its zero padding ($PT top, $PB bottom, $PL left, $PR right), so every
+ * window lies inside: no bounds checks below. */
+memset(scratch, 0, sizeof(float) * $TOP);
+for (int y = 0; y < $IH; ++y) {
+float *row = scratch + ($PT + y) * $PROW;
+memset(row, 0, sizeof(float) * $LEFT);
+memcpy(row + $LEFT, input + y * $ROW, sizeof(float) * $ROW);
+memset(row + $LEFT + $ROW, 0, sizeof(float) * $RIGHT);
+}
+memset(scratch + ($PT + $IH) * $PROW, 0, sizeof(float) * $BOTTOM);
+const float *const in = scratch;
+
+//@ layer
+/* $comment */
+static void $fn(float *restrict out, $params)
+{
+$pad_copy
+int oy = 0;
+$top_rows
 while (oy + $PH <= $OY1) {
 $band
 }
 $rest_band
-for (; oy < $OH; ++oy) {
-for (int ox = 0; ox < $OW; ++ox) ${fn}_pixel(out, in, oy, ox);
-}
+$bottom_rows
 $scalar_pass
 }
 

@@ -25,12 +25,31 @@ local function load_lua_model(path)
   return res
 end
 
-function M.load(path)
+-- opts.binds (ONNX models): {name -> tensor} for graph inputs to compile as constants.
+function M.load(path, opts)
   return util.try(function()
     local f = io.open(path, 'rb')
     if not f then util.fail({ file = path }, 'cannot open model file') end
     f:close()
+    if path:lower():match('%.onnx$') then
+      return require('cnnc.onnx.importer').import(path, { binds = opts and opts.binds })
+    end
     return load_lua_model(path)
+  end)
+end
+
+-- `--bind NAME=FILE`: the tensor in FILE (a TensorProto .pb or a .npy). Returns name,
+-- tensor or nil, err.
+function M.read_bind(spec)
+  return util.try(function()
+    local name, path = tostring(spec):match('^([^=]+)=(.+)$')
+    if not name then util.fail(nil, "--bind takes NAME=FILE, got '%s'", tostring(spec)) end
+    if path:lower():match('%.npy$') then
+      local t, err = npy.read(path)
+      if not t then util.fail({ file = path }, '%s', err) end
+      return name, t
+    end
+    return name, (require('cnnc.onnx.model').read_tensor(path))
   end)
 end
 
@@ -61,18 +80,25 @@ function M.compile(model, opts)
   opts = opts or {}
   return util.try(function()
     local r = {}
-    r.graph = frontend.from_model(model, opts.name)
-    if opts.stop == 'frontend' then return r end
     local provider = opts.weights and M.weights_from_dir(opts.weights)
+    if model.onnx then
+      if opts.weights then util.fail(model.where, '--weights does not apply to ONNX models (their weights are in the file)') end
+      r.graph = require('cnnc.ir').clone(model.graph)
+      r.graph.name = opts.name or r.graph.name
+      provider = model.provider
+    else
+      r.graph = frontend.from_model(model, opts.name)
+    end
+    if opts.stop == 'frontend' then return r end
     r.typed = require('cnnc.passes.shape').run(r.graph, provider)
     if opts.stop == 'shape' then return r end
     r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed)
     if opts.stop == 'fuse' then return r end
-    r.planned = require('cnnc.passes.plan').run(r.fused, { keep_all = opts.keep_all })
-    if opts.stop == 'plan' then return r end
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end
     r.target = target
+    r.planned = require('cnnc.passes.plan').run(r.fused, { keep_all = opts.keep_all, target = target })
+    if opts.stop == 'plan' then return r end
     local emit = require 'cnnc.emit'
     local blob = opts.blob
     if blob == nil or blob == 'auto' then blob = emit.weight_floats(r.planned) > M.BLOB_THRESHOLD end

@@ -143,6 +143,12 @@ function M.run(g, opts)
       funcs[#funcs + 1] = n.layer.emit(n, E)
       local args = { ptr(n.name) }
       for _, v in ipairs(n.inputs) do args[#args + 1] = ptr(v) end
+      if plan.scratch and plan.scratch[n.name] then
+        local sname = util.c_ident(n.name) .. '_scratch'
+        buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* padded input of %s */', sname,
+          plan.scratch[n.name], n.name)
+        args[#args + 1] = sname
+      end
       calls[#calls + 1] = string.format('%s(%s); /* %s %s */', E:fn(n), table.concat(args, ', '),
         n.op, util.shape_x(n.shape))
       local s = plan.storage[n.name]
@@ -221,9 +227,9 @@ function M.run(g, opts)
     file = name .. '.h', version = M.VERSION, source = source, summary = summary,
     GUARD = uc .. '_H', UC = uc, name = name,
     INPUT_SIZE = util.prod(g.input.shape), INPUT_RANK = #g.input.shape, INPUT_SHAPE = dims(g.input.shape),
-    INPUT_LAYOUT = layout(g.input.shape),
+    INPUT_LAYOUT = g.input.layout or layout(g.input.shape),
     OUTPUT_SIZE = util.prod(out_shape), OUTPUT_RANK = #out_shape, OUTPUT_SHAPE = dims(out_shape),
-    OUTPUT_LAYOUT = layout(out_shape), SOFTMAX = softmax, WS = ws, TARGET = t.name,
+    OUTPUT_LAYOUT = g.output_layout or layout(out_shape), SOFTMAX = softmax, WS = ws, TARGET = t.name,
   }))
   local blob_bytes
   if blob then

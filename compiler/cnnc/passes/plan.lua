@@ -37,8 +37,11 @@ end
 
 -- opts.keep_all: every value keeps its own block until the end (no reuse, no in-place), so
 -- after a prediction the workspace holds every layer's output (for inspecting activations).
+-- opts.target: the target the code is for; a layer may need scratch memory on it
+-- (cnnc.simd.scratch), reserved while the layer runs: g.plan.scratch[name] = offset.
 function M.run(g, opts)
   local keep_all = opts and opts.keep_all
+  local target = opts and opts.target
   g = ir.clone(g)
   local root = { [g.input.name] = g.input.name }
   for _, n in ipairs(g.nodes) do
@@ -52,7 +55,15 @@ function M.run(g, opts)
   local storage = { [g.input.name] = { kind = 'input' } }
   if out_root ~= g.input.name then storage[out_root] = { kind = 'output' } end
   local live, blocks, peak, total = {}, {}, 0, 0
+  local scratch = {}
   for i, n in ipairs(g.nodes) do
+    local sfloats = require('cnnc.simd').scratch(n, target)
+    local sblock
+    if sfloats > 0 then
+      sblock = allocate(live, round_up(sfloats))
+      scratch[n.name] = sblock.offset
+      peak = math.max(peak, sblock.offset + sblock.size)
+    end
     if not n.layer.alias then
       local size = util.prod(n.shape)
       total = total + size
@@ -67,6 +78,7 @@ function M.run(g, opts)
         peak = math.max(peak, blocks[n.name].offset + blocks[n.name].size)
       end
     end
+    if sblock then release(live, sblock) end
     for _, v in ipairs(n.inputs) do
       local r = root[v]
       if last_use[r] == i and blocks[r] and not keep_all then release(live, blocks[r]); blocks[r] = nil end
@@ -77,7 +89,7 @@ function M.run(g, opts)
     if s.kind == 'arena' then s.offset = s.block.offset; s.block = nil end
   end
   g.plan = {
-    root = root, storage = storage, arena_floats = peak, total_floats = total,
+    root = root, storage = storage, arena_floats = peak, total_floats = total, scratch = scratch,
     copy_input_to_output = out_root == g.input.name, keep_all = keep_all or false,
   }
   return g

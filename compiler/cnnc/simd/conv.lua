@@ -134,8 +134,20 @@ local function tile_fn(E, node, g, PH, PW, V, last_partial, ctx)
   return name, text
 end
 
+-- The geometry of the zero-padded copy of the input: same windows, no padding.
+local function padded_geometry(g)
+  local p = {}
+  for k, v in pairs(g) do p[k] = v end
+  p.ih, p.iw = g.ih + g.pt + g.pb, g.iw + g.pl + g.pr
+  p.pt, p.pb, p.pl, p.pr = 0, 0, 0, 0
+  return p
+end
+
 function M.emit(node, E)
-  local g, oc = node.g, node.p.filters
+  local g0, oc = node.g, node.p.filters
+  local g = g0
+  local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
+  if padded then g = padded_geometry(g0) end
   local t = E.target
   local W = t.width
   local nvec = math.ceil(oc / W)
@@ -176,6 +188,7 @@ function M.emit(node, E)
   local ix0 = g.pl > 0 and string.format('(ox * %d - %d)', g.sw, g.pl) or (g.sw == 1 and 'ox' or ('ox * ' .. g.sw))
   local x_at = string.format('const float *x = &in[(%s * %d + %s) * %d];', iy0, g.iw, ix0, g.ic)
   local fn = E:fn(node)
+  local need_pixel = oy0 > 0 or oy1 < g.oh or ox0 > 0 or ox1 < g.ow
   local function band(ph)
     local calls, rest = {}, {}
     block_calls(ph, PW, calls)
@@ -186,8 +199,12 @@ function M.emit(node, E)
       block_calls(ph, pwr, rest)
       rest[#rest + 1] = '}'
     end
+    local border = ''
+    if ox0 > 0 or ox1 < g.ow then
+      border = template.section('simd_conv', 'border_cols', { fn = fn, PH = ph, OX0 = ox0, OX1 = ox1, OW = g.ow })
+    end
     return template.section('simd_conv', 'band', {
-      fn = fn, PH = ph, PW = PW, OX0 = ox0, OX1 = ox1, OW = g.ow, x_at = x_at,
+      PH = ph, PW = PW, OX0 = ox0, OX1 = ox1, x_at = x_at, border_cols = border,
       full_tiles = table.concat(calls, '\n'), rest_tiles = table.concat(rest, '\n'),
     })
   end
@@ -198,12 +215,12 @@ function M.emit(node, E)
   end
 
   local vec_ep = epilogue.c_vector(node.epilogue, ctx.kvec, 'a', 'oc', ctx.padded)
-  table.insert(fns, 1, template.section('simd_conv', 'pixel', {
+  if need_pixel then table.insert(fns, 1, template.section('simd_conv', 'pixel', {
     fn = fn .. '_pixel', NBLOCKS = nblocks, V = V, VLAST = vlast, kernel = kname, bias = bname,
     BLOCK_FLOATS = block_floats, KH = g.kh, KW = g.kw, IC = g.ic, IH = g.ih, IW = g.iw, OW = g.ow, OC = oc,
     iy = window.c_index('oy', g.sh, 'ky', g.dh, g.pt), ix = window.c_index('ox', g.sw, 'kx', g.dw, g.pl),
     vector_epilogue = vec_ep,
-  }))
+  })) end
 
   local suffix = {}
   for i = ctx.kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
@@ -213,9 +230,22 @@ function M.emit(node, E)
       PIXELS = g.oh * g.ow, OC = oc, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
       post = E:post({ epilogue = suffix }, 'y', oc) })
   end
+  local pad_copy = ''
+  if padded then
+    local row = g0.iw * g0.ic
+    pad_copy = template.section('simd_conv', 'pad_copy', {
+      PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, PROW = g.iw * g.ic, ROW = row,
+      TOP = g0.pt * g.iw * g.ic, BOTTOM = g0.pb * g.iw * g.ic, LEFT = g0.pl * g.ic, RIGHT = g0.pr * g.ic,
+    })
+  end
+  local function rows(to)
+    return template.section('simd_conv', 'border_rows', { fn = fn, END = to, OW = g.ow })
+  end
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
     fn = fn, comment = E:comment(node) .. string.format(' [%s: %dx%d pixels x %d vectors per register tile]', t.name, PH, PW, V),
-    OH = g.oh, OW = g.ow, OY0 = oy0, OY1 = oy1, PH = PH,
+    params = padded and 'const float *restrict input, float *restrict scratch' or 'const float *restrict in',
+    pad_copy = pad_copy, PH = PH, OY1 = oy1,
+    top_rows = oy0 > 0 and rows(oy0) or '', bottom_rows = oy1 < g.oh and rows(g.oh) or '',
     band = main_band, rest_band = rest_band, scalar_pass = scalar,
   })
   return table.concat(fns, '\n\n')

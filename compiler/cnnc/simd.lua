@@ -1,0 +1,19 @@
+-- cnnc.simd: what the SIMD emitters (cnnc.simd.*) need from the rest of the pipeline.
+--
+-- A SIMD convolution with padding first copies its input into a zero-bordered scratch
+-- buffer, so every output pixel runs in register tiles with no bounds checks; the memory
+-- plan reserves that buffer for the duration of the layer.
+
+local M = {}
+
+-- Floats of scratch memory node needs when compiled for target t (0: none).
+function M.scratch(node, t)
+  if not t or t.width <= 1 then return 0 end
+  if node.op ~= 'Conv1D' and node.op ~= 'Conv2D' then return 0 end
+  if (node.p.groups or 1) > 1 then return 0 end
+  local g = node.g
+  if g.pt + g.pb + g.pl + g.pr == 0 then return 0 end
+  return (g.ih + g.pt + g.pb) * (g.iw + g.pl + g.pr) * g.ic
+end
+
+return M
