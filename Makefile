@@ -2,6 +2,7 @@
 #   make demo   build the Keras MNIST example into C, compile it, run it on an image
 #   make test   every test suite; ends with one line "N passed, M failed"
 #   make deps   install the Debian packages cnnc needs (as root), or print the apt line
+#   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
 
 CC ?= cc
@@ -11,7 +12,7 @@ CNNC = bin/cnnc
 # Debian packages: the compiler (luajit), C toolchains, and the test frameworks.
 DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make
 
-.PHONY: all demo test deps edges smooth1d clean test-lua test-runtime test-golden \
+.PHONY: all demo test deps bench edges smooth1d clean test-lua test-runtime test-golden \
         test-differential test-examples test-testgen
 
 all: demo
@@ -43,6 +44,10 @@ demo: deps
 	  $(BUILD)/demo/mnist examples/data/$$img | tail -n 1; \
 	done < examples/data/fashion_labels.txt
 	$(BUILD)/demo/mnist examples/data/fashion0.pgm --bench 1000 | tail -n 1
+
+# Needs libdnnl-dev for oneDNN and python3-torch for PyTorch (each skipped with a note if absent).
+bench: deps
+	@sh bench/run.sh
 
 edges: deps
 	$(CNNC) build examples/edges.lua -o $(BUILD)/edges

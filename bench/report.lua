@@ -1,0 +1,318 @@
+-- bench/report.lua: the records bench/run.sh collected become a table on stdout and
+-- bench/results.md.
+--
+--   luajit bench/report.lua build/bench/results.tsv bench/results.md
+--
+-- Input: one record a line, a kind then tab-separated key=value fields (machine, config,
+-- peak, net, build, time, skip, check, layer, onednn, total; see bench/run.sh). This file
+-- only formats: every number comes from a record, and a missing one shows as '-'.
+
+local res_path, md_path = arg[1], arg[2]
+if not (res_path and md_path) then
+  io.stderr:write('usage: luajit bench/report.lua RESULTS.tsv RESULTS.md\n')
+  os.exit(2)
+end
+
+local recs = {}
+for line in io.lines(res_path) do
+  local fields = {}
+  for f in (line .. '\t'):gmatch('([^\t]*)\t') do fields[#fields + 1] = f end
+  local r = { kind = fields[1] }
+  for i = 2, #fields do
+    local k, v = fields[i]:match('^([^=]+)=(.*)$')
+    if k then r[k] = v end
+  end
+  recs[#recs + 1] = r
+end
+
+local function all(kind, pred)
+  local out = {}
+  for _, r in ipairs(recs) do
+    if r.kind == kind and (not pred or pred(r)) then out[#out + 1] = r end
+  end
+  return out
+end
+local function one(kind, pred) return all(kind, pred)[1] end
+
+local machine = one('machine') or {}
+local config = one('config') or {}
+local total = one('total')
+
+-- The machine's peak: the best FMA row at a thread count.
+local function peak(threads)
+  local best, isa
+  for _, p in ipairs(all('peak', function(r) return tonumber(r.threads) == threads end)) do
+    local b = tonumber(p.best)
+    if b and (not best or b > best) then best, isa = b, p.isa end
+  end
+  return best, isa
+end
+
+local function fmt_us(us)
+  us = tonumber(us)
+  if not us then return '-' end
+  if us >= 1e6 then return string.format('%.2f s', us / 1e6) end
+  if us >= 1e3 then return string.format('%.2f ms', us / 1e3) end
+  return string.format('%.1f us', us)
+end
+local function fmt_bytes(b)
+  b = tonumber(b)
+  if not b then return '-' end
+  if b >= 1e6 then return string.format('%.1f MB', b / 1e6) end
+  if b >= 1e3 then return string.format('%.1f kB', b / 1e3) end
+  return string.format('%d B', b)
+end
+local function gflops(macs, us)
+  macs, us = tonumber(macs), tonumber(us)
+  if not (macs and us) or macs == 0 or us == 0 then return nil end
+  return 2 * macs / (us * 1e3)
+end
+local function fmt_num(x, f) return x and string.format(f or '%.1f', x) or '-' end
+local function ratio(a, b)
+  a, b = tonumber(a), tonumber(b)
+  if not (a and b) or b == 0 then return '-' end
+  return string.format('%.2f', a / b)
+end
+
+local IMPL_NAMES = { cnnc = 'cnnc', onednn = 'oneDNN', pytorch = 'PyTorch' }
+local function impl_label(t)
+  if t.impl == 'onednn' then
+    return t.variant == 'best' and 'oneDNN' or ('oneDNN ' .. t.variant .. ' only')
+  end
+  if t.impl == 'pytorch' then return t.variant == 'eager' and 'PyTorch eager' or 'PyTorch mkldnn' end
+  return 'cnnc ' .. t.variant
+end
+
+local function time_of(net, impl, variant, threads)
+  return one('time', function(r)
+    return r.net == net and r.impl == impl and r.variant == variant and tonumber(r.threads) == threads
+  end)
+end
+
+-- Markdown table: a header row and rows of cells.
+local function md_table(head, rows, left_cols)
+  local out = { '| ' .. table.concat(head, ' | ') .. ' |' }
+  local sep = {}
+  for i = 1, #head do sep[i] = i <= (left_cols or 1) and '---' or '---:' end
+  out[#out + 1] = '| ' .. table.concat(sep, ' | ') .. ' |'
+  for _, r in ipairs(rows) do out[#out + 1] = '| ' .. table.concat(r, ' | ') .. ' |' end
+  return table.concat(out, '\n')
+end
+
+-- The same table in aligned plain text, for the console.
+local function text_table(head, rows)
+  local w = {}
+  for i, h in ipairs(head) do w[i] = #h end
+  for _, r in ipairs(rows) do for i, c in ipairs(r) do w[i] = math.max(w[i] or 0, #c) end end
+  local function line(cells)
+    local parts = {}
+    for i, c in ipairs(cells) do
+      parts[i] = i <= 2 and (c .. string.rep(' ', w[i] - #c)) or (string.rep(' ', w[i] - #c) .. c)
+    end
+    return table.concat(parts, '  ')
+  end
+  local out = { line(head) }
+  for _, r in ipairs(rows) do out[#out + 1] = line(r) end
+  return table.concat(out, '\n')
+end
+
+local nets = all('net')
+local md = {}
+local function add(s) md[#md + 1] = s end
+
+add('# cnnc benchmark results')
+add('')
+add(string.format('Written by `bench/run.sh` (`make bench`) on %s, cnnc %s, in %s s. What each figure means: '
+  .. '`bench/README.md`. Float32, batch 1, one input, the same weights and input for every '
+  .. 'implementation. The machine is shared and noisy: compare figures of the same run, and prefer '
+  .. 'the minimums when medians are far above them.',
+  machine.date or '?', machine.cnnc or '?', total and total.seconds or '?'))
+add('')
+add('## Machine')
+add('')
+add(md_table({ 'what', 'value' }, {
+  { 'CPU', machine.cpu or '?' },
+  { 'cores (online)', machine.cores or '?' },
+  { 'ISA', machine.isa or '?' },
+  { 'caches', string.format('L2 %s, L3 %s', machine.l2 or '?', machine.l3 or '?') },
+  { 'load average at start', machine.load or '?' },
+  { 'kernel', machine.kernel or '?' },
+  { 'C compiler / flags for cnnc code', string.format('%s / `%s`', machine.cc or '?', machine.cflags or '?') },
+  { 'cnnc targets requested', string.format('%s (R3: %s)%s', config.targets or '?', config.r3_targets or '?',
+    config.target_option == '0' and '; `cnnc build` has no `--target` yet: generic only' or '') },
+}, 2))
+add('')
+add('## Peak FP32 throughput (bench/peak.c)')
+add('')
+do
+  local rows, seen = {}, {}
+  for _, p in ipairs(all('peak')) do
+    if not seen[p.isa] then
+      seen[p.isa] = true
+      local function cell(t)
+        local r = one('peak', function(x) return x.isa == p.isa and tonumber(x.threads) == t end)
+        return r and string.format('%s (median %s)', r.best, r.median) or '-'
+      end
+      local t2 = 0
+      for _, x in ipairs(all('peak', function(x) return x.isa == p.isa end)) do t2 = math.max(t2, tonumber(x.threads)) end
+      rows[#rows + 1] = { p.isa, p.desc or '', cell(1), t2 > 1 and cell(t2) or '-' }
+    end
+  end
+  add(md_table({ 'ISA', 'kernel', '1 thread GFLOP/s best', 'all cores GFLOP/s best' }, rows, 2))
+  local p1, i1 = peak(1)
+  local p2 = peak(2)
+  add('')
+  add(string.format('"%% of peak" below divides a run\'s best GFLOP/s by the best row here at the same '
+    .. 'thread count (%s: %s GFLOP/s on 1 thread, %s on 2).', i1 or '?', fmt_num(p1), fmt_num(p2)))
+  if p1 and i1 == 'avx512' then
+    add(string.format('With two 512-bit FMA units per core (64 flops a cycle) that is %.2f GHz.', p1 / 64))
+  end
+end
+add('')
+
+-- Overview: one row per network and implementation/target.
+local overview_head = { 'net', 'implementation', 'threads', 'median', 'min', 'GFLOP/s', 'best GFLOP/s', '% peak',
+  'cnnc/oneDNN', 'cnnc/PyTorch', 'cnnc/PyT-mkldnn' }
+local overview = {}
+
+add('## Results per network')
+add('')
+add('Ratios are cnnc\'s time over the other\'s (median; minimum in brackets), both on 1 thread: '
+  .. 'above 1 means cnnc is slower. GFLOP/s counts 2 flops per multiply-add of the '
+  .. 'convolution and Dense layers (`cnnc summary`).')
+for _, n in ipairs(nets) do
+  local net, macs = n.net, tonumber(n.macs)
+  add('')
+  add(string.format('### %s: %.2f M multiply-adds (%.3f GFLOP) per prediction', net:upper(), (macs or 0) / 1e6,
+    2 * (macs or 0) / 1e9))
+  add('')
+  local rows = {}
+  local od1 = time_of(net, 'onednn', 'best', 1)
+  local pe1 = time_of(net, 'pytorch', 'eager', 1)
+  local pm1 = time_of(net, 'pytorch', 'mkldnn', 1)
+  local ORDER = { cnnc = 1, onednn = 2, pytorch = 3 }
+  local VARIANTS = { generic = 1, sse4 = 2, avx2 = 3, avx512 = 4, native = 5, best = 1, sse41 = 2,
+    avx512_core = 4, eager = 1, mkldnn = 2 }
+  local entries = {}
+  for _, t in ipairs(all('time', function(r) return r.net == net end)) do entries[#entries + 1] = t end
+  for _, t in ipairs(all('skip', function(r) return r.net == net end)) do entries[#entries + 1] = t end
+  for i, e in ipairs(entries) do e.seq = i end
+  table.sort(entries, function(a, b)
+    local ka = { ORDER[a.impl] or 9, VARIANTS[a.variant] or 9, tonumber(a.threads) or 1, a.seq }
+    local kb = { ORDER[b.impl] or 9, VARIANTS[b.variant] or 9, tonumber(b.threads) or 1, b.seq }
+    for i = 1, 4 do if ka[i] ~= kb[i] then return ka[i] < kb[i] end end
+    return false
+  end)
+  for _, t in ipairs(entries) do
+    if t.kind == 'skip' then
+      rows[#rows + 1] = { (IMPL_NAMES[t.impl] or t.impl) .. ' ' .. (t.variant or ''), t.threads or '-',
+        t.reason or 'skipped', '', '', '', '' }
+    else
+      local th = tonumber(t.threads)
+      local g, gb = gflops(macs, t.median), gflops(macs, t.min)
+      local pk = peak(th)
+      local row = { impl_label(t), t.threads, fmt_us(t.median), fmt_us(t.min), fmt_num(g), fmt_num(gb),
+        (gb and pk) and string.format('%.1f%%', 100 * gb / pk) or '-' }
+      rows[#rows + 1] = row
+      local ov = { net, impl_label(t), t.threads, row[3], row[4], row[5], row[6], row[7], '', '', '' }
+      if t.impl == 'cnnc' and th == 1 then
+        local function r2(o)
+          if not o then return '-' end
+          return string.format('%s (%s)', ratio(t.median, o.median), ratio(t.min, o.min))
+        end
+        ov[9], ov[10], ov[11] = r2(od1), r2(pe1), r2(pm1)
+      end
+      overview[#overview + 1] = ov
+    end
+  end
+  add(md_table({ 'implementation', 'threads', 'median', 'min', 'GFLOP/s', 'best GFLOP/s', '% peak' }, rows))
+  add('')
+  add('(GFLOP/s from the median, best GFLOP/s and % peak from the minimum.)')
+
+  local cnnc_rows, build_rows = {}, {}
+  for _, t in ipairs(all('time', function(r) return r.net == net and r.impl == 'cnnc' and r.threads == '1' end)) do
+    local function r2(o)
+      if not o then return '-' end
+      return string.format('%s (%s)', ratio(t.median, o.median), ratio(t.min, o.min))
+    end
+    local isa_map = { sse4 = 'sse41', avx2 = 'avx2', avx512 = 'avx512_core' }
+    local same = isa_map[t.variant] and time_of(net, 'onednn', isa_map[t.variant], 1)
+    cnnc_rows[#cnnc_rows + 1] = { 'cnnc ' .. t.variant, r2(od1), same and r2(same) or '-', r2(pe1), r2(pm1) }
+  end
+  for _, b in ipairs(all('build', function(r) return r.net == net end)) do
+    build_rows[#build_rows + 1] = { 'cnnc ' .. b.target, b.seconds .. ' s', (b.cc ~= '' and b.cc or '-') .. ' s',
+      fmt_bytes(b.c_bytes), fmt_bytes(b.code_bytes), tonumber(b.blob_bytes or 0) > 0 and fmt_bytes(b.blob_bytes) or '-',
+      fmt_bytes(b.arena), fmt_bytes(b.exe_bytes) }
+  end
+  if #cnnc_rows > 0 then
+    add('')
+    add(md_table({ 'target', 'cnnc/oneDNN', 'cnnc/oneDNN same ISA', 'cnnc/PyTorch eager', 'cnnc/PyTorch mkldnn' },
+      cnnc_rows))
+  end
+  if #build_rows > 0 then
+    add('')
+    add(md_table({ 'target', 'cnnc build (code + cc)', 'of which cc', 'NAME.c', 'without weight literals',
+      'weights blob', 'arena (WORKSPACE_SIZE)', 'executable' }, build_rows))
+  end
+  local oi = one('onednn', function(r) return r.net == net end)
+  if oi then
+    add('')
+    add('oneDNN convolution / inner-product implementations (1 thread): ' .. (oi.impls or '?') .. '.')
+  end
+  local checks = all('check', function(r) return r.net == net end)
+  if #checks > 0 then
+    add('')
+    local lines = {}
+    for _, c in ipairs(checks) do
+      lines[#lines + 1] = string.format('%s: max abs error %s (tolerance %s, %s of max|ref| %s) %s', c.what, c.err,
+        c.tol, c.rel or '?', c.maxref or '?', c.status)
+    end
+    add('Output checks: ' .. table.concat(lines, '; ') .. '.')
+  end
+end
+
+add('')
+add('### Overview')
+add('')
+add(md_table(overview_head, overview, 2))
+
+do
+  local o = one('onednn')
+  if o then
+    add('')
+    add(string.format('oneDNN: %s; threads set per run (OpenMP: omp_set_num_threads and OMP_NUM_THREADS).',
+      (o.info or '?'):gsub(', threads %d+', '')))
+  end
+end
+
+add('')
+add('## Per-layer timing (R2, R3)')
+add('')
+add('<!-- PER-LAYER: cnnc\'s column needs a per-layer timing hook in the generated code, which does not '
+  .. 'exist yet. When it does, bench/run.sh should record `layer net=.. impl=cnnc ..` lines like oneDNN\'s '
+  .. 'and this section will show them side by side. -->')
+add('cnnc: per-layer timing is not available yet (the generated code has no per-layer timing hook). '
+  .. 'oneDNN\'s per-primitive times on 1 thread (the sum exceeds the whole-run figure by the timer overhead):')
+for _, n in ipairs(nets) do
+  local layers = all('layer', function(r) return r.net == n.net and r.impl == 'onednn' and r.threads == '1' end)
+  if #layers > 0 then
+    add('')
+    add('**' .. n.net:upper() .. '**')
+    add('')
+    local rows = {}
+    local p1 = peak(1)
+    for _, l in ipairs(layers) do
+      local gb = gflops(l.macs, l.min)
+      rows[#rows + 1] = { l.name, l.op, fmt_us(l.median), fmt_us(l.min), fmt_num(gb),
+        (gb and p1) and string.format('%.1f%%', 100 * gb / p1) or '-', 'n/a yet' }
+    end
+    add(md_table({ 'layer', 'op', 'oneDNN median', 'oneDNN min', 'best GFLOP/s', '% peak', 'cnnc' }, rows, 2))
+  end
+end
+add('')
+
+local f = assert(io.open(md_path, 'w'))
+f:write(table.concat(md, '\n'))
+f:close()
+
+print(text_table(overview_head, overview))

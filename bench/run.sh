@@ -1,0 +1,332 @@
+#!/bin/sh
+# bench/run.sh: cnnc's benchmark (`make bench`). Builds the harnesses into build/bench/,
+# measures the machine's peak, then for each reference network R1-R4 (bench/models/)
+# times cnnc's generated code for each requested target, oneDNN and PyTorch on the same
+# weights and input, checks that their outputs agree, and writes bench/results.md.
+#
+#   sh bench/run.sh [--nets r1,r2] [--targets generic,avx2,avx512]
+#
+# Environment (all optional):
+#   BENCH_NETS        networks to run (default r1,r2,r3,r4); --nets overrides
+#   BENCH_TARGETS     cnnc targets (default: generic plus avx2/avx512 when the host has
+#                     them); --targets overrides. A target `cnnc build` rejects is skipped
+#                     with a line saying why.
+#   BENCH_R3_TARGETS  R3 targets: `all` (default), `best` (the last requested target
+#                     that builds: for when R3 builds are slow), or a list
+#   BENCH_CFLAGS      C flags for cnnc's code (default -O3 -march=native); BENCH_CC (gcc)
+#   BENCH_RUNS_R1 .. BENCH_RUNS_R4        timed runs of cnnc and oneDNN per network
+#   BENCH_TORCH_RUNS_R1 .. _R4            timed runs of PyTorch per network
+#   BENCH_PYTHON      the Python with torch (default /usr/bin/python3)
+#   BENCH_REUSE=1     reuse cnnc builds already in build/bench (build times from then)
+#   BENCH_OUT         output folder (default build/bench); BENCH_RESULTS (bench/results.md)
+# Everything the harnesses print is kept in build/bench/logs/.
+
+set -u
+cd "$(dirname "$0")/.." || exit 1
+OUT=${BENCH_OUT:-build/bench}
+RESULTS=${BENCH_RESULTS:-bench/results.md}
+NETS=${BENCH_NETS:-r1,r2,r3,r4}
+TARGETS=${BENCH_TARGETS:-}
+R3_TARGETS=${BENCH_R3_TARGETS:-all}
+CFLAGS=${BENCH_CFLAGS:--O3 -march=native}
+CC=${BENCH_CC:-gcc}
+CNNC=${BENCH_CNNC:-bin/cnnc}
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+REUSE=${BENCH_REUSE:-0}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --nets) NETS=$2; shift 2 ;;
+    --targets) TARGETS=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $1 (see sh bench/run.sh --help)" >&2; exit 2 ;;
+    esac
+done
+
+TAB=$(printf '\t')
+RES=$OUT/results.tsv
+LOGS=$OUT/logs
+mkdir -p "$OUT" "$LOGS" "$OUT/nets" "$OUT/cnnc" || exit 1
+: > "$RES"
+
+say() { printf '%s\n' "$*"; }
+# rec KIND key=value ...: one tab-separated record for bench/report.lua
+rec() {
+    line=$1; shift
+    for kv in "$@"; do line="$line$TAB$kv"; done
+    printf '%s\n' "$line" >> "$RES"
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# the `bench: N runs, median X us, min Y us` line of a log, as "N X Y"
+bench_line() { sed -n 's/^bench: \([0-9]*\) runs, median \([0-9.]*\) us, min \([0-9.]*\) us.*/\1 \2 \3/p' "$1" | tail -n 1; }
+has_flag() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$1"; }
+in_list() { case ",$2," in *",$1,"*) return 0 ;; esac; return 1; }
+
+START=$(now)
+
+# ---------------------------------------------------------------- tools
+if ! command -v luajit >/dev/null 2>&1; then
+    echo "bench: luajit is missing (make deps)" >&2; exit 1
+fi
+HAVE_DNNL=1
+if [ ! -f /usr/include/oneapi/dnnl/dnnl.h ]; then
+    if [ "$(id -u)" = 0 ]; then
+        say "bench: installing libdnnl-dev (oneDNN)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libdnnl-dev; } >"$LOGS/apt.txt" 2>&1
+    fi
+    if [ ! -f /usr/include/oneapi/dnnl/dnnl.h ]; then
+        HAVE_DNNL=0
+        say "onednn: skipped (libdnnl-dev is not installed: sudo apt-get install -y libdnnl-dev)"
+    fi
+fi
+
+say "bench: building the harnesses into $OUT"
+if ! $CC -std=c11 -O2 -Wall -Wextra bench/peak.c -o "$OUT/peak" -pthread 2>"$LOGS/peak-build.txt"; then
+    echo "bench: cannot build bench/peak.c (see $LOGS/peak-build.txt)" >&2; exit 1
+fi
+if [ $HAVE_DNNL = 1 ] && ! $CC -std=c11 -O2 -Wall -Wextra -fopenmp bench/onednn_bench.c -o "$OUT/onednn_bench" \
+        -ldnnl 2>"$LOGS/onednn-build.txt"; then
+    HAVE_DNNL=0
+    say "onednn: skipped (bench/onednn_bench.c does not build, see $LOGS/onednn-build.txt)"
+fi
+
+# ---------------------------------------------------------------- machine
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+fms=$(awk -F': ' '/^cpu family/ { f = $2 } /^model[[:space:]]*:/ { m = $2 } /^stepping/ { s = $2 }
+                 END { printf "family %s, model %s, stepping %s", f, m, s }' /proc/cpuinfo)
+grep -q '^flags.* hypervisor' /proc/cpuinfo && fms="$fms; virtual machine"
+cpu="$cpu ($fms)"
+isa=""
+for f in sse4_1 avx avx2 fma avx512f avx512bw avx512vl avx512_vnni avx512_bf16 avx512_fp16 amx_tile; do
+    has_flag $f && isa="$isa $f"
+done
+l2=$(lscpu 2>/dev/null | sed -n 's/^L2 cache:[[:space:]]*//p')
+l3=$(lscpu 2>/dev/null | sed -n 's/^L3 cache:[[:space:]]*//p')
+rev=$(git rev-parse --short HEAD 2>/dev/null)
+[ -n "$(git status --porcelain -- compiler runtime templates 2>/dev/null)" ] && rev="$rev (+ uncommitted changes)"
+rec machine "cpu=$cpu" "cores=$(nproc)" "isa=${isa# }" "l2=$l2" "l3=$l3" \
+    "load=$(cut -d' ' -f1-3 /proc/loadavg)" "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    "cc=$($CC --version | head -n 1)" "cflags=$CFLAGS" "cnnc=$rev" "kernel=$(uname -r)"
+say "machine: $cpu, $(nproc) cores,$isa; load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---------------------------------------------------------------- peak
+say "peak: measuring (bench/peak.c)"
+"$OUT/peak" > "$LOGS/peak.txt" 2>&1
+cat "$LOGS/peak.txt"
+sed -n 's/^peak \([a-z0-9]*\) threads=\([0-9]*\) median=\([0-9.]*\) best=\([0-9.]*\) GFLOP\/s (\(.*\))$/\1 \2 \3 \4 \5/p' \
+    "$LOGS/peak.txt" | while read -r pisa pt pmed pbest pdesc; do
+    rec peak "isa=$pisa" "threads=$pt" "median=$pmed" "best=$pbest" "desc=$pdesc"
+done
+
+# ---------------------------------------------------------------- targets
+HAS_TARGET_OPT=0
+$CNNC build --help 2>&1 | grep -q -- '--target' && HAS_TARGET_OPT=1
+if [ -z "$TARGETS" ]; then
+    TARGETS=generic
+    has_flag avx2 && has_flag fma && TARGETS="$TARGETS,avx2"
+    has_flag avx512f && TARGETS="$TARGETS,avx512"
+fi
+rec config "nets=$NETS" "targets=$TARGETS" "r3_targets=$R3_TARGETS" "target_option=$HAS_TARGET_OPT"
+say "bench: networks $NETS; cnnc targets $TARGETS; cflags $CFLAGS"
+[ $HAS_TARGET_OPT = 0 ] && say "bench: cnnc build has no --target option yet: generic is the portable C it emits today"
+
+# onednn ISA matching a cnnc target (for the same-ISA comparison)
+onednn_isa() {
+    case $1 in sse4) echo sse41 ;; avx2) echo avx2 ;; avx512) echo avx512_core ;; *) echo "" ;; esac
+}
+
+# build_cnnc NET TARGET DIR: builds, records the build; returns 0 when an executable exists
+build_cnnc() {
+    net=$1 t=$2 dir=$3
+    if [ "$REUSE" = 1 ] && [ -x "$dir/$net" ] && [ -f "$dir/build.rec" ]; then
+        say "cnnc $net $t: reusing the build in $dir"
+        cat "$dir/build.rec" >> "$RES"
+        return 0
+    fi
+    topt=""
+    if [ $HAS_TARGET_OPT = 1 ]; then
+        topt="--target $t"
+    elif [ "$t" != generic ]; then
+        say "cnnc $net $t: skipped (cnnc build has no --target option yet)"
+        rec skip "net=$net" "impl=cnnc" "variant=$t" "reason=cnnc build has no --target option yet"
+        return 1
+    fi
+    rm -rf "$dir"; mkdir -p "$dir"
+    cctime=$dir/cc.time
+    t0=$(now)
+    # shellcheck disable=SC2086
+    BENCH_CC_TIME_FILE=$cctime $CNNC build "bench/models/$net.lua" -o "$dir" $topt \
+        --cc "sh $PWD/bench/timecc.sh $CC" --cflags "$CFLAGS" > "$dir/build.log" 2>&1
+    rc=$?
+    t1=$(now)
+    cp "$dir/build.log" "$LOGS/build-$net-$t.txt"
+    if [ $rc -ne 0 ] || [ ! -x "$dir/$net" ]; then
+        msg=$(grep -m1 -i 'cnnc' "$dir/build.log" || head -n 1 "$dir/build.log")
+        if printf '%s' "$msg" | grep -qi 'target'; then
+            say "cnnc $net $t: skipped (cnnc build rejected --target $t: $msg)"
+            rec skip "net=$net" "impl=cnnc" "variant=$t" "reason=cnnc build rejected --target $t: $msg"
+        else
+            say "cnnc $net $t: FAILED to build ($msg; see $LOGS/build-$net-$t.txt)"
+            rec skip "net=$net" "impl=cnnc" "variant=$t" "reason=build FAILED: $msg"
+        fi
+        return 1
+    fi
+    total=$(elapsed "$t0" "$t1")
+    cc=$(awk '{ s += $1 } END { printf "%.2f", s }' "$cctime" 2>/dev/null)
+    c_bytes=$(wc -c < "$dir/$net.c")
+    # weight literals: the `static const float NAME[N] = {` ... `};` arrays
+    w_bytes=$(awk '/^static const float [A-Za-z0-9_]+\[[0-9]+\][^=]*= *\{ *$/ { w = 1 }
+                   w { n += length($0) + 1 } w && /^};/ { w = 0 } END { print n + 0 }' "$dir/$net.c")
+    arena=$(sed -n 's/^#define [A-Za-z0-9_]*_WORKSPACE_SIZE[^0-9]*\([0-9][0-9]*\).*/\1/p' "$dir/$net.h" | head -n 1)
+    exe_bytes=$(wc -c < "$dir/$net")
+    # weights cnnc keeps beside the C (NAME.weights.bin, linked in) instead of literals
+    blob_bytes=$(cat "$dir/$net".*.bin 2>/dev/null | wc -c)
+    printf 'build%snet=%s%starget=%s%sseconds=%s%scc=%s%sc_bytes=%s%scode_bytes=%s%sblob_bytes=%s%sarena=%s%sexe_bytes=%s\n' \
+        "$TAB" "$net" "$TAB" "$t" "$TAB" "$total" "$TAB" "$cc" "$TAB" "$c_bytes" "$TAB" "$((c_bytes - w_bytes))" \
+        "$TAB" "$blob_bytes" "$TAB" "${arena:-?}" "$TAB" "$exe_bytes" > "$dir/build.rec"
+    cat "$dir/build.rec" >> "$RES"
+    say "cnnc $net $t: built in ${total}s (C compiler ${cc}s); $net.c $c_bytes bytes, $((c_bytes - w_bytes)) without weight literals; weights blob $blob_bytes bytes; arena ${arena:-?} bytes"
+    return 0
+}
+
+# time_rec NET IMPL VARIANT THREADS LOG: records the bench line of LOG
+time_rec() {
+    set -- "$1" "$2" "$3" "$4" "$5" "$(bench_line "$5")"
+    if [ -z "$6" ]; then
+        msg=$(grep -v '^ ' "$5" | tail -n 1)
+        say "$2 $1 $3 ${4}T: FAILED ($msg; see $5)"
+        rec skip "net=$1" "impl=$2" "variant=$3" "threads=$4" "reason=run FAILED: $msg"
+        return 1
+    fi
+    # shellcheck disable=SC2086
+    set -- "$1" "$2" "$3" "$4" "$5" $6
+    rec time "net=$1" "impl=$2" "variant=$3" "threads=$4" "runs=$6" "median=$7" "min=$8"
+    say "$2 $1 $3 ${4}T: median $7 us, min $8 us ($6 runs)"
+}
+
+check() { # check NET LABEL REF OTHER
+    line=$(luajit bench/compare.lua "$3" "$4" "$2")
+    say "$line"
+    err=$(printf '%s' "$line" |
+        sed -n 's/.*max abs error \([^ ]*\) (tolerance \([^,]*\), max|ref| \([^,]*\), relative \([^)]*\)) \(.*\)$/\1 \2 \3 \4 \5/p')
+    # shellcheck disable=SC2086
+    set -- "$1" "$2" $err
+    rec check "net=$1" "what=$2" "err=${3:-?}" "tol=${4:-?}" "maxref=${5:-?}" "rel=${6:-?}" "status=${7:-FAILED}"
+}
+
+# ---------------------------------------------------------------- networks
+for net in $(echo "$NETS" | tr ',' ' '); do
+    if [ ! -f "bench/models/$net.lua" ]; then
+        say "bench: no model bench/models/$net.lua, skipping $net"; continue
+    fi
+    case $net in
+    r1) runs=${BENCH_RUNS_R1:-1000} warm=20 truns=${BENCH_TORCH_RUNS_R1:-300} ;;
+    r2) runs=${BENCH_RUNS_R2:-100} warm=5 truns=${BENCH_TORCH_RUNS_R2:-30} ;;
+    r3) runs=${BENCH_RUNS_R3:-3} warm=1 truns=${BENCH_TORCH_RUNS_R3:-2} ;;
+    r4) runs=${BENCH_RUNS_R4:-300} warm=10 truns=${BENCH_TORCH_RUNS_R4:-100} ;;
+    *) runs=20 warm=2 truns=10 ;;
+    esac
+    twarm=$warm; [ "$twarm" -gt 5 ] && twarm=5
+    say ""
+    say "== $net =="
+    nd=$OUT/nets/$net
+    mkdir -p "$nd"
+    if ! luajit bench/export_weights.lua "bench/models/$net.lua" "$nd" > "$LOGS/export-$net.txt" 2>&1; then
+        say "bench: $net: cannot export the weights: $(tail -n 1 "$LOGS/export-$net.txt")"; continue
+    fi
+    macs=$($CNNC summary "bench/models/$net.lua" 2>/dev/null | sed -n 's/^Multiply-adds per prediction: \([0-9]*\).*/\1/p')
+    rec net "net=$net" "macs=${macs:-0}" "runs=$runs" "torch_runs=$truns"
+    say "$net: ${macs:-?} multiply-adds per prediction; $runs timed runs (PyTorch $truns)"
+
+    # oneDNN first: its output is the reference the others are checked against.
+    if [ $HAVE_DNNL = 1 ]; then
+        for t in 1 2; do
+            pl=""; [ $t = 1 ] && { [ $net = r2 ] || [ $net = r3 ]; } && pl=--per-layer
+            log=$LOGS/onednn-$net-${t}T.txt
+            OMP_NUM_THREADS=$t "$OUT/onednn_bench" "$nd" --threads $t --runs "$runs" --warmup "$warm" $pl \
+                --verbose -o "$nd/onednn_${t}T.npy" > "$log" 2>&1
+            time_rec "$net" onednn best "$t" "$log"
+            sed -n 's/^layer \([^ ]*\) \([^ ]*\) \([0-9.]*\) \([0-9.]*\) \([0-9]*\)$/\1 \2 \3 \4 \5/p' "$log" |
+                while read -r lname lop lmed lmin lmacs; do
+                    rec layer "net=$net" "impl=onednn" "threads=$t" "name=$lname" "op=$lop" "median=$lmed" \
+                        "min=$lmin" "macs=$lmacs"
+                done
+        done
+        grep -m1 '^onednn: version' "$LOGS/onednn-$net-1T.txt" > /dev/null &&
+            rec onednn "net=$net" "$(grep -m1 '^onednn: version' "$LOGS/onednn-$net-1T.txt" | sed 's/^onednn: /info=/')" \
+                "impls=$(sed -n 's/^onednn: [^ ][^ ]*  *\(conv\|dense\)  *\(.*\)$/\2/p' "$LOGS/onednn-$net-1T.txt" | sort | uniq -c |
+                    awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')"
+        REF=$nd/onednn_1T.npy
+        check "$net" "onednn 2T vs 1T" "$REF" "$nd/onednn_2T.npy"
+    else
+        REF=""
+    fi
+
+    # cnnc, per target
+    tlist=$TARGETS
+    if [ $net = r3 ] && [ "$R3_TARGETS" != all ]; then
+        if [ "$R3_TARGETS" = best ]; then
+            tlist=$(echo "$TARGETS" | tr ',' '\n' | awk '{ a[NR] = $0 } END { for (i = NR; i > 0; i--) print a[i] }' | tr '\n' ',')
+        else
+            tlist=$R3_TARGETS
+        fi
+    fi
+    built_r3=0
+    for t in $(echo "$tlist" | tr ',' ' '); do
+        if [ $net = r3 ] && [ "$R3_TARGETS" = best ] && [ $built_r3 = 1 ]; then
+            say "cnnc r3 $t: skipped (one R3 build takes minutes; BENCH_R3_TARGETS=all runs every target)"
+            rec skip "net=$net" "impl=cnnc" "variant=$t" "reason=R3 runs the best target only (BENCH_R3_TARGETS=all for all)"
+            continue
+        fi
+        dir=$OUT/cnnc/$net-$t
+        build_cnnc "$net" "$t" "$dir" || continue
+        [ $net = r3 ] && built_r3=1
+        log=$LOGS/cnnc-$net-$t-1T.txt
+        "$dir/$net" "$nd/input.npy" -o "$dir/out.npy" --bench "$runs" > "$log" 2>&1
+        time_rec "$net" cnnc "$t" 1 "$log" || continue
+        if "$dir/$net" --help 2>&1 | grep -q -- '--threads'; then
+            log2=$LOGS/cnnc-$net-$t-2T.txt
+            "$dir/$net" "$nd/input.npy" -o "$dir/out2.npy" --bench "$runs" --threads 2 > "$log2" 2>&1
+            time_rec "$net" cnnc "$t" 2 "$log2"
+        else
+            say "cnnc 2 threads: not available yet"
+            rec skip "net=$net" "impl=cnnc" "variant=$t" "threads=2" "reason=not available yet"
+        fi
+        [ -n "$REF" ] && check "$net" "cnnc $t vs onednn" "$dir/out.npy" "$REF"
+        # oneDNN held to the target's ISA, single thread: the same-instructions comparison
+        isa=$(onednn_isa "$t")
+        if [ $HAVE_DNNL = 1 ] && [ -n "$isa" ]; then
+            log=$LOGS/onednn-$net-$isa-1T.txt
+            OMP_NUM_THREADS=1 "$OUT/onednn_bench" "$nd" --threads 1 --max-isa "$isa" --runs "$runs" \
+                --warmup "$warm" > "$log" 2>&1
+            time_rec "$net" onednn "$isa" 1 "$log"
+        fi
+    done
+
+    # PyTorch, plain eager and with MKL-DNN tensors
+    if ! command -v "$PY" >/dev/null 2>&1; then
+        say "pytorch: skipped ($PY not found; BENCH_PYTHON names the Python with torch)"
+        rec skip "net=$net" "impl=pytorch" "variant=eager" "reason=$PY not found"
+    fi
+    command -v "$PY" >/dev/null 2>&1 && for mode in eager mkldnn; do
+        for t in 1 2; do
+            log=$LOGS/torch-$net-$mode-${t}T.txt
+            "$PY" bench/torch_bench.py "$nd" --mode $mode --threads $t --runs "$truns" --warmup "$twarm" \
+                -o "$nd/torch_${mode}_${t}T.npy" > "$log" 2>&1
+            if grep -q 'skipped' "$log"; then
+                say "$(grep -m1 'skipped' "$log")"
+                rec skip "net=$net" "impl=pytorch" "variant=$mode" "reason=$(grep -m1 'skipped' "$log")"
+                break 2
+            fi
+            time_rec "$net" pytorch "$mode" "$t" "$log" || continue
+            [ $t = 1 ] && [ -n "$REF" ] && check "$net" "pytorch $mode vs onednn" "$nd/torch_${mode}_1T.npy" "$REF"
+        done
+    done
+done
+
+END=$(now)
+rec total "seconds=$(elapsed "$START" "$END")"
+say ""
+luajit bench/report.lua "$RES" "$RESULTS" || exit 1
+say "bench: done in $(elapsed "$START" "$END") s; $RESULTS written, raw records in $RES, logs in $LOGS"
