@@ -13,7 +13,7 @@ CNNC = bin/cnnc
 DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make
 
 .PHONY: all demo test deps bench edges smooth1d clean test-lua test-runtime test-golden \
-        test-differential test-examples test-testgen
+        test-simd test-differential test-examples test-testgen
 
 all: demo
 
@@ -62,7 +62,7 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-differential test-examples test-testgen: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen: deps
 	@sh tests/run_all.sh $(@:test-%=%)
 
 clean:

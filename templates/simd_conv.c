@@ -1,20 +1,22 @@
 // Direct convolution on a SIMD target: output channels across vector registers, each input
-// value broadcast into the FMAs, a register tile of $P output pixels x $V vectors held in
-// accumulators while the whole window is summed. Weights are packed at compile time in the
-// order the kernel reads them: per block of output-channel vectors, then (ky, kx, ic).
+// value broadcast into the FMAs, a register tile of $PH x $PW output pixels x $V vectors held
+// in accumulators while a chunk of input channels of the window is summed. Weights are
+// packed at compile time in the order the kernel reads them: per block of output-channel
+// vectors, per chunk of input channels, then (ky, kx, ic, channel).
 
 //@ tile
 /* $PH x $PW pixels x $V vectors of output channels. out: the tile's first output value; in:
- * the first window's top-left input value; w, bias: this channel block's packed weights;
- * oc0: the block's first channel. */
+ * the first window's top-left input value at this chunk's first channel; w, bias: the
+ * block's packed weights for this chunk and its bias; oc0: the block's first channel; nic:
+ * input channels in this chunk; first/last: the chunk is the first/last of the sum. */
 static void $fn(float *restrict out, const float *restrict in, const float *restrict w,
-const float *restrict bias, int oc0)
+const float *restrict bias, int oc0, int nic, int first, int last)
 {
 $acc_init
 for (int ky = 0; ky < $KH; ++ky) {
 const float *x = in + ky * $ROW_STEP;
 for (int kx = 0; kx < $KW; ++kx) {
-for (int ic = 0; ic < $IC; ++ic) {
+for (int ic = 0; ic < nic; ++ic) {
 $w_load
 vf xb;
 $fmas
@@ -23,75 +25,36 @@ w += $WSTEP;
 x += $COL_STEP;
 }
 }
+if (last) {
+$epilogue
+}
 $stores
 }
 
-//@ pixel
-/* One output pixel, all channel blocks, with bounds checks: the border of the output. */
-static void $fn(float *restrict out, const float *restrict in, int oy, int ox)
+//@ row
+/* output rows oy .. oy + $PH - 1 */
 {
-for (int b = 0; b < $NBLOCKS; ++b) {
-const int nv = b < $NBLOCKS - 1 ? $V : $VLAST;
-const float *w = $kernel + b * $BLOCK_FLOATS;
-vf acc[$V];
-for (int v = 0; v < nv; ++v) acc[v] = vf_load($bias + (b * $V + v) * VF_W);
-for (int ky = 0; ky < $KH; ++ky) {
-const int iy = $iy;
-if (iy < 0 || iy >= $IH) {
-w += $KW * $IC * nv * VF_W;
-continue;
+int ox = 0;
+for (; ox + $PW <= $OW; ox += $PW) {
+$full
 }
-for (int kx = 0; kx < $KW; ++kx) {
-const int ix = $ix;
-if (ix < 0 || ix >= $IW) {
-w += $IC * nv * VF_W;
-continue;
-}
-const float *x = &in[(iy * $IW + ix) * $IC];
-for (int ic = 0; ic < $IC; ++ic) {
-const vf xb = vf_set1(x[ic]);
-for (int v = 0; v < nv; ++v) acc[v] = vf_fma(xb, vf_load(w + v * VF_W), acc[v]);
-w += nv * VF_W;
-}
-}
-}
-for (int v = 0; v < nv; ++v) {
-const int oc = (b * $V + v) * VF_W;
-vf a = acc[v];
-$vector_epilogue
-if (oc + VF_W <= $OC) {
-vf_store(&out[(oy * $OW + ox) * $OC + oc], a);
-} else {
-float tail[VF_W];
-vf_store(tail, a);
-for (int i = 0; oc + i < $OC; ++i) out[(oy * $OW + ox) * $OC + oc + i] = tail[i];
-}
-}
-}
+$rest
 }
 
-//@ band
-/* rows oy .. oy + $PH - 1 */
-$border_cols
-{
-int ox = $OX0;
-for (; ox + $PW <= $OX1; ox += $PW) {
-$x_at
-$full_tiles
+//@ block
+/* output channels $c0 .. $c1: bands of $R rows, input channels in $NICB chunks of $ICB */
+for (int y0 = 0; y0 < $OH; y0 += $R) {
+const int y1 = y0 + $R < $OH ? y0 + $R : $OH;
+for (int icb = 0; icb < $NICB; ++icb) {
+const int first = icb == 0, last = icb == $NICB - 1;
+const int nic = last ? $ICLAST : $ICB;
+const float *w = $kernel + $BLOCKOFF + icb * $CHUNK;
+int oy = y0;
+for (; oy + $PH <= y1; oy += $PH) {
+$row_full
 }
-$rest_tiles
+$row_rest
 }
-oy += $PH;
-
-//@ border_cols
-for (int r = 0; r < $PH; ++r) {
-for (int ox = 0; ox < $OX0; ++ox) ${fn}_pixel(out, in, oy + r, ox);
-for (int ox = $OX1; ox < $OW; ++ox) ${fn}_pixel(out, in, oy + r, ox);
-}
-
-//@ border_rows
-for (; oy < $END; ++oy) {
-for (int ox = 0; ox < $OW; ++ox) ${fn}_pixel(out, in, oy, ox);
 }
 
 //@ pad_copy
@@ -112,13 +75,7 @@ const float *const in = scratch;
 static void $fn(float *restrict out, $params)
 {
 $pad_copy
-int oy = 0;
-$top_rows
-while (oy + $PH <= $OY1) {
-$band
-}
-$rest_band
-$bottom_rows
+$blocks
 $scalar_pass
 }
 

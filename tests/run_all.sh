@@ -7,6 +7,7 @@
 #   lua           busted specs (tests/lua)         "X successes / Y failures / Z errors"
 #   runtime       Criterion tests (tests/runtime)  "Synthesis: Tested: T | Passing: P | Failing: F | Crashing: C"
 #   golden        PyTorch golden outputs           "golden: P passed, F failed"
+#   simd          SIMD kernels on wide/odd shapes  "simd: P passed, F failed"
 #   differential  random networks vs reference     "differential: P passed, F failed"
 #   examples      every example against its known output
 #   testgen       the `cnnc test` command
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden differential examples testgen"}
+suites=${*:-"lua runtime golden simd differential examples testgen"}
 total_pass=0
 total_fail=0
 status=0
@@ -52,6 +53,7 @@ for s in $suites; do
         lua) run_suite lua luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/lua ;;
         runtime) run_suite runtime sh tests/runtime/run.sh build/tests/runtime ;;
         golden) run_suite golden luajit tests/golden/run.lua ;;
+        simd) run_suite simd luajit tests/simd/run.lua ;;
         differential) run_suite differential luajit tests/differential/run.lua ;;
         examples) run_suite examples sh tests/examples/run.sh ;;
         testgen) run_suite testgen sh tests/testgen/run.sh ;;

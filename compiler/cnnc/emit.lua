@@ -162,6 +162,7 @@ function M.run(g, opts)
     calls[#calls + 1] = string.format('memcpy(output, input, %d * sizeof(float));', util.prod(g.input.shape))
   end
 
+  local funcs_text = table.concat(funcs, '\n')
   local weights = {}
   local blob = opts.blob and { floats = {}, symbol = '_binary_' .. name .. '_weights_bin_start' } or nil
   for _, n in ipairs(g.nodes) do
@@ -173,8 +174,11 @@ function M.run(g, opts)
           string.format('%s.%s %s', n.name, w.name, util.shape_str(t.shape)), blob)
       end
     end
+    -- A SIMD layer reads its own padded copies of these; emit them only where used.
     for _, c in ipairs(epilogue.c_constants(n.epilogue, n.shape[#n.shape])) do
-      weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment, blob)
+      if funcs_text:find(c.name .. '[', 1, true) then
+        weights[#weights + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment, blob)
+      end
     end
   end
 

@@ -1,12 +1,14 @@
 -- cnnc.simd.conv: Conv1D/Conv2D as explicit SIMD code for a vector target.
 --
 -- Output channels lie across vector registers (channels-last activations, so a pixel's
--- channels are contiguous); a register tile of P output pixels x V channel vectors stays in
--- accumulators over the whole window, each input value broadcast once per tile row. The
--- interior of the output (where every window tap is inside the input) runs in such tiles
--- with no bounds checks; the border runs a one-pixel routine that checks. Weights are
--- packed at compile time per block of V vectors in (ky, kx, ic, channel) order, padded
--- with zeros to whole vectors. Epilogue steps with a vector form run on the registers;
+-- channels are contiguous); a register tile of PH x PW output pixels x V channel vectors
+-- stays in accumulators while a chunk of input channels of the whole window is summed,
+-- each input value broadcast once per tile. A padded layer first copies its input into a
+-- zero-bordered scratch buffer, so every tile runs without bounds checks. Loops: channel
+-- blocks of V vectors, then bands of output rows, then chunks of input channels (so the
+-- chunk's weights stay in L1 while the band's partial sums stay in cache), then tiles.
+-- Weights are packed at compile time in exactly that order, padded with zeros to whole
+-- vectors. Epilogue steps with a vector form run on the registers after the last chunk;
 -- others run in one scalar pass over the finished output.
 
 local epilogue = require 'cnnc.epilogue'
@@ -16,35 +18,6 @@ local util = require 'cnnc.util'
 local window = require 'cnnc.window'
 
 local M = {}
-
--- Interior range [lo, hi) of outputs whose every tap is inside [0, n).
-local function interior(n, k, s, d, before, o)
-  local lo = math.ceil(before / s)
-  local hi = math.floor((n - 1 - (k - 1) * d + before) / s) + 1
-  lo, hi = math.max(0, math.min(lo, o)), math.max(0, math.min(hi, o))
-  if hi < lo then hi = lo end
-  return lo, hi
-end
-
-local function pack(node, W, V, nvec)
-  local g, oc = node.g, node.p.filters
-  local k = ir.weight(node, 'kernel').data
-  local b = ir.weight(node, 'bias')
-  local taps = g.kh * g.kw * g.ic
-  local vals, nblocks = {}, math.ceil(nvec / V)
-  for blk = 0, nblocks - 1 do
-    local nv = math.min(V, nvec - blk * V)
-    for t = 0, taps - 1 do
-      for lane = 0, nv * W - 1 do
-        local c = blk * V * W + lane
-        vals[#vals + 1] = c < oc and k[t * oc + c] or 0
-      end
-    end
-  end
-  local bias = {}
-  for c = 0, nvec * W - 1 do bias[c + 1] = (b and c < oc) and b.data[c] or 0 end
-  return vals, bias, nblocks
-end
 
 -- Names of an affine step's scale/shift arrays padded to whole vectors.
 function M.padded_affine(node, E, nvec, W, channels)
@@ -65,45 +38,92 @@ function M.padded_affine(node, E, nvec, W, channels)
   end
 end
 
--- Chooses the register tile (V channel vectors x PH x PW pixels) for a layer by a small
--- cost model: FMA cycles, load-port cycles (weight vectors per tile, one broadcast per pixel
--- and tap) and, when a block's weights overflow L1, the L2 traffic of re-reading them for
--- every tile. Returns V, PH, PW.
-function M.choose_tile(t, g, nvec, span_y, span_x)
+-- Parameters of the loops for a layer: register tile (V vectors x PH x PW pixels) by a small
+-- cost model (FMA cycles against load-port cycles: weight vectors per tile, one broadcast per
+-- pixel and tap), then the input-channel chunk so the chunk's weights fit in L1, then the
+-- band height so the band's output stays in L2.
+function M.plan(t, g, nvec)
   local budget = t.regs >= 32 and 24 or 12
   local taps = g.kh * g.kw * g.ic
-  local W = t.width
+  -- Cycles of one input-channel step of a ph x pw x v tile: FMAs on two ports, loads
+  -- (weights and broadcasts) on two ports, and at least one FMA latency per step.
+  local function step(ph, pw, v)
+    if ph == 0 or pw == 0 then return 0 end
+    return math.max(ph * pw * v / 2, (v + ph * pw) / 2, 4)
+  end
   local best, best_cost
   for V = math.min(nvec, t.regs >= 32 and 4 or 3), 1, -1 do
-    for PW = math.min(span_x, 8, math.floor(budget / V)), 1, -1 do
-      local PH = math.max(1, math.min(span_y, 4, math.floor(budget / (V * PW))))
-      local tiles = math.ceil(span_y / PH) * math.ceil(span_x / PW)
-      local nblocks = math.ceil(nvec / V)
-      local pixels = span_y * span_x
-      local fma = pixels * taps * nvec / 2
-      local loads = (tiles * taps * nvec + nblocks * pixels * taps) / 2
-      local wbytes = taps * V * W * 4
-      local l2 = wbytes > 32768 and tiles * nblocks * wbytes / 32 or 0
-      local cost = math.max(fma, loads, l2)
+    for PW = math.min(g.ow, 8, math.floor(budget / V)), 1, -1 do
+      local PH = math.max(1, math.min(g.oh, 4, math.floor(budget / (V * PW))))
+      local nh, nw = math.floor(g.oh / PH), math.floor(g.ow / PW)
+      local rh, rw = g.oh % PH, g.ow % PW
+      local per_block = nh * nw * step(PH, PW, V) + nh * step(PH, rw, V) + nw * step(rh, PW, V) + step(rh, rw, V)
+      local cost = per_block * taps * math.ceil(nvec / V)
       if not best_cost or cost < best_cost * 0.98 then best, best_cost = { V, PH, PW }, cost end
     end
   end
-  return best[1], best[2], best[3]
+  local V, PH, PW = best[1], best[2], best[3]
+  local W = t.width
+  local per_ic = g.kh * g.kw * V * W * 4
+  local icb = math.max(1, math.min(g.ic, math.floor(M.L1_WEIGHTS / per_ic)))
+  if icb < g.ic and icb >= 8 then icb = icb - icb % 8 end
+  local row_bytes = g.ow * V * W * 4
+  local R = math.max(PH, math.floor(M.L2_BAND / row_bytes / PH) * PH)
+  return { V = V, PH = PH, PW = PW, ICB = icb, R = math.min(R, g.oh) }
 end
 
-local function tile_fn(E, node, g, PH, PW, V, last_partial, ctx)
+M.L1_WEIGHTS = tonumber(os.getenv('CNNC_L1_WEIGHTS')) or 64 * 1024
+M.L2_BAND = tonumber(os.getenv('CNNC_L2_BAND')) or 256 * 1024
+
+local function pack(node, W, P, nvec, g)
+  local oc = node.p.filters
+  local k = ir.weight(node, 'kernel').data
+  local b = ir.weight(node, 'bias')
+  local V, icb = P.V, P.ICB
+  local vals, nblocks = {}, math.ceil(nvec / V)
+  local n = 0
+  for blk = 0, nblocks - 1 do
+    local nv = math.min(V, nvec - blk * V)
+    for c0 = 0, g.ic - 1, icb do
+      for ky = 0, g.kh - 1 do
+        for kx = 0, g.kw - 1 do
+          for ic = c0, math.min(c0 + icb, g.ic) - 1 do
+            local t = (ky * g.kw + kx) * g.ic + ic
+            for lane = 0, nv * W - 1 do
+              local c = blk * V * W + lane
+              n = n + 1
+              vals[n] = c < oc and k[t * oc + c] or 0
+            end
+          end
+        end
+      end
+    end
+  end
+  local bias = {}
+  for c = 0, nvec * W - 1 do bias[c + 1] = (b and c < oc) and b.data[c] or 0 end
+  return vals, bias, nblocks
+end
+
+local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local W, oc = E.target.width, node.p.filters
-  local init, loads, fmas, stores = {}, {}, {}, {}
+  local init, loads, fmas, eps, stores = {}, {}, {}, {}, {}
   local pixels = {}
   for r = 0, PH - 1 do
     for c = 0, PW - 1 do
       pixels[#pixels + 1] = { id = r * PW + c, xoff = r * g.sh * g.iw * g.ic + c * g.sw * g.ic, ooff = (r * g.ow + c) * oc }
     end
   end
+  local tail = partial and oc % W or 0
   for _, px in ipairs(pixels) do
-    local row = {}
-    for v = 0, V - 1 do row[#row + 1] = string.format('a%d_%d = vf_load(bias + %d)', px.id, v, v * W) end
-    init[#init + 1] = 'vf ' .. table.concat(row, ', ') .. ';'
+    for v = 0, V - 1 do
+      local a, off = string.format('a%d_%d', px.id, v), px.ooff + v * W
+      if partial and v == V - 1 then
+        init[#init + 1] = string.format('vf %s; { float t[VF_W] = {0}; if (first) { for (int i = 0; i < VF_W; ++i) t[i] = bias[%d + i]; } '
+          .. 'else { for (int i = 0; i < %d; ++i) t[i] = out[%d + i]; } %s = vf_load(t); }', a, v * W, tail, off, a)
+      else
+        init[#init + 1] = string.format('vf %s = first ? vf_load(bias + %d) : vf_load(out + %d);', a, v * W, off)
+      end
+    end
   end
   for v = 0, V - 1 do loads[#loads + 1] = string.format('const vf w%d = vf_load(w + %d);', v, v * W) end
   for _, px in ipairs(pixels) do
@@ -115,23 +135,24 @@ local function tile_fn(E, node, g, PH, PW, V, last_partial, ctx)
     for v = 0, V - 1 do
       local a = string.format('a%d_%d', px.id, v)
       local ep = epilogue.c_vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
-      if ep ~= '' then stores[#stores + 1] = ep end
-      if last_partial and v == V - 1 then
-        stores[#stores + 1] = string.format('{ float tail[VF_W]; vf_store(tail, %s); for (int i = 0; i < %d; ++i) out[%d + i] = tail[i]; }',
-          a, oc % W, px.ooff + v * W)
+      if ep ~= '' then eps[#eps + 1] = ep end
+      local off = px.ooff + v * W
+      if partial and v == V - 1 then
+        stores[#stores + 1] = string.format('{ float t[VF_W]; vf_store(t, %s); for (int i = 0; i < %d; ++i) out[%d + i] = t[i]; }',
+          a, tail, off)
       else
-        stores[#stores + 1] = string.format('vf_store(out + %d, %s);', px.ooff + v * W, a)
+        stores[#stores + 1] = string.format('vf_store(out + %d, %s);', off, a)
       end
     end
   end
-  local name = string.format('%s_tile%dx%dx%d%s', E:fn(node), PH, PW, V, last_partial and 't' or '')
-  local text = template.section('simd_conv', 'tile', {
-    fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw, IC = g.ic,
+  local name = string.format('%s_tile%dx%dx%d%s', E:fn(node), PH, PW, V, partial and 't' or '')
+  return name, template.section('simd_conv', 'tile', {
+    fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw,
     ROW_STEP = g.dh * g.iw * g.ic, COL_STEP = g.dw * g.ic, WSTEP = V * W,
     acc_init = table.concat(init, '\n'), w_load = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'),
-    stores = (ctx.has_affine and '' or '(void)oc0;\n') .. table.concat(stores, '\n'),
+    epilogue = (ctx.has_affine and '' or '(void)oc0;\n') .. table.concat(eps, '\n'),
+    stores = table.concat(stores, '\n'),
   })
-  return name, text
 end
 
 -- The geometry of the zero-padded copy of the input: same windows, no padding.
@@ -145,25 +166,21 @@ end
 
 function M.emit(node, E)
   local g0, oc = node.g, node.p.filters
-  local g = g0
   local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
-  if padded then g = padded_geometry(g0) end
+  local g = padded and padded_geometry(g0) or g0
   local t = E.target
   local W = t.width
   local nvec = math.ceil(oc / W)
-  local oy0, oy1 = interior(g.ih, g.kh, g.sh, g.dh, g.pt, g.oh)
-  local ox0, ox1 = interior(g.iw, g.kw, g.sw, g.dw, g.pl, g.ow)
-  local span_y, span_x = oy1 - oy0, ox1 - ox0
-  local V, PH, PW = M.choose_tile(t, g, nvec, math.max(span_y, 1), math.max(span_x, 1))
-  local kvals, bvals, nblocks = pack(node, W, V, nvec)
-  local vlast = nvec - (nblocks - 1) * V
-  local kname = E:constant(node, 'kernel_packed', kvals,
-    string.format('%s.kernel packed in blocks of %d vectors: (block, ky, kx, ic, %d channels)', node.name, V, V * W))
+  local P = M.plan(t, g, nvec)
+  local V, PH, PW = P.V, P.PH, P.PW
+  local kvals, bvals, nblocks = pack(node, W, P, nvec, g)
+  local kname = E:constant(node, 'kernel_packed', kvals, string.format(
+    '%s.kernel packed: (block of %d vectors, chunk of %d input channels, ky, kx, ic, %d channels)', node.name, V, P.ICB, V * W))
   local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
   local has_affine = false
   for _, st in ipairs(node.epilogue) do if st.op == 'affine' then has_affine = true end end
-  local ctx = { kvec = epilogue.vector_prefix(node.epilogue), padded = M.padded_affine(node, E, nvec, W, oc),
-    has_affine = has_affine and epilogue.vector_prefix(node.epilogue) > 0 }
+  local kvec = epilogue.vector_prefix(node.epilogue)
+  local ctx = { kvec = kvec, padded = M.padded_affine(node, E, nvec, W, oc), has_affine = has_affine and kvec > 0 }
 
   local fns, made = {}, {}
   local function tile(ph, pw, v, partial)
@@ -175,55 +192,34 @@ function M.emit(node, E)
     end
     return made[key]
   end
-  local block_floats = g.kh * g.kw * g.ic * V * W
-  local function block_calls(ph, pw, list)
-    for b = 0, nblocks - 1 do
-      local v = b < nblocks - 1 and V or vlast
-      local partial = b == nblocks - 1 and oc % W ~= 0
-      list[#list + 1] = string.format('%s(&out[(oy * %d + ox) * %d + %d], x, %s + %d, %s + %d, %d);',
-        tile(ph, pw, v, partial), g.ow, oc, b * V * W, kname, b * block_floats, bname, b * V * W, b * V * W)
+  local nicb = math.ceil(g.ic / P.ICB)
+  local iclast = g.ic - (nicb - 1) * P.ICB
+  local blocks = {}
+  local block_off = 0
+  for b = 0, nblocks - 1 do
+    local v = math.min(V, nvec - b * V)
+    local partial = b == nblocks - 1 and oc % W ~= 0
+    local c0 = b * V * W
+    local function call(ph, pw)
+      return string.format('%s(&out[(oy * %d + ox) * %d + %d], &in[(oy * %d + ox * %d) * %d + icb * %d], w, %s + %d, %d, nic, first, last);',
+        tile(ph, pw, v, partial), g.ow, oc, c0, g.sh * g.iw, g.sw, g.ic, P.ICB, bname, c0, c0)
     end
-  end
-  local iy0 = g.pt > 0 and string.format('(oy * %d - %d)', g.sh, g.pt) or (g.sh == 1 and 'oy' or ('oy * ' .. g.sh))
-  local ix0 = g.pl > 0 and string.format('(ox * %d - %d)', g.sw, g.pl) or (g.sw == 1 and 'ox' or ('ox * ' .. g.sw))
-  local x_at = string.format('const float *x = &in[(%s * %d + %s) * %d];', iy0, g.iw, ix0, g.ic)
-  local fn = E:fn(node)
-  local need_pixel = oy0 > 0 or oy1 < g.oh or ox0 > 0 or ox1 < g.ow
-  local function band(ph)
-    local calls, rest = {}, {}
-    block_calls(ph, PW, calls)
-    local pwr = span_x % PW
-    if pwr > 0 then
-      rest[1] = '{'
-      rest[2] = x_at
-      block_calls(ph, pwr, rest)
-      rest[#rest + 1] = '}'
+    local function row(ph)
+      local pwr = g.ow % PW
+      return template.section('simd_conv', 'row', { PH = ph, PW = PW, OW = g.ow, full = call(ph, PW),
+        rest = pwr > 0 and (call(ph, pwr) .. '\nox += ' .. pwr .. ';') or '' })
     end
-    local border = ''
-    if ox0 > 0 or ox1 < g.ow then
-      border = template.section('simd_conv', 'border_cols', { fn = fn, PH = ph, OX0 = ox0, OX1 = ox1, OW = g.ow })
-    end
-    return template.section('simd_conv', 'band', {
-      PH = ph, PW = PW, OX0 = ox0, OX1 = ox1, x_at = x_at, border_cols = border,
-      full_tiles = table.concat(calls, '\n'), rest_tiles = table.concat(rest, '\n'),
+    local phr = g.oh % PH
+    blocks[#blocks + 1] = template.section('simd_conv', 'block', {
+      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, R = P.R, OH = g.oh, NICB = nicb, ICB = P.ICB, ICLAST = iclast,
+      kernel = kname, BLOCKOFF = block_off, CHUNK = g.kh * g.kw * P.ICB * v * W, PH = PH,
+      row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',
     })
+    block_off = block_off + g.kh * g.kw * g.ic * v * W
   end
-  local main_band, rest_band = '', ''
-  if span_y > 0 and span_x > 0 then
-    main_band = band(PH)
-    if span_y % PH > 0 then rest_band = '{\n' .. band(span_y % PH) .. '\n}' end
-  end
-
-  local vec_ep = epilogue.c_vector(node.epilogue, ctx.kvec, 'a', 'oc', ctx.padded)
-  if need_pixel then table.insert(fns, 1, template.section('simd_conv', 'pixel', {
-    fn = fn .. '_pixel', NBLOCKS = nblocks, V = V, VLAST = vlast, kernel = kname, bias = bname,
-    BLOCK_FLOATS = block_floats, KH = g.kh, KW = g.kw, IC = g.ic, IH = g.ih, IW = g.iw, OW = g.ow, OC = oc,
-    iy = window.c_index('oy', g.sh, 'ky', g.dh, g.pt), ix = window.c_index('ox', g.sw, 'kx', g.dw, g.pl),
-    vector_epilogue = vec_ep,
-  })) end
 
   local suffix = {}
-  for i = ctx.kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
+  for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
   local scalar = ''
   if #suffix > 0 then
     scalar = template.section('simd_conv', 'scalar_pass', {
@@ -238,15 +234,12 @@ function M.emit(node, E)
       TOP = g0.pt * g.iw * g.ic, BOTTOM = g0.pb * g.iw * g.ic, LEFT = g0.pl * g.ic, RIGHT = g0.pr * g.ic,
     })
   end
-  local function rows(to)
-    return template.section('simd_conv', 'border_rows', { fn = fn, END = to, OW = g.ow })
-  end
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
-    fn = fn, comment = E:comment(node) .. string.format(' [%s: %dx%d pixels x %d vectors per register tile]', t.name, PH, PW, V),
+    fn = E:fn(node), comment = E:comment(node) .. string.format(
+      ' [%s: tiles of %dx%d pixels x %d vectors, input channels in chunks of %d, bands of %d rows]',
+      t.name, PH, PW, V, P.ICB, P.R),
     params = padded and 'const float *restrict input, float *restrict scratch' or 'const float *restrict in',
-    pad_copy = pad_copy, PH = PH, OY1 = oy1,
-    top_rows = oy0 > 0 and rows(oy0) or '', bottom_rows = oy1 < g.oh and rows(g.oh) or '',
-    band = main_band, rest_band = rest_band, scalar_pass = scalar,
+    pad_copy = pad_copy, blocks = table.concat(blocks, '\n'), scalar_pass = scalar,
   })
   return table.concat(fns, '\n\n')
 end

@@ -1,0 +1,64 @@
+-- SIMD kernels on shapes the golden and random suites do not reach: many input channels
+-- split into several chunks (with a remainder), output channels that are not whole vectors,
+-- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
+-- activations that need the scalar pass. Every host target, compared with the reference
+-- interpreter. The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes.
+-- Ends with `simd: N passed, M failed`.
+package.path = 'compiler/?.lua;' .. package.path
+local cli = require 'cnnc.cli'
+local driver = require 'cnnc.driver'
+local npy = require 'cnnc.npy'
+local runner = require 'cnnc.runner'
+local tensor = require 'cnnc.tensor'
+local initializers = require 'cnnc.initializers'
+local targets = require 'cnnc.targets'
+local util = require 'cnnc.util'
+
+local simd_conv = require 'cnnc.simd.conv'
+simd_conv.L1_WEIGHTS = 4000
+
+local work = 'build/tests/simd'
+os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
+local passed, failed = 0, 0
+local cc = os.getenv('CC') or 'cc'
+
+for _, case in ipairs({ 'wide2d', 'wide1d' }) do
+  local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
+  local typed = assert(driver.compile(model, { stop = 'shape' })).typed
+  local shape = util.copy(typed.input.shape)
+  table.insert(shape, 1, 3)
+  local x = tensor.new(shape)
+  local r = initializers.rng(11, case)
+  for i = 0, x.n - 1 do x.data[i] = r:uniform() * 2 - 1 end
+  local xpath = work .. '/' .. case .. '.npy'
+  assert(npy.write(xpath, x))
+  local ref = assert(runner.run_batch(typed, x))
+  for _, t in ipairs(targets.host_list()) do
+    local dir = string.format('%s/%s_%s', work, case, t)
+    os.execute('mkdir -p ' .. dir)
+    local res, err = driver.compile(model, { target = t })
+    local ok, msg = res ~= nil, err and util.format_error(err)
+    if ok then
+      assert(driver.write_c(res, dir))
+      local exe, cerr = cli.cc_executable(dir, res.planned.name, cc, '-O1 -Wall -Wextra -Werror -pedantic')
+      ok, msg = exe ~= nil, cerr
+      if ok then
+        local st = os.execute(string.format('%s %s -o %s/out.npy > %s/run.log 2>&1', exe, xpath, dir, dir))
+        local got = (st == 0 or st == true) and npy.read(dir .. '/out.npy')
+        ok, msg = got ~= nil, 'run failed'
+        if got then
+          local e, m = 0, 0
+          for i = 0, ref.n - 1 do
+            local d = math.abs(got.data[i] - ref.data[i])
+            e = math.max(e, d ~= d and math.huge or d)
+            m = math.max(m, math.abs(ref.data[i]))
+          end
+          ok, msg = e <= 1e-4 * (1 + m), string.format('max error %g (max |ref| %g)', e, m)
+        end
+      end
+    end
+    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s %s: %s', case, t, msg)) end
+  end
+end
+print(string.format('simd: %d passed, %d failed', passed, failed))
+os.exit(failed == 0 and 0 or 1)
