@@ -4,16 +4,22 @@
 #   make deps   install the Debian packages cnnc needs (as root), or print the apt line
 #   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
+#   make install  cnnc under PREFIX (default /usr/local): `require 'cnnc'` in LuaJIT, `cnnc` on PATH
 
 CC ?= cc
 BUILD ?= build
 CNNC = bin/cnnc
 
-# Debian packages: the compiler (luajit), C toolchains, and the test frameworks.
-DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make
+# Debian packages: the compiler (luajit), C toolchains, the test frameworks, and the
+# Fashion-MNIST data the experiments and their tests read.
+DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make dataset-fashion-mnist
 
-.PHONY: all demo test deps bench edges smooth1d clean test-lua test-runtime test-golden \
-        test-simd test-differential test-examples test-testgen
+PREFIX ?= /usr/local
+CNNC_SHARE = $(PREFIX)/share/cnnc
+LUA_SHARE = $(PREFIX)/share/lua/5.1
+
+.PHONY: all demo test deps bench edges smooth1d clean install uninstall test-lua test-runtime test-golden \
+        test-simd test-differential test-examples test-testgen test-ffi
 
 all: demo
 
@@ -24,6 +30,7 @@ deps:
 	[ -f /usr/include/criterion/criterion.h ] || missing="$$missing libcriterion-dev"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
+	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "deps: installing$$missing"; \
@@ -48,6 +55,7 @@ demo: deps
 # Needs libdnnl-dev for oneDNN and python3-torch for PyTorch (each skipped with a note if absent).
 bench: deps
 	@sh bench/run.sh
+	luajit tests/ffi/throughput.lua
 
 edges: deps
 	$(CNNC) build examples/edges.lua -o $(BUILD)/edges
@@ -62,8 +70,24 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi: deps
 	@sh tests/run_all.sh $(@:test-%=%)
+
+# The compiler, templates and runtime side by side under PREFIX/share/cnnc (they find each
+# other relative to their own files); a loader on LuaJIT's default path; cnnc on PATH.
+install:
+	rm -rf $(DESTDIR)$(CNNC_SHARE)
+	mkdir -p $(DESTDIR)$(CNNC_SHARE)/bin $(DESTDIR)$(LUA_SHARE) $(DESTDIR)$(PREFIX)/bin
+	cp -R compiler templates runtime $(DESTDIR)$(CNNC_SHARE)/
+	cp bin/cnnc $(DESTDIR)$(CNNC_SHARE)/bin/cnnc
+	printf '%s\n' "-- cnnc, installed by make install; the modules are in $(CNNC_SHARE)/compiler." \
+	  "package.path = '$(CNNC_SHARE)/compiler/?.lua;' .. package.path" \
+	  "return dofile('$(CNNC_SHARE)/compiler/cnnc.lua')" > $(DESTDIR)$(LUA_SHARE)/cnnc.lua
+	printf '#!/bin/sh\nexec "%s/bin/cnnc" "$$@"\n' "$(CNNC_SHARE)" > $(DESTDIR)$(PREFIX)/bin/cnnc
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/cnnc $(DESTDIR)$(CNNC_SHARE)/bin/cnnc
+
+uninstall:
+	rm -rf $(DESTDIR)$(CNNC_SHARE) $(DESTDIR)$(LUA_SHARE)/cnnc.lua $(DESTDIR)$(PREFIX)/bin/cnnc
 
 clean:
 	rm -rf $(BUILD)

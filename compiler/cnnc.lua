@@ -83,6 +83,9 @@ function nn.is_model(m) return getmetatable(m) == Sequential end
 
 nn.kernels = require 'cnnc.kernels'
 
+-- The experiments API (cnnc.load, model:compile, tensors, file formats): cnnc.api.
+require('cnnc.api').attach(nn, Sequential)
+
 -- A misspelt layer is the most common mistake in a model file: name it and suggest.
 setmetatable(nn, { __index = function(_, key)
   local hint = ''

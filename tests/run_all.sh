@@ -11,11 +11,12 @@
 #   differential  random networks vs reference     "differential: P passed, F failed"
 #   examples      every example against its known output
 #   testgen       the `cnnc test` command
+#   ffi           the Lua experiments API and the experiments (tests/ffi)
 cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen"}
+suites=${*:-"lua runtime golden simd differential examples testgen ffi"}
 total_pass=0
 total_fail=0
 status=0
@@ -57,6 +58,7 @@ for s in $suites; do
         differential) run_suite differential luajit tests/differential/run.lua ;;
         examples) run_suite examples sh tests/examples/run.sh ;;
         testgen) run_suite testgen sh tests/testgen/run.sh ;;
+        ffi) run_suite ffi luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/ffi ;;
         *) echo "unknown suite '$s'"; status=1 ;;
     esac
 done

@@ -155,7 +155,8 @@ function M.cc_command(dir, name, cc, cflags, out, objs)
   for _, o in ipairs(objs or {}) do srcs[#srcs + 1] = shell_quote(o) end
   local blob = io.open(dir .. '/' .. name .. '.weights.o', 'rb')
   if blob then blob:close(); srcs[#srcs + 1] = shell_quote(dir .. '/' .. name .. '.weights.o') end
-  return string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
+  -- -iquote: a model named like a system header (math, string) must not shadow it.
+  return string.format('%s -std=c99 %s -iquote %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
     .. '%s %s -lm -o %s',
     cc, cflags, shell_quote(dir), shell_quote(rt), shell_quote('"' .. name .. '.h"'), name, name:upper(),
     table.concat(srcs, ' '), shell_quote(dir .. '/' .. name .. '.c'), shell_quote(out))

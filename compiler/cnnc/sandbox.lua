@@ -32,8 +32,30 @@ local WITHHELD = {
   module = true, getfenv = true, setfenv = true, newproxy = true, xpcall = true, bit = true,
 }
 
-local function environment(path, state)
+-- What a model file sees of `require 'cnnc'`: the layer constructors, Sequential and the
+-- kernel library, read-only; not the scripting API (loading, compiling, file formats).
+local function model_language(path)
   local nn = require 'cnnc'
+  local allowed = { Sequential = true, kernels = true, is_model = true, _VERSION = true }
+  for _, kind in ipairs(require('cnnc.registry').names) do allowed[kind] = true end
+  return setmetatable({}, {
+    __index = function(_, k)
+      if allowed[k] then return nn[k] end
+      local v = rawget(nn, k)
+      if v ~= nil then
+        util.fail({ file = path }, "nn.%s is not available in a model file (it is for scripts that load, compile "
+          .. "and run models)", tostring(k))
+      end
+      return nn[k] -- unknown names: the model language's own error with suggestions
+    end,
+    __newindex = function(_, k)
+      util.fail({ file = path }, 'a model file cannot change the model language (assigning nn.%s)', tostring(k))
+    end,
+  })
+end
+
+local function environment(path, state)
+  local nn = model_language(path)
   -- pcall that cannot swallow an exhausted budget.
   local function guarded_pcall(f, ...)
     local r = { pcall(f, ...) }

@@ -40,6 +40,26 @@ function M.raise(err)
   M.fail('%s', tostring(err))
 end
 
+-- Model files run in cnnc's sandbox (cnnc.sandbox: no io, os, ffi) yet see the same `cnnc`
+-- table as scripts. The API's entry points that touch files, run the C compiler or load
+-- libraries call this first, so a model file cannot reach them: code whose environment
+-- cannot reach `io` is refused.
+function M.refuse_in_model_file(what)
+  for level = 3, 30 do
+    local info = debug.getinfo(level, 'Sf')
+    if not info then return end
+    if info.what ~= 'C' and not (info.short_src or ''):match('compiler/cnnc[/.]') then
+      local env = getfenv(info.func)
+      local ok, io_lib = pcall(function() return env.io end)
+      if not ok or io_lib == nil then
+        M.fail('%s is not available in a model file (a model file describes a network; scripts load, '
+          .. 'compile and run it)', what)
+      end
+      return
+    end
+  end
+end
+
 -- opts must be nil or a table whose keys are all in `valid` (a set); `what` names the call.
 function M.check_opts(opts, valid, what)
   if opts == nil then return {} end

@@ -1,0 +1,133 @@
+-- cnnc.ffi.net: a compiled model loaded into the process (what model:compile returns).
+--
+-- Holds the library handle, a 64-byte aligned workspace and the graphs it came from.
+-- predict runs one input or a batch in a single FFI call (the batch loop is C, in
+-- cnnc_so.c), so calling from Lua costs what calling from C costs. activations compiles,
+-- on first use, a second library of the same model without fusion and with every value
+-- kept in its own block of the workspace (plan option keep_all), runs it once and copies
+-- each layer's output out of the workspace; layers that are views of their input
+-- (Flatten, Dropout) are reported with their own shape over the same values.
+
+local common = require 'cnnc.ffi.common'
+local tensor = require 'cnnc.ffi.tensor'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local Net = {}
+Net.__index = Net
+M.Net = Net
+
+-- fields: name, model, target, input_shape, output_shape, lib, so, key, cache_hit,
+-- typed (weights as written, Keras layouts), planned, workspace, compile_variant
+-- (function(opts) -> built library record, for the activations variant).
+function M.new(f)
+  local net = setmetatable(f, Net)
+  net.input_size = util.prod(f.input_shape)
+  net.output_size = util.prod(f.output_shape)
+  net.workspace = tensor.new({ math.max(f.workspace_bytes, 1) }, 'uint8')
+  return net
+end
+
+function Net:__tostring()
+  return string.format('cnnc net %s %s -> %s, target %s (%s)', self.name, util.shape_str(self.input_shape),
+    util.shape_str(self.output_shape), self.target, self.so)
+end
+
+-- The batch size of x for this net, or a clear error.
+local function batch_of(net, x, what)
+  local ishape, xs = net.input_shape, x.shape
+  local r, extra = #ishape, #xs - #ishape
+  if extra == 0 or extra == 1 then
+    local same = true
+    for d = 1, r do if xs[d + extra] ~= ishape[d] then same = false end end
+    if same then return extra == 1 and xs[1] or 1, extra == 1 end
+  end
+  common.fail('%s: input has shape %s but model \'%s\' expects %s or a batch (N, %s)', what,
+    util.shape_str(x.shape), net.name, util.shape_str(ishape), util.shape_str(ishape):sub(2, -2):gsub(',$', ''))
+end
+
+local function as_input(x, what)
+  if type(x) == 'table' and not tensor.is_tensor(x) then x = tensor.from_table(x) end
+  tensor.check(x, what, 'float32')
+  return x
+end
+
+-- x: (input shape) or (N, input shape) float32. out (optional): a float32 tensor of the
+-- right count to write into. Returns the outputs, (output shape) or (N, output shape).
+function Net:predict(x, out)
+  x = as_input(x, 'net:predict')
+  local b, batched = batch_of(self, x, 'net:predict')
+  if out == nil or out.n ~= b * self.output_size or not tensor.is_tensor(out) or out.dtype ~= 'float32' then
+    local oshape = util.copy(self.output_shape)
+    if batched then table.insert(oshape, 1, b) end
+    if out == nil then
+      out = tensor.new(oshape)
+    else
+      tensor.check(out, 'net:predict (out)', 'float32')
+      common.fail('net:predict: out has shape %s (%d values), the outputs need %s', util.shape_str(out.shape), out.n,
+        util.shape_str(oshape))
+    end
+  end
+  if b > 0 then self.lib.cnnc_so_predict_batch(x.data, out.data, self.workspace.data, b) end
+  return out
+end
+
+local FEATURE_OPTS = { chunk = true, label = true, quiet = true, out = true }
+
+-- Outputs of a whole data set as rows (N, output size), computed in chunks (default 1000
+-- items) with a progress display (label, quiet); out: a tensor of that count to fill.
+function Net:features(x, opts)
+  opts = common.check_opts(opts, FEATURE_OPTS, 'net:features')
+  x = as_input(x, 'net:features')
+  local n, batched = batch_of(self, x, 'net:features')
+  if not batched then x = x:reshape({ 1, unpack(x.shape) }) end
+  local out = opts.out or tensor.new({ n, self.output_size })
+  tensor.check(out, 'net:features (out)', 'float32')
+  if out.n ~= n * self.output_size then
+    common.fail('net:features: out has %d values, %d items x %d outputs need %d', out.n, n, self.output_size,
+      n * self.output_size)
+  end
+  out = out:reshape({ n, self.output_size })
+  local chunk = opts.chunk or 1000
+  local prog = require('cnnc.ffi.progress').new(n, opts.label or ('features of ' .. self.name), { quiet = opts.quiet })
+  for first = 1, n, chunk do
+    local last = math.min(first + chunk - 1, n)
+    self:predict(x:slice(first, last), out:slice(first, last))
+    prog:update(last)
+  end
+  prog:done(string.format('%d features each', self.output_size))
+  return out
+end
+
+-- Every layer's output for one input: a list in model order of {name, op, shape, data}
+-- (data a float32 tensor of that shape), also reachable by name (acts.by_name.conv2d).
+function Net:activations(x)
+  x = as_input(x, 'net:activations')
+  local b = batch_of(self, x, 'net:activations')
+  if b ~= 1 then common.fail('net:activations: give one input %s, not a batch of %d', util.shape_str(self.input_shape), b) end
+  if not self.inspect then self.inspect = self.compile_variant() end
+  local v = self.inspect
+  local out = tensor.new(self.output_shape)
+  v.lib.cnnc_so_predict_batch(x.data, out.data, v.workspace.data, 1)
+  local plan = v.planned.plan
+  local ws = require('ffi').cast('float *', v.workspace.data)
+  local acts = { by_name = {} }
+  for _, n in ipairs(v.planned.nodes) do
+    local s = plan.storage[plan.root[n.name]]
+    local src = s.kind == 'input' and x.data or s.kind == 'output' and out.data or ws + s.offset
+    local t = tensor.new(n.shape)
+    require('ffi').copy(t.data, src, 4 * t.n)
+    local a = { name = n.name, op = n.op, shape = util.copy(n.shape), data = t }
+    acts[#acts + 1] = a
+    acts.by_name[n.name] = a
+  end
+  return acts
+end
+
+-- The values of a weight this net was compiled with (Keras layout, before any fusion).
+function Net:weight(layer, wname)
+  return require('cnnc.api').graph_weight(self.typed, layer, wname, 'net:weight')
+end
+
+return M
