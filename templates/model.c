@@ -6,7 +6,7 @@
  *
  * $summary
  */
-
+$feature_macros
 #include "$header"
 
 #include <math.h>
@@ -29,6 +29,45 @@ $values
  * symbol below: the C source stays small and compiles fast. */
 extern const unsigned char ${symbol}[];
 #define cnnc_blob ((const float *)${symbol})
+
+//@ threads
+/* Several threads share a layer: part p of N takes every N-th unit of its work. A
+ * prediction starts the threads of each such layer and joins them at the layer's end;
+ * if a thread cannot be started, its part runs on the calling thread instead. */
+typedef void (*cnnc_part_fn)(float *restrict out, const float *restrict in, int part, int parts);
+struct cnnc_part {
+cnnc_part_fn fn;
+float *out;
+const float *in;
+int part, parts;
+};
+
+static void *cnnc_part_main(void *arg)
+{
+const struct cnnc_part *p = arg;
+p->fn(p->out, p->in, p->part, p->parts);
+return NULL;
+}
+
+static void cnnc_parallel(cnnc_part_fn fn, float *out, const float *in)
+{
+pthread_t thread[$N - 1];
+struct cnnc_part job[$N];
+int started[$N - 1];
+for (int i = 0; i < $N; ++i) {
+job[i].fn = fn;
+job[i].out = out;
+job[i].in = in;
+job[i].part = i;
+job[i].parts = $N;
+}
+for (int i = 1; i < $N; ++i) started[i - 1] = pthread_create(&thread[i - 1], NULL, cnnc_part_main, &job[i]) == 0;
+fn(out, in, 0, $N);
+for (int i = 1; i < $N; ++i) {
+if (started[i - 1]) pthread_join(thread[i - 1], NULL);
+else fn(out, in, i, $N);
+}
+}
 
 //@ forward
 /* Runs the network on one input. workspace: $WS bytes, float-aligned, owned by the caller,

@@ -42,8 +42,10 @@ $rest
 }
 
 //@ block
-/* output channels $c0 .. $c1: bands of $R rows, input channels in $NICB chunks of $ICB */
-for (int y0 = 0; y0 < $OH; y0 += $R) {
+/* output channels $c0 .. $c1: $NBANDS bands of $R rows, input channels in $NICB chunks of $ICB */
+for (int band = 0; band < $NBANDS; ++band) {
+$skip
+const int y0 = band * $R;
 const int y1 = y0 + $R < $OH ? y0 + $R : $OH;
 for (int icb = 0; icb < $NICB; ++icb) {
 const int first = icb == 0, last = icb == $NICB - 1;
@@ -58,8 +60,10 @@ $row_rest
 }
 
 //@ pad_copy
-/* The input with its zero padding ($PT top, $PB bottom, $PL left, $PR right), so every
- * window lies inside: no bounds checks below. */
+/* $name's input with its zero padding ($PT top, $PB bottom, $PL left, $PR right), so every
+ * window lies inside and the convolution needs no bounds checks. */
+static void $fn(float *restrict scratch, const float *restrict input)
+{
 memset(scratch, 0, sizeof(float) * $TOP);
 for (int y = 0; y < $IH; ++y) {
 float *row = scratch + ($PT + y) * $PROW;
@@ -68,23 +72,24 @@ memcpy(row + $LEFT, input + y * $ROW, sizeof(float) * $ROW);
 memset(row + $LEFT + $ROW, 0, sizeof(float) * $RIGHT);
 }
 memset(scratch + ($PT + $IH) * $PROW, 0, sizeof(float) * $BOTTOM);
-const float *const in = scratch;
+}
 
 //@ layer
 /* $comment */
-static void $fn(float *restrict out, $params)
+static void $fn(float *restrict out, const float *restrict in$part_params)
 {
-$pad_copy
 $blocks
-$scalar_pass
 }
 
 //@ scalar_pass
-/* Epilogue steps without a vector form, over the whole output once it is complete. */
+/* $name's epilogue steps without a vector form, over the whole output once it is complete. */
+static void $fn(float *restrict out)
+{
 for (int p = 0; p < $PIXELS; ++p) {
 float *y = &out[p * $OC];
 for (int c = 0; c < $OC; ++c) {
 $store
 }
 $post
+}
 }

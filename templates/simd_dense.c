@@ -28,5 +28,4 @@ static void $fn(float *restrict out, const float *restrict in)
 {
 const float *w = $kernel;
 $blocks
-$scalar_pass
 }

@@ -29,7 +29,7 @@ multiply-adds, the activation arena the memory plan needs (next to the sum of al
 activations) and which layers were fused into which.
 ]],
   build = [[
-usage: cnnc build MODEL -o DIR [--target T] [--name NAME] [--weights DIR] [--no-fuse]
+usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--name NAME] [--weights DIR] [--no-fuse]
                   [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
 
 Writes DIR/NAME.c and DIR/NAME.h (NAME defaults to the model's name) and builds the
@@ -38,6 +38,8 @@ executable DIR/NAME with the runtime (libc and libm only).
                   native (the best this machine has); the executable refuses to run
                   on a CPU without the target's instructions
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
+  --threads N     split each SIMD convolution across N POSIX threads (started per layer
+                  and prediction; the executable then links -pthread); default 1
   --no-fuse       keep every layer separate (no fusion pass)
   --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
   --blob          weights in DIR/NAME.weights.bin, linked in as an object (ld -r -b binary,
@@ -155,6 +157,9 @@ function M.cc_command(dir, name, cc, cflags, out, objs)
   for _, o in ipairs(objs or {}) do srcs[#srcs + 1] = shell_quote(o) end
   local blob = io.open(dir .. '/' .. name .. '.weights.o', 'rb')
   if blob then blob:close(); srcs[#srcs + 1] = shell_quote(dir .. '/' .. name .. '.weights.o') end
+  -- A model built with --threads uses POSIX threads; others depend on libc and libm only.
+  local c = util.read_file(dir .. '/' .. name .. '.c') or ''
+  if c:find('#include <pthread.h>', 1, true) then cflags = cflags .. ' -pthread' end
   -- -iquote: a model named like a system header (math, string) must not shadow it.
   return string.format('%s -std=c99 %s -iquote %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
     .. '%s %s -lm -o %s',
@@ -236,7 +241,7 @@ function M.build(argv)
   local pos, opt = parse(argv, {
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
-    ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch',
+    ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--threads'] = 'value',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -250,7 +255,8 @@ function M.build(argv)
   local model = load_model(pos[1])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
-    blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto' })
+    blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto',
+    threads = opt['--threads'] and (tonumber(opt['--threads']) or die('build: --threads takes a number', 2)) })
   if not r then fail_with(err) end
   if dump then
     local g = ({ frontend = r.graph, shape = r.typed, fuse = r.fused, plan = r.planned })[dump]

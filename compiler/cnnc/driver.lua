@@ -74,7 +74,8 @@ M.BLOB_THRESHOLD = 1048576
 -- opts: {stop = pass name, fuse = bool (default true), weights = dir, name = model name,
 -- source = file name for the banner, target = 'generic'|'avx2'|... (cnnc.targets),
 -- keep_all = true: the workspace keeps every layer's output (cnnc.passes.plan),
--- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals}. Returns a table of the graphs made so far
+-- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals,
+-- threads = N: SIMD convolutions split across N POSIX threads (build with -pthread)}. Returns a table of the graphs made so far
 -- {graph, typed, fused, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
@@ -102,7 +103,12 @@ function M.compile(model, opts)
     local emit = require 'cnnc.emit'
     local blob = opts.blob
     if blob == nil or blob == 'auto' then blob = emit.weight_floats(r.planned) > M.BLOB_THRESHOLD end
-    r.c, r.h, r.blob = emit.run(r.planned, { source = opts.source, target = target, blob = blob })
+    local threads = opts.threads or 1
+    if type(threads) ~= 'number' or threads < 1 or threads > 256 or threads ~= math.floor(threads) then
+      util.fail(nil, 'threads must be a whole number from 1 to 256, got %s', tostring(threads))
+    end
+    r.threads = threads
+    r.c, r.h, r.blob = emit.run(r.planned, { source = opts.source, target = target, blob = blob, threads = threads })
     return r
   end)
 end

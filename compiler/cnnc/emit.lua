@@ -48,6 +48,14 @@ end
 
 function Context:need(helper) self.helpers[helper] = true end
 
+-- A layer whose input first goes through fn(scratch, input) (a padded copy): the forward
+-- function calls that, then the layer on the scratch buffer.
+function Context:before(node, fn) self.pre[node] = fn end
+-- A layer followed by fn(out) on its finished output (epilogue steps without vector form).
+function Context:after(node, fn) self.post_fns[node] = fn end
+-- A layer whose function takes (out, in, part, parts) and runs on every thread.
+function Context:parallel(node) self.par[node] = true end
+
 -- A constant array derived at emit time (packed weights, window tables); returns its C name.
 function Context:constant(node, cname_suffix, values, comment)
   local name = util.c_ident(node.name) .. '_' .. cname_suffix
@@ -123,8 +131,9 @@ function M.run(g, opts)
   opts = opts or {}
   local name = g.name
   local t = opts.target or require('cnnc.targets').list.generic
+  local threads = opts.threads or 1
   local E = setmetatable({ used_weights = {}, helpers = {}, target = t, simd = t.width > 1,
-    constants = {} }, Context)
+    constants = {}, threads = threads, pre = {}, post_fns = {}, par = {} }, Context)
   local plan = g.plan
   local source = util.c_comment(opts.source or g.source or 'a model')
   local summary = util.c_comment(summary_text(g))
@@ -143,14 +152,24 @@ function M.run(g, opts)
       funcs[#funcs + 1] = n.layer.emit(n, E)
       local args = { ptr(n.name) }
       for _, v in ipairs(n.inputs) do args[#args + 1] = ptr(v) end
+      local what = string.format(' /* %s %s */', n.op, util.shape_x(n.shape))
       if plan.scratch and plan.scratch[n.name] then
         local sname = util.c_ident(n.name) .. '_scratch'
         buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* padded input of %s */', sname,
           plan.scratch[n.name], n.name)
-        args[#args + 1] = sname
+        if E.pre[n] then
+          calls[#calls + 1] = string.format('%s(%s, %s);', E.pre[n], sname, args[2])
+          args[2] = sname
+        else
+          args[#args + 1] = sname
+        end
       end
-      calls[#calls + 1] = string.format('%s(%s); /* %s %s */', E:fn(n), table.concat(args, ', '),
-        n.op, util.shape_x(n.shape))
+      if E.par[n] then
+        calls[#calls + 1] = string.format('cnnc_parallel(%s, %s);%s', E:fn(n), table.concat(args, ', '), what)
+      else
+        calls[#calls + 1] = string.format('%s(%s);%s', E:fn(n), table.concat(args, ', '), what)
+      end
+      if E.post_fns[n] then calls[#calls + 1] = string.format('%s(%s);', E.post_fns[n], args[1]) end
       local s = plan.storage[n.name]
       if s.kind == 'arena' then
         buffers[#buffers + 1] = string.format('float *%s_out = arena + %d; /* %s */',
@@ -190,7 +209,8 @@ function M.run(g, opts)
   local ws = 4 * plan.arena_floats
   local parts = {
     template.section('model', 'banner', { file = name .. '.c', version = M.VERSION, source = source,
-      summary = summary, header = name .. '.h', TARGET = t.name, target_prelude = target_prelude(t, name) }),
+      summary = summary, header = name .. '.h', TARGET = t.name, target_prelude = target_prelude(t, name),
+      feature_macros = threads > 1 and '#define _POSIX_C_SOURCE 200809L\n#include <pthread.h>\n' or '' }),
   }
   local function section(title, body)
     if #body == 0 then return end
@@ -209,6 +229,7 @@ function M.run(g, opts)
     table.insert(helpers, 1, 'CNNC_ISA_BEGIN')
     funcs[#funcs + 1] = 'CNNC_ISA_END'
   end
+  if next(E.par) then table.insert(helpers, 1, template.section('model', 'threads', { N = threads })) end
   section('helpers', helpers)
   section('layers', funcs)
   section('forward', { template.section('model', 'forward', {

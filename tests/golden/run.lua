@@ -63,8 +63,11 @@ for _, case in ipairs(cases) do
     for _, t in ipairs(target_list) do variants[#variants + 1] = { t, true } end
     for k, v in ipairs(variants) do
       local variant = v[1] .. (v[2] and '-fused' or '-unfused')
-      -- The last target keeps its weights in a linked blob, the others in C literals.
-      local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = k == #variants })
+      -- The last target keeps its weights in a linked blob, the others in C literals, and
+      -- splits its convolutions across two threads.
+      local last = k == #variants
+      local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = last,
+        threads = last and 2 or 1 })
       if not r then fail(case, util.format_error(cerr)) break end
       if k == 1 then
         local y = runner.run_batch(r.typed, x)

@@ -33,10 +33,14 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
   local xpath = work .. '/' .. case .. '.npy'
   assert(npy.write(xpath, x))
   local ref = assert(runner.run_batch(typed, x))
-  for _, t in ipairs(targets.host_list()) do
-    local dir = string.format('%s/%s_%s', work, case, t)
+  local variants = {}
+  for _, t in ipairs(targets.host_list()) do variants[#variants + 1] = { t, 1 } end
+  variants[#variants + 1] = { variants[#variants][1], 3 }
+  for _, tv in ipairs(variants) do
+    local t, threads = tv[1], tv[2]
+    local dir = string.format('%s/%s_%s_%d', work, case, t, threads)
     os.execute('mkdir -p ' .. dir)
-    local res, err = driver.compile(model, { target = t })
+    local res, err = driver.compile(model, { target = t, threads = threads })
     local ok, msg = res ~= nil, err and util.format_error(err)
     if ok then
       assert(driver.write_c(res, dir))
@@ -57,7 +61,7 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
         end
       end
     end
-    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s %s: %s', case, t, msg)) end
+    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s %s threads %d: %s', case, t, threads, msg)) end
   end
 end
 print(string.format('simd: %d passed, %d failed', passed, failed))

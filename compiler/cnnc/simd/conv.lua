@@ -164,6 +164,7 @@ local function padded_geometry(g)
   return p
 end
 
+-- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.
 function M.emit(node, E)
   local g0, oc = node.g, node.p.filters
   local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
@@ -192,6 +193,8 @@ function M.emit(node, E)
     end
     return made[key]
   end
+  local threaded = (E.threads or 1) > 1
+  local nbands = math.ceil(g.oh / P.R)
   local nicb = math.ceil(g.ic / P.ICB)
   local iclast = g.ic - (nicb - 1) * P.ICB
   local blocks = {}
@@ -211,6 +214,7 @@ function M.emit(node, E)
     end
     local phr = g.oh % PH
     blocks[#blocks + 1] = template.section('simd_conv', 'block', {
+      NBANDS = nbands, skip = threaded and string.format('if ((%d + band) %% parts != part) continue;', b * nbands) or '',
       c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, R = P.R, OH = g.oh, NICB = nicb, ICB = P.ICB, ICLAST = iclast,
       kernel = kname, BLOCKOFF = block_off, CHUNK = g.kh * g.kw * P.ICB * v * W, PH = PH,
       row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',
@@ -220,26 +224,28 @@ function M.emit(node, E)
 
   local suffix = {}
   for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
-  local scalar = ''
   if #suffix > 0 then
-    scalar = template.section('simd_conv', 'scalar_pass', {
+    local post_fn = E:fn(node) .. '_post'
+    E:after(node, post_fn)
+    fns[#fns + 1] = template.section('simd_conv', 'scalar_pass', { fn = post_fn, name = node.name,
       PIXELS = g.oh * g.ow, OC = oc, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
       post = E:post({ epilogue = suffix }, 'y', oc) })
   end
-  local pad_copy = ''
   if padded then
     local row = g0.iw * g0.ic
-    pad_copy = template.section('simd_conv', 'pad_copy', {
+    local pad_fn = E:fn(node) .. '_pad'
+    E:before(node, pad_fn)
+    fns[#fns + 1] = template.section('simd_conv', 'pad_copy', { fn = pad_fn, name = node.name,
       PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, PROW = g.iw * g.ic, ROW = row,
       TOP = g0.pt * g.iw * g.ic, BOTTOM = g0.pb * g.iw * g.ic, LEFT = g0.pl * g.ic, RIGHT = g0.pr * g.ic,
     })
   end
+  if threaded then E:parallel(node) end
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(
       ' [%s: tiles of %dx%d pixels x %d vectors, input channels in chunks of %d, bands of %d rows]',
       t.name, PH, PW, V, P.ICB, P.R),
-    params = padded and 'const float *restrict input, float *restrict scratch' or 'const float *restrict in',
-    pad_copy = pad_copy, blocks = table.concat(blocks, '\n'), scalar_pass = scalar,
+    part_params = threaded and ', int part, int parts' or '', blocks = table.concat(blocks, '\n'),
   })
   return table.concat(fns, '\n\n')
 end

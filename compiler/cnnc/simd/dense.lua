@@ -83,15 +83,17 @@ function M.emit(node, E)
     string.format('%s.kernel packed in blocks of %d output vectors, row by row', node.name, VB))
   local suffix = {}
   for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
-  local scalar = ''
+  local post = ''
   if #suffix > 0 then
-    scalar = template.section('simd_conv', 'scalar_pass', {
+    local post_fn = E:fn(node) .. '_post'
+    E:after(node, post_fn)
+    post = template.section('simd_conv', 'scalar_pass', { fn = post_fn, name = node.name,
       PIXELS = 1, OC = N, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
-      post = E:post({ epilogue = suffix }, 'y', N) })
+      post = E:post({ epilogue = suffix }, 'y', N) }) .. '\n\n'
   end
-  return template.section('simd_dense', 'layer', {
+  return post .. template.section('simd_dense', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(' [%s]', t.name),
-    kernel = kname, blocks = table.concat(blocks, '\n'), scalar_pass = scalar,
+    kernel = kname, blocks = table.concat(blocks, '\n'),
   })
 end
 
