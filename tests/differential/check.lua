@@ -1,0 +1,338 @@
+-- differential.check: one network through cnnc and back, compared with the reference.
+--
+-- For a generated network (differential.gen) in its own directory:
+--   1. writes model.lua and loads it as bin/cnnc would (cnnc.driver.load);
+--   2. runs the shape pass and checks every layer's shape against the Keras shape the
+--      generator computed on its own;
+--   3. runs the reference interpreter (double precision) on the typed graph over a random
+--      batch of 2-3 inputs;
+--   4. compiles the model fused and with fuse = false for the portable (generic) target, and
+--      once more for one of this machine's SIMD targets (sse4, avx2, avx512 in turn); checks
+--      the fuse pass left the typed graph alone and that the fused graph means the same
+--      under the reference interpreter;
+--   5. compiles each model .c with -std=c99 -Wall -Wextra -Werror -pedantic (and with a
+--      second compiler, clang, for every tenth network), links it with the runtime and
+--      runs the executable on the batch;
+--   6. passes iff every build's output is within 1e-4 * (1 + max |reference|) of the reference.
+-- Returns nil when the network passes, else the list of what went wrong.
+
+local driver = require 'cnnc.driver'
+local npy = require 'cnnc.npy'
+local runner = require 'cnnc.runner'
+local tensor = require 'cnnc.tensor'
+local util = require 'cnnc.util'
+local gen = require 'differential.gen'
+local rng_mod = require 'differential.rng'
+
+local M = {}
+
+M.RTOL = 1e-4
+M.STRICT = '-std=c99 -Wall -Wextra -Werror -pedantic'
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+M.q = q
+
+-- Runs a shell command; returns ok, combined output, exit status.
+local function sh(cmd)
+  local p = io.popen('(' .. cmd .. ') 2>&1; echo "@rc=$?"')
+  local out = p:read('*a')
+  p:close()
+  local rc = tonumber(out:match('@rc=(%d+)%s*$'))
+  return rc == 0, (out:gsub('@rc=%d+%s*$', '')), rc
+end
+M.sh = sh
+
+-- The first diagnostic line of a compiler's output (file:line: error/warning: ...).
+local function first_diag(out)
+  for line in out:gmatch('[^\n]+') do
+    if line:match('error') or line:match('warning') then
+      return (line:gsub('^.*/', ''))
+    end
+  end
+  return (out:match('[^\n]+') or '(no output)')
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, 'wb'))
+  f:write(text)
+  f:close()
+end
+
+local function shape_str(s) return '(' .. table.concat(s, ', ') .. ')' end
+
+-- Flat index -> "[b, i, j, c]" over shape.
+local function index_str(shape, k)
+  local idx = {}
+  for d = #shape, 1, -1 do
+    idx[d] = k % shape[d]
+    k = math.floor(k / shape[d])
+  end
+  return '[' .. table.concat(idx, ', ') .. ']'
+end
+
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- Compares got with want: nil when within tolerance, else a description.
+function M.compare(got, want)
+  if got.n ~= want.n or not util.shape_eq(got.shape, want.shape) then
+    return string.format('output shape %s, reference %s', shape_str(got.shape), shape_str(want.shape))
+  end
+  local err, at, big = 0, 0, 0
+  for k = 0, want.n - 1 do
+    local w, g = want.data[k], got.data[k]
+    if not finite(w) then
+      return string.format('reference holds %s at %s (generator should avoid this)', tostring(w),
+        index_str(want.shape, k))
+    end
+    big = math.max(big, math.abs(w))
+    local d = math.abs(g - w)
+    if d ~= d then d = math.huge end
+    if d > err then err, at = d, k end
+  end
+  local tol = M.RTOL * (1 + big)
+  if err <= tol then return nil end
+  return string.format('max error %.3g > %.3g at %s (got %.7g, reference %.7g)', err, tol,
+    index_str(want.shape, at), got.data[at], want.data[at])
+end
+
+local function input_batch(net)
+  local r = rng_mod.new(net.input_seed, 0)
+  local shape = { net.batch }
+  for i, v in ipairs(net.input_shape) do shape[i + 1] = v end
+  local x = tensor.new(shape, 'float')
+  for i = 0, x.n - 1 do x.data[i] = 2 * r:uniform() - 1 end
+  return x
+end
+
+-- Same layers, shapes and weight values in both typed graphs?
+local function same_typed(a, b)
+  if #a.nodes ~= #b.nodes then return false, 'node count' end
+  for i, n in ipairs(a.nodes) do
+    local m = b.nodes[i]
+    if n.name ~= m.name or not util.shape_eq(n.shape, m.shape) or #n.weights ~= #m.weights then
+      return false, n.name
+    end
+    for j, w in ipairs(n.weights) do
+      local v = m.weights[j]
+      if w.name ~= v.name or w.tensor.n ~= v.tensor.n then return false, n.name .. '.' .. w.name end
+      for k = 0, w.tensor.n - 1 do
+        if w.tensor.data[k] ~= v.tensor.data[k] then return false, n.name .. '.' .. w.name end
+      end
+    end
+    if #n.epilogue ~= #m.epilogue then return false, n.name .. ' epilogue' end
+  end
+  return true
+end
+
+local function fmt_err(e) return type(e) == 'table' and util.format_error(e) or tostring(e) end
+
+-- driver.compile, with a crash inside the compiler (a Lua error, not a cnnc error
+-- report) returned as an error too.
+local function compile(model, opts)
+  local ok, r, err = xpcall(driver.compile, debug.traceback, model, opts)
+  if not ok then return nil, 'the compiler crashed: ' .. tostring(r) end
+  return r, err
+end
+
+-- The shell command building executable dir/name from the compiled dir/name.o.
+local function link_cmd(ctx, dir, name)
+  local srcs = {}
+  for _, f in ipairs(ctx.rt_model_sources) do srcs[#srcs + 1] = q(f) end
+  return string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
+    .. '%s %s %s -lm -o %s', ctx.cc, ctx.cflags, q(dir), q(ctx.rt_dir), q('"' .. name .. '.h"'), name, name:upper(),
+    table.concat(srcs, ' '), q(dir .. '/' .. name .. '.o'), ctx.rt_objects, q(dir .. '/' .. name))
+end
+
+-- The builds of a network: fused and unfused for the portable target, and one more for
+-- a SIMD target of this machine (if any), the targets taking turns over the networks and
+-- one time in four without fusion. One network in four has its unfused build, another its
+-- SIMD build, keep the weights in a linked binary blob instead of C literals. Half the
+-- SIMD builds run their convolutions on 2 threads; every other one is compiled with small
+-- cache budgets (M.SMALL_CACHE).
+function M.variants(net, ctx)
+  local list = {
+    { variant = 'fused', fuse = true, target = 'generic' },
+    { variant = 'unfused', fuse = false, target = 'generic', blob = net.index % 4 == 2 },
+  }
+  local simd = ctx.simd_targets or {}
+  if #simd > 0 then
+    local k = net.index - 1
+    local t = simd[k % #simd + 1]
+    local fuse = math.floor(k / #simd) % 4 ~= 3
+    list[3] = { variant = (fuse and 'fused-' or 'unfused-') .. t, fuse = fuse, target = t, blob = net.index % 4 == 0,
+      threads = math.floor(k / #simd) % 2 == 1 and 2 or nil, small_cache = net.index % 2 == 1 }
+  end
+  for _, b in ipairs(list) do
+    if b.blob then b.variant = b.variant .. '-blob' end
+    if b.threads then b.variant = b.variant .. '-t' .. b.threads end
+    if b.small_cache then b.variant = b.variant .. '-smallcache' end
+  end
+  return list
+end
+
+-- The SIMD convolution's cache budgets (cnnc.simd.conv, also read from the environment)
+-- shrunk so that input-channel chunks and row bands occur in small networks too.
+M.SMALL_CACHE = { { 'L1_WEIGHTS', 2048 }, { 'L2_BAND', 4096 } }
+
+local function with_small_cache(on, f)
+  local ok, sc = pcall(require, 'cnnc.simd.conv')
+  if not on or not ok or type(sc) ~= 'table' then return f() end
+  local saved = {}
+  for _, kv in ipairs(M.SMALL_CACHE) do
+    local k, v = kv[1], kv[2]
+    if type(sc[k]) == 'number' then saved[k] = sc[k]; sc[k] = v end
+  end
+  local r, err = f()
+  for k, v in pairs(saved) do sc[k] = v end
+  return r, err
+end
+
+-- Instructions kept beside a failing network (run from the repository root).
+local function repro_text(net, variants)
+  local lines = {
+    '#!/bin/sh',
+    string.format('# Differential network %d of seed %d:', net.index, net.seed),
+    '#   ' .. gen.describe(net),
+    '# Rebuilds every variant with bin/cnnc, runs it on input.npy (repro_<variant>.npy) and',
+    '# writes the reference interpreter\'s output (repro_reference.npy).',
+    'set -x',
+    'd=$(dirname "$0")',
+    'bin/cnnc run $d/model.lua $d/input.npy -o $d/repro_reference.npy',
+  }
+  for _, b in ipairs(variants) do
+    local env = ''
+    if b.small_cache then
+      for _, kv in ipairs(M.SMALL_CACHE) do env = env .. 'CNNC_' .. kv[1] .. '=' .. kv[2] .. ' ' end
+    end
+    local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '')
+      .. (b.threads and (' --threads ' .. b.threads) or '')
+    local out = '$d/repro_' .. b.variant
+    lines[#lines + 1] = string.format('%sbin/cnnc build $d/model.lua -o %s --target %s%s --cflags -O1 && '
+      .. 'cc -c %s%s %s/%s.c -o /dev/null && %s/%s $d/input.npy -o %s.npy', env, out, b.target, opts,
+      M.STRICT, b.threads and ' -pthread' or '', out, net.name, out, net.name, out)
+  end
+  return table.concat(lines, '\n') .. '\n'
+end
+
+-- Compiles build b (strict warnings; clang too for every tenth network), links it with the
+-- runtime, runs it on the network's input and compares with the reference; failures go
+-- to fail(fmt, ...).
+local function build_and_run(ctx, net, dir, b, ref, fail)
+  local c, o = q(b.dir .. '/' .. b.name .. '.c'), q(b.dir .. '/' .. b.name .. '.o')
+  local ok, out = sh(string.format('%s %s %s%s -c %s -o %s', ctx.cc, M.STRICT, ctx.cflags, b.flags, c, o))
+  if not ok then
+    fail('%s: %s %s: %s', b.variant, ctx.cc, M.STRICT, first_diag(out))
+    ok, out = sh(string.format('%s -std=c99 %s%s -w -c %s -o %s', ctx.cc, ctx.cflags, b.flags, c, o))
+    if not ok then fail('%s: the C does not compile: %s', b.variant, first_diag(out)) end
+  end
+  if ctx.alt_cc and net.index % 10 == 0 then
+    local aok, aout = sh(string.format('%s %s%s -fsyntax-only %s', ctx.alt_cc, M.STRICT, b.flags, c))
+    if not aok then fail('%s: %s %s: %s', b.variant, ctx.alt_cc, M.STRICT, first_diag(aout)) end
+  end
+  local blob_obj = ''
+  local blob_file = io.open(b.dir .. '/' .. b.name .. '.weights.bin', 'rb')
+  if blob_file then blob_file:close() end
+  if ok and blob_file then
+    local made, berr = require('cnnc.cli').blob_object(b.dir, b.name, ctx.cc)
+    if not made then
+      ok = false
+      fail('%s: cannot make the weight blob object: %s', b.variant, (tostring(berr):gsub('\n', ' | ')))
+    else blob_obj = q(made) end
+  end
+  if ok then
+    ok, out = sh(link_cmd(ctx, b.dir, b.name) .. ' ' .. blob_obj .. b.flags)
+    if not ok then fail('%s: linking with the runtime failed: %s', b.variant, first_diag(out)) end
+  end
+  if ok then
+    local out_path = b.dir .. '/out.npy'
+    local rc
+    ok, out, rc = sh(string.format('timeout %d %s %s -o %s', ctx.timeout or 5, q(b.dir .. '/' .. b.name),
+      q(dir .. '/input.npy'), q(out_path)))
+    if rc == 124 then
+      fail('%s: the executable did not finish in %d s (it hangs)', b.variant, ctx.timeout or 5)
+    elseif not ok then
+      fail('%s: the executable failed (exit status %s): %s', b.variant, tostring(rc),
+        (out:gsub('%s+$', ''):gsub('\n', ' | ')))
+    else
+      local y, rerr = npy.read(out_path)
+      if not y then fail('%s: cannot read its output: %s', b.variant, rerr)
+      else
+        local d = M.compare(y, ref)
+        if d then fail('%s: %s', b.variant, d) end
+      end
+    end
+  end
+end
+
+-- ctx: {cc, cflags, alt_cc (or nil), simd_targets, rt_dir, rt_objects (shell words), rt_model_sources,
+-- timeout (seconds an executable may run)}.
+-- dir: an empty directory for this network. Returns nil (pass) or a list of failures.
+function M.run(net, dir, ctx)
+  local fails = {}
+  local function fail(fmt, ...) fails[#fails + 1] = string.format(fmt, ...) end
+  local model_path = dir .. '/model.lua'
+  write(model_path, gen.source(net))
+  write(dir .. '/repro.sh', repro_text(net, M.variants(net, ctx)))
+
+  local model, err = driver.load(model_path)
+  if not model then return { 'the model file was rejected: ' .. fmt_err(err) } end
+  local t
+  t, err = compile(model, { stop = 'shape' })
+  if not t then return { 'the shape pass rejected a valid network: ' .. fmt_err(err) } end
+  for i, l in ipairs(net.layers) do
+    local n = t.typed.nodes[i]
+    if not n or not util.shape_eq(n.shape, l.shape) then
+      fail('layer %d (%s) has shape %s, Keras gives %s', i, l.kind, n and shape_str(n.shape) or '?', shape_str(l.shape))
+    end
+  end
+
+  local x = input_batch(net)
+  assert(npy.write(dir .. '/input.npy', x))
+  local ref
+  ref, err = runner.run_batch(t.typed, x)
+  if not ref then
+    fail('the reference interpreter failed: %s', fmt_err(err))
+    return fails
+  end
+  assert(npy.write(dir .. '/reference.npy', ref))
+
+  local builds = {}
+  for _, b in ipairs(M.variants(net, ctx)) do
+    local variant = b.variant
+    local m2 = assert(driver.load(model_path))
+    local r, cerr = with_small_cache(b.small_cache, function()
+      return compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
+        source = 'model.lua' })
+    end)
+    if not r then
+      fail('%s: compilation failed: %s', variant, fmt_err(cerr))
+    else
+      if variant == 'fused' then
+        local same, where = same_typed(t.typed, r.typed)
+        if not same then fail('fused: the fuse pass changed its input graph (%s)', where) end
+        local fref, ferr = runner.run_batch(r.fused, x)
+        if not fref then
+          fail('fused: the reference interpreter fails on the fused graph: %s', fmt_err(ferr))
+        else
+          local d = M.compare(fref, ref)
+          if d then fail('fused graph under the reference interpreter: %s', d) end
+        end
+      end
+      local vdir = dir .. '/' .. variant
+      os.execute('mkdir -p ' .. q(vdir))
+      local ok, werr = driver.write_c(r, vdir)
+      if not ok then fail('%s: write_c: %s', variant, fmt_err(werr))
+      else
+        -- A model using POSIX threads is compiled and linked with -pthread (as cnnc build does).
+        local pthread = r.c:find('#include <pthread.h>', 1, true) and ' -pthread' or ''
+        builds[#builds + 1] = { variant = variant, dir = vdir, name = r.planned.name, flags = pthread }
+      end
+    end
+  end
+
+  for _, b in ipairs(builds) do build_and_run(ctx, net, dir, b, ref, fail) end
+  if #fails > 0 then return fails end
+  return nil
+end
+
+return M

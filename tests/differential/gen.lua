@@ -1,0 +1,477 @@
+-- differential.gen: random networks for the differential test, as real model files.
+--
+-- `network(seed, index)` builds network number `index` of a seed: an input of rank 1 or 2,
+-- then 1..6 layers drawn from every layer kind the rank allows, with Keras's validity
+-- rules respected by construction (every window fits its padded input, strides > 1 never
+-- meet dilations > 1, Dense only on flat tensors). Every layer records the output shape
+-- Keras gives it, computed here independently of cnnc, and a short description.
+-- `source(net)` writes the network as a model file for bin/cnnc. Weights are seeded
+-- random_uniform (not the default initializers) and biases, BN statistics are non-zero,
+-- so a wrong index or a dropped term shows in the output.
+--
+-- This file knows nothing of the compiler; it does not load cnnc.
+
+local rng_mod = require 'differential.rng'
+
+local M = {}
+
+M.ACTIVATIONS = { 'linear', 'relu', 'sigmoid', 'tanh', 'softmax', 'elu', 'selu', 'softplus', 'softsign',
+  'hard_sigmoid', 'swish', 'leaky_relu' }
+
+-- Limits that keep each generated C file small and quick to compile.
+local MAX_WEIGHTS = 12000   -- floats in one layer's weights
+local MAX_FLAT = 1500       -- values a Flatten may produce
+
+local function prod(t)
+  local p = 1
+  for _, v in ipairs(t) do p = p * v end
+  return p
+end
+
+local function ceil_div(a, b) return math.floor((a + b - 1) / b) end
+
+local function x_join(t) return table.concat(t, 'x') end
+
+---------------------------------------------------------------------------------------
+-- Argument lists: {{key, value}, ...}; key nil means positional (written first, in order).
+
+local function arg(args, key, value)
+  if value ~= nil then args[#args + 1] = { key, value } end
+end
+
+-- A per-axis list, or one integer when all entries agree and the coin says so.
+local function size_arg(rng, list)
+  local same = true
+  for i = 2, #list do same = same and list[i] == list[1] end
+  if same and rng:chance(0.6) then return list[1] end
+  local t = {}
+  for i, v in ipairs(list) do t[i] = v end
+  return t
+end
+
+local function all_one(list)
+  for _, v in ipairs(list) do if v ~= 1 then return false end end
+  return true
+end
+
+local function uniform_init(a) return { 'random_uniform', minval = -a, maxval = a } end
+
+-- Kernel scale keeping activations of order one: uniform(-a, a) has variance a^2/3.
+local function kernel_scale(fan_in)
+  local a = math.sqrt(3 / fan_in)
+  a = math.max(0.05, math.min(0.7, a))
+  return math.floor(a * 100 + 0.5) / 100
+end
+
+-- Mostly a few channels; sometimes more than a SIMD vector holds (4, 8, 16 floats), now
+-- and then several vectors' worth (register tiles of up to 4 vectors), so vector bodies,
+-- channel blocks and their remainders all run.
+local function channel_count(rng, small)
+  local r = rng:uniform()
+  if r < 0.04 then return rng:int(21, 64) end
+  if r < 0.18 then return rng:int(7, 20) end
+  return rng:int(1, small)
+end
+
+local function maybe_activation(rng, args, p)
+  if rng:chance(p or 0.5) then
+    local a = rng:pick(M.ACTIVATIONS)
+    arg(args, 'activation', a)
+    return a
+  end
+end
+
+---------------------------------------------------------------------------------------
+-- Window geometry, Keras rules.
+
+local function out_len(n, k, s, d, mode)
+  if mode == 'valid' then return math.floor((n - ((k - 1) * d + 1)) / s) + 1 end
+  return ceil_div(n, s) -- same, causal
+end
+
+-- Picks kernel, stride, dilation for one axis of length n so the window fits.
+local function axis(rng, n, mode, style, kmax)
+  local d = style == 'dilated' and rng:int(1, 3) or 1
+  local s = style == 'strided' and rng:int(1, 3) or 1
+  local hi = kmax
+  if mode == 'valid' then hi = math.min(hi, math.floor((n - 1) / d) + 1) end
+  local k = rng:int(1, hi)
+  return k, s, d, out_len(n, k, s, d, mode)
+end
+
+local function spatial(shape) -- all axes but the channel axis
+  local t = {}
+  for i = 1, #shape - 1 do t[i] = shape[i] end
+  return t
+end
+
+local function with_channels(sp, c)
+  local t = {}
+  for i, v in ipairs(sp) do t[i] = v end
+  t[#t + 1] = c
+  return t
+end
+
+---------------------------------------------------------------------------------------
+-- Layer makers: function(rng, shape) -> layer {kind, args, shape, desc} or nil when the
+-- kind cannot be made valid for this shape.
+
+local make = {}
+
+local function conv(rank)
+  return function(rng, shape)
+    local sp, cin = spatial(shape), shape[#shape]
+    local style = rng:weighted({ plain = 4, strided = 3, dilated = 3 })
+    local mode = rng:pick(rank == 1 and { 'valid', 'same', 'causal' } or { 'valid', 'same' })
+    local ks, ss, ds, out = {}, {}, {}, {}
+    for i = 1, rank do ks[i], ss[i], ds[i], out[i] = axis(rng, sp[i], mode, style, 5) end
+    local filters = math.min(channel_count(rng, 6), math.floor(MAX_WEIGHTS / (prod(ks) * cin)))
+    if filters < 1 then return nil end
+    local args = {}
+    if rng:chance(0.5) then
+      arg(args, nil, filters); arg(args, nil, size_arg(rng, ks))
+    else
+      arg(args, 'filters', filters); arg(args, 'kernel_size', size_arg(rng, ks))
+    end
+    if not all_one(ss) or rng:chance(0.2) then arg(args, 'strides', size_arg(rng, ss)) end
+    if mode ~= 'valid' or rng:chance(0.3) then arg(args, 'padding', mode) end
+    if not all_one(ds) or rng:chance(0.1) then arg(args, 'dilation_rate', size_arg(rng, ds)) end
+    local act = maybe_activation(rng, args, 0.4)
+    local bias = rng:chance(0.75)
+    if not bias then arg(args, 'use_bias', false) elseif rng:chance(0.2) then arg(args, 'use_bias', true) end
+    arg(args, 'kernel_initializer', uniform_init(kernel_scale(prod(ks) * cin)))
+    if bias then arg(args, 'bias_initializer', uniform_init(0.5)) end
+    local desc = string.format('%s(%d, %s, s%s, d%s, %s%s%s)', rank == 1 and 'Conv1D' or 'Conv2D', filters,
+      x_join(ks), x_join(ss), x_join(ds), mode, bias and '' or ', nobias', act and (', ' .. act) or '')
+    return { kind = rank == 1 and 'Conv1D' or 'Conv2D', args = args, shape = with_channels(out, filters), desc = desc }
+  end
+end
+make.Conv1D, make.Conv2D = conv(1), conv(2)
+
+local function locally_connected(rank)
+  return function(rng, shape)
+    local sp, cin = spatial(shape), shape[#shape]
+    for _ = 1, 6 do
+      local style = rng:chance(0.4) and 'strided' or 'plain'
+      local ks, ss, out = {}, {}, {}
+      for i = 1, rank do ks[i], ss[i], _, out[i] = axis(rng, sp[i], 'valid', style, 4) end
+      local filters = channel_count(rng, 5)
+      if prod(out) * prod(ks) * cin * filters <= MAX_WEIGHTS then
+        local args = {}
+        arg(args, 'filters', filters); arg(args, 'kernel_size', size_arg(rng, ks))
+        if not all_one(ss) then arg(args, 'strides', size_arg(rng, ss)) end
+        if rng:chance(0.2) then arg(args, 'padding', 'valid') end
+        local act = maybe_activation(rng, args, 0.4)
+        local bias = rng:chance(0.75)
+        if not bias then arg(args, 'use_bias', false) end
+        arg(args, 'kernel_initializer', uniform_init(kernel_scale(prod(ks) * cin)))
+        if bias then arg(args, 'bias_initializer', uniform_init(0.5)) end
+        local kind = rank == 1 and 'LocallyConnected1D' or 'LocallyConnected2D'
+        local desc = string.format('%s(%d, %s, s%s%s%s)', kind, filters, x_join(ks), x_join(ss),
+          bias and '' or ', nobias', act and (', ' .. act) or '')
+        return { kind = kind, args = args, shape = with_channels(out, filters), desc = desc }
+      end
+    end
+  end
+end
+make.LocallyConnected1D, make.LocallyConnected2D = locally_connected(1), locally_connected(2)
+
+local function pooling(kind, rank)
+  return function(rng, shape)
+    local sp, c = spatial(shape), shape[#shape]
+    local mode = rng:pick({ 'valid', 'same' })
+    local ks, ss, out = {}, {}, {}
+    local explicit_strides = rng:chance(0.5)
+    for i = 1, rank do
+      local hi = 4
+      if mode == 'valid' then hi = math.min(hi, sp[i]) end
+      ks[i] = rng:int(1, hi)
+      ss[i] = explicit_strides and rng:int(1, 3) or ks[i]
+      out[i] = out_len(sp[i], ks[i], ss[i], 1, mode)
+    end
+    local args = {}
+    if rng:chance(0.5) then arg(args, nil, size_arg(rng, ks)) else arg(args, 'pool_size', size_arg(rng, ks)) end
+    if explicit_strides then arg(args, 'strides', size_arg(rng, ss)) end
+    if mode ~= 'valid' or rng:chance(0.3) then arg(args, 'padding', mode) end
+    local extra = ''
+    if kind:match('^LP') then
+      local p = rng:pick({ 1, 2, 3, 1.5 })
+      if p ~= 2 or rng:chance(0.5) then arg(args, 'p', p) end
+      extra = ', p' .. p
+    elseif kind:match('^Weighted') then
+      local sigma = rng:real(0.5, 2, 0.25)
+      arg(args, 'sigma', sigma)
+      extra = ', sigma' .. sigma
+    end
+    local desc = string.format('%s(%s, s%s, %s%s)', kind, x_join(ks), x_join(ss), mode, extra)
+    return { kind = kind, args = args, shape = with_channels(out, c), desc = desc }
+  end
+end
+for _, k in ipairs({ 'MaxPooling', 'AveragePooling', 'LPPooling' }) do
+  make[k .. '1D'] = pooling(k .. '1D', 1)
+  make[k .. '2D'] = pooling(k .. '2D', 2)
+end
+make.WeightedAveragePooling2D = pooling('WeightedAveragePooling2D', 2)
+
+local function global_pooling(kind, rank)
+  return function(rng, shape)
+    local c = shape[#shape]
+    local args = {}
+    local keep = rng:chance(0.2)
+    if keep then arg(args, 'keepdims', true) end
+    local out = { c }
+    if keep then out = rank == 1 and { 1, c } or { 1, 1, c } end
+    return { kind = kind, args = args, shape = out, desc = kind .. (keep and '(keepdims)' or '') }
+  end
+end
+for _, k in ipairs({ 'GlobalMaxPooling', 'GlobalAveragePooling' }) do
+  make[k .. '1D'] = global_pooling(k .. '1D', 1)
+  make[k .. '2D'] = global_pooling(k .. '2D', 2)
+end
+
+function make.ZeroPadding1D(rng, shape)
+  local l, r, v = rng:int(0, 2), rng:int(0, 2), nil
+  if rng:chance(0.3) then r = l; v = l else v = { l, r } end
+  local args = {}
+  if rng:chance(0.5) then arg(args, nil, v) else arg(args, 'padding', v) end
+  return { kind = 'ZeroPadding1D', args = args, shape = { shape[1] + l + r, shape[2] },
+    desc = string.format('ZeroPadding1D(%d,%d)', l, r) }
+end
+
+function make.ZeroPadding2D(rng, shape)
+  local t, b, l, r = rng:int(0, 2), rng:int(0, 2), rng:int(0, 2), rng:int(0, 2)
+  local form, v = rng:int(1, 3), nil
+  if form == 1 then b, l, r = t, t, t; v = t
+  elseif form == 2 then b, r = t, l; v = { t, l }
+  else v = { { t, b }, { l, r } } end
+  local args = {}
+  if rng:chance(0.5) then arg(args, nil, v) else arg(args, 'padding', v) end
+  return { kind = 'ZeroPadding2D', args = args, shape = { shape[1] + t + b, shape[2] + l + r, shape[3] },
+    desc = string.format('ZeroPadding2D(t%d b%d l%d r%d)', t, b, l, r) }
+end
+
+function make.Flatten(_, shape)
+  local n = prod(shape)
+  if n > MAX_FLAT then return nil end
+  return { kind = 'Flatten', args = {}, shape = { n }, desc = 'Flatten' }
+end
+
+function make.Dense(rng, shape)
+  local n = shape[1]
+  local units = math.max(1, math.min(channel_count(rng, 12), math.floor(MAX_WEIGHTS / n)))
+  local args = {}
+  if rng:chance(0.5) then arg(args, nil, units) else arg(args, 'units', units) end
+  local act = maybe_activation(rng, args, 0.5)
+  local bias = rng:chance(0.75)
+  if not bias then arg(args, 'use_bias', false) end
+  arg(args, 'kernel_initializer', uniform_init(kernel_scale(n)))
+  if bias then arg(args, 'bias_initializer', uniform_init(0.5)) end
+  return { kind = 'Dense', args = args, shape = { units },
+    desc = string.format('Dense(%d%s%s)', units, bias and '' or ', nobias', act and (', ' .. act) or '') }
+end
+
+function make.Activation(rng, shape)
+  local a = rng:pick(M.ACTIVATIONS)
+  local args = {}
+  if rng:chance(0.5) then arg(args, nil, a) else arg(args, 'activation', a) end
+  return { kind = 'Activation', args = args, shape = shape, desc = 'Activation(' .. a .. ')' }
+end
+
+function make.LeakyReLU(rng, shape)
+  local args, alpha = {}, 0.3
+  if rng:chance(0.6) then
+    alpha = rng:real(0.01, 0.5, 0.01)
+    arg(args, 'alpha', alpha)
+  end
+  return { kind = 'LeakyReLU', args = args, shape = shape, desc = 'LeakyReLU(' .. alpha .. ')' }
+end
+
+function make.BatchNormalization(rng, shape)
+  local args = {}
+  local center, scale = not rng:chance(0.15), not rng:chance(0.15)
+  local eps = rng:pick({ 0.001, 0.001, 0.01, 0.1 })
+  if eps ~= 0.001 then arg(args, 'epsilon', eps) end
+  if not center then arg(args, 'center', false) end
+  if not scale then arg(args, 'scale', false) end
+  if scale then arg(args, 'gamma_initializer', { 'random_uniform', minval = 0.5, maxval = 1.5 }) end
+  if center then arg(args, 'beta_initializer', uniform_init(0.5)) end
+  arg(args, 'moving_mean_initializer', uniform_init(0.5))
+  arg(args, 'moving_variance_initializer', { 'random_uniform', minval = 0.25, maxval = 2 })
+  local desc = string.format('BatchNormalization(eps %g%s%s)', eps, center and '' or ', nocenter',
+    scale and '' or ', noscale')
+  return { kind = 'BatchNormalization', args = args, shape = shape, desc = desc }
+end
+
+function make.Dropout(rng, shape)
+  local rate = rng:real(0.05, 0.6, 0.05)
+  local args = {}
+  if rng:chance(0.5) then arg(args, nil, rate) else arg(args, 'rate', rate) end
+  return { kind = 'Dropout', args = args, shape = shape, desc = 'Dropout(' .. rate .. ')' }
+end
+
+M.make = make
+
+---------------------------------------------------------------------------------------
+-- Choosing the sequence.
+
+-- Kinds possible at a tensor of rank r (spatial rank; 0 = flat) with their weights.
+local function candidates(rank)
+  local t = { Activation = 0.7, LeakyReLU = 0.5, BatchNormalization = 0.8, Dropout = 0.5 }
+  if rank == 0 then
+    t.Dense, t.Flatten = 5, 0.15
+  else
+    local d = rank .. 'D'
+    t['Conv' .. d], t['LocallyConnected' .. d] = 5, 1.5
+    t['MaxPooling' .. d], t['AveragePooling' .. d], t['LPPooling' .. d] = 1.3, 1.3, 1
+    if rank == 2 then t.WeightedAveragePooling2D = 1 end
+    t['GlobalMaxPooling' .. d], t['GlobalAveragePooling' .. d] = 0.7, 0.7
+    t['ZeroPadding' .. d] = 2
+    t.Flatten = 1
+  end
+  return t
+end
+
+local function spatial_rank(shape) return #shape - 1 end
+
+-- The kinds whose results an epilogue step (BN, activation) may follow.
+local PRODUCERS = { Conv = true, LocallyConnected = true, Dense = true, MaxPooling = true, AveragePooling = true,
+  LPPooling = true, WeightedAveragePooling = true, GlobalMaxPooling = true, GlobalAveragePooling = true }
+
+local function is_producer(kind) return PRODUCERS[(kind:gsub('[12]D$', ''))] or false end
+M.is_producer = is_producer
+
+-- Adds one layer of a kind drawn from `weights` (falling back to other kinds when one
+-- cannot be made); returns the layer.
+local function add_from(rng, net, shape, weights)
+  weights = (function(w)
+    local c = {}
+    for k, v in pairs(w) do c[k] = v end
+    return c
+  end)(weights)
+  while next(weights) do
+    local kind = rng:weighted(weights)
+    local l = make[kind](rng, shape)
+    if l then
+      net.layers[#net.layers + 1] = l
+      return l
+    end
+    weights[kind] = nil
+  end
+  error('differential.gen: no layer kind fits shape ' .. x_join(shape))
+end
+
+function M.network(seed, index)
+  local rng = rng_mod.new(seed, index)
+  local net = { seed = seed, index = index, name = string.format('diff%d', index), layers = {} }
+  local shape
+  if rng:chance(0.5) then
+    shape = { rng:int(5, 40), rng:int(1, 5) }
+  else
+    shape = { rng:int(3, 14), rng:int(3, 14), rng:int(1, 5) }
+  end
+  net.input_shape = shape
+  net.model_seed = rng:int(0, 999999)
+  local target = rng:int(1, 6)
+  while #net.layers < target do
+    local r = spatial_rank(shape)
+    local l = add_from(rng, net, shape, candidates(r))
+    shape = l.shape
+    local room = target - #net.layers
+    if l.kind:match('^ZeroPadding') and room > 0 and rng:chance(0.85) then
+      -- Padding then a window: a convolution absorbs it, a pooling layer reads the zeros.
+      -- Now and then more padding or a Dropout comes between (fused away first).
+      local d = r .. 'D'
+      if room > 1 and rng:chance(0.15) then
+        shape = add_from(rng, net, shape, { ['ZeroPadding' .. d] = 1, Dropout = 1 }).shape
+      end
+      local w = { ['Conv' .. d] = 6, ['MaxPooling' .. d] = 1, ['AveragePooling' .. d] = 1,
+        ['LPPooling' .. d] = 0.5, ['LocallyConnected' .. d] = 0.7 }
+      if r == 2 then w.WeightedAveragePooling2D = 0.5 end
+      shape = add_from(rng, net, shape, w).shape
+      l = net.layers[#net.layers]
+      room = target - #net.layers
+    end
+    if is_producer(l.kind) and room > 0 and rng:chance(0.55) then
+      -- An epilogue candidate: BN (folded or fused), an activation, or both.
+      local f = rng:weighted({ BatchNormalization = 4, Activation = 3, LeakyReLU = 2, Dropout = 1 })
+      shape = add_from(rng, net, shape, { [f] = 1 }).shape
+      if f == 'BatchNormalization' and target - #net.layers > 0 and rng:chance(0.5) then
+        shape = add_from(rng, net, shape, { Activation = 2, LeakyReLU = 1 }).shape
+      end
+    end
+  end
+  net.output_shape = shape
+  net.batch = rng:int(2, 3)
+  net.input_seed = rng:int(0, 2 ^ 31 - 1)
+  return net
+end
+
+---------------------------------------------------------------------------------------
+-- Writing the model file.
+
+local KEY_ORDER = { minval = 1, maxval = 2 }
+
+local function lua_value(v)
+  local t = type(v)
+  if t == 'number' then
+    if v == math.floor(v) and math.abs(v) < 2 ^ 31 then return string.format('%d', v) end
+    local s = string.format('%.14g', v)
+    if tonumber(s) ~= v then s = string.format('%.17g', v) end
+    return s
+  elseif t == 'string' then
+    return "'" .. v:gsub('[\\\']', '\\%0') .. "'"
+  elseif t == 'boolean' then
+    return tostring(v)
+  elseif t == 'table' then
+    local parts = {}
+    for i = 1, #v do parts[#parts + 1] = lua_value(v[i]) end
+    local keys = {}
+    for k in pairs(v) do
+      if type(k) ~= 'number' or k < 1 or k > #v or k ~= math.floor(k) then keys[#keys + 1] = k end
+    end
+    table.sort(keys, function(a, b)
+      local ra, rb = KEY_ORDER[a] or 99, KEY_ORDER[b] or 99
+      if ra ~= rb then return ra < rb end
+      return tostring(a) < tostring(b)
+    end)
+    for _, k in ipairs(keys) do parts[#parts + 1] = k .. ' = ' .. lua_value(v[k]) end
+    return '{' .. table.concat(parts, ', ') .. '}'
+  end
+  error('differential.gen: cannot write a ' .. t)
+end
+M.lua_value = lua_value
+
+local function layer_call(l)
+  local parts = {}
+  for _, a in ipairs(l.args) do
+    parts[#parts + 1] = a[1] and (a[1] .. ' = ' .. lua_value(a[2])) or lua_value(a[2])
+  end
+  return string.format('m:add(nn.%s{%s})', l.kind, table.concat(parts, ', '))
+end
+
+function M.describe(net)
+  local t = { 'in(' .. table.concat(net.input_shape, ',') .. ')' }
+  for _, l in ipairs(net.layers) do t[#t + 1] = l.desc end
+  return table.concat(t, ' > ')
+end
+
+function M.source(net)
+  local lines = {
+    string.format('-- cnnc differential test: network %d of seed %d (tests/differential/gen.lua).',
+      net.index, net.seed),
+    string.format('-- Regenerate and check it: luajit tests/differential/run.lua --seed %d --only %d',
+      net.seed, net.index),
+    '-- ' .. M.describe(net),
+    "local nn = require 'cnnc'",
+    string.format('local m = nn.Sequential{name = %s, input_shape = %s, seed = %d}', lua_value(net.name),
+      lua_value(net.input_shape), net.model_seed),
+  }
+  for _, l in ipairs(net.layers) do
+    local shape = lua_value(l.shape):gsub('^{', '('):gsub('}$', ')')
+    lines[#lines + 1] = layer_call(l) .. ' -- ' .. shape
+  end
+  lines[#lines + 1] = 'return m'
+  return table.concat(lines, '\n') .. '\n'
+end
+
+return M
