@@ -160,7 +160,7 @@ local COMPILE_OPTS = { target = true, threads = true, fuse = true, name = true, 
 -- Generates (driver.compile), builds or finds in the cache, and loads one library.
 local function build_variant(model, o)
   local r = run_driver(model, { weights = o.weights, name = o.name, fuse = o.fuse, keep_all = o.keep_all,
-    target = o.target, source = o.source })
+    target = o.target, source = o.source, threads = o.threads })
   local planned = r.planned
   local build = require 'cnnc.ffi.build'
   local spec = { name = planned.name, c = r.c, h = r.h, blob = r.blob, cc = o.cc, cflags = o.cflags, cache = o.cache }
@@ -186,9 +186,9 @@ end
 function M.compile(model, opts)
   check_model(model, 'compile')
   opts = common.check_opts(opts, COMPILE_OPTS, 'model:compile')
-  if opts.threads ~= nil and opts.threads ~= 1 then
-    common.fail('model:compile: threads = %s is not supported yet: the generated code runs on one thread '
-      .. '(use threads = 1, or run several processes)', tostring(opts.threads))
+  local threads = opts.threads or 1
+  if type(threads) ~= 'number' or threads ~= math.floor(threads) or threads < 1 or threads > 256 then
+    common.fail('model:compile: threads must be a whole number from 1 to 256, got %s', tostring(opts.threads))
   end
   for _, k in ipairs({ 'target', 'cc', 'cflags', 'cache', 'weights', 'name' }) do
     if opts[k] ~= nil and type(opts[k]) ~= 'string' then
@@ -198,8 +198,8 @@ function M.compile(model, opts)
   local target, terr = require('cnnc.targets').get(opts.target or 'native')
   if not target then common.fail('model:compile: %s', terr) end
   local o = { fuse = opts.fuse ~= false, target = target.name, weights = opts.weights, name = opts.name,
-    cc = opts.cc or os.getenv('CC') or 'cc', cflags = opts.cflags or '-O2', cache = opts.cache,
-    source = model.where and model.where.file }
+    cc = opts.cc or os.getenv('CC') or 'cc', cflags = (opts.cflags or '-O2') .. (threads > 1 and ' -pthread' or ''),
+    cache = opts.cache, threads = threads, source = model.where and model.where.file }
   local main = build_variant(model, o)
   local ir = require 'cnnc.ir'
   local typed = main.typed

@@ -139,6 +139,13 @@ io.write(net:predict(cnnc.Tensor({ 28, 28, 1 }):fill(0.25)):bytes())
     end)
   end
 
+  it('predicts the same bytes with two threads', function()
+    local x = images(3)
+    local one = cnnc.load(MNIST, { weights = WEIGHTS }):compile { target = 'native', cache = cache }
+    local two = cnnc.load(MNIST, { weights = WEIGHTS }):compile { target = 'native', threads = 2, cache = cache }
+    assert.equal(one:predict(x):bytes(), two:predict(x):bytes())
+  end)
+
   it('links the weight blob of a large model', function()
     local m = cnnc.Sequential { name = 'big', input_shape = { 1000 }, seed = 3 }
     m:add(cnnc.Dense { 1100, activation = 'relu' })
@@ -256,7 +263,7 @@ io.write(net:predict(cnnc.Tensor({ 28, 28, 1 }):fill(0.25)):bytes())
     H.fails({ 'give one input (8, 8, 2), not a batch of 2' },
       function() return net:activations(cnnc.Tensor({ 2, 8, 8, 2 })) end)
     H.fails({ "model:compile: unknown option 'treads'", 'threads' }, function() return m:compile { treads = 1 } end)
-    H.fails({ 'threads = 2 is not supported yet' }, function() return m:compile { threads = 2 } end)
+    H.fails({ 'threads must be a whole number from 1 to 256, got 0' }, function() return m:compile { threads = 0 } end)
     H.fails({ "unknown target 'avx9'" }, function() return m:compile { target = 'avx9' } end)
     H.fails({ 'call it with a colon' }, function() return m.compile({ target = 'generic' }) end)
     H.fails({ "no layer 'conv'", 'conv2d, dense' }, function() return m:set_weight('conv', 'kernel', {}) end)
