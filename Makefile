@@ -2,6 +2,7 @@
 #   make demo   build the Keras MNIST example into C, compile it, run it on an image
 #   make test   every test suite; ends with one line "N passed, M failed"
 #   make deps   install the Debian packages cnnc needs (as root), or print the apt line
+#   make conformance  ONNX's own node tests (libonnx-testdata) through cnnc
 #   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
 #   make install  cnnc under PREFIX (default /usr/local): `require 'cnnc'` in LuaJIT, `cnnc` on PATH
@@ -11,15 +12,15 @@ BUILD ?= build
 CNNC = bin/cnnc
 
 # Debian packages: the compiler (luajit), C toolchains, the test frameworks, and the
-# Fashion-MNIST data the experiments and their tests read.
-DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make dataset-fashion-mnist
+# Fashion-MNIST data the experiments and their tests read, ONNX's conformance data.
+DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make dataset-fashion-mnist libonnx-testdata
 
 PREFIX ?= /usr/local
 CNNC_SHARE = $(PREFIX)/share/cnnc
 LUA_SHARE = $(PREFIX)/share/lua/5.1
 
-.PHONY: all demo test deps bench edges smooth1d clean install uninstall test-lua test-runtime test-golden \
-        test-simd test-differential test-examples test-testgen test-ffi
+.PHONY: all demo test deps bench edges smooth1d clean install uninstall conformance test-lua test-runtime test-golden \
+        test-simd test-differential test-examples test-testgen test-ffi test-onnx
 
 all: demo
 
@@ -31,6 +32,7 @@ deps:
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
 	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
+	[ -d /usr/share/libonnx-testdata/data/node ] || missing="$$missing libonnx-testdata"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "deps: installing$$missing"; \
@@ -70,8 +72,12 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx: deps
 	@sh tests/run_all.sh $(@:test-%=%)
+
+# Every ONNX node test of Debian's libonnx-testdata whose operators cnnc supports.
+conformance: deps
+	luajit tests/onnx/conformance.lua
 
 # The compiler, templates and runtime side by side under PREFIX/share/cnnc (they find each
 # other relative to their own files); a loader on LuaJIT's default path; cnnc on PATH.

@@ -20,3 +20,14 @@ for (int oc = 0; oc < $OC; ++oc) {
 $store
 }
 $post
+
+//@ accumulate_grouped
+/* $G groups of $ICG input and $OCG output channels: kernel ($ICG, $OC) per window cell. */
+const float *x = &in[$in_pixel * $IC];
+const float *w = &$kernel[$tap * $ICGOC];
+for (int g = 0; g < $G; ++g) {
+for (int ic = 0; ic < $ICG; ++ic) {
+const float xv = x[g * $ICG + ic];
+for (int oc = g * $OCG; oc < (g + 1) * $OCG; ++oc) acc[oc] += xv * w[ic * $OC + oc];
+}
+}

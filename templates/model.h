@@ -8,7 +8,8 @@
 #ifndef ${GUARD}
 #define ${GUARD}
 
-/* Sizes in floats; shapes in Keras order without the batch dimension. */
+/* Sizes in floats; shapes without the batch dimension, axes in the order of the layouts
+ * (channels last for Lua models: HWC; ONNX models take ONNX's order: CHW). */
 #define ${UC}_INPUT_SIZE $INPUT_SIZE
 #define ${UC}_INPUT_RANK $INPUT_RANK
 #define ${UC}_INPUT_SHAPE {$INPUT_SHAPE}

@@ -12,11 +12,13 @@
 #   examples      every example against its known output
 #   testgen       the `cnnc test` command
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
+#   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
+#   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
 cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen ffi"}
+suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance"}
 total_pass=0
 total_fail=0
 status=0
@@ -58,6 +60,8 @@ for s in $suites; do
         differential) run_suite differential luajit tests/differential/run.lua ;;
         examples) run_suite examples sh tests/examples/run.sh ;;
         testgen) run_suite testgen sh tests/testgen/run.sh ;;
+        onnx) run_suite onnx sh tests/onnx/run.sh ;;
+        conformance) run_suite conformance luajit tests/onnx/conformance.lua ;;
         ffi) run_suite ffi luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/ffi ;;
         *) echo "unknown suite '$s'"; status=1 ;;
     esac

@@ -84,10 +84,63 @@ M.ops = {
   softmax = {
     last_axis = true,
   },
+
+  -- ONNX's parametrised forms (p holds the ONNX attributes). `internal`: not a Keras
+  -- activation string, so the model language does not accept them.
+  onnx_elu = {
+    internal = true,
+    ref = function(x, p) return x > 0 and x or p.alpha * expm1(x) end,
+    c = function(x, p) return string.format('(%s > 0.0f ? %s : %s * expm1f(%s))', x, x, f(p.alpha), x) end,
+    needs_var = true,
+  },
+  onnx_selu = {
+    internal = true,
+    ref = function(x, p) return p.gamma * (x > 0 and x or p.alpha * expm1(x)) end,
+    c = function(x, p)
+      return string.format('%s * (%s > 0.0f ? %s : %s * expm1f(%s))', f(p.gamma), x, x, f(p.alpha), x)
+    end,
+    needs_var = true,
+  },
+  onnx_hard_sigmoid = {
+    internal = true,
+    ref = function(x, p) return math.min(math.max(p.alpha * x + p.beta, 0), 1) end,
+    c = function(x, p) return string.format('fminf(fmaxf(%s * %s + %s, 0.0f), 1.0f)', f(p.alpha), x, f(p.beta)) end,
+  },
+  hard_swish = {
+    internal = true,
+    ref = function(x) return x * math.min(math.max(x / 6 + 0.5, 0), 1) end,
+    c = function(x) return string.format('%s * fminf(fmaxf(%s / 6.0f + 0.5f, 0.0f), 1.0f)', x, x) end,
+    needs_var = true,
+  },
+  celu = {
+    internal = true,
+    ref = function(x, p) return math.max(0, x) + math.min(0, p.alpha * expm1(x / p.alpha)) end,
+    c = function(x, p)
+      return string.format('fmaxf(%s, 0.0f) + fminf(%s * expm1f(%s / %s), 0.0f)', x, f(p.alpha), x, f(p.alpha))
+    end,
+    needs_var = true,
+  },
+  -- Bounds that are nil are absent (infinite).
+  clip = {
+    internal = true,
+    ref = function(x, p)
+      if p.min and x < p.min then x = p.min end
+      if p.max and x > p.max then x = p.max end
+      return x
+    end,
+    c = function(x, p)
+      local e = x
+      if p.min then e = string.format('fmaxf(%s, %s)', e, f(p.min)) end
+      if p.max then e = string.format('fminf(%s, %s)', e, f(p.max)) end
+      return e
+    end,
+  },
 }
 
 M.names = {}
-for k in pairs(M.ops) do M.names[#M.names + 1] = k end
+for k, op in pairs(M.ops) do
+  if not op.internal then M.names[#M.names + 1] = k end
+end
 table.sort(M.names)
 
 -- The parameters an activation string implies (leaky_relu's Keras 3 alpha of 0.2).

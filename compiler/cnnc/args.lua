@@ -114,7 +114,7 @@ end
 function CHECK.activation(v)
   local acts = require 'cnnc.activations'
   if v == nil then return nil end
-  if type(v) ~= 'string' or not acts.ops[v:lower()] then
+  if type(v) ~= 'string' or not acts.ops[v:lower()] or acts.ops[v:lower()].internal then
     return nil, 'an activation name (' .. table.concat(acts.names, ', ') .. ')'
   end
   return v:lower()

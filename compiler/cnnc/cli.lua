@@ -22,15 +22,18 @@ commands:
 `cnnc <command> --help` describes each command's options.
 ]],
   summary = [[
-usage: cnnc summary MODEL [--weights DIR] [--no-fuse] [--name NAME]
+usage: cnnc summary MODEL [--weights DIR] [--bind NAME=FILE] [--no-fuse] [--name NAME]
 
 Prints the layers with their output shapes and parameter counts, the totals, the
 multiply-adds, the activation arena the memory plan needs (next to the sum of all
-activations) and which layers were fused into which.
+activations) and which layers were fused into which. MODEL is a Lua model file or an
+ONNX model (.onnx); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
+constant tensor in FILE (a TensorProto .pb or a .npy), e.g. weights passed as inputs.
 ]],
   build = [[
 usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--name NAME] [--weights DIR] [--no-fuse]
                   [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
+                  [--bind NAME=FILE]
 
 Writes DIR/NAME.c and DIR/NAME.h (NAME defaults to the model's name) and builds the
 executable DIR/NAME with the runtime (libc and libm only).
@@ -38,6 +41,8 @@ executable DIR/NAME with the runtime (libc and libm only).
                   native (the best this machine has); the executable refuses to run
                   on a CPU without the target's instructions
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
+  --bind NAME=FILE  ONNX models: compile graph input NAME as the constant in FILE
+                  (TensorProto .pb or .npy); repeatable
   --threads N     split each SIMD convolution across N POSIX threads (started per layer
                   and prediction; the executable then links -pthread); default 1
   --no-fuse       keep every layer separate (no fusion pass)
@@ -49,7 +54,7 @@ executable DIR/NAME with the runtime (libc and libm only).
   --dump PASS     print the graph after PASS (frontend, shape, fuse, plan) and stop
 ]],
   run = [[
-usage: cnnc run MODEL INPUT [-o OUTPUT.npy] [--weights DIR]
+usage: cnnc run MODEL INPUT [-o OUTPUT.npy] [--weights DIR] [--bind NAME=FILE]
 
 Runs the reference interpreter (plain loops, double precision) on INPUT (.npy, .pgm,
 .ppm or raw float32; a leading batch dimension runs every item) and writes the outputs
@@ -66,7 +71,8 @@ local function fail_with(err)
   die(util.format_error(err), 1)
 end
 
--- flags: name -> 'value' | 'switch'. Returns positional list and options table.
+-- flags: name -> 'value' | 'switch' | 'list' (repeatable value). Returns positional list
+-- and options table.
 local function parse(argv, flags, cmd)
   local pos, opt = {}, {}
   local i = 1
@@ -89,7 +95,12 @@ local function parse(argv, flags, cmd)
           v = argv[i]
           if not v then die(string.format('%s: option %s needs a value', cmd, key), 2) end
         end
-        opt[key] = v
+        if kind == 'list' then
+          opt[key] = opt[key] or {}
+          table.insert(opt[key], v)
+        else
+          opt[key] = v
+        end
       end
     else
       pos[#pos + 1] = a
@@ -99,8 +110,16 @@ local function parse(argv, flags, cmd)
   return pos, opt
 end
 
-local function load_model(path)
-  local model, err = driver.load(path)
+-- binds: the --bind NAME=FILE values (or nil).
+local function load_model(path, binds)
+  local bound
+  for _, spec in ipairs(binds or {}) do
+    local name, t = driver.read_bind(spec)
+    if not name then fail_with(t) end
+    bound = bound or {}
+    bound[name] = t
+  end
+  local model, err = driver.load(path, { binds = bound })
   if not model then fail_with(err) end
   return model
 end
@@ -125,9 +144,10 @@ local function dump_graph(g, pass)
 end
 
 function M.summary(argv)
-  local pos, opt = parse(argv, { ['--weights'] = 'value', ['--no-fuse'] = 'switch', ['--name'] = 'value' }, 'summary')
+  local pos, opt = parse(argv, { ['--weights'] = 'value', ['--no-fuse'] = 'switch', ['--name'] = 'value',
+    ['--bind'] = 'list' }, 'summary')
   if #pos ~= 1 then die('summary: expected one MODEL argument (see cnnc summary --help)', 2) end
-  local model = load_model(pos[1])
+  local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'] })
   if not r then fail_with(err) end
@@ -241,7 +261,7 @@ function M.build(argv)
   local pos, opt = parse(argv, {
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
-    ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--threads'] = 'value',
+    ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--bind'] = 'list', ['--threads'] = 'value',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -252,7 +272,7 @@ function M.build(argv)
     die('build: --dump takes frontend, shape, fuse or plan', 2)
   end
   if not dump and not opt['-o'] then die('build: -o DIR is required (see cnnc build --help)', 2) end
-  local model = load_model(pos[1])
+  local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
     blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto',
@@ -277,9 +297,9 @@ function M.build(argv)
 end
 
 function M.run(argv)
-  local pos, opt = parse(argv, { ['-o'] = 'value', ['--weights'] = 'value' }, 'run')
+  local pos, opt = parse(argv, { ['-o'] = 'value', ['--weights'] = 'value', ['--bind'] = 'list' }, 'run')
   if #pos ~= 2 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
-  local model = load_model(pos[1])
+  local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { stop = 'shape', weights = opt['--weights'] })
   if not r then fail_with(err) end
   local npy = require 'cnnc.npy'

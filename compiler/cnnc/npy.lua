@@ -85,7 +85,14 @@ function M.read(path)
   end
   local t = tensor.new(info.shape, 'float')
   if n > 0 then
-    local src = ffi.cast('const ' .. info.dtype.ctype .. '*', ffi.cast('const char *', s) + hstart + hlen - 1)
+    -- A NaN with a payload must not reach a Lua number as is (LuaJIT tags values inside
+    -- NaNs): copy the bytes and make every NaN the canonical one first.
+    local raw = ffi.new('uint8_t[?]', need)
+    ffi.copy(raw, ffi.cast('const char *', s) + hstart + hlen - 1, need)
+    if info.dtype.ctype ~= 'uint8_t' then
+      require('cnnc.onnx.protobuf').canonicalize(raw, n, info.dtype.ctype == 'double')
+    end
+    local src = ffi.cast(info.dtype.ctype .. '*', raw)
     for i = 0, n - 1 do t.data[i] = src[i] end
   end
   return t

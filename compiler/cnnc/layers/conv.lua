@@ -2,8 +2,13 @@
 --
 -- Keras semantics: cross-correlation, kernel (kh, kw, cin, filters) or (k, cin, filters),
 -- padding valid/same (and causal for 1-D), strides and dilation. A 1-D convolution runs as
--- a 2-D one of height 1 (cnnc.window). Explicit pads (from a fused ZeroPadding) replace
--- the padding mode after fusion.
+-- a 2-D one of height 1 (cnnc.window). Explicit pads (from a fused ZeroPadding, or set by
+-- the ONNX importer) replace the padding mode after fusion.
+--
+-- ONNX options, set by the importer (not in the Keras signature): p.groups (output channel
+-- oc reads only the input channels of its group oc // (filters / groups); the kernel is
+-- (kh, kw, cin / groups, filters); groups = cin = filters is a depthwise convolution), and
+-- strides combined with dilation above 1 (node.onnx), which Keras forbids.
 
 local ir = require 'cnnc.ir'
 local tensor = require 'cnnc.tensor'
@@ -48,37 +53,50 @@ function M.shape(node, in_shape)
   local p = node.p
   local s, d = p.strides, p.dilation_rate
   for i = 1, node.rank do
-    if s[i] > 1 and d[i] > 1 then
+    if s[i] > 1 and d[i] > 1 and not node.onnx then
       util.fail(node, 'strides %s and dilation_rate %s: Keras does not allow both above 1',
         util.shape_x(s), util.shape_x(d))
     end
+  end
+  local groups, cin = p.groups or 1, in_shape[#in_shape]
+  if cin % groups ~= 0 or p.filters % groups ~= 0 then
+    util.fail(node, 'groups = %d must divide both the input channels (%d) and the filters (%d)', groups, cin, p.filters)
   end
   node.g = window.geometry(node, in_shape, p.kernel_size, s, d, node.pads or p.padding)
   return window.out_shape(node.g, p.filters)
 end
 
+local function groups(node) return node.p.groups or 1 end
+
 function M.weights(node, in_shape)
-  local p, cin = node.p, in_shape[#in_shape]
+  local p, cin = node.p, in_shape[#in_shape] / groups(node)
   local kshape = util.copy(p.kernel_size)
   kshape[#kshape + 1] = cin
   kshape[#kshape + 1] = p.filters
-  local w = { { name = 'kernel', shape = kshape, init = p.kernel_initializer, layout = 'kernel: ' .. (node.rank == 1 and '(k, cin, filters)' or '(kh, kw, cin, filters)') } }
+  local cname = groups(node) > 1 and 'cin/groups' or 'cin'
+  local w = { { name = 'kernel', shape = kshape, init = p.kernel_initializer, layout = 'kernel: ' .. (node.rank == 1 and '(k, ' .. cname .. ', filters)' or '(kh, kw, ' .. cname .. ', filters)') } }
   if p.use_bias then w[2] = { name = 'bias', shape = { p.filters }, init = p.bias_initializer } end
   return w
 end
 
 function M.macs(node)
   local g = node.g
-  return g.oh * g.ow * g.kh * g.kw * g.ic * node.p.filters
+  return g.oh * g.ow * g.kh * g.kw * g.ic / groups(node) * node.p.filters
 end
 
-function M.describe(node) return window.describe(node.g) end
+function M.describe(node)
+  local gr = groups(node)
+  local extra = gr == 1 and '' or (gr == node.g.ic and ', depthwise' or string.format(', groups %d', gr))
+  return window.describe(node.g) .. extra
+end
 
 function M.reference(node, x, W)
   local g, oc_n = node.g, node.p.filters
   local y = tensor.new(node.shape, 'double')
   local k, b = W.kernel.data, W.bias and W.bias.data
   local ic_n = g.ic
+  local gr = groups(node)
+  if gr > 1 then return M.reference_grouped(node, x, k, b, y, gr) end
   for oy = 0, g.oh - 1 do
     for ox = 0, g.ow - 1 do
       local base = (oy * g.ow + ox) * oc_n
@@ -98,23 +116,61 @@ function M.reference(node, x, W)
   return y
 end
 
--- C body holes shared with LocallyConnected (templates/conv.c).
-function M.c_body(node, E, kernel_tap, bias_expr)
+-- Grouped convolution: output channel oc reads input channels [gi * icg, (gi + 1) * icg)
+-- of its group gi = oc // ocg; kernel (..., icg, filters).
+function M.reference_grouped(node, x, k, b, y, gr)
+  local g, oc_n = node.g, node.p.filters
+  local icg, ocg = g.ic / gr, oc_n / gr
+  for oy = 0, g.oh - 1 do
+    for ox = 0, g.ow - 1 do
+      local base = (oy * g.ow + ox) * oc_n
+      for oc = 0, oc_n - 1 do y.data[base + oc] = b and b[oc] or 0 end
+      window.each_tap(g, oy, ox, function(iy, ix, ky, kx)
+        local xb = (iy * g.iw + ix) * g.ic
+        local kb = (ky * g.kw + kx) * icg * oc_n
+        for oc = 0, oc_n - 1 do
+          local first = math.floor(oc / ocg) * icg
+          local s = 0
+          for i = 0, icg - 1 do s = s + x.data[xb + first + i] * k[kb + i * oc_n + oc] end
+          y.data[base + oc] = y.data[base + oc] + s
+        end
+      end)
+    end
+  end
+  return y
+end
+
+-- C body holes shared with LocallyConnected and Conv3D (templates/conv.c). pixels:
+-- optional {input =, output =} C expressions of the pixel indices (default: 1-D or 2-D).
+function M.c_body(node, E, kernel_tap, bias_expr, pixels)
   local g, oc = node.g, node.p.filters
+  local in_pixel = pixels and pixels.input or window.c_in_pixel(g)
+  local out_pixel = pixels and pixels.output or window.c_out_pixel(g)
   local h = { OC = oc, IC = g.ic, ICOC = g.ic * oc }
+  local gr = node.op:match('^Conv') and groups(node) or 1
+  local accumulate
+  if gr > 1 then
+    accumulate = template.section('conv', 'accumulate_grouped', {
+      IC = g.ic, OC = oc, G = gr, ICG = g.ic / gr, OCG = oc / gr, ICGOC = g.ic / gr * oc,
+      in_pixel = in_pixel, kernel = E:weight(node, 'kernel'), tap = kernel_tap })
+  else
+    accumulate = template.section('conv', 'accumulate', {
+      IC = g.ic, OC = oc, ICOC = h.ICOC, in_pixel = in_pixel,
+      kernel = E:weight(node, 'kernel'), tap = kernel_tap })
+  end
   return {
     init = template.section('conv', 'init', { OC = oc, bias = bias_expr }),
-    accumulate = template.section('conv', 'accumulate', {
-      IC = g.ic, OC = oc, ICOC = h.ICOC, in_pixel = window.c_in_pixel(g),
-      kernel = E:weight(node, 'kernel'), tap = kernel_tap }),
+    accumulate = accumulate,
     finalize = template.section('conv', 'finalize', {
-      OC = oc, out_pixel = window.c_out_pixel(g),
+      OC = oc, out_pixel = out_pixel,
       store = E:store(node, 'y[oc]', 'acc[oc]', 'oc'), post = E:post(node, 'y', oc) }),
   }
 end
 
 function M.emit(node, E)
-  if E.simd then return require('cnnc.simd.conv').emit(node, E) end
+  local gr = groups(node)
+  if E.simd and gr == 1 then return require('cnnc.simd.conv').emit(node, E) end
+  if E.simd and gr == node.g.ic and node.p.filters == gr then return require('cnnc.simd.depthwise').emit(node, E) end
   local bias = node.p.use_bias and (E:weight(node, 'bias') .. '[oc]') or '0.0f'
   local body = M.c_body(node, E, window.c_tap(node.g), bias)
   return window.c_render(node.g, E:fn(node), E:comment(node), body)

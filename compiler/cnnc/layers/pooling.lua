@@ -8,6 +8,12 @@
 --   weighted  sum w*x with Gaussian weights w = exp(-d^2 / (2 sigma^2)) by distance d from
 --             the window centre, normalised to sum 1 over the cells inside the input
 -- Strides default to the pool size, as in Keras.
+--
+-- ONNX options, set by the importer (not part of the Keras signature): p.pads (explicit
+-- {{top, bottom}, {left, right}}, or {{left, right}} in 1-D, replacing `padding`),
+-- p.dilation_rate, p.ceil_mode (output size rounded up; a last window may hang past the
+-- padded input, and its cells there count for nothing) and p.count_include_pad (average
+-- pooling divides by the cells inside the padded input, not only those inside the input).
 
 local tensor = require 'cnnc.tensor'
 local template = require 'cnnc.template'
@@ -53,8 +59,34 @@ function M.shape(node, in_shape)
   if p.sigma and p.sigma <= 0 then util.fail(node, 'sigma must be > 0, got %g', p.sigma) end
   local ones = {}
   for i = 1, node.rank do ones[i] = 1 end
-  node.g = window.geometry(node, in_shape, p.pool_size, p.strides or p.pool_size, ones, p.padding)
+  local g = window.geometry(node, in_shape, p.pool_size, p.strides or p.pool_size, p.dilation_rate or ones,
+    p.pads or p.padding)
+  -- The divisor of count_include_pad counts cells before these limits (the real padding).
+  g.ylim, g.xlim = g.ih + g.pb, g.iw + g.pr
+  if p.ceil_mode then
+    local function ceil_extra(n, k, s, d, before, after)
+      local span = (k - 1) * d + 1
+      local out = math.ceil((n + before + after - span) / s) + 1
+      if (out - 1) * s >= n + before then out = out - 1 end
+      return math.max(0, (out - 1) * s + span - (n + before + after))
+    end
+    local ey = g.rank == 2 and ceil_extra(g.ih, g.kh, g.sh, g.dh, g.pt, g.pb) or 0
+    local ex = ceil_extra(g.iw, g.kw, g.sw, g.dw, g.pl, g.pr)
+    if ey + ex > 0 then
+      local pads = g.rank == 1 and { { g.pl, g.pr + ex } } or { { g.pt, g.pb + ey }, { g.pl, g.pr + ex } }
+      local ylim, xlim = g.ylim, g.xlim
+      g = window.geometry(node, in_shape, p.pool_size, p.strides or p.pool_size, p.dilation_rate or ones, pads)
+      g.ylim, g.xlim = ylim, xlim
+    end
+  end
+  node.g = g
   return window.out_shape(node.g, node.g.ic)
+end
+
+-- count_include_pad: cells of the window inside the padded input, along one axis.
+local function padded_cells(o, s, k, before, limit)
+  local start = o * s - before
+  return math.min(start + k, limit) - start
 end
 
 -- Gaussian window weights (kh*kw, row-major), normalised to sum 1.
@@ -75,6 +107,8 @@ end
 
 function M.describe(node)
   local extra = node.p.p and string.format(', p %g', node.p.p) or (node.p.sigma and string.format(', sigma %g', node.p.sigma) or '')
+  if node.p.ceil_mode then extra = extra .. ', ceil mode' end
+  if node.p.count_include_pad then extra = extra .. ', padding counted' end
   return window.describe(node.g) .. extra
 end
 
@@ -98,6 +132,9 @@ function M.reference(node, x)
             acc, count = acc + w * v, count + w
           end
         end)
+        if m == 'average' and node.p.count_include_pad then
+          count = padded_cells(oy, g.sh, g.kh, g.pt, g.ylim) * padded_cells(ox, g.sw, g.kw, g.pl, g.xlim)
+        end
         if m == 'average' or m == 'weighted' then acc = acc / count
         elseif m == 'lp' then acc = acc ^ (1 / p) end
         y.data[base + c] = acc
@@ -122,7 +159,15 @@ function M.emit(node, E)
     h.start, h.combine, h.result = '-INFINITY', 'if (x[c] > acc[c]) acc[c] = x[c];', 'acc[c]'
   elseif m == 'average' then
     h.combine = 'acc[c] += x[c];'
-    if padded then
+    if node.p.count_include_pad and padded then
+      local function inside(o, s, k, before, limit)
+        local start = window.c_index(o, s, '0', 1, before)
+        return string.format('(%s + %d <= %d ? %d : %d - (%s))', start, k, limit, k, limit, start)
+      end
+      local n = inside('ox', g.sw, g.kw, g.pl, g.xlim)
+      if g.rank == 2 then n = inside('oy', g.sh, g.kh, g.pt, g.ylim) .. ' * ' .. n end
+      h.count_init, h.result = 'const float n = (float)(' .. n .. ');', 'acc[c] / n'
+    elseif padded then
       h.count_init, h.count_step, h.result = 'int n = 0;', '++n;', 'acc[c] / (float)n'
     else
       h.result = string.format('acc[c] / %d.0f', cells)

@@ -1,0 +1,65 @@
+-- cnnc.layers.softmax: Softmax and LogSoftmax along one axis of an item (Keras semantics:
+-- `axis` counts the batch axis as 0, -1 is the last). exp(x - max) / sum and
+-- x - max - log(sum): the maximum keeps exp finite. A softmax over the last axis after a
+-- layer that takes epilogues is better written as an activation (the fuse pass then runs
+-- it in that layer's store loop); the ONNX importer does so.
+
+local nd = require 'cnnc.layers.nd'
+local template = require 'cnnc.template'
+local tensor = require 'cnnc.tensor'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local ARGS = { rank = 0, args = { { 'axis', 'int', default = -1 } } }
+M.kinds = { Softmax = ARGS, LogSoftmax = ARGS }
+
+function M.shape(node, in_shape)
+  local a = nd.item_axis(node.p.axis, #in_shape)
+  if not a then util.fail(node, 'axis %d does not exist in input %s', node.p.axis, util.shape_str(in_shape)) end
+  node.axis = a
+  return util.copy(in_shape)
+end
+
+function M.describe(node) return string.format('axis %d', node.p.axis) end
+
+local function dims(node)
+  local s, a = node.shape, node.axis
+  return util.prod(s, 1, a - 1), s[a], util.prod(s, a + 1)
+end
+
+function M.reference(node, x)
+  local y = tensor.new(node.shape, 'double')
+  local outer, n, inner = dims(node)
+  local log = node.op == 'LogSoftmax'
+  for o = 0, outer - 1 do
+    for i = 0, inner - 1 do
+      local base = o * n * inner + i
+      local m = -math.huge
+      for k = 0, n - 1 do m = math.max(m, x.data[base + k * inner]) end
+      local s = 0
+      for k = 0, n - 1 do s = s + math.exp(x.data[base + k * inner] - m) end
+      for k = 0, n - 1 do
+        local v = x.data[base + k * inner] - m
+        y.data[base + k * inner] = log and v - math.log(s) or math.exp(v) / s
+      end
+    end
+  end
+  return y
+end
+
+function M.emit(node, E)
+  local outer, n, inner = dims(node)
+  local finish
+  if node.op == 'LogSoftmax' then
+    finish = string.format('const float ls = logf(s);\nfor (int k = 0; k < %d; ++k) y[k * %d] = x[k * %d] - m - ls;', n, inner, inner)
+  else
+    finish = string.format('for (int k = 0; k < %d; ++k) y[k * %d] = expf(x[k * %d] - m) / s;', n, inner, inner)
+  end
+  return template.section('nd', 'softmax', {
+    fn = E:fn(node), comment = E:comment(node), OUTER = outer, INNER = inner, ROW = n * inner, N = n,
+    finish = finish,
+  })
+end
+
+return M

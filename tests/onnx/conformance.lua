@@ -1,0 +1,293 @@
+-- ONNX conformance: every test case of Debian's libonnx-testdata (node/ and
+-- pytorch-converted/) whose operators cnnc supports is imported, compiled for the generic
+-- target and for the host's best SIMD target, built, run on test_data_set_*/input_0.pb and
+-- compared with output_0.pb at ONNX's own tolerance (|got - expected| <= 1e-7 + 1e-3 *
+-- |expected|). The reference interpreter is checked the same way. Graph inputs after the
+-- first (weights, shapes, bounds) are bound to their test values, as `cnnc build --bind`
+-- does.
+--
+-- Prints one line per case (PASS, FAIL with the reason, SKIP with the operator that
+-- caused it) and ends with `conformance: N passed, M failed` (M counts failing eligible
+-- cases) and the passed/eligible/total counts. A case with supported operators that the
+-- importer rejects for a feature cnnc lacks (3-D convolution, training mode, integer
+-- arithmetic...) must be listed in tests/onnx/expected_rejections.txt, else it fails.
+--
+-- usage: luajit tests/onnx/conformance.lua [--jobs N] [--cc CC] [--targets a,b]
+--                                          [--data DIR] [case ...]
+
+package.path = 'compiler/?.lua;' .. package.path
+local cli = require 'cnnc.cli'
+local driver = require 'cnnc.driver'
+local importer = require 'cnnc.onnx.importer'
+local ir = require 'cnnc.ir'
+local npy = require 'cnnc.npy'
+local onnx = require 'cnnc.onnx.model'
+local runner = require 'cnnc.runner'
+local targets = require 'cnnc.targets'
+local util = require 'cnnc.util'
+local ffi = require 'ffi'
+
+local jobs, cc = 2, os.getenv('CC') or 'cc'
+local data = '/usr/share/libonnx-testdata/data'
+local target_list = { 'generic' }
+if targets.native() ~= 'generic' then target_list[2] = targets.native() end
+local only = {}
+local i = 1
+while i <= #arg do
+  if arg[i] == '--jobs' then jobs = tonumber(arg[i + 1]); i = i + 1
+  elseif arg[i] == '--cc' then cc = arg[i + 1]; i = i + 1
+  elseif arg[i] == '--data' then data = arg[i + 1]; i = i + 1
+  elseif arg[i] == '--targets' then
+    target_list = {}
+    for t in arg[i + 1]:gmatch('[^,]+') do target_list[#target_list + 1] = t end
+    i = i + 1
+  else only[arg[i]] = true end
+  i = i + 1
+end
+
+local SUITES = { 'node', 'pytorch-converted' }
+local RTOL, ATOL = 1e-3, 1e-7
+local work = 'build/tests/onnx'
+local started = os.time()
+os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
+
+if not io.open(data .. '/node', 'r') then
+  print(string.format('conformance: %s/node is missing: install the Debian package libonnx-testdata', data))
+  print('conformance: 0 passed, 1 failed')
+  os.exit(1)
+end
+
+local expected_rejections = {}
+for line in io.lines('tests/onnx/expected_rejections.txt') do
+  local case = line:match('^(%S+)')
+  if case and not line:match('^#') then expected_rejections[case] = true end
+end
+
+local supported = {}
+for _, op in ipairs(importer.OPERATORS) do supported[op] = true end
+
+local function ls(dir)
+  local t = {}
+  local p = io.popen('ls ' .. cli.shell_quote(dir) .. ' 2>/dev/null')
+  for l in p:lines() do t[#t + 1] = l end
+  p:close()
+  return t
+end
+
+local function exists(path)
+  local f = io.open(path, 'rb')
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- |got - want| within ONNX's tolerance everywhere? Returns ok, or false and the worst value.
+local function compare(got, want)
+  if got.n ~= want.n then return false, string.format('%d values, expected %d', got.n, want.n) end
+  local bad, worst, at = 0, -1, 0
+  for k = 0, want.n - 1 do
+    local g, e = got.data[k], want.data[k]
+    local wrong
+    if e ~= e then wrong = g == g
+    elseif e == math.huge or e == -math.huge then wrong = g ~= e
+    else wrong = not (math.abs(g - e) <= ATOL + RTOL * math.abs(e)) end
+    if wrong then
+      bad = bad + 1
+      local d = math.abs(g - e)
+      if d ~= d then d = math.huge end
+      if d > worst then worst, at = d, k end
+    end
+  end
+  if bad > 0 then
+    return false, string.format('%d of %d values off; worst: value %d is %.9g, expected %.9g', bad, want.n, at,
+      got.data[at], want.data[at])
+  end
+  return true
+end
+
+-- Stage 1: select, import, compile and write C.
+local results, order, builds, built = {}, {}, {}, {}
+local counts = { total = 0, unsupported = 0, rejected = 0 }
+
+local function result(case, status, msg)
+  if not results[case] then order[#order + 1] = case end
+  if results[case] and results[case].status == 'FAIL' then return end
+  results[case] = { status = status, msg = msg }
+end
+
+local function datasets(dir)
+  local sets = {}
+  for _, d in ipairs(ls(dir)) do
+    if d:match('^test_data_set_%d+$') then sets[#sets + 1] = dir .. '/' .. d end
+  end
+  return sets
+end
+
+-- One case: skipped when it uses an operator cnnc lacks; else imported, checked with the
+-- reference interpreter and written as C for every target (built and run later).
+local function prepare(case, name, dir)
+  local ok, m = pcall(onnx.read, dir .. '/model.onnx')
+  local missing = {}
+  if ok then
+    local seen = {}
+    for _, n in ipairs(m.graph.nodes) do
+      local op = (n.domain == '' or n.domain == 'ai.onnx') and n.op_type or (n.domain .. '.' .. n.op_type)
+      if not supported[op] and not seen[op] then seen[op] = true; missing[#missing + 1] = op end
+    end
+  end
+  if not ok then
+    result(case, 'FAIL', 'cannot read the model: ' .. util.format_error(m))
+  elseif #missing > 0 then
+    counts.unsupported = counts.unsupported + 1
+    result(case, 'SKIP', 'op ' .. table.concat(missing, ', '))
+  else
+    local sets = datasets(dir)
+    local inits = {}
+    for _, t in ipairs(m.graph.initializers) do inits[t.name] = true end
+    local inputs = {}
+    for _, v in ipairs(m.graph.inputs) do if not inits[v.name] then inputs[#inputs + 1] = v.name end end
+    for si, set in ipairs(sets) do
+      -- Inputs after the first are compiled in as constants.
+      local binds = {}
+      for k = 2, #inputs do
+        local path = string.format('%s/input_%d.pb', set, k - 1)
+        if exists(path) then binds[inputs[k]] = onnx.read_tensor(path) end
+      end
+      local model, err = driver.load(dir .. '/model.onnx', { binds = binds })
+      if not model then
+        local text = util.format_error(err):gsub('\n.*', ' ...'):gsub('^.-model%.onnx: ', '')
+        if expected_rejections[case] then
+          counts.rejected = counts.rejected + (si == 1 and 1 or 0)
+          result(case, 'SKIP', 'rejected: ' .. text)
+        else
+          result(case, 'FAIL', 'import: ' .. text)
+        end
+        break
+      end
+      if expected_rejections[case] then result(case, 'FAIL', 'listed in expected_rejections.txt but imports now') end
+      local x = onnx.read_tensor(set .. '/input_0.pb')
+      local want = onnx.read_tensor(set .. '/output_0.pb')
+      local cname = name:gsub('[^%w_]', '_')
+      for _, t in ipairs(target_list) do
+        local r, cerr = driver.compile(model, { target = t, name = cname })
+        if not r then
+          result(case, 'FAIL', t .. ': ' .. util.format_error(cerr))
+          break
+        end
+        if t == 'generic' then
+          local y, rerr = runner.run_batch(r.typed, x)
+          if not y then result(case, 'FAIL', 'reference interpreter: ' .. util.format_error(rerr))
+          else
+            local good, why = compare(y, want)
+            if not good then result(case, 'FAIL', 'reference interpreter: ' .. why) end
+          end
+        end
+        local bdir = string.format('%s/%s/%s/%d', work, case, t, si)
+        os.execute('mkdir -p ' .. cli.shell_quote(bdir))
+        assert(driver.write_c(r, bdir))
+        local item = r.planned.input.shape
+        local out_rank = #require('cnnc.ir').shape_of(r.planned, r.planned.output)
+        local raw = #item > 4 or out_rank > 4
+        built[case .. '@' .. t] = true
+        builds[#builds + 1] = { case = case, dir = bdir, name = r.planned.name, x = x, want = want, target = t,
+          raw = raw }
+      end
+      if not results[case] then result(case, 'PASS') end
+    end
+    if #sets == 0 then result(case, 'FAIL', 'no test_data_set') end
+  end
+end
+
+for _, suite in ipairs(SUITES) do
+  for _, name in ipairs(ls(data .. '/' .. suite)) do
+    local case = suite .. '/' .. name
+    local dir = data .. '/' .. case
+    if (next(only) == nil or only[name] or only[case]) and exists(dir .. '/model.onnx') then
+      counts.total = counts.total + 1
+      local ok, err = xpcall(prepare, debug.traceback, case, name, dir)
+      if not ok then result(case, 'FAIL', 'internal error: ' .. tostring(err)) end
+    end
+  end
+end
+
+-- Stage 2: build every executable, two at a time (runtime objects compiled once).
+local cflags = '-O1 -Wall -Wextra -Werror -pedantic'
+local objs = assert(cli.runtime_objects(work, cc, cflags))
+local harness = 'tests/onnx/harness.c'
+local mk, all = {}, {}
+for k, b in ipairs(builds) do
+  local exe = b.dir .. '/' .. b.name
+  all[k] = exe
+  local cmd
+  if b.raw then
+    cmd = string.format('%s -std=c99 %s -I %s -DMODEL_HEADER=%s -DMODEL_PREDICT=%s_predict -DMODEL_CPU=%s_cpu_supported '
+      .. '-DMODEL_INPUT_SIZE_=%s_INPUT_SIZE -DMODEL_OUTPUT_SIZE_=%s_OUTPUT_SIZE %s %s -lm -o %s',
+      cc, cflags, cli.shell_quote(b.dir), cli.shell_quote('"' .. b.name .. '.h"'), b.name, b.name, b.name:upper(),
+      b.name:upper(), harness, cli.shell_quote(b.dir .. '/' .. b.name .. '.c'), cli.shell_quote(exe))
+  else
+    cmd = cli.cc_command(b.dir, b.name, cc, cflags, exe, objs)
+  end
+  mk[#mk + 1] = exe .. ':\n\t@' .. cmd .. ' > ' .. b.dir .. '/cc.log 2>&1 || true'
+end
+table.insert(mk, 1, 'all: ' .. table.concat(all, ' '))
+local f = assert(io.open(work .. '/build.mk', 'w'))
+f:write(table.concat(mk, '\n'), '\n')
+f:close()
+os.execute(string.format('make -s -j%d -f %s all', jobs, work .. '/build.mk'))
+
+-- Stage 3: run and compare.
+local target_failed = {}
+for _, b in ipairs(builds) do
+  local exe = b.dir .. '/' .. b.name
+  local log = util.read_file(b.dir .. '/cc.log') or ''
+  local msg
+  if not exists(exe) then msg = 'C build failed (' .. b.dir .. '): ' .. log:sub(1, 400)
+  elseif log:match('%S') then msg = 'compiler warnings (' .. b.dir .. '): ' .. log:sub(1, 400)
+  else
+    local inp = b.dir .. (b.raw and '/input.f32' or '/input.npy')
+    local out = b.dir .. (b.raw and '/output.f32' or '/output.npy')
+    if b.raw then
+      local buf = ffi.new('float[?]', b.x.n)
+      for k = 0, b.x.n - 1 do buf[k] = b.x.data[k] end
+      assert(util.write_file_atomic(inp, ffi.string(buf, 4 * b.x.n)))
+    else
+      assert(npy.write(inp, b.x))
+    end
+    local rc = os.execute(string.format('%s %s %s%s > %s/run.log 2>&1', exe, inp, b.raw and '' or '-o ', out, b.dir))
+    local got
+    if rc == 0 or rc == true then
+      if b.raw then got = npy.read_input(out) else got = npy.read(out) end
+    end
+    if not got then msg = 'run failed: ' .. (util.read_file(b.dir .. '/run.log') or ''):sub(1, 300)
+    else
+      local good, why = compare(got, b.want)
+      if not good then msg = why end
+    end
+  end
+  if msg then
+    result(b.case, 'FAIL', b.target .. ': ' .. msg)
+    target_failed[b.case .. '@' .. b.target] = true
+  end
+end
+
+local passed, failed, skipped = 0, 0, 0
+local skips = {}
+for _, case in ipairs(order) do
+  local r = results[case]
+  if r.status == 'PASS' then passed = passed + 1; print('PASS ' .. case)
+  elseif r.status == 'FAIL' then failed = failed + 1; print('FAIL ' .. case .. ': ' .. r.msg)
+  else skipped = skipped + 1; skips[#skips + 1] = 'SKIP ' .. case .. ' (' .. r.msg .. ')' end
+end
+for _, s in ipairs(skips) do print(s) end
+local eligible = passed + failed
+for _, t in ipairs(target_list) do
+  local n = 0
+  for _, case in ipairs(order) do
+    local r = results[case]
+    if r.status ~= 'SKIP' and built[case .. '@' .. t] and not target_failed[case .. '@' .. t] then n = n + 1 end
+  end
+  print(string.format('conformance: %s target: %d of %d eligible cases pass', t, n, eligible))
+end
+print(string.format('conformance: %d passed / %d eligible / %d total (skipped: %d with operators cnnc lacks, %d rejected for a feature cnnc lacks; %d s)',
+  passed, eligible, counts.total, counts.unsupported, counts.rejected, os.time() - started))
+print(string.format('conformance: %d passed, %d failed', passed, failed))
+os.exit(failed == 0 and 0 or 1)
