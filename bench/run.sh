@@ -285,10 +285,19 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         log=$LOGS/cnnc-$net-$t-1T.txt
         "$dir/$net" "$nd/input.npy" -o "$dir/out.npy" --bench "$runs" > "$log" 2>&1
         time_rec "$net" cnnc "$t" 1 "$log" || continue
-        if "$dir/$net" --help 2>&1 | grep -q -- '--threads'; then
+        if $CNNC build --help 2>&1 | grep -q -- '--threads'; then
+            # The same network built with `--threads 2` (each SIMD convolution split in two).
             log2=$LOGS/cnnc-$net-$t-2T.txt
-            "$dir/$net" "$nd/input.npy" -o "$dir/out2.npy" --bench "$runs" --threads 2 > "$log2" 2>&1
-            time_rec "$net" cnnc "$t" 2 "$log2"
+            # shellcheck disable=SC2086
+            if $CNNC build "bench/models/$net.lua" -o "$dir-2t" --target "$t" --threads 2 --cc "$CC" \
+                    --cflags "$CFLAGS" > "$LOGS/build-$net-$t-2T.txt" 2>&1; then
+                "$dir-2t/$net" "$nd/input.npy" -o "$dir-2t/out.npy" --bench "$runs" > "$log2" 2>&1
+                time_rec "$net" cnnc "$t" 2 "$log2"
+                [ -n "$REF" ] && check "$net" "cnnc $t 2 threads vs onednn" "$dir-2t/out.npy" "$REF"
+            else
+                say "cnnc $net $t 2 threads: FAILED to build (see $LOGS/build-$net-$t-2T.txt)"
+                rec skip "net=$net" "impl=cnnc" "variant=$t" "threads=2" "reason=build FAILED"
+            fi
         else
             say "cnnc 2 threads: not available yet"
             rec skip "net=$net" "impl=cnnc" "variant=$t" "threads=2" "reason=not available yet"
