@@ -2,6 +2,7 @@
 #   make demo   build the Keras MNIST example into C, compile it, run it on an image
 #   make test   every test suite; ends with one line "N passed, M failed"
 #   make deps   install the Debian packages cnnc needs (as root), or print the apt line
+#   make test-sanitize  runtime tests and random networks under ASan/UBSan (gcc, clang), valgrind
 #   make conformance  ONNX's own node tests (libonnx-testdata) through cnnc
 #   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
@@ -13,14 +14,15 @@ CNNC = bin/cnnc
 
 # Debian packages: the compiler (luajit), C toolchains, the test frameworks, and the
 # Fashion-MNIST data the experiments and their tests read, ONNX's conformance data.
-DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make dataset-fashion-mnist libonnx-testdata
+DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make dataset-fashion-mnist libonnx-testdata valgrind
 
 PREFIX ?= /usr/local
 CNNC_SHARE = $(PREFIX)/share/cnnc
 LUA_SHARE = $(PREFIX)/share/lua/5.1
 
 .PHONY: all demo test deps bench edges smooth1d clean install uninstall conformance test-lua test-runtime test-golden \
-        test-simd test-differential test-examples test-testgen test-ffi test-onnx
+        test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs \
+        test-sanitize
 
 all: demo
 
@@ -31,6 +33,7 @@ deps:
 	[ -f /usr/include/criterion/criterion.h ] || missing="$$missing libcriterion-dev"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
+	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	[ -d /usr/share/libonnx-testdata/data/node ] || missing="$$missing libonnx-testdata"; \
 	if [ -n "$$missing" ]; then \
@@ -72,7 +75,7 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs test-sanitize: deps
 	@sh tests/run_all.sh $(@:test-%=%)
 
 # Every ONNX node test of Debian's libonnx-testdata whose operators cnnc supports.

@@ -14,11 +14,13 @@
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
+#   bad_inputs    131 bad model files, weights, ONNX files and program inputs: clean errors
+#   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
 cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance"}
+suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance bad_inputs sanitize"}
 total_pass=0
 total_fail=0
 status=0
@@ -62,6 +64,8 @@ for s in $suites; do
         testgen) run_suite testgen sh tests/testgen/run.sh ;;
         onnx) run_suite onnx sh tests/onnx/run.sh ;;
         conformance) run_suite conformance luajit tests/onnx/conformance.lua ;;
+        bad_inputs) run_suite bad_inputs luajit tests/bad_inputs/run.lua ;;
+        sanitize) run_suite sanitize sh tests/sanitize.sh ;;
         ffi) run_suite ffi luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/ffi ;;
         *) echo "unknown suite '$s'"; status=1 ;;
     esac

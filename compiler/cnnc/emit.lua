@@ -225,7 +225,8 @@ function M.run(g, opts)
       floats = #blob.floats }))
   end
   section('weights', weights)
-  if E.simd then
+  -- An empty region would draw clang's "unused attribute" warning (a model of views only).
+  if E.simd and (#funcs > 0 or #helpers > 0) then
     table.insert(helpers, 1, 'CNNC_ISA_BEGIN')
     funcs[#funcs + 1] = 'CNNC_ISA_END'
   end

@@ -122,8 +122,10 @@ end
 function M.read_file(path)
   local f, err = io.open(path, 'rb')
   if not f then return nil, err end
-  local s = f:read('*a')
+  local s, rerr = f:read('*a')
   f:close()
+  -- Reading a directory opens fine and then fails.
+  if not s then return nil, rerr or 'cannot read it (is it a directory?)' end
   return s
 end
 

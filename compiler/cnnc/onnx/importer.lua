@@ -250,6 +250,12 @@ function M.import(path, opts)
   local used = {}
   for _, n in ipairs(nodes) do for _, i in ipairs(n.inputs) do used[i] = true end end
   used[out.name] = true
+  local produced = { [out.name] = false }
+  for _, n in ipairs(graph.nodes) do for _, o in ipairs(n.outputs) do produced[o] = true end end
+  for _, v in ipairs(graph.inputs) do produced[v.name] = true end
+  if not produced[out.name] and not inits[out.name] then
+    util.fail({ file = path }, "the graph output '%s' is produced by no node and is no input", out.name)
+  end
   local real = {}
   for _, v in ipairs(graph.inputs) do
     if not inits[v.name] and not binds[v.name] and used[v.name] then real[#real + 1] = v end
