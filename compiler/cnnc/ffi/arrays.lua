@@ -19,19 +19,8 @@ local util = require 'cnnc.util'
 
 local M = {}
 
-local function read_bytes(path, what)
-  if type(path) ~= 'string' then common.fail('%s: expected a file name, got %s', what, type(path)) end
-  local s, err = util.read_file(path)
-  if not s then common.fail('%s: cannot read %s: %s', what, path, tostring(err)) end
-  return s
-end
+local read_bytes, write_bytes = common.read_bytes, common.write_bytes
 
-local function write_bytes(path, bytes, what)
-  if type(path) ~= 'string' then common.fail('%s: expected a file name, got %s', what, type(path)) end
-  local ok, err = util.write_file_atomic(path, bytes)
-  if not ok then common.fail('%s: cannot write %s: %s', what, path, tostring(err)) end
-  return path
-end
 
 local READ_OPTS = { dtype = true, scale = true }
 

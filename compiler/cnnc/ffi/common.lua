@@ -61,6 +61,22 @@ function M.refuse_in_model_file(what)
 end
 
 -- opts must be nil or a table whose keys are all in `valid` (a set); `what` names the call.
+-- The bytes of file `path`; `what` names the call in the error.
+function M.read_bytes(path, what)
+  if type(path) ~= 'string' then M.fail('%s: expected a file name, got %s', what, type(path)) end
+  local s, err = util.read_file(path)
+  if not s then M.fail('%s: cannot read %s: %s', what, path, tostring(err)) end
+  return s
+end
+
+-- Writes bytes to `path` atomically (temporary file, then rename); returns path.
+function M.write_bytes(path, bytes, what)
+  if type(path) ~= 'string' then M.fail('%s: expected a file name, got %s', what, type(path)) end
+  local ok, err = util.write_file_atomic(path, bytes)
+  if not ok then M.fail('%s: cannot write %s: %s', what, path, tostring(err)) end
+  return path
+end
+
 function M.check_opts(opts, valid, what)
   if opts == nil then return {} end
   if type(opts) ~= 'table' then M.fail('%s: options must be a table, got %s', what, type(opts)) end

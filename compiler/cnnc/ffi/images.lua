@@ -19,12 +19,7 @@ local util = require 'cnnc.util'
 
 local M = {}
 
-local function read_bytes(path, what)
-  if type(path) ~= 'string' then common.fail('%s: expected a file name, got %s', what, type(path)) end
-  local s, err = util.read_file(path)
-  if not s then common.fail('%s: cannot read %s: %s', what, path, tostring(err)) end
-  return s
-end
+local read_bytes, write_bytes = common.read_bytes, common.write_bytes
 
 -- ---------------------------------------------------------------- PGM / PPM
 
