@@ -1,13 +1,14 @@
 // The sliding-window skeleton shared by convolution, locally connected and pooling layers.
 // The layer supplies $init (per output pixel), $accumulate (per window cell inside the
 // input) and $finalize (per output pixel); bounds checks appear only where padding lets a
-// window cell leave the input.
+// window cell leave the input. With threads, part p of N takes every N-th output row
+// (every N-th output position in 1-D).
 
 //@ window_2d
 /* $comment */
-static void $fn(float *restrict out, const float *restrict in)
+static void $fn(float *restrict out, const float *restrict in$part_params)
 {
-for (int oy = 0; oy < $OH; ++oy) {
+for (int oy = $first; oy < $OH; $advance) {
 for (int ox = 0; ox < $OW; ++ox) {
 $init
 for (int ky = 0; ky < $KH; ++ky) {
@@ -26,9 +27,9 @@ $finalize
 
 //@ window_1d
 /* $comment */
-static void $fn(float *restrict out, const float *restrict in)
+static void $fn(float *restrict out, const float *restrict in$part_params)
 {
-for (int ox = 0; ox < $OW; ++ox) {
+for (int ox = $first; ox < $OW; $advance) {
 $init
 for (int kx = 0; kx < $KW; ++kx) {
 const int ix = $ix;

@@ -137,11 +137,19 @@ function M.c_in_pixel(g) return g.rank == 1 and 'ix' or string.format('(iy * %d 
 function M.c_out_pixel(g) return g.rank == 1 and 'ox' or string.format('(oy * %d + ox)', g.ow) end
 function M.c_tap(g) return g.rank == 1 and 'kx' or string.format('(ky * %d + kx)', g.kw) end
 
--- Renders the shared skeleton (templates/window.c) for g.
-function M.c_render(g, fn, comment, body)
+-- Renders the shared skeleton (templates/window.c) for g. With E and node given and more
+-- than one thread, the function takes (part, parts) and E learns it runs on every thread.
+function M.c_render(g, fn, comment, body, E, node)
   local template = require 'cnnc.template'
-  return template.section('window', g.rank == 1 and 'window_1d' or 'window_2d',
-    M.c_holes(g, fn, comment, body))
+  local h = M.c_holes(g, fn, comment, body)
+  local var = g.rank == 1 and 'ox' or 'oy'
+  if E and node and (E.threads or 1) > 1 then
+    E:parallel(node)
+    h.part_params, h.first, h.advance = ', int part, int parts', 'part', var .. ' += parts'
+  else
+    h.part_params, h.first, h.advance = '', '0', '++' .. var
+  end
+  return template.section('window', g.rank == 1 and 'window_1d' or 'window_2d', h)
 end
 
 return M

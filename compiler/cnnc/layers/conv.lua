@@ -173,7 +173,7 @@ function M.emit(node, E)
   if E.simd and gr == node.g.ic and node.p.filters == gr then return require('cnnc.simd.depthwise').emit(node, E) end
   local bias = node.p.use_bias and (E:weight(node, 'bias') .. '[oc]') or '0.0f'
   local body = M.c_body(node, E, window.c_tap(node.g), bias)
-  return window.c_render(node.g, E:fn(node), E:comment(node), body)
+  return window.c_render(node.g, E:fn(node), E:comment(node), body, E, node)
 end
 
 -- Padding from a ZeroPadding layer before this one becomes explicit pads.

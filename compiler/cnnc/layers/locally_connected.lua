@@ -90,7 +90,7 @@ function M.emit(node, E)
   local tap = string.format('(%s * %d + %s)', opix, g.kh * g.kw, window.c_tap(g))
   local bias = node.p.use_bias and string.format('%s[%s * %d + oc]', E:weight(node, 'bias'), opix, oc) or '0.0f'
   local body = conv.c_body(node, E, tap, bias)
-  return window.c_render(g, E:fn(node), E:comment(node), body)
+  return window.c_render(g, E:fn(node), E:comment(node), body, E, node)
 end
 
 function M.fold_affine(node, scale, shift)

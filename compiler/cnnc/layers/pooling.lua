@@ -198,7 +198,7 @@ function M.emit(node, E)
     finalize = template.section('pooling', 'finalize', { C = c, out_pixel = window.c_out_pixel(g),
       store = E:store(node, 'y[c]', h.result, 'c'), post = E:post(node, 'y', c) }),
   }
-  return window.c_render(g, E:fn(node), E:comment(node), body)
+  return window.c_render(g, E:fn(node), E:comment(node), body, E, node)
 end
 
 return M
