@@ -25,15 +25,7 @@ local function sh(cmd)
   return r == 0 or r == true, util.read_file(work .. '/last.log')
 end
 
-local function max_err(a, b)
-  local e, m = 0, 0
-  for i = 0, b.n - 1 do
-    local d = math.abs(a.data[i] - b.data[i])
-    e = math.max(e, d ~= d and math.huge or d)
-    m = math.max(m, math.abs(b.data[i]))
-  end
-  return e, m
-end
+local max_err = dofile('tests/lib/testlib.lua').max_err
 
 -- Builds an example through the real command line; returns the executable path.
 local function build(example)

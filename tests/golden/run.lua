@@ -34,16 +34,7 @@ end
 local work = 'build/tests/golden'
 os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 
-local function max_err(got, want)
-  local e, m = 0, 0
-  for k = 0, want.n - 1 do
-    local d = math.abs(got.data[k] - want.data[k])
-    if d ~= d then d = math.huge end
-    e = math.max(e, d)
-    m = math.max(m, math.abs(want.data[k]))
-  end
-  return e, m
-end
+local max_err = dofile('tests/lib/testlib.lua').max_err
 
 local cases = {}
 if #only > 0 then cases = only else

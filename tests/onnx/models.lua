@@ -33,16 +33,7 @@ local function check(name, ok, msg)
   else failed = failed + 1; print('FAIL ' .. name .. ': ' .. tostring(msg)) end
 end
 
-local function max_err(got, want)
-  local e, m = 0, 0
-  for k = 0, want.n - 1 do
-    local d = math.abs(got.data[k] - want.data[k])
-    if d ~= d then d = math.huge end
-    e = math.max(e, d)
-    m = math.max(m, math.abs(want.data[k]))
-  end
-  return e, m
-end
+local max_err = dofile('tests/lib/testlib.lua').max_err
 
 local models = {}
 for l in io.popen('ls ' .. root):lines() do

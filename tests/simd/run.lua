@@ -51,12 +51,7 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
         local got = (st == 0 or st == true) and npy.read(dir .. '/out.npy')
         ok, msg = got ~= nil, 'run failed'
         if got then
-          local e, m = 0, 0
-          for i = 0, ref.n - 1 do
-            local d = math.abs(got.data[i] - ref.data[i])
-            e = math.max(e, d ~= d and math.huge or d)
-            m = math.max(m, math.abs(ref.data[i]))
-          end
+          local e, m = dofile('tests/lib/testlib.lua').max_err(got, ref)
           ok, msg = e <= 1e-4 * (1 + m), string.format('max error %g (max |ref| %g)', e, m)
         end
       end

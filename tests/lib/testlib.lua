@@ -1,0 +1,17 @@
+-- Helpers the Lua test runners share (run from the repository root).
+local M = {}
+
+-- Largest |got - want| over want's elements (NaN counts as infinitely far) and the largest
+-- |want|, for tolerances of the form max error <= rel * (1 + max |want|).
+function M.max_err(got, want)
+  local e, m = 0, 0
+  for k = 0, want.n - 1 do
+    local d = math.abs(got.data[k] - want.data[k])
+    if d ~= d then d = math.huge end
+    e = math.max(e, d)
+    m = math.max(m, math.abs(want.data[k]))
+  end
+  return e, m
+end
+
+return M
