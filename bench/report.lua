@@ -288,25 +288,71 @@ end
 add('')
 add('## Per-layer timing (R2, R3)')
 add('')
-add('<!-- PER-LAYER: cnnc\'s column needs a per-layer timing hook in the generated code, which does not '
-  .. 'exist yet. When it does, bench/run.sh should record `layer net=.. impl=cnnc ..` lines like oneDNN\'s '
-  .. 'and this section will show them side by side. -->')
-add('cnnc: per-layer timing is not available yet (the generated code has no per-layer timing hook). '
-  .. 'oneDNN\'s per-primitive times on 1 thread (the sum exceeds the whole-run figure by the timer overhead):')
+add('Single thread. oneDNN: its per-primitive times inside the network (the sum exceeds the whole-run '
+  .. 'figure by the timer overhead). cnnc: each layer built alone as a one-layer model '
+  .. '(`bench/layers.lua`) and timed by its executable\'s `--bench`; nothing is fused across layers in '
+  .. 'these networks except activations, which stay with their layer. GFLOP/s and % of peak from the '
+  .. 'minimum; cnnc\'s % of peak is against the peak of its own ISA (the FMA row of `bench/peak.c`). '
+  .. 'Ratio: cnnc min / oneDNN min.')
+local ISA_PEAK = { avx512 = 'avx512', avx2 = 'avx2', sse4 = 'sse', neon = nil }
+local function isa_peak(variant)
+  local isa = ISA_PEAK[variant]
+  local p = isa and one('peak', function(r) return r.isa == isa and tonumber(r.threads) == 1 end)
+  return p and tonumber(p.best)
+end
 for _, n in ipairs(nets) do
   local layers = all('layer', function(r) return r.net == n.net and r.impl == 'onednn' and r.threads == '1' end)
-  if #layers > 0 then
+  local mine = all('layer', function(r) return r.net == n.net and r.impl == 'cnnc' and r.threads == '1' end)
+  local variants, seen = {}, {}
+  for _, l in ipairs(mine) do
+    if not seen[l.variant] then seen[l.variant] = true; variants[#variants + 1] = l.variant end
+  end
+  -- rows in network order: oneDNN's primitives, then any cnnc layer oneDNN has no row for
+  local order, by = {}, {}
+  for _, l in ipairs(layers) do
+    if not by[l.name] then by[l.name] = { op = l.op, macs = l.macs }; order[#order + 1] = l.name end
+    by[l.name].onednn = l
+  end
+  for _, l in ipairs(mine) do
+    if not by[l.name] then by[l.name] = { op = l.op, macs = l.macs }; order[#order + 1] = l.name end
+    by[l.name][l.variant] = l
+  end
+  if #order > 0 then
     add('')
     add('**' .. n.net:upper() .. '**')
     add('')
+    local head = { 'layer', 'op', 'oneDNN min', 'GFLOP/s', '% peak' }
+    for _, v in ipairs(variants) do
+      for _, h in ipairs({ 'cnnc ' .. v .. ' min', 'GFLOP/s', '% ' .. v .. ' peak', 'cnnc/oneDNN' }) do head[#head + 1] = h end
+    end
     local rows = {}
     local p1 = peak(1)
-    for _, l in ipairs(layers) do
-      local gb = gflops(l.macs, l.min)
-      rows[#rows + 1] = { l.name, l.op, fmt_us(l.median), fmt_us(l.min), fmt_num(gb),
-        (gb and p1) and string.format('%.1f%%', 100 * gb / p1) or '-', 'n/a yet' }
+    local sums = { onednn = 0 }
+    for _, name in ipairs(order) do
+      local e = by[name]
+      local o = e.onednn
+      local gb = o and gflops(o.macs, o.min)
+      local row = { name, e.op, o and fmt_us(o.min) or '-', fmt_num(gb),
+        (gb and p1) and string.format('%.1f%%', 100 * gb / p1) or '-' }
+      if o then sums.onednn = sums.onednn + (tonumber(o.min) or 0) end
+      for _, v in ipairs(variants) do
+        local c = e[v]
+        local cg = c and gflops(c.macs, c.min)
+        local vp = isa_peak(v)
+        row[#row + 1] = c and fmt_us(c.min) or '-'
+        row[#row + 1] = fmt_num(cg)
+        row[#row + 1] = (cg and vp) and string.format('%.1f%%', 100 * cg / vp) or '-'
+        row[#row + 1] = (c and o) and ratio(c.min, o.min) or '-'
+        if c then sums[v] = (sums[v] or 0) + (tonumber(c.min) or 0) end
+      end
+      rows[#rows + 1] = row
     end
-    add(md_table({ 'layer', 'op', 'oneDNN median', 'oneDNN min', 'best GFLOP/s', '% peak', 'cnnc' }, rows, 2))
+    local total_row = { 'sum', '', fmt_us(sums.onednn), '', '' }
+    for _, v in ipairs(variants) do
+      for _, x in ipairs({ fmt_us(sums[v]), '', '', ratio(sums[v], sums.onednn) }) do total_row[#total_row + 1] = x end
+    end
+    rows[#rows + 1] = total_row
+    add(md_table(head, rows, 2))
   end
 end
 add('')

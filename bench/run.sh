@@ -17,6 +17,7 @@
 #   BENCH_RUNS_R1 .. BENCH_RUNS_R4        timed runs of cnnc and oneDNN per network
 #   BENCH_TORCH_RUNS_R1 .. _R4            timed runs of PyTorch per network
 #   BENCH_PYTHON      the Python with torch (default /usr/bin/python3)
+#   BENCH_LAYERS=0    skip cnnc's per-layer timing of R2/R3 (each layer built alone)
 #   BENCH_REUSE=1     reuse cnnc builds already in build/bench (build times from then)
 #   BENCH_OUT         output folder (default build/bench); BENCH_RESULTS (bench/results.md)
 # Everything the harnesses print is kept in build/bench/logs/.
@@ -312,6 +313,42 @@ for net in $(echo "$NETS" | tr ',' ' '); do
             time_rec "$net" onednn "$isa" 1 "$log"
         fi
     done
+
+    # cnnc per layer (R2, R3): each layer built alone (bench/layers.lua) for each SIMD target
+    # the network was built for, 1 thread, beside oneDNN's per-primitive times.
+    if { [ $net = r2 ] || [ $net = r3 ]; } && [ "${BENCH_LAYERS:-1}" = 1 ]; then
+        ld=$OUT/layers/$net
+        rm -rf "$ld"; mkdir -p "$ld"
+        if luajit bench/layers.lua "bench/models/$net.lua" "$ld" > "$ld/list.txt" 2> "$LOGS/layers-$net.txt"; then
+            for t in $(echo "$tlist" | tr ',' ' '); do
+                [ "$t" = generic ] && continue
+                [ -x "$OUT/cnnc/$net-$t/$net" ] || continue
+                say "cnnc $net $t: timing each layer alone"
+                while read -r _ lname lop lmacs lmodel linput; do
+                    lb=$ld/$t-$lname
+                    if ! $CNNC build "$lmodel" -o "$lb" --target "$t" --cc "$CC" --cflags "$CFLAGS" \
+                            > "$LOGS/layer-build-$net-$t-$lname.txt" 2>&1; then
+                        say "cnnc $net $t layer $lname: FAILED to build (see $LOGS/layer-build-$net-$t-$lname.txt)"
+                        continue
+                    fi
+                    # about 0.3 s of work per layer, 5 to 500 runs
+                    lruns=$(awk -v m="$lmacs" 'BEGIN { r = (m > 0) ? int(3e9 / m) : 500; if (r < 5) r = 5; if (r > 500) r = 500; print r }')
+                    llog=$LOGS/layer-$net-$t-$lname.txt
+                    "$lb/$lname" "$linput" -o "$lb/out.npy" --bench "$lruns" > "$llog" 2>&1
+                    bl=$(bench_line "$llog")
+                    if [ -z "$bl" ]; then
+                        say "cnnc $net $t layer $lname: run FAILED (see $llog)"; continue
+                    fi
+                    # shellcheck disable=SC2086
+                    set -- $bl
+                    rec layer "net=$net" "impl=cnnc" "variant=$t" "threads=1" "name=$lname" "op=$lop" \
+                        "median=$2" "min=$3" "macs=$lmacs"
+                done < "$ld/list.txt"
+            done
+        else
+            say "cnnc $net: cannot write the one-layer models ($(tail -n 1 "$LOGS/layers-$net.txt"))"
+        fi
+    fi
 
     # PyTorch, plain eager and with MKL-DNN tensors
     if ! command -v "$PY" >/dev/null 2>&1; then
