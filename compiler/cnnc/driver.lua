@@ -93,7 +93,7 @@ function M.compile(model, opts)
     if opts.stop == 'frontend' then return r end
     r.typed = require('cnnc.passes.shape').run(r.graph, provider)
     if opts.stop == 'shape' then return r end
-    r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed)
+    r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed, { keep_all = opts.keep_all })
     if opts.stop == 'fuse' then return r end
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end

@@ -271,6 +271,35 @@ describe('fuse rules', function()
     assert.same(7, #full.planned.nodes)
   end)
 
+  it('trims the rows and columns of a conv output that a floor-mode pool never reads', function()
+    local typed, fused = stages(model({ 13, 12, 3 }, {
+      nn.Conv2D{ 4, 3, bias_initializer = BIAS, activation = 'relu' }, nn.MaxPooling2D{ 2 }, nn.Flatten{}, nn.Dense{ 3 },
+    }))
+    assert.same({ 11, 10, 4 }, typed.nodes[1].shape)
+    assert.same({ 10, 10, 4 }, fused.nodes[1].shape)
+    assert.same({ 10, 10, 4 }, fused.nodes[2].in_shape)
+    assert.same({ 5, 5, 4 }, fused.nodes[2].shape)
+    assert.is_truthy(table.concat(fused.nodes[1].fused, ';'):find('trimmed', 1, true))
+    -- the typed graph keeps its geometry (the fused nodes have their own)
+    assert.same({ 11, 10 }, { typed.nodes[1].g.oh, typed.nodes[1].g.ow })
+    assert.same({ 11, 10 }, { typed.nodes[2].g.ih, typed.nodes[2].g.iw })
+    assert_equivalent(typed, fused)
+    -- 1-D, an average pool of 3
+    typed, fused = stages(model({ 20, 2 }, { nn.Conv1D{ 3, 4, bias_initializer = BIAS }, nn.AveragePooling1D{ 3 } }))
+    assert.same({ 17, 3 }, typed.nodes[1].shape)
+    assert.same({ 15, 3 }, fused.nodes[1].shape)
+    assert_equivalent(typed, fused)
+  end)
+
+  it('does not trim for padded or exactly fitting pools, or with keep_all', function()
+    local typed, fused = stages(model({ 13, 13, 1 }, { nn.Conv2D{ 2, 3 }, nn.MaxPooling2D{ 2, padding = 'same' } }))
+    assert.same(typed.nodes[1].shape, fused.nodes[1].shape)
+    typed, fused = stages(model({ 14, 14, 1 }, { nn.Conv2D{ 2, 3 }, nn.MaxPooling2D{ 2 } }))
+    assert.same(typed.nodes[1].shape, fused.nodes[1].shape)
+    local r = T.compile(model({ 13, 13, 1 }, { nn.Conv2D{ 2, 3 }, nn.MaxPooling2D{ 2 } }), { stop = 'fuse', keep_all = true })
+    assert.same({ 11, 11, 2 }, r.fused.nodes[1].shape)
+  end)
+
   it('compiles a large mixed model to the same reference output', function()
     local typed, fused = stages(model({ 12, 12, 3 }, {
       nn.ZeroPadding2D{ 1 }, nn.Conv2D{ 8, 3, bias_initializer = BIAS }, bn(), nn.LeakyReLU{},

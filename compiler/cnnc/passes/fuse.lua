@@ -9,12 +9,17 @@
 --               LocallyConnected) and nothing in its epilogue: folded into its weights.
 --   epilogue    an identity layer (Activation, LeakyReLU, BatchNormalization) after a layer
 --               that takes epilogues: its steps run in the producer's store loop.
+--   trim        an unpadded pooling layer whose windows never reach the last rows/columns
+--               of a convolution's output (a floor-mode 2x2 pool after an odd size): the
+--               convolution does not compute them. Not with opts.keep_all (every layer's
+--               output must then be whole).
 -- A rule fires only when the producer's output has no other reader and is not the model's
 -- input (nothing else may see the unfused value).
 
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
 local util = require 'cnnc.util'
+local window = require 'cnnc.window'
 
 local M = {}
 
@@ -73,13 +78,46 @@ local RULES = {
   end,
 }
 
-function M.run(g)
+-- Rows and columns of a pooling layer's input that its windows read (nil unless it is an
+-- unpadded window pooling).
+local POOLS = { MaxPooling1D = true, MaxPooling2D = true, AveragePooling1D = true, AveragePooling2D = true,
+  LPPooling1D = true, LPPooling2D = true, WeightedAveragePooling1D = true, WeightedAveragePooling2D = true }
+local function pool_reads(n)
+  local q = n.g
+  if not (POOLS[n.op] and q) or q.pt + q.pb + q.pl + q.pr ~= 0 then return nil end
+  return (q.oh - 1) * q.sh + (q.kh - 1) * q.dh + 1, (q.ow - 1) * q.sw + (q.kw - 1) * q.dw + 1
+end
+
+local function trim(g, n)
+  local rh, rw = pool_reads(n)
+  if not rh then return false end
+  local p = sole_producer(g, n)
+  if not (p and (p.op == 'Conv1D' or p.op == 'Conv2D') and p.g) then return false end
+  if rh >= p.g.oh and rw >= p.g.ow then return false end
+  local before = util.shape_str(p.shape)
+  p.g, n.g = util.copy(p.g), util.copy(n.g) -- ir.clone shares them with the graph given
+  p.g.oh, p.g.ow = math.min(rh, p.g.oh), math.min(rw, p.g.ow)
+  p.shape = window.out_shape(p.g, p.shape[#p.shape])
+  n.in_shape, n.in_shapes = p.shape, { p.shape }
+  n.g.ih, n.g.iw = p.g.oh, p.g.ow
+  note(p, string.format('output %s trimmed to %s: %s never reads the rest', before, util.shape_str(p.shape), n.name))
+  return true
+end
+
+function M.run(g, opts)
   g = ir.clone(g)
+  opts = opts or {}
+  local rules = RULES
+  if not opts.keep_all then
+    rules = {}
+    for i, r in ipairs(RULES) do rules[i] = r end
+    rules[#rules + 1] = trim
+  end
   local changed = true
   while changed do
     changed = false
     for _, n in ipairs(g.nodes) do
-      for _, rule in ipairs(RULES) do
+      for _, rule in ipairs(rules) do
         if rule(g, n) then changed = true; break end
       end
       if changed then break end
