@@ -309,13 +309,13 @@ function M.run(argv)
   local outs = opt['-o'] or {}
   if ir.is_multi(r.typed) then
     -- One INPUT per model input, -o once per output (or none).
-    local io = ir.io(r.typed)
-    if #pos - 1 ~= #io.inputs then
-      die(string.format('run: the model takes %d input file%s (one per input), got %d', #io.inputs,
-        #io.inputs == 1 and '' or 's', #pos - 1), 2)
+    local tensors = ir.io(r.typed)
+    if #pos - 1 ~= #tensors.inputs then
+      die(string.format('run: the model takes %d input file%s (one per input), got %d', #tensors.inputs,
+        #tensors.inputs == 1 and '' or 's', #pos - 1), 2)
     end
-    if #outs ~= 0 and #outs ~= #io.outputs then
-      die(string.format('run: give -o once per output (%d), or not at all; got %d', #io.outputs, #outs), 2)
+    if #outs ~= 0 and #outs ~= #tensors.outputs then
+      die(string.format('run: give -o once per output (%d), or not at all; got %d', #tensors.outputs, #outs), 2)
     end
     local xs = {}
     for k = 2, #pos do
