@@ -148,7 +148,7 @@ local function header_vars(g, vars)
         or (g.output_layout or layout(v.shape))
       return v.size, #v.shape, dims(v.shape), layout_name
     end
-    return size, 1, tostring(size), 'several'
+    return size, 1, tostring(size), #list == 0 and 'none' or 'several'
   end
   vars.INPUT_SIZE, vars.INPUT_RANK, vars.INPUT_SHAPE, vars.INPUT_LAYOUT = whole(io.inputs, io.input_size, 'INPUT')
   vars.OUTPUT_SIZE, vars.OUTPUT_RANK, vars.OUTPUT_SHAPE, vars.OUTPUT_LAYOUT = whole(io.outputs, io.output_size, 'OUTPUT')

@@ -44,7 +44,8 @@ function Ctx:apply(node, op, values, attrs)
     names[i] = '\0tmp' .. self.temps
     self.vals[names[i]] = v
   end
-  local sub = { name = node.name, op_type = op, domain = '', index = node.index, inputs = names,
+  local base = node.name ~= '' and node.name or util.snake(node.op_type)
+  local sub = { name = base .. '_' .. util.snake(op), op_type = op, domain = '', index = node.index, inputs = names,
     outputs = { '\0tmp_out' }, attrs = attrs or {} }
   local outs = self.handlers[op](self, sub)
   for _, v in ipairs(outs) do
