@@ -1,16 +1,17 @@
 -- ONNX conformance: every test case of Debian's libonnx-testdata (node/ and
 -- pytorch-converted/) whose operators cnnc supports is imported, compiled for the generic
--- target and for the host's best SIMD target, built, run on test_data_set_*/input_0.pb and
--- compared with output_0.pb at ONNX's own tolerance (|got - expected| <= 1e-7 + 1e-3 *
--- |expected|). The reference interpreter is checked the same way. Graph inputs after the
--- first (weights, shapes, bounds) are bound to their test values, as `cnnc build --bind`
--- does.
+-- target and for the host's best SIMD target, built, run on test_data_set_*/input_*.pb and
+-- compared with every output_*.pb at ONNX's own tolerance (|got - expected| <= 1e-7 +
+-- 1e-3 * |expected|; integer and boolean outputs arrive as float32 numbers). The reference interpreter is checked the same
+-- way. A case with several graph inputs is compiled with all of them as model inputs when
+-- the importer accepts that; otherwise the inputs after the first (weights, shapes,
+-- bounds) are bound to their test values, as `cnnc build --bind` does.
 --
 -- Prints one line per case (PASS, FAIL with the reason, SKIP with the operator that
 -- caused it) and ends with `conformance: N passed, M failed` (M counts failing eligible
 -- cases) and the passed/eligible/total counts. A case with supported operators that the
--- importer rejects for a feature cnnc lacks (3-D convolution, training mode, integer
--- arithmetic...) must be listed in tests/onnx/expected_rejections.txt, else it fails.
+-- importer rejects for a feature cnnc lacks (random dropping in training mode, sequence
+-- and optional values) must be listed in tests/onnx/expected_rejections.txt, else it fails.
 --
 -- usage: luajit tests/onnx/conformance.lua [--jobs N] [--cc CC] [--targets a,b]
 --                                          [--data DIR] [case ...]
@@ -106,7 +107,7 @@ end
 
 -- Stage 1: select, import, compile and write C.
 local results, order, builds, built = {}, {}, {}, {}
-local counts = { total = 0, unsupported = 0, rejected = 0 }
+local counts = { total = 0, unsupported = 0, rejected = 0, unbound = 0 }
 
 local function result(case, status, msg)
   if not results[case] then order[#order + 1] = case end
@@ -146,13 +147,21 @@ local function prepare(case, name, dir)
     local inputs = {}
     for _, v in ipairs(m.graph.inputs) do if not inits[v.name] then inputs[#inputs + 1] = v.name end end
     for si, set in ipairs(sets) do
-      -- Inputs after the first are compiled in as constants.
-      local binds = {}
-      for k = 2, #inputs do
-        local path = string.format('%s/input_%d.pb', set, k - 1)
-        if exists(path) then binds[inputs[k]] = onnx.read_tensor(path) end
+      -- Every graph input is a model input when the importer takes them so (Add of two
+      -- tensors, Concat, MatMul...); else inputs after the first are compiled in as
+      -- constants (weights, shapes, bounds), as `cnnc build --bind` does.
+      local model, err
+      if #inputs > 1 then model = driver.load(dir .. '/model.onnx') end
+      if model then
+        counts.unbound = counts.unbound + (si == 1 and 1 or 0)
+      else
+        local binds = {}
+        for k = 2, #inputs do
+          local path = string.format('%s/input_%d.pb', set, k - 1)
+          if exists(path) then binds[inputs[k]] = onnx.read_tensor(path) end
+        end
+        model, err = driver.load(dir .. '/model.onnx', { binds = binds })
       end
-      local model, err = driver.load(dir .. '/model.onnx', { binds = binds })
       if not model then
         local text = util.format_error(err):gsub('\n.*', ' ...'):gsub('^.-model%.onnx: ', '')
         if expected_rejections[case] then
@@ -336,5 +345,7 @@ for _, t in ipairs(target_list) do
 end
 print(string.format('conformance: %d passed / %d eligible / %d total (skipped: %d with operators cnnc lacks, %d rejected for a feature cnnc lacks; %d s)',
   passed, eligible, counts.total, counts.unsupported, counts.rejected, os.time() - started))
+print(string.format('conformance: %d cases ran with all their graph inputs as model inputs (several tensors in)',
+  counts.unbound))
 print(string.format('conformance: %d passed, %d failed', passed, failed))
 os.exit(failed == 0 and 0 or 1)
