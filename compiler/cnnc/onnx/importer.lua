@@ -18,6 +18,17 @@
 -- each item of a batch. When a node mixes items (a Softmax over axis 0, a Transpose
 -- moving axis 0, ...), the import starts again with the whole tensor as the item (then
 -- windows need the first axis to be 1). Reorders and views no layer reads are dropped.
+-- Inputs and outputs: every graph input the outputs depend on that is neither an
+-- initializer nor bound is a model input, and every graph output a model output, in the
+-- graph's order (cnnc.ir describes how several are laid out); an input with a 0 in its
+-- shape holds no values and is a constant, a constant output is written by a Constant
+-- node. Sequence, optional and map values are rejected with the reason.
+--
+-- Element types: every value is float32 in the compiled model. Each value carries its
+-- ONNX type; a node whose computed inputs hold integers or booleans must be exact in
+-- float32 (data movement, or 8-bit Add/Sub/Mul/Div, which the handlers wrap as integer
+-- arithmetic does), else it is rejected naming the node.
+--
 -- It knows nothing of what a layer computes, and writes no C.
 
 local const = require 'cnnc.onnx.const'
@@ -43,8 +54,8 @@ M.OPERATORS = util.sorted_keys(HANDLERS)
 
 M.MIN_OPSET, M.MAX_OPSET = 1, 18
 
--- Operators that compute integer tensors exactly in float32 (below 2^24): only these may
--- see integer inputs, which the compiled model then takes as floats.
+-- Operators that compute integer tensors exactly in float32 (below 2^24): these may see
+-- integer inputs, which the compiled model then takes as floats.
 local EXACT_ON_INTEGERS = { MaxPool = 1, GlobalMaxPool = 1, Pad = 1, Clip = 1, Relu = 1, Identity = 1, Dropout = 1,
   Reshape = 1, Flatten = 1, Squeeze = 1, Unsqueeze = 1, Transpose = 1, Concat = 1, Constant = 1 }
 

@@ -3,7 +3,8 @@
 -- Activations become Activation/LeakyReLU layers when a Keras activation string means the
 -- same function, else ParamActivation (cnnc.layers.unary); both are epilogue steps the
 -- fuse pass moves into the producing layer. Add/Sub/Mul/Div/PRelu become the binary
--- layers, with a constant operand stored in the other operand's memory order. Softmax and
+-- layers, with a constant operand stored in the other operand's memory order; on uint8 or
+-- int8 tensors an IntegerWrap layer follows, so the result is integer arithmetic's. Softmax and
 -- LogSoftmax follow ONNX's axis rules: before opset 13 the axes from `axis` on are one
 -- flattened axis; from 13 `axis` is one axis (default -1).
 

@@ -5,6 +5,9 @@
 -- values and the ctx helpers). Weights are converted to Keras layouts here: Conv
 -- (cout, cin/groups, kh, kw) -> (kh, kw, cin/groups, cout), Gemm's B (K, N) or (N, K)
 -- -> Dense (K, N) times alpha. Window layers run channels-last and in 1-D or 2-D.
+-- MaxPool's optional Indices output is a MaxPoolingIndices layer; BatchNormalization in
+-- training mode is built from Moments layers (the batch's mean and variance) and the
+-- binary layers, following ONNX's definition.
 
 local const = require 'cnnc.onnx.const'
 local tensor = require 'cnnc.tensor'
@@ -204,54 +207,6 @@ end
 function M.GlobalAveragePool(ctx, node) return global_pool(ctx, node, 'GlobalAveragePooling') end
 function M.GlobalMaxPool(ctx, node) return global_pool(ctx, node, 'GlobalMaxPooling') end
 
--- Training mode (opset 14 on): Y is normalised with the batch's own statistics, and the
--- running statistics are updated with them (ONNX's definition):
---   current_mean, current_var = mean and population variance over all axes but 1
---   Y = (X - current_mean) / sqrt(current_var + epsilon) * scale + B
---   running_mean = input_mean * momentum + current_mean * (1 - momentum)   (var alike)
-local function batch_norm_training(ctx, node, x)
-  ctx:mixes_batch(node, 'computes statistics over the batch (training_mode = 1)')
-  local c = x.shape[2]
-  local eps, momentum = ctx:attr(node, 'epsilon', 1e-5), ctx:attr(node, 'momentum', 0.9)
-  local name_in = ctx:per_channel(x, node)
-  local function moment(which, suffix)
-    return ctx:layer(node, 'Moments', { moment = which, epsilon = which == 'inv_std' and eps or nil },
-      { inputs = { name_in }, shape = { c }, suffix = suffix })
-  end
-  -- Per-channel values broadcast against X: shape (C, 1, ...) in ONNX terms.
-  local bshape = { c }
-  for _ = 3, #x.shape do bshape[#bshape + 1] = 1 end
-  local function per_channel(t) return { const = const.reshape(t, bshape), shape = bshape } end
-  local mean_name = moment('mean', '_mean')
-  local mean = ctx:value(mean_name, bshape, { 1 }, { dtype = 1 })
-  local inv_std = ctx:value(moment('inv_std', '_inv_std'), bshape, { 1 }, { dtype = 1 })
-  local scale = ctx:constant(node, 2, 'scale')
-  local bias = ctx:constant(node, 3, 'B')
-  for k, t in ipairs({ scale, bias }) do
-    if t.n ~= c then ctx:fail(node, 'input %d must hold %d values (one per channel)', k + 1, c) end
-  end
-  local y = ctx:apply(node, 'Sub', { x, mean })[1]
-  y = ctx:apply(node, 'Mul', { y, inv_std })[1]
-  y = ctx:apply(node, 'Mul', { y, per_channel(scale) })[1]
-  y = ctx:apply(node, 'Add', { y, per_channel(bias) })[1]
-  local outs = { y }
-  local input_index = { 4, 5 } -- input_mean, input_var
-  for k = 2, 3 do
-    if node.outputs[k] and node.outputs[k] ~= '' then
-      local stat = k == 2 and mean_name or moment('variance', '_var')
-      local cur = ctx:value(stat, { c }, { 1 }, { dtype = 1 })
-      local input = ctx:runtime(node, input_index[k - 1])
-      if input.const and input.const.n ~= c then
-        ctx:fail(node, 'input %d must hold %d values (one per channel)', input_index[k - 1], c)
-      end
-      local a = ctx:apply(node, 'Mul', { input, { const = const.scalar(momentum), shape = {} } })[1]
-      local b = ctx:apply(node, 'Mul', { cur, { const = const.scalar(1 - momentum), shape = {} } })[1]
-      outs[k] = ctx:apply(node, 'Add', { b, a })[1]
-    end
-  end
-  return outs
-end
-
 function M.BatchNormalization(ctx, node)
   local x = ctx:runtime(node, 1)
   if ctx.opset < 7 and ctx:attr(node, 'is_test', 1) == 0 then
@@ -259,7 +214,7 @@ function M.BatchNormalization(ctx, node)
   end
   if ctx:attr(node, 'spatial', 1) ~= 1 then ctx:fail(node, 'spatial = 0 is not supported') end
   if #x.shape < 2 then ctx:fail(node, 'needs an input (N, C, ...), got %s', util.shape_str(x.shape)) end
-  if ctx:attr(node, 'training_mode', 0) ~= 0 then return batch_norm_training(ctx, node, x) end
+  if ctx:attr(node, 'training_mode', 0) ~= 0 then return require('cnnc.onnx.batch_stats').training(ctx, node, x) end
   local c = x.shape[2]
   local w = {}
   for k, key in ipairs({ 'gamma', 'beta', 'moving_mean', 'moving_variance' }) do
