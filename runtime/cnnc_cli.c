@@ -3,8 +3,9 @@
  * `NAME INPUT [-o OUTPUT] [--bench N] [--top K] [--help]`: reads INPUT (one input or a
  * batch), runs the model on every item with a single 64-byte aligned workspace, then
  * prints the outputs or writes them (.npy, one PGM per channel, or raw float32), and
- * optionally times the model. It holds no model knowledge beyond the cnnc_model
- * description, and does no I/O of its own beyond stdout/stderr: files go through
+ * optionally times the model. A model with several inputs and outputs (or none) takes
+ * one INPUT file per input and -o once per output, both in the model's order (see
+ * multi_main). It holds no model knowledge beyond the cnnc_model description, and does no I/O of its own beyond stdout/stderr: files go through
  * cnnc_io.c's atomic writers. Exit status: 0 ok, 1 I/O or data error, 2 usage error.
  */
 #include <ctype.h>
@@ -94,8 +95,11 @@ static int usage_error(const cnnc_model *m, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nusage: %s INPUT [-o OUTPUT] [--bench N] [--top K] [--help]\n"
-                    "Try '%s --help' for more information.\n", m->name, m->name);
+    if (m->inputs != NULL || m->outputs != NULL)
+        fprintf(stderr, "\nusage: %s INPUT... [-o OUTPUT]... [--bench N] [--help]\n", m->name);
+    else
+        fprintf(stderr, "\nusage: %s INPUT [-o OUTPUT] [--bench N] [--top K] [--help]\n", m->name);
+    fprintf(stderr, "Try '%s --help' for more information.\n", m->name);
     return 2;
 }
 
@@ -313,6 +317,311 @@ static int outputs_write(const char *path, const float *output, size_t items, in
     return cnnc_raw_write(path, output, items * m->output_size, err, errlen);
 }
 
+/* ---------------------------------------------------------------- several tensors */
+
+#define CLI_MAX_TENSORS 256
+
+struct multi_options {
+    const char *input[CLI_MAX_TENSORS], *output[CLI_MAX_TENSORS];
+    int inputs, outputs;
+    long bench;
+};
+
+static void tensor_shape_format(char *out, size_t outlen, const cnnc_tensor_info *t)
+{
+    long shape[CNNC_ARRAY_MAX_RANK];
+    int i;
+    for (i = 0; i < t->rank; i++)
+        shape[i] = t->shape[i];
+    cnnc_shape_format(out, outlen, shape, t->rank);
+}
+
+static void multi_usage_print(FILE *f, const cnnc_model *m)
+{
+    char shape[96];
+    int k;
+    fprintf(f, "usage: %s", m->name);
+    for (k = 0; k < m->num_inputs; k++)
+        fprintf(f, " %s", m->inputs[k].name);
+    fprintf(f, " [-o OUTPUT]... [--bench N] [--help]\n\nRuns the %s model and prints or writes "
+            "its outputs.\n", m->name);
+    for (k = 0; k < m->num_inputs; k++) {
+        tensor_shape_format(shape, sizeof shape, &m->inputs[k]);
+        fprintf(f, "  input %d %-10s float32 %s (ONNX %s), or a batch (N, %s\n", k,
+                m->inputs[k].name, shape, m->inputs[k].type, shape + 1);
+    }
+    if (m->num_inputs == 0)
+        fprintf(f, "  the model takes no input\n");
+    for (k = 0; k < m->num_outputs; k++) {
+        tensor_shape_format(shape, sizeof shape, &m->outputs[k]);
+        fprintf(f, "  output %d %-9s float32 %s (ONNX %s)\n", k, m->outputs[k].name, shape,
+                m->outputs[k].type);
+    }
+    fprintf(f,
+        "\n"
+        "INPUT       one file per input, in the order above: .npy (float32, float64 or\n"
+        "            uint8), .pgm/.ppm (values scaled to [0, 1]), anything else raw\n"
+        "            little-endian float32; all inputs hold the same number of items\n"
+        "-o OUTPUT   give it once per output, in the order above, to write the outputs\n"
+        "            instead of printing them: .npy (with a batch axis if the inputs had\n"
+        "            one), .pgm (one image per channel, rank-3 output, single item), or\n"
+        "            raw little-endian float32. Integer and boolean outputs are written\n"
+        "            as float32 values (exact; booleans 0 and 1).\n"
+        "--bench N   time N runs of the model on the first item (after %d warm-up runs)\n"
+        "-h, --help  show this help\n", CLI_WARMUP_RUNS);
+}
+
+static int multi_options_parse(struct multi_options *o, int argc, char **argv,
+                               const cnnc_model *m)
+{
+    int i, only_files = 0;
+    o->inputs = o->outputs = 0;
+    o->bench = 0;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--bench") == 0;
+        if (only_files || a[0] != '-' || a[1] == '\0') {
+            if (o->inputs == CLI_MAX_TENSORS)
+                return usage_error(m, "too many inputs");
+            o->input[o->inputs++] = a;
+        } else if (strcmp(a, "--") == 0) {
+            only_files = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            multi_usage_print(stdout, m);
+            return -1;
+        } else if (!takes_value) {
+            return usage_error(m, "unknown option %s", a);
+        } else if (v == NULL) {
+            return usage_error(m, "missing argument after %s", a);
+        } else if (strcmp(a, "-o") == 0) {
+            if (o->outputs == CLI_MAX_TENSORS)
+                return usage_error(m, "too many -o");
+            o->output[o->outputs++] = v;
+        } else if (count_parse(&o->bench, v, 1, CLI_BENCH_MAX) != 0) {
+            return usage_error(m, "--bench needs a number of runs from 1 to %ld, not %s",
+                               CLI_BENCH_MAX, v);
+        }
+        i += takes_value;
+    }
+    if (o->inputs != m->num_inputs)
+        return usage_error(m, "the model takes %d input file%s (one per input), got %d",
+                           m->num_inputs, m->num_inputs == 1 ? "" : "s", o->inputs);
+    if (o->outputs != 0 && o->outputs != m->num_outputs)
+        return usage_error(m, "give -o once per output (%d), or not at all; got %d",
+                           m->num_outputs, o->outputs);
+    for (i = 0; i < o->outputs; i++) {
+        const cnnc_tensor_info *t = &m->outputs[i];
+        if (ends_with(o->output[i], ".ppm"))
+            return usage_error(m, "cannot write %s: PPM output is not supported; use .pgm or "
+                               ".npy", o->output[i]);
+        if (ends_with(o->output[i], ".pgm") && t->rank != 3)
+            return usage_error(m, "cannot write %s: one PGM per channel needs an (H, W, C) "
+                               "output but '%s' has rank %d; use .npy", o->output[i], t->name,
+                               t->rank);
+    }
+    return 0;
+}
+
+/* The sizes of the listed tensors add up, and fit the runtime's limits? */
+static int multi_check(const cnnc_model *m, char *err, size_t errlen)
+{
+    size_t in = 0, out = 0, n;
+    int k, i, ok = m->predict_ws != NULL && m->num_inputs >= 0 && m->num_outputs >= 1
+                   && m->num_inputs <= CLI_MAX_TENSORS && m->num_outputs <= CLI_MAX_TENSORS;
+    for (k = 0; ok && k < m->num_inputs + m->num_outputs; k++) {
+        const cnnc_tensor_info *t = k < m->num_inputs ? &m->inputs[k]
+                                                      : &m->outputs[k - m->num_inputs];
+        ok = t->rank >= 1 && t->rank <= CNNC_ARRAY_MAX_RANK;
+        for (i = 0, n = 1; ok && i < t->rank; i++) {
+            ok = t->shape[i] >= 0;
+            n *= (size_t)t->shape[i];
+        }
+        ok = ok && n == t->size && t->offset == (k < m->num_inputs ? in : out);
+        if (k < m->num_inputs)
+            in += n;
+        else
+            out += n;
+    }
+    if (ok && in == m->input_size && out == m->output_size)
+        return 0;
+    cnnc_err_set(err, errlen, "model description", "tensor shapes, offsets and sizes disagree");
+    return -1;
+}
+
+/* Input k as a one-input model, for cnnc_input_read (ranks 1 to 4). */
+static int input_view(cnnc_model *v, const cnnc_model *m, int k, char *err, size_t errlen)
+{
+    const cnnc_tensor_info *t = &m->inputs[k];
+    int i;
+    *v = *m;
+    if (t->rank > 4 || t->size == 0) {
+        cnnc_err_set(err, errlen, t->name, "input %d has %s; the command line reads inputs of "
+                     "rank 1 to 4 with values", k, t->size == 0 ? "no values" : "rank > 4");
+        return -1;
+    }
+    v->input_rank = t->rank;
+    for (i = 0; i < t->rank; i++)
+        v->input_shape[i] = t->shape[i];
+    v->input_size = t->size;
+    v->num_inputs = v->num_outputs = 1;
+    v->inputs = v->outputs = NULL;
+    return 0;
+}
+
+/* Output k of every item, gathered, written to path by its extension. */
+static int multi_output_write(const char *path, const float *output, size_t items, int batched,
+                              const cnnc_model *m, int k, char *err, size_t errlen)
+{
+    const cnnc_tensor_info *t = &m->outputs[k];
+    long shape[CNNC_ARRAY_MAX_RANK + 1];
+    float *y = malloc(items * t->size * sizeof *y + 1);
+    size_t item;
+    int i, rank = 0, rc;
+    if (y == NULL) {
+        cnnc_err_set(err, errlen, path, "out of memory");
+        return -1;
+    }
+    for (item = 0; item < items; item++)
+        memcpy(y + item * t->size, output + item * m->output_size + t->offset,
+               t->size * sizeof *y);
+    if (batched)
+        shape[rank++] = (long)items;
+    for (i = 0; i < t->rank; i++)
+        shape[rank++] = t->shape[i];
+    if (ends_with(path, ".npy")) {
+        rc = cnnc_npy_write(path, y, rank, shape, err, errlen);
+    } else if (ends_with(path, ".pgm")) {
+        cnnc_model v = *m;
+        v.output_rank = 3;
+        for (i = 0; i < 3; i++)
+            v.output_shape[i] = t->shape[i];
+        v.output_size = t->size;
+        if (items != 1) {
+            cnnc_err_set(err, errlen, path, "writing one image per channel needs a single "
+                         "input, not a batch of %lu; use .npy", (unsigned long)items);
+            rc = -1;
+        } else {
+            rc = pgm_channels_write(path, y, &v, err, errlen);
+        }
+    } else {
+        rc = cnnc_raw_write(path, y, items * t->size, err, errlen);
+    }
+    free(y);
+    return rc;
+}
+
+static void multi_print(const float *output, size_t items, const cnnc_model *m)
+{
+    char shape[96];
+    size_t item, i;
+    int k;
+    for (item = 0; item < items; item++) {
+        for (k = 0; k < m->num_outputs; k++) {
+            const cnnc_tensor_info *t = &m->outputs[k];
+            const float *y = output + item * m->output_size + t->offset;
+            size_t shown = t->size < CLI_PRINT_MAX ? t->size : CLI_PRINT_MAX;
+            tensor_shape_format(shape, sizeof shape, t);
+            printf("output[%lu] %s shape %s:\n", (unsigned long)item, t->name, shape);
+            for (i = 0; i < shown; i++)
+                printf("%s%.6g%s", i % CLI_PRINT_PER_LINE == 0 ? "  " : "", y[i],
+                       i % CLI_PRINT_PER_LINE == CLI_PRINT_PER_LINE - 1 || i + 1 == shown
+                           ? "\n" : " ");
+            if (shown < t->size)
+                printf("  ... (%lu more)\n", (unsigned long)(t->size - shown));
+        }
+    }
+}
+
+/* `NAME IN_0 IN_1 ... [-o OUT_0 -o OUT_1 ...] [--bench N]`: each input file holds one
+ * item or a batch (all the same number of items); the items are laid out one after
+ * another as the model takes them, run, and each output is printed or written to its
+ * own file. */
+static int multi_main(int argc, char **argv, const cnnc_model *m)
+{
+    struct multi_options o;
+    cnnc_array in[CLI_MAX_TENSORS];
+    char err[1024];
+    unsigned char *ws_block = NULL;
+    float *input = NULL, *output = NULL;
+    void *ws;
+    size_t items = 1, item;
+    int k, batched = 0, rc = 1;
+
+    for (k = 0; k < CLI_MAX_TENSORS; k++)
+        in[k].data = NULL;
+    if (multi_check(m, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        return 1;
+    }
+    rc = multi_options_parse(&o, argc, argv, m);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = 1;
+    if (m->cpu_supported != NULL && !m->cpu_supported()) {
+        fprintf(stderr, "%s: error: this program was built for the '%s' instruction set, which "
+                "this CPU lacks; rebuild with `cnnc build --target generic` (or a target this "
+                "CPU has)\n", m->name, m->target ? m->target : "?");
+        return 1;
+    }
+    for (k = 0; k < m->num_inputs; k++) {
+        cnnc_model v;
+        size_t n;
+        if (input_view(&v, m, k, err, sizeof err) != 0
+            || cnnc_input_read(&in[k], o.input[k], &v, err, sizeof err) != 0)
+            goto fail;
+        n = in[k].count / m->inputs[k].size;
+        if (k > 0 && n != items) {
+            cnnc_err_set(err, sizeof err, o.input[k], "holds %lu items, but %s holds %lu; every "
+                         "input needs as many", (unsigned long)n, o.input[0], (unsigned long)items);
+            goto fail;
+        }
+        items = n;
+        batched |= in[k].rank > m->inputs[k].rank;
+    }
+    ws_block = m->workspace_size <= (size_t)-1 - 64 ? malloc(m->workspace_size + 64) : NULL;
+    input = malloc(items * m->input_size * sizeof *input + 1);
+    output = items <= ((size_t)-1 - 1) / sizeof *output / (m->output_size + 1)
+                 ? malloc(items * m->output_size * sizeof *output + 1) : NULL;
+    if (ws_block == NULL || input == NULL || output == NULL) {
+        cnnc_err_set(err, sizeof err, m->name, "out of memory for a %lu-byte workspace "
+                     "and %lu items", (unsigned long)m->workspace_size, (unsigned long)items);
+        goto fail;
+    }
+    for (item = 0; item < items; item++)
+        for (k = 0; k < m->num_inputs; k++)
+            memcpy(input + item * m->input_size + m->inputs[k].offset,
+                   in[k].data + item * m->inputs[k].size, m->inputs[k].size * sizeof *input);
+    ws = ws_block + (64 - (size_t)((uintptr_t)ws_block % 64)) % 64;
+    for (item = 0; item < items; item++)
+        m->predict_ws(input + item * m->input_size, output + item * m->output_size, ws);
+    if (o.outputs > 0) {
+        for (k = 0; k < m->num_outputs; k++)
+            if (multi_output_write(o.output[k], output, items, batched, m, k, err,
+                                   sizeof err) != 0)
+                goto fail;
+    } else {
+        multi_print(output, items, m);
+    }
+    if (o.bench > 0 && bench_run(m, input, output, ws, o.bench) != 0) {
+        cnnc_err_set(err, sizeof err, "--bench", "out of memory for %ld timings", o.bench);
+        goto fail;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cnnc_err_set(err, sizeof err, "stdout", "write error");
+        goto fail;
+    }
+    rc = 0;
+fail:
+    if (rc != 0)
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+    for (k = 0; k < m->num_inputs; k++)
+        cnnc_array_free(&in[k]);
+    free(ws_block);
+    free(input);
+    free(output);
+    return rc;
+}
+
 int cnnc_cli_main(int argc, char **argv, const cnnc_model *m)
 {
     struct cli_options o;
@@ -323,6 +632,9 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *m)
     void *ws;
     size_t items, item;
     int batched, rc = 1;
+
+    if (m->inputs != NULL || m->outputs != NULL)
+        return multi_main(argc, argv, m);
 
     if (model_check(m, err, sizeof err) != 0) {
         fprintf(stderr, "%s: error: %s\n", m->name, err);

@@ -22,6 +22,15 @@
 #define CNNC_UC(suffix) CNNC_PASTE(CNNC_MODEL_UC, suffix)
 
 /* Fails to compile (negative array size) if the header breaks the runtime's limits. */
+/* A header for several inputs or outputs (or none) lists them (an undefined name is 0 in #if). */
+#if CNNC_UC(_NUM_OUTPUTS) + 0 > 0
+static const cnnc_tensor_info cnnc_inputs[] = CNNC_UC(_INPUT_LIST);
+static const cnnc_tensor_info cnnc_outputs[] = CNNC_UC(_OUTPUT_LIST);
+#define CNNC_TENSORS CNNC_UC(_NUM_INPUTS), CNNC_UC(_NUM_OUTPUTS), cnnc_inputs, cnnc_outputs
+#else
+#define CNNC_TENSORS 1, 1, NULL, NULL
+#endif
+
 typedef char cnnc_check_ranks[CNNC_UC(_INPUT_RANK) >= 1 && CNNC_UC(_INPUT_RANK) <= 4
                               && CNNC_UC(_OUTPUT_RANK) >= 1 && CNNC_UC(_OUTPUT_RANK) <= 4
                               ? 1 : -1];
@@ -36,6 +45,7 @@ static const cnnc_model cnnc_this_model = {
     CNNC_PASTE(CNNC_MODEL, _predict_ws),
     CNNC_UC(_TARGET),
     CNNC_PASTE(CNNC_MODEL, _cpu_supported),
+    CNNC_TENSORS,
 };
 
 int main(int argc, char **argv)

@@ -25,8 +25,22 @@
 
 #define CNNC_ARRAY_MAX_RANK 8
 
+/* One input or output tensor of a model with several (NAME.h's NAME_INPUT_LIST and
+ * NAME_OUTPUT_LIST): where it lies in the model's one input or output buffer (offset and
+ * size in floats), its shape, and its ONNX element type (values are float32 whatever the
+ * type: integers and booleans are exact). size may be 0 (an empty tensor). */
+typedef struct cnnc_tensor_info {
+    const char *name;
+    size_t offset, size;
+    int rank;
+    int shape[CNNC_ARRAY_MAX_RANK];
+    const char *type;
+} cnnc_tensor_info;
+
 /* What the runtime needs to know about a compiled model; cnnc_main.c fills one from the
- * macros of the generated NAME.h. Shapes are in Keras order without the batch axis. */
+ * macros of the generated NAME.h. Shapes are in Keras order without the batch axis.
+ * A model with one input and one output has inputs == outputs == NULL; one with several
+ * (or none) lists them, input_* and output_* then describing the whole buffers. */
 typedef struct cnnc_model {
     const char *name;
     int input_rank;                 /* 1..4 */
@@ -39,6 +53,8 @@ typedef struct cnnc_model {
     void (*predict_ws)(const float *input, float *output, void *workspace);
     const char *target;             /* instruction set the model was built for */
     int (*cpu_supported)(void);     /* 1 if this CPU runs that target; NULL means yes */
+    int num_inputs, num_outputs;    /* entries of inputs and outputs */
+    const cnnc_tensor_info *inputs, *outputs;
 } cnnc_model;
 
 /* An n-d float32 array owned by the caller; rank 0 is a scalar (count 1). */
@@ -96,7 +112,9 @@ int cnnc_input_read(cnnc_array *out, const char *path, const cnnc_model *m,
 /* Monotonic clock in seconds, for benchmarks; the origin is arbitrary. */
 double cnnc_time_now(void);
 
-/* The whole program: `NAME INPUT [-o OUTPUT] [--bench N] [--top K] [--help]`.
+/* The whole program: `NAME INPUT [-o OUTPUT] [--bench N] [--top K] [--help]`; a model
+ * with several inputs and outputs takes one INPUT per input, in order, and -o once per
+ * output, in order (or none: the outputs are printed).
  * Returns the process exit status: 0 success, 1 I/O or data error, 2 usage error.
  * Messages go to stderr, printed outputs and benchmark results to stdout. */
 int cnnc_cli_main(int argc, char **argv, const cnnc_model *m);

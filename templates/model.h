@@ -25,6 +25,7 @@
 /* The instruction set this build uses; call ${name}_cpu_supported() before predicting on a
  * machine that may lack it. */
 #define ${UC}_TARGET "$TARGET"
+$io
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,3 +41,24 @@ void ${name}_predict_ws(const float *input, float *output, void *workspace);
 #endif
 
 #endif
+
+//@ io
+
+/* Several inputs or outputs (or none): ${name}_predict takes the inputs one after another
+ * in `input` and writes the outputs one after another into `output`; input or output k
+ * starts at ${UC}_INPUT_<k>_OFFSET or ${UC}_OUTPUT_<k>_OFFSET floats. Every value is a
+ * float32, whatever ONNX type (_TYPE) the tensor has: integers and booleans (0 or 1)
+ * are exact. ${UC}_INPUT_LIST and ${UC}_OUTPUT_LIST repeat these as initialisers of
+ * {name, offset, size, rank, {shape}, type} (the runtime's cnnc_tensor_info). */
+#define ${UC}_NUM_INPUTS $NUM_INPUTS
+#define ${UC}_NUM_OUTPUTS $NUM_OUTPUTS
+$tensors
+
+//@ tensor
+#define ${UC}_${WHAT}_${K}_NAME $NAME
+#define ${UC}_${WHAT}_${K}_OFFSET $OFFSET
+#define ${UC}_${WHAT}_${K}_SIZE $SIZE
+#define ${UC}_${WHAT}_${K}_RANK $RANK
+#define ${UC}_${WHAT}_${K}_SHAPE {$SHAPE}
+#define ${UC}_${WHAT}_${K}_LAYOUT $LAYOUT
+#define ${UC}_${WHAT}_${K}_TYPE $DTYPE

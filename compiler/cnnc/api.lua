@@ -165,8 +165,8 @@ local function build_variant(model, o)
   local build = require 'cnnc.ffi.build'
   local spec = { name = planned.name, c = r.c, h = r.h, blob = r.blob, cc = o.cc, cflags = o.cflags, cache = o.cache }
   local rec = build.library(spec)
-  local sizes = { input = util.prod(planned.input.shape), output = util.prod(require('cnnc.ir').shape_of(planned,
-    planned.output)), workspace = 4 * planned.plan.arena_floats }
+  local io = require('cnnc.ir').io(planned)
+  local sizes = { input = io.input_size, output = io.output_size, workspace = 4 * planned.plan.arena_floats }
   local lib, err = build.load(rec.so, sizes)
   if not lib then -- a damaged cache entry: build it again once
     os.remove(rec.so)
@@ -203,11 +203,14 @@ function M.compile(model, opts)
   local main = build_variant(model, o)
   local ir = require 'cnnc.ir'
   local typed = main.typed
+  local multi = ir.is_multi(main.planned)
+  local io = ir.io(main.planned)
   return require('cnnc.ffi.net').new({
     name = main.planned.name, model = model, target = main.target, lib = main.lib, so = main.so, key = main.key,
     cache_hit = main.hit, typed = typed, planned = main.planned, workspace_bytes = main.workspace_bytes,
-    input_shape = util.copy(main.planned.input.shape), output_shape = util.copy(ir.shape_of(main.planned,
-      main.planned.output)),
+    input_shape = multi and { io.input_size } or util.copy(main.planned.input.shape),
+    output_shape = multi and { io.output_size } or util.copy(ir.shape_of(main.planned, main.planned.output)),
+    io = multi and io or nil,
     compile_variant = function()
       local vo = util.copy(o)
       vo.fuse, vo.keep_all = false, true

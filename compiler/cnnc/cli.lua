@@ -54,11 +54,12 @@ executable DIR/NAME with the runtime (libc and libm only).
   --dump PASS     print the graph after PASS (frontend, shape, fuse, plan) and stop
 ]],
   run = [[
-usage: cnnc run MODEL INPUT [-o OUTPUT.npy] [--weights DIR] [--bind NAME=FILE]
+usage: cnnc run MODEL INPUT... [-o OUTPUT.npy]... [--weights DIR] [--bind NAME=FILE]
 
 Runs the reference interpreter (plain loops, double precision) on INPUT (.npy, .pgm,
 .ppm or raw float32; a leading batch dimension runs every item) and writes the outputs
-as float32 .npy, or prints them without -o.
+as float32 .npy, or prints them without -o. A model with several inputs and outputs (or
+none) takes one INPUT per input and -o once per output, both in the model's order.
 ]],
 }
 
@@ -297,22 +298,53 @@ function M.build(argv)
 end
 
 function M.run(argv)
-  local pos, opt = parse(argv, { ['-o'] = 'value', ['--weights'] = 'value', ['--bind'] = 'list' }, 'run')
-  if #pos ~= 2 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
+  local pos, opt = parse(argv, { ['-o'] = 'list', ['--weights'] = 'value', ['--bind'] = 'list' }, 'run')
+  if #pos < 1 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
   local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { stop = 'shape', weights = opt['--weights'] })
   if not r then fail_with(err) end
   local npy = require 'cnnc.npy'
+  local runner = require 'cnnc.runner'
+  local ir = require 'cnnc.ir'
+  local outs = opt['-o'] or {}
+  if ir.is_multi(r.typed) then
+    -- One INPUT per model input, -o once per output (or none).
+    local tensors = ir.io(r.typed)
+    if #pos - 1 ~= #tensors.inputs then
+      die(string.format('run: the model takes %d input file%s (one per input), got %d', #tensors.inputs,
+        #tensors.inputs == 1 and '' or 's', #pos - 1), 2)
+    end
+    if #outs ~= 0 and #outs ~= #tensors.outputs then
+      die(string.format('run: give -o once per output (%d), or not at all; got %d', #tensors.outputs, #outs), 2)
+    end
+    local xs = {}
+    for k = 2, #pos do
+      local x, xerr = npy.read_input(pos[k])
+      if not x then die(xerr) end
+      xs[k - 1] = x
+    end
+    local ys, rerr = runner.run_tensors(r.typed, xs, { unpack(pos, 2) })
+    if not ys then fail_with(rerr) end
+    if #outs == 0 then io.write(runner.format_tensors(ys, r.typed), '\n') end
+    for k, path in ipairs(outs) do
+      local ok, werr = npy.write(path, ys[k])
+      if not ok then die(werr) end
+      io.write('wrote ', path, ' ', util.shape_str(ys[k].shape), '\n')
+    end
+    return
+  end
+  if #pos ~= 2 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
+  if #outs > 1 then die('run: -o given twice', 2) end
   local x, xerr = npy.read_input(pos[2])
   if not x then die(xerr) end
-  local out, rerr = require('cnnc.runner').run_batch(r.typed, x, pos[2])
+  local out, rerr = runner.run_batch(r.typed, x, pos[2])
   if not out then fail_with(rerr) end
-  if opt['-o'] then
-    local ok, werr = npy.write(opt['-o'], out)
+  if outs[1] then
+    local ok, werr = npy.write(outs[1], out)
     if not ok then die(werr) end
-    io.write('wrote ', opt['-o'], ' ', util.shape_str(out.shape), '\n')
+    io.write('wrote ', outs[1], ' ', util.shape_str(out.shape), '\n')
   else
-    io.write(require('cnnc.runner').format(out, r.typed), '\n')
+    io.write(runner.format(out, r.typed), '\n')
   end
 end
 

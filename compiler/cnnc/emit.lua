@@ -30,7 +30,7 @@ end
 function Context:comment(node)
   local parts = { node.name .. ': ' .. node.op }
   if node.layer.describe then parts[#parts + 1] = node.layer.describe(node) end
-  local s = table.concat(parts, ' ') .. string.format(', %s -> %s', util.shape_x(node.in_shape), util.shape_x(node.shape))
+  local s = table.concat(parts, ' ') .. string.format(', %s -> %s', util.shape_x(node.in_shape or {}), util.shape_x(node.shape))
   local e = epilogue.describe(node.epilogue)
   if e ~= '' then s = s .. ', then ' .. e end
   return util.c_comment(s)
@@ -124,6 +124,64 @@ local function summary_text(g)
   return table.concat(lines, '\n')
 end
 
+local function dims(s)
+  local t = {}
+  for i = 1, #s do t[i] = tostring(s[i]) end
+  return table.concat(t, ', ')
+end
+
+-- A C string literal of a tensor's name (ONNX names may hold any character).
+local function c_string(s)
+  return '"' .. s:gsub('[^%w_ %.:/%-]', function(c) return string.format('\\%03o', c:byte()) end) .. '"'
+end
+
+-- The header's holes for the model's inputs and outputs: INPUT_*/OUTPUT_* describe the one
+-- input and output, or, with several, the whole buffer (rank 1); then `io` lists each
+-- tensor (cnnc.ir.io), and is empty for a model with one input and one output.
+local function header_vars(g, vars)
+  local io = ir.io(g)
+  local plan = g.plan
+  local function whole(list, size, what)
+    if #list == 1 then
+      local v = list[1]
+      local layout_name = what == 'INPUT' and (g.input.layout or layout(v.shape))
+        or (g.output_layout or layout(v.shape))
+      return v.size, #v.shape, dims(v.shape), layout_name
+    end
+    return size, 1, tostring(size), #list == 0 and 'none' or 'several'
+  end
+  vars.INPUT_SIZE, vars.INPUT_RANK, vars.INPUT_SHAPE, vars.INPUT_LAYOUT = whole(io.inputs, io.input_size, 'INPUT')
+  vars.OUTPUT_SIZE, vars.OUTPUT_RANK, vars.OUTPUT_SHAPE, vars.OUTPUT_LAYOUT = whole(io.outputs, io.output_size, 'OUTPUT')
+  local softmax = 0
+  if #io.outputs == 1 and io.outputs[1].name then
+    local out_node = ir.by_name(g)[plan.root[io.outputs[1].name]]
+    softmax = out_node and epilogue.ends_in_softmax(out_node.epilogue) and 1 or 0
+  end
+  vars.SOFTMAX = softmax
+  if not ir.is_multi(g) then
+    vars.io = ''
+    return vars
+  end
+  local parts = {}
+  for _, what in ipairs({ 'INPUT', 'OUTPUT' }) do
+    local list = what == 'INPUT' and io.inputs or io.outputs
+    local entries = {}
+    for k, v in ipairs(list) do
+      local shape = #v.shape > 0 and dims(v.shape) or '1'
+      parts[#parts + 1] = template.section('model.h', 'tensor', { UC = vars.UC, WHAT = what, K = k - 1,
+        NAME = c_string(v.label), OFFSET = v.offset, SIZE = v.size, RANK = math.max(#v.shape, 1), SHAPE = shape,
+        LAYOUT = c_string(v.layout or layout(v.shape)), DTYPE = c_string(v.dtype or 'float32') })
+      entries[#entries + 1] = string.format('{%s, %d, %d, %d, {%s}, %s}', c_string(v.label), v.offset, v.size,
+        math.max(#v.shape, 1), shape, c_string(v.dtype or 'float32'))
+    end
+    parts[#parts + 1] = string.format('#define %s_%s_LIST {%s}', vars.UC, what, #entries > 0 and table.concat(entries, ', ')
+      or '{"", 0, 0, 1, {0}, ""}')
+  end
+  vars.io = template.section('model.h', 'io', { UC = vars.UC, name = vars.name, NUM_INPUTS = #io.inputs,
+    NUM_OUTPUTS = #io.outputs, tensors = table.concat(parts, '\n') })
+  return vars
+end
+
 -- Returns c_text, h_text and, with opts.blob, the weights as little-endian float32 bytes
 -- (NAME.weights.bin, linked in as an object: see cnnc.cli). opts: {source = model file
 -- name, target = cnnc.targets entry, blob = bool}.
@@ -143,8 +201,9 @@ function M.run(g, opts)
   local function ptr(value)
     local r = plan.root[value]
     local s = plan.storage[r]
-    if s.kind == 'input' then return 'input' end
-    if s.kind == 'output' then return 'output' end
+    if s.kind == 'input' or s.kind == 'output' then
+      return (s.offset or 0) == 0 and s.kind or string.format('%s + %d', s.kind, s.offset)
+    end
     return util.c_ident(r) .. '_out'
   end
   for _, n in ipairs(g.nodes) do
@@ -177,9 +236,14 @@ function M.run(g, opts)
       end
     end
   end
-  if plan.copy_input_to_output then
-    calls[#calls + 1] = string.format('memcpy(output, input, %d * sizeof(float));', util.prod(g.input.shape))
+  for _, c in ipairs(plan.copies or {}) do
+    local dst = c.offset == 0 and 'output' or string.format('output + %d', c.offset)
+    calls[#calls + 1] = string.format('memcpy(%s, %s, %d * sizeof(float));', dst, ptr(c.from), c.count)
   end
+  local io = ir.io(g)
+  -- A model without input values (a constant, or only empty tensors) reads no input.
+  if io.input_size == 0 then table.insert(calls, 1, '(void)input;') end
+  if io.output_size == 0 then table.insert(calls, 1, '(void)output;') end
 
   local funcs_text = table.concat(funcs, '\n')
   local weights = {}
@@ -240,23 +304,11 @@ function M.run(g, opts)
   }) })
   local c_text = template.reindent(table.concat(parts, '\n\n'))
 
-  local out_shape = ir.shape_of(g, g.output)
-  local out_node = ir.by_name(g)[plan.root[g.output]]
-  local softmax = out_node and epilogue.ends_in_softmax(out_node.epilogue) and 1 or 0
-  local function dims(s)
-    local t = {}
-    for i = 1, #s do t[i] = tostring(s[i]) end
-    return table.concat(t, ', ')
-  end
   local uc = name:upper()
-  local h_text = template.reindent(template.section('model.h', 'header', {
+  local h_text = template.reindent(template.section('model.h', 'header', header_vars(g, {
     file = name .. '.h', version = M.VERSION, source = source, summary = summary,
-    GUARD = uc .. '_H', UC = uc, name = name,
-    INPUT_SIZE = util.prod(g.input.shape), INPUT_RANK = #g.input.shape, INPUT_SHAPE = dims(g.input.shape),
-    INPUT_LAYOUT = g.input.layout or layout(g.input.shape),
-    OUTPUT_SIZE = util.prod(out_shape), OUTPUT_RANK = #out_shape, OUTPUT_SHAPE = dims(out_shape),
-    OUTPUT_LAYOUT = g.output_layout or layout(out_shape), SOFTMAX = softmax, WS = ws, TARGET = t.name,
-  }))
+    GUARD = uc .. '_H', UC = uc, name = name, WS = ws, TARGET = t.name,
+  })))
   local blob_bytes
   if blob then
     local ffi = require 'ffi'

@@ -8,6 +8,14 @@
 -- plus what the shape pass adds: in_shapes, shape, weights = {{name, tensor}, ...}.
 -- Values are named by the node producing them; the graph input is a value too. It is a
 -- DAG: Sequential models are the common case, not the only one.
+--
+-- Several inputs and outputs (ONNX models): `inputs = {{name, shape, layout, label,
+-- dtype}, ...}` (any count, also none) and `outputs = {{name, layout, label, dtype} |
+-- {empty = shape, ...}, ...}`; then `input` is the first input (nil when there is none)
+-- and `output` the first output's value. The compiled model takes the inputs one after
+-- another in one buffer and writes the outputs one after another into another (see
+-- M.io). An `empty` output has a 0 in its shape: no values, no node. Graphs without
+-- these lists have exactly one input and one output.
 
 local util = require 'cnnc.util'
 
@@ -21,7 +29,16 @@ end
 -- argument.
 function M.clone(g)
   local c = util.copy(g)
-  c.input = util.copy(g.input)
+  c.input = g.input and util.copy(g.input)
+  if g.inputs then
+    c.inputs = {}
+    for i, v in ipairs(g.inputs) do c.inputs[i] = util.copy(v) end
+    c.input = c.inputs[1]
+  end
+  if g.outputs then
+    c.outputs = {}
+    for i, v in ipairs(g.outputs) do c.outputs[i] = util.copy(v) end
+  end
   c.nodes = {}
   for i, n in ipairs(g.nodes) do
     local m = util.copy(n)
@@ -50,8 +67,12 @@ function M.consumers(g)
       table.insert(t[v], n)
     end
   end
-  t[g.output] = t[g.output] or {}
-  table.insert(t[g.output], { name = '@output' })
+  for _, o in ipairs(M.outputs(g)) do
+    if o.name then
+      t[o.name] = t[o.name] or {}
+      table.insert(t[o.name], { name = '@output' })
+    end
+  end
   return t
 end
 
@@ -63,6 +84,9 @@ function M.bypass(g, n, replacement)
     end
   end
   if g.output == n.name then g.output = replacement end
+  for _, o in ipairs(g.outputs or {}) do
+    if o.name == n.name then o.name = replacement end
+  end
   for i, m in ipairs(g.nodes) do
     if m == n then table.remove(g.nodes, i); break end
   end
@@ -70,10 +94,48 @@ end
 
 -- Shape of a value by name.
 function M.shape_of(g, name)
-  if name == g.input.name then return g.input.shape end
+  for _, v in ipairs(M.inputs(g)) do
+    if name == v.name then return v.shape end
+  end
   for _, n in ipairs(g.nodes) do
     if n.name == name then return n.shape end
   end
+end
+
+-- The graph's inputs: a list of {name, shape, layout, ...}.
+function M.inputs(g)
+  return g.inputs or { g.input }
+end
+
+-- The graph's outputs: a list of {name (a value) | empty (a shape with a 0), layout, ...}.
+function M.outputs(g)
+  return g.outputs or { { name = g.output, layout = g.output_layout } }
+end
+
+-- More or fewer than one input or output?
+function M.is_multi(g)
+  return (g.inputs ~= nil and #g.inputs ~= 1) or (g.outputs ~= nil and #g.outputs ~= 1)
+end
+
+-- The compiled model's interface: {inputs = {{name, label, shape, size, offset}, ...},
+-- outputs = {...}, input_size, output_size} with offsets and sizes in floats into the
+-- one input and the one output buffer.
+function M.io(g)
+  local function list(src, shape_of)
+    local t, off = {}, 0
+    for i, v in ipairs(src) do
+      local shape = shape_of(v)
+      local n = util.prod(shape)
+      t[i] = { name = v.name, label = v.label or v.name, shape = shape, size = n, offset = off, layout = v.layout,
+        dtype = v.dtype }
+      off = off + n
+    end
+    return t, off
+  end
+  local r = {}
+  r.inputs, r.input_size = list(M.inputs(g), function(v) return v.shape end)
+  r.outputs, r.output_size = list(M.outputs(g), function(o) return o.empty or M.shape_of(g, o.name) end)
+  return r
 end
 
 function M.weight(n, name)

@@ -5,21 +5,29 @@
 -- over fast. Works on fused graphs too (which is how fusion itself gets tested).
 
 local epilogue = require 'cnnc.epilogue'
+local ir = require 'cnnc.ir'
 local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 
 local M = {}
 
--- x: a tensor holding the input (any ctype, element count = input size).
--- Returns the output tensor (double) and a table name -> tensor of every value.
+-- x: a tensor holding the input (any ctype, element count = input size; a model with
+-- several inputs takes them one after another).
+-- Returns the output tensor (double; several outputs one after another, as the compiled
+-- model writes them) and a table name -> tensor of every value.
 function M.run(g, x)
-  local n_in = util.prod(g.input.shape)
+  local io = ir.io(g)
+  local n_in = io.input_size
   if x.n ~= n_in then
-    util.fail(nil, 'input has %d values, the model expects %s = %d', x.n, util.shape_str(g.input.shape), n_in)
+    util.fail(nil, 'input has %d values, the model expects %s = %d', x.n,
+      g.input and #io.inputs == 1 and util.shape_str(g.input.shape) or 'its inputs', n_in)
   end
-  local input = tensor.new(g.input.shape, 'double')
-  for i = 0, n_in - 1 do input.data[i] = x.data[i] end
-  local values = { [g.input.name] = input }
+  local values = {}
+  for _, v in ipairs(io.inputs) do
+    local input = tensor.new(v.shape, 'double')
+    for i = 0, v.size - 1 do input.data[i] = x.data[v.offset + i] end
+    values[v.name] = input
+  end
   for _, n in ipairs(g.nodes) do
     local ins = {}
     for i, v in ipairs(n.inputs) do ins[i] = values[v] end
@@ -34,7 +42,13 @@ function M.run(g, x)
     end
     values[n.name] = y
   end
-  return values[g.output], values
+  if not ir.is_multi(g) then return values[g.output], values end
+  local y = tensor.new({ io.output_size }, 'double')
+  for _, o in ipairs(io.outputs) do
+    local v = o.name and values[o.name]
+    for i = 0, o.size - 1 do y.data[o.offset + i] = v.data[i] end
+  end
+  return y, values
 end
 
 return M

@@ -29,7 +29,9 @@ end
 function M.rows(g)
   local rows = {}
   rows[1] = { '#', 'layer', 'type', 'output', 'params', 'details', 'epilogue / fused' }
-  rows[2] = { '0', g.input.name, 'Input', util.shape_str(g.input.shape), '0', '', '' }
+  for _, v in ipairs(require('cnnc.ir').inputs(g)) do
+    rows[#rows + 1] = { '0', v.name, 'Input', util.shape_str(v.shape), '0', '', '' }
+  end
   for i, n in ipairs(g.nodes) do
     rows[#rows + 1] = {
       tostring(n.index or i), n.name, n.op, util.shape_str(n.shape), tostring(M.params(n)),

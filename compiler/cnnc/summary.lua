@@ -12,7 +12,20 @@ local M = {}
 function M.text(r)
   local g, f, p = r.typed, r.fused, r.planned
   local out = {}
-  out[#out + 1] = string.format('Model: %s (input %s)', g.name, util.shape_str(g.input.shape))
+  local ir = require 'cnnc.ir'
+  if ir.is_multi(g) then
+    local function names(list)
+      local t = {}
+      for _, v in ipairs(list) do
+        t[#t + 1] = string.format('%s %s', v.label, util.shape_str(v.shape))
+      end
+      return #t > 0 and table.concat(t, ', ') or 'none'
+    end
+    local io = ir.io(g)
+    out[#out + 1] = string.format('Model: %s (inputs: %s; outputs: %s)', g.name, names(io.inputs), names(io.outputs))
+  else
+    out[#out + 1] = string.format('Model: %s (input %s)', g.name, util.shape_str(g.input.shape))
+  end
   out[#out + 1] = report.table(report.rows(g))
   local params, macs = report.totals(g)
   out[#out + 1] = ''
@@ -28,7 +41,7 @@ function M.text(r)
     out[#out + 1] = string.format('After fusion: %d layers run (of %d written)', #f.nodes, #g.nodes)
     local frows = { { 'layer', 'type', 'output', 'epilogue / fused' } }
     for _, n in ipairs(report.rows(f)) do
-      if n[1] ~= '#' and n[2] ~= g.input.name then frows[#frows + 1] = { n[2], n[3], n[4], n[7] } end
+      if n[1] ~= '#' and n[3] ~= 'Input' then frows[#frows + 1] = { n[2], n[3], n[4], n[7] } end
     end
     out[#out + 1] = report.table(frows, '  ', {})
   end

@@ -342,7 +342,18 @@ function M.main(argv)
     target = o.target })
   if not r then die(util.format_error(err)) end
   local g = r.planned
-  local ishape, oshape = g.input.shape, require('cnnc.ir').shape_of(g, g.output)
+  local ir = require 'cnnc.ir'
+  local ishape, oshape = g.input and g.input.shape, g.output and ir.shape_of(g, g.output)
+  if ir.is_multi(g) then
+    -- Several inputs or outputs: the test works on the whole input and output buffers
+    -- (each item's inputs, and outputs, one after another).
+    local io = ir.io(g)
+    if io.input_size == 0 or io.output_size == 0 then
+      die('cnnc test needs a model with input and output values; this one has none in its '
+        .. (io.input_size == 0 and 'input' or 'output'))
+    end
+    ishape, oshape = { io.input_size }, { io.output_size }
+  end
 
   local x, inputs_origin, batched, y, expected_origin
   if o.inputs then

@@ -3,7 +3,9 @@
 
 Run from anywhere:
 
-    /usr/bin/python3 tests/golden/make_onnx_golden.py
+    /usr/bin/python3 tests/golden/make_onnx_golden.py [model ...]
+
+(with model names, only those are made again and their manifest lines replaced).
 
 For every model below this script
   * builds the network in PyTorch with seeded weights (batch-norm running statistics and
@@ -13,7 +15,8 @@ For every model below this script
   * draws a batch of 2 inputs (1 for R3; float32, NCHW) and computes the outputs in float64 from the
     float32 weights (the model converted to double), the reference cnnc must match,
   * writes tests/golden/onnx/<model>/{model.onnx, input.npy, expected.npy} and a line of
-    tests/golden/onnx/manifest.json.
+    tests/golden/onnx/manifest.json; a model with several inputs or outputs has
+    input_<k>.npy and expected_<k>.npy instead, in the ONNX graph's order.
 
 The generated files are committed: tests need neither PyTorch nor onnx. The script is
 deterministic (torch.manual_seed per model, one thread); rerunning rewrites the same
@@ -36,6 +39,11 @@ Models:
                    two-branch concat
   tcn_1d           a 1-D temporal convolutional net: causal dilated convs (left zero pad,
                    dilation 1, 2, 4) in residual blocks, global average, fc
+  two_heads        one input, two outputs: a conv trunk shared by a classifier head
+                   (softmax over 5 classes) and a per-pixel head (1x1 conv map)
+  two_inputs       three inputs, two outputs: an image and a mask joined on channels, a
+                   side vector through a dense layer; outputs the class scores and the
+                   image's pooled features (also read by the classifier)
 """
 
 import json
@@ -239,6 +247,45 @@ class TCN(nn.Module):
         return self.fc(F.adaptive_avg_pool1d(x, 1).flatten(1))
 
 
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.b1 = nn.BatchNorm2d(16)
+        self.c2 = nn.Conv2d(16, 24, 3, stride=2, padding=1)
+        self.fc = nn.Linear(24, 5)
+        self.seg = nn.Conv2d(24, 2, 1)
+
+    def forward(self, x):
+        x = F.relu(self.c2(F.relu(self.b1(self.c1(x)))))
+        cls = F.softmax(self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1)), dim=1)
+        return cls, self.seg(x)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(4, 12, 3, padding=1)
+        self.c2 = nn.Conv2d(12, 16, 3, stride=2)
+        self.v = nn.Linear(8, 8)
+        self.fc = nn.Linear(24, 4)
+
+    def forward(self, image, mask, vec):
+        x = torch.cat([image, mask], dim=1)
+        f = F.adaptive_avg_pool2d(F.relu(self.c2(F.relu(self.c1(x)))), 1).flatten(1)
+        e = torch.tanh(self.v(vec))
+        return self.fc(torch.cat([f, e], dim=1)), f
+
+
+# name, constructor, input names and shapes (without batch), output names, opset: models
+# with several inputs or outputs (inputs uniform in [-1, 1], 2 items)
+MULTI = [
+    ('two_heads', TwoHeads, [('image', (3, 12, 12))], ['classes', 'segmentation'], 13),
+    ('two_inputs', TwoInputs, [('image', (3, 16, 16)), ('mask', (1, 16, 16)), ('vec', (8,))], ['scores', 'features'],
+     13),
+]
+
+
 # name, constructor, input shape (without batch), input range, dynamic batch axis, opset,
 # items in input.npy (one for R3, whose input alone is 0.6 MB)
 MODELS = [
@@ -287,15 +334,60 @@ def export(name, ctor, shape, lo_hi, dynamic, opset, batch, index):
             'operators': ops, 'dynamic_batch': dynamic, 'opset': opset}
 
 
-def main():
-    if os.path.isdir(OUT_DIR):
-        shutil.rmtree(OUT_DIR)
-    os.makedirs(OUT_DIR)
-    manifest = [export(*m, index=i) for i, m in enumerate(MODELS)]
-    with open(os.path.join(OUT_DIR, 'manifest.json'), 'w') as f:
+def export_multi(name, ctor, inputs, outputs, opset, index):
+    torch.manual_seed(1000 + index)
+    gen = torch.Generator().manual_seed(2000 + index)
+    model = ctor()
+    randomise(model, gen)
+    model.eval()
+    rng = np.random.default_rng(3000 + index)
+    xs = [rng.uniform(-1.0, 1.0, size=(2,) + shape).astype(np.float32) for _, shape in inputs]
+    d = os.path.join(OUT_DIR, name)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, 'model.onnx')
+    with torch.no_grad():
+        torch.onnx.export(model, tuple(torch.from_numpy(x[:1]) for x in xs), path, opset_version=opset,
+                          input_names=[n for n, _ in inputs], output_names=outputs, do_constant_folding=True,
+                          training=torch.onnx.TrainingMode.PRESERVE)
+    onnx.checker.check_model(onnx.load(path))
+    with torch.no_grad():
+        refs = model.double()(*[torch.from_numpy(x.astype(np.float64)) for x in xs])
+    for k, x in enumerate(xs):
+        np.save(os.path.join(d, 'input_%d.npy' % k), x)
+    for k, r in enumerate(refs):
+        np.save(os.path.join(d, 'expected_%d.npy' % k), r.numpy().astype(np.float32))
+    ops = sorted({n.op_type for n in onnx.load(path).graph.node})
+    params = sum(p.numel() for p in model.parameters())
+    print('%-16s params %8d  inputs %s  outputs %s  ops %s' % (name, params, [x.shape for x in xs],
+                                                                 [tuple(r.shape) for r in refs], ' '.join(ops)))
+    return {'model': name, 'input_shape': [list(x.shape) for x in xs], 'output_shape': [list(r.shape) for r in refs],
+            'params': params, 'operators': ops, 'dynamic_batch': False, 'opset': opset}
+
+
+def main(names):
+    makers = [(m[0], lambda m=m, i=i: export(*m, index=i)) for i, m in enumerate(MODELS)]
+    makers += [(m[0], lambda m=m, i=i: export_multi(*m, index=len(MODELS) + i)) for i, m in enumerate(MULTI)]
+    manifest_path = os.path.join(OUT_DIR, 'manifest.json')
+    if not names:
+        if os.path.isdir(OUT_DIR):
+            shutil.rmtree(OUT_DIR)
+        os.makedirs(OUT_DIR)
+        manifest = [make() for _, make in makers]
+    else:
+        unknown = set(names) - {n for n, _ in makers}
+        if unknown:
+            raise SystemExit('unknown models: %s' % ', '.join(sorted(unknown)))
+        with open(manifest_path) as f:
+            old = {e['model']: e for e in map(json.loads, f)}
+        for n, make in makers:
+            if n in names:
+                old[n] = make()
+        manifest = [old[n] for n, _ in makers if n in old]
+    with open(manifest_path, 'w') as f:
         for entry in manifest:
             f.write(json.dumps(entry, sort_keys=True) + '\n')
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+    main(sys.argv[1:])

@@ -1,16 +1,17 @@
 -- ONNX conformance: every test case of Debian's libonnx-testdata (node/ and
 -- pytorch-converted/) whose operators cnnc supports is imported, compiled for the generic
--- target and for the host's best SIMD target, built, run on test_data_set_*/input_0.pb and
--- compared with output_0.pb at ONNX's own tolerance (|got - expected| <= 1e-7 + 1e-3 *
--- |expected|). The reference interpreter is checked the same way. Graph inputs after the
--- first (weights, shapes, bounds) are bound to their test values, as `cnnc build --bind`
--- does.
+-- target and for the host's best SIMD target, built, run on test_data_set_*/input_*.pb and
+-- compared with every output_*.pb at ONNX's own tolerance (|got - expected| <= 1e-7 +
+-- 1e-3 * |expected|; integer and boolean outputs arrive as float32 numbers). The reference interpreter is checked the same
+-- way. A case with several graph inputs is compiled with all of them as model inputs when
+-- the importer accepts that; otherwise the inputs after the first (weights, shapes,
+-- bounds) are bound to their test values, as `cnnc build --bind` does.
 --
 -- Prints one line per case (PASS, FAIL with the reason, SKIP with the operator that
 -- caused it) and ends with `conformance: N passed, M failed` (M counts failing eligible
 -- cases) and the passed/eligible/total counts. A case with supported operators that the
--- importer rejects for a feature cnnc lacks (3-D convolution, training mode, integer
--- arithmetic...) must be listed in tests/onnx/expected_rejections.txt, else it fails.
+-- importer rejects for a feature cnnc lacks (random dropping in training mode, sequence
+-- and optional values) must be listed in tests/onnx/expected_rejections.txt, else it fails.
 --
 -- usage: luajit tests/onnx/conformance.lua [--jobs N] [--cc CC] [--targets a,b]
 --                                          [--data DIR] [case ...]
@@ -106,7 +107,7 @@ end
 
 -- Stage 1: select, import, compile and write C.
 local results, order, builds, built = {}, {}, {}, {}
-local counts = { total = 0, unsupported = 0, rejected = 0 }
+local counts = { total = 0, unsupported = 0, rejected = 0, unbound = 0 }
 
 local function result(case, status, msg)
   if not results[case] then order[#order + 1] = case end
@@ -146,13 +147,21 @@ local function prepare(case, name, dir)
     local inputs = {}
     for _, v in ipairs(m.graph.inputs) do if not inits[v.name] then inputs[#inputs + 1] = v.name end end
     for si, set in ipairs(sets) do
-      -- Inputs after the first are compiled in as constants.
-      local binds = {}
-      for k = 2, #inputs do
-        local path = string.format('%s/input_%d.pb', set, k - 1)
-        if exists(path) then binds[inputs[k]] = onnx.read_tensor(path) end
+      -- Every graph input is a model input when the importer takes them so (Add of two
+      -- tensors, Concat, MatMul...); else inputs after the first are compiled in as
+      -- constants (weights, shapes, bounds), as `cnnc build --bind` does.
+      local model, err
+      if #inputs > 1 then model = driver.load(dir .. '/model.onnx') end
+      if model then
+        counts.unbound = counts.unbound + (si == 1 and 1 or 0)
+      else
+        local binds = {}
+        for k = 2, #inputs do
+          local path = string.format('%s/input_%d.pb', set, k - 1)
+          if exists(path) then binds[inputs[k]] = onnx.read_tensor(path) end
+        end
+        model, err = driver.load(dir .. '/model.onnx', { binds = binds })
       end
-      local model, err = driver.load(dir .. '/model.onnx', { binds = binds })
       if not model then
         local text = util.format_error(err):gsub('\n.*', ' ...'):gsub('^.-model%.onnx: ', '')
         if expected_rejections[case] then
@@ -164,8 +173,16 @@ local function prepare(case, name, dir)
         break
       end
       if expected_rejections[case] then result(case, 'FAIL', 'listed in expected_rejections.txt but imports now') end
-      local x = onnx.read_tensor(set .. '/input_0.pb')
-      local want = onnx.read_tensor(set .. '/output_0.pb')
+      -- The model's inputs by ONNX name (a model may take several, or none), and every
+      -- expected output in the graph's order.
+      local xs, wants = {}, {}
+      local index = {}
+      for k, v in ipairs(inputs) do index[v] = k end
+      local multi = ir.is_multi(model.graph)
+      for k, v in ipairs(ir.inputs(model.graph)) do
+        xs[k] = onnx.read_tensor(string.format('%s/input_%d.pb', set, (index[v.label] or 1) - 1))
+      end
+      for k = 1, #m.graph.outputs do wants[k] = onnx.read_tensor(string.format('%s/output_%d.pb', set, k - 1)) end
       local cname = name:gsub('[^%w_]', '_')
       for _, t in ipairs(target_list) do
         local r, cerr = driver.compile(model, { target = t, name = cname })
@@ -174,22 +191,33 @@ local function prepare(case, name, dir)
           break
         end
         if t == 'generic' then
-          local y, rerr = runner.run_batch(r.typed, x)
-          if not y then result(case, 'FAIL', 'reference interpreter: ' .. util.format_error(rerr))
+          local ys, rerr
+          if multi then ys, rerr = runner.run_tensors(r.typed, xs)
           else
-            local good, why = compare(y, want)
-            if not good then result(case, 'FAIL', 'reference interpreter: ' .. why) end
+            local y
+            y, rerr = runner.run_batch(r.typed, xs[1])
+            ys = y and { y }
+          end
+          if not ys then result(case, 'FAIL', 'reference interpreter: ' .. util.format_error(rerr))
+          else
+            for k, want in ipairs(wants) do
+              local good, why = compare(ys[k], want)
+              if not good then result(case, 'FAIL', string.format('reference interpreter, output %d: %s', k - 1, why)) end
+            end
           end
         end
         local bdir = string.format('%s/%s/%s/%d', work, case, t, si)
         os.execute('mkdir -p ' .. cli.shell_quote(bdir))
         assert(driver.write_c(r, bdir))
-        local item = r.planned.input.shape
-        local out_rank = #require('cnnc.ir').shape_of(r.planned, r.planned.output)
-        local raw = #item > 4 or out_rank > 4
+        -- Ranks above 4 go through harness.c (raw float32 buffers), the others through the
+        -- model's own command line.
+        local io = ir.io(r.planned)
+        local raw = false
+        for _, v in ipairs(io.inputs) do raw = raw or #v.shape > 4 end
+        for _, v in ipairs(io.outputs) do raw = raw or #v.shape > 4 end
         built[case .. '@' .. t] = true
-        builds[#builds + 1] = { case = case, dir = bdir, name = r.planned.name, x = x, want = want, target = t,
-          raw = raw }
+        builds[#builds + 1] = { case = case, dir = bdir, name = r.planned.name, xs = xs, wants = wants, target = t,
+          raw = raw, io = io, multi = multi }
       end
       if not results[case] then result(case, 'PASS') end
     end
@@ -243,24 +271,52 @@ for _, b in ipairs(builds) do
   if not exists(exe) then msg = 'C build failed (' .. b.dir .. '): ' .. log:sub(1, 400)
   elseif log:match('%S') then msg = 'compiler warnings (' .. b.dir .. '): ' .. log:sub(1, 400)
   else
-    local inp = b.dir .. (b.raw and '/input.f32' or '/input.npy')
-    local out = b.dir .. (b.raw and '/output.f32' or '/output.npy')
+    local got, cmd = {}, nil
     if b.raw then
-      local buf = ffi.new('float[?]', b.x.n)
-      for k = 0, b.x.n - 1 do buf[k] = b.x.data[k] end
-      assert(util.write_file_atomic(inp, ffi.string(buf, 4 * b.x.n)))
+      -- One raw buffer: each item's inputs one after another (harness.c runs the items).
+      local items = #b.xs > 0 and b.xs[1].n / b.io.inputs[1].size or 1
+      local buf = ffi.new('float[?]', math.max(items * b.io.input_size, 1))
+      for i = 0, items - 1 do
+        for k, v in ipairs(b.io.inputs) do
+          for j = 0, v.size - 1 do buf[i * b.io.input_size + v.offset + j] = b.xs[k].data[i * v.size + j] end
+        end
+      end
+      local inp = b.dir .. '/input.f32'
+      assert(util.write_file_atomic(inp, ffi.string(buf, 4 * items * b.io.input_size)))
+      cmd = string.format('%s %s %s/output.f32', exe, inp, b.dir)
     else
-      assert(npy.write(inp, b.x))
+      local args = {}
+      for k, x in ipairs(b.xs) do
+        args[#args + 1] = string.format('%s/input_%d.npy', b.dir, k - 1)
+        assert(npy.write(args[#args], x))
+      end
+      for k = 1, #b.wants do args[#args + 1] = string.format('-o %s/output_%d.npy', b.dir, k - 1) end
+      cmd = exe .. ' ' .. table.concat(args, ' ')
     end
-    local rc = os.execute(string.format('%s %s %s%s > %s/run.log 2>&1', exe, inp, b.raw and '' or '-o ', out, b.dir))
-    local got
+    local rc = os.execute(string.format('%s > %s/run.log 2>&1', cmd, b.dir))
     if rc == 0 or rc == true then
-      if b.raw then got = npy.read_input(out) else got = npy.read(out) end
+      if b.raw then
+        local all = npy.read_input(b.dir .. '/output.f32')
+        -- Split the items' output buffers into one tensor per output.
+        local items = all and all.n / math.max(b.io.output_size, 1) or 0
+        for k, o in ipairs(b.io.outputs) do
+          local t = require('cnnc.tensor').new({ items * o.size }, 'float')
+          for i = 0, items - 1 do
+            for j = 0, o.size - 1 do t.data[i * o.size + j] = all.data[i * b.io.output_size + o.offset + j] end
+          end
+          got[k] = all and t
+        end
+      else
+        for k = 1, #b.wants do got[k] = npy.read(string.format('%s/output_%d.npy', b.dir, k - 1)) end
+      end
     end
-    if not got then msg = 'run failed: ' .. (util.read_file(b.dir .. '/run.log') or ''):sub(1, 300)
-    else
-      local good, why = compare(got, b.want)
-      if not good then msg = why end
+    for k, want in ipairs(b.wants) do
+      if msg then break end
+      if not got[k] then msg = 'run failed: ' .. (util.read_file(b.dir .. '/run.log') or ''):sub(1, 300)
+      else
+        local good, why = compare(got[k], want)
+        if not good then msg = (#b.wants > 1 and string.format('output %d: ', k - 1) or '') .. why end
+      end
     end
   end
   if msg then
@@ -289,5 +345,7 @@ for _, t in ipairs(target_list) do
 end
 print(string.format('conformance: %d passed / %d eligible / %d total (skipped: %d with operators cnnc lacks, %d rejected for a feature cnnc lacks; %d s)',
   passed, eligible, counts.total, counts.unsupported, counts.rejected, os.time() - started))
+print(string.format('conformance: %d cases ran with all their graph inputs as model inputs (several tensors in)',
+  counts.unbound))
 print(string.format('conformance: %d passed, %d failed', passed, failed))
 os.exit(failed == 0 and 0 or 1)

@@ -3,7 +3,9 @@
 -- generic target (fused and --no-fuse) and the host's best SIMD target, run on its
 -- input.npy (a batch of 2, NCHW) and compared with PyTorch's float64 outputs:
 -- max |got - expected| <= 1e-4 * (1 + max |expected|). The reference interpreter is
--- checked too on the models small enough for it (fewer than 60 M multiply-adds).
+-- checked too on the models small enough for it (fewer than 60 M multiply-adds). A
+-- model with several inputs and outputs (input_<k>.npy, expected_<k>.npy) runs with one
+-- input file per input and -o once per output, each output compared on its own.
 -- Ends with `onnx-models: N passed, M failed`.
 -- usage: luajit tests/onnx/models.lua [--jobs N] [model ...]
 
@@ -64,22 +66,47 @@ f:write(table.concat(mk, '\n'), '\n')
 f:close()
 os.execute(string.format('make -s -j%d -f %s all', jobs, work .. '/build.mk'))
 
+-- A model's files: {inputs = {paths}, expected = {paths}} (one of each for most models).
+local function files(m)
+  local dir = root .. '/' .. m
+  if io.open(dir .. '/input.npy', 'rb') then return { inputs = { dir .. '/input.npy' }, expected = { dir .. '/expected.npy' } } end
+  local t = { inputs = {}, expected = {} }
+  while io.open(string.format('%s/input_%d.npy', dir, #t.inputs), 'rb') do
+    t.inputs[#t.inputs + 1] = string.format('%s/input_%d.npy', dir, #t.inputs)
+  end
+  while io.open(string.format('%s/expected_%d.npy', dir, #t.expected), 'rb') do
+    t.expected[#t.expected + 1] = string.format('%s/expected_%d.npy', dir, #t.expected)
+  end
+  t.multi = true
+  return t
+end
+
+local function compare(label, got, want)
+  if not util.shape_eq(got.shape, want.shape) then
+    check(label, false, string.format('output shape %s, expected %s', util.shape_str(got.shape), util.shape_str(want.shape)))
+  else
+    local e, m = max_err(got, want)
+    check(string.format('%s (max error %.2g, max |expected| %.3g)', label, e, m), e <= 1e-4 * (1 + m),
+      string.format('max abs error %g > %g', e, 1e-4 * (1 + m)))
+  end
+end
+
 for _, b in ipairs(builds) do
-  local want = assert(npy.read(root .. '/' .. b.model .. '/expected.npy'))
+  local f = files(b.model)
   local exe = b.dir .. '/' .. b.model
   if not io.open(b.dir .. '/.built', 'r') then
     check(b.label .. ' builds', false, util.read_file(b.dir .. '.log'))
   else
-    local out = b.dir .. '/out.npy'
-    local rc = os.execute(string.format('%s %s/%s/input.npy -o %s > %s/run.log 2>&1', exe, root, b.model, out, b.dir))
-    local got = (rc == 0 or rc == true) and npy.read(out)
-    if not got then check(b.label, false, util.read_file(b.dir .. '/run.log'))
-    elseif not util.shape_eq(got.shape, want.shape) then
-      check(b.label, false, string.format('output shape %s, expected %s', util.shape_str(got.shape), util.shape_str(want.shape)))
-    else
-      local e, m = max_err(got, want)
-      check(string.format('%s (max error %.2g, max |expected| %.3g)', b.label, e, m), e <= 1e-4 * (1 + m),
-        string.format('max abs error %g > %g', e, 1e-4 * (1 + m)))
+    local outs = {}
+    for k = 1, #f.expected do outs[k] = string.format('-o %s/out_%d.npy', b.dir, k - 1) end
+    local rc = os.execute(string.format('%s %s %s > %s/run.log 2>&1', exe, table.concat(f.inputs, ' '),
+      table.concat(outs, ' '), b.dir))
+    for k, path in ipairs(f.expected) do
+      local want = assert(npy.read(path))
+      local got = (rc == 0 or rc == true) and npy.read(string.format('%s/out_%d.npy', b.dir, k - 1))
+      local label = b.label .. (f.multi and string.format(' output %d', k - 1) or '')
+      if not got then check(label, false, util.read_file(b.dir .. '/run.log'))
+      else compare(label, got, want) end
     end
   end
 end
@@ -92,13 +119,24 @@ for _, m in ipairs(models) do
   else
     local _, macs = report.totals(r.typed)
     if macs < 60e6 then
-      local x = assert(npy.read(root .. '/' .. m .. '/input.npy'))
-      local want = assert(npy.read(root .. '/' .. m .. '/expected.npy'))
-      local y, rerr = runner.run_batch(r.typed, x)
-      if not y then check(m .. ' reference interpreter', false, util.format_error(rerr))
+      local f = files(m)
+      local xs, wants = {}, {}
+      for k, path in ipairs(f.inputs) do xs[k] = assert(npy.read(path)) end
+      for k, path in ipairs(f.expected) do wants[k] = assert(npy.read(path)) end
+      local ys, rerr
+      if f.multi then ys, rerr = runner.run_tensors(r.typed, xs)
       else
-        local e, mx = max_err(y, want)
-        check(string.format('%s reference interpreter (max error %.2g)', m, e), e <= 1e-5 * (1 + mx), 'max error ' .. e)
+        local y
+        y, rerr = runner.run_batch(r.typed, xs[1])
+        ys = y and { y }
+      end
+      if not ys then check(m .. ' reference interpreter', false, util.format_error(rerr))
+      else
+        for k, want in ipairs(wants) do
+          local e, mx = max_err(ys[k], want)
+          check(string.format('%s reference interpreter%s (max error %.2g)', m, f.multi and (' output ' .. (k - 1)) or '', e),
+            e <= 1e-5 * (1 + mx), 'max error ' .. e)
+        end
       end
     end
   end

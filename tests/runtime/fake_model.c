@@ -45,5 +45,17 @@ void fakecls_predict(const float *input, float *output)
     fakecls_predict_ws(input, output, NULL);
 }
 
+void fakepair_predict_ws(const float *input, float *output, void *workspace)
+{
+    fake_calls++;
+    fake_last_workspace = workspace;
+    output[0] = 2.0f * input[0];
+    output[1] = 2.0f * input[1];
+    output[2] = input[2] + 1.0f;
+    output[3] = input[3] + 1.0f;
+    output[4] = input[4] + 1.0f;
+}
+
 int fake_cpu_supported(void) { return 1; }
+int fakepair_cpu_supported(void) { return 1; }
 int fakecls_cpu_supported(void) { return 1; }

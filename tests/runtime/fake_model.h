@@ -34,6 +34,25 @@ int fakecls_cpu_supported(void);
 void fakecls_predict(const float *input, float *output);
 void fakecls_predict_ws(const float *input, float *output, void *workspace);
 
+/* fakepair: two inputs a (2) and b (3), outputs twice_a (2), b_plus_1 (3) and an
+ * empty (2, 0): the header of a model with several inputs and outputs. */
+#define FAKEPAIR_INPUT_SIZE 5
+#define FAKEPAIR_OUTPUT_SIZE 5
+#define FAKEPAIR_INPUT_RANK 1
+#define FAKEPAIR_INPUT_SHAPE {5}
+#define FAKEPAIR_OUTPUT_RANK 1
+#define FAKEPAIR_OUTPUT_SHAPE {5}
+#define FAKEPAIR_OUTPUT_SOFTMAX 0
+#define FAKEPAIR_WORKSPACE_SIZE 0
+#define FAKEPAIR_TARGET "generic"
+#define FAKEPAIR_NUM_INPUTS 2
+#define FAKEPAIR_NUM_OUTPUTS 3
+#define FAKEPAIR_INPUT_LIST {{"a", 0, 2, 1, {2}, "float32"}, {"b", 2, 3, 1, {3}, "uint8"}}
+#define FAKEPAIR_OUTPUT_LIST {{"twice_a", 0, 2, 1, {2}, "float32"}, \
+    {"b_plus_1", 2, 3, 1, {3}, "float32"}, {"nothing", 5, 0, 2, {2, 0}, "float32"}}
+int fakepair_cpu_supported(void);
+void fakepair_predict_ws(const float *input, float *output, void *workspace);
+
 extern long fake_calls;
 extern const void *fake_last_workspace;
 

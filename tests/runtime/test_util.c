@@ -19,13 +19,23 @@
 const cnnc_model tu_fake_model = {
     "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
-    fake_predict_ws, FAKE_TARGET, fake_cpu_supported,
+    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL,
 };
 
 const cnnc_model tu_fakecls_model = {
     "fakecls", FAKECLS_INPUT_RANK, FAKECLS_INPUT_SHAPE, FAKECLS_OUTPUT_RANK,
     FAKECLS_OUTPUT_SHAPE, FAKECLS_INPUT_SIZE, FAKECLS_OUTPUT_SIZE, FAKECLS_WORKSPACE_SIZE,
-    FAKECLS_OUTPUT_SOFTMAX, fakecls_predict_ws, FAKECLS_TARGET, fakecls_cpu_supported,
+    FAKECLS_OUTPUT_SOFTMAX, fakecls_predict_ws, FAKECLS_TARGET, fakecls_cpu_supported, 1, 1, NULL, NULL,
+};
+
+static const cnnc_tensor_info tu_pair_inputs[] = FAKEPAIR_INPUT_LIST;
+static const cnnc_tensor_info tu_pair_outputs[] = FAKEPAIR_OUTPUT_LIST;
+
+const cnnc_model tu_fakepair_model = {
+    "fakepair", FAKEPAIR_INPUT_RANK, FAKEPAIR_INPUT_SHAPE, FAKEPAIR_OUTPUT_RANK,
+    FAKEPAIR_OUTPUT_SHAPE, FAKEPAIR_INPUT_SIZE, FAKEPAIR_OUTPUT_SIZE, FAKEPAIR_WORKSPACE_SIZE,
+    FAKEPAIR_OUTPUT_SOFTMAX, fakepair_predict_ws, FAKEPAIR_TARGET, fakepair_cpu_supported,
+    FAKEPAIR_NUM_INPUTS, FAKEPAIR_NUM_OUTPUTS, tu_pair_inputs, tu_pair_outputs,
 };
 
 static char tu_dir[256];

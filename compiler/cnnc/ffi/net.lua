@@ -7,6 +7,12 @@
 -- kept in its own block of the workspace (plan option keep_all), runs it once and copies
 -- each layer's output out of the workspace; layers that are views of their input
 -- (Flatten, Dropout) are reported with their own shape over the same values.
+--
+-- A model with several inputs or outputs (or none; ONNX models) lists them in net.inputs
+-- and net.outputs ({name, shape, type, offset, size}); predict then takes one tensor per
+-- input, in order, and returns one tensor per output (several return values), each with
+-- a batch axis when the inputs had one. Integer and boolean ONNX tensors are float32
+-- values (exact).
 
 local common = require 'cnnc.ffi.common'
 local tensor = require 'cnnc.ffi.tensor'
@@ -25,11 +31,29 @@ function M.new(f)
   local net = setmetatable(f, Net)
   net.input_size = util.prod(f.input_shape)
   net.output_size = util.prod(f.output_shape)
+  if f.io then
+    net.inputs, net.outputs = {}, {}
+    for _, what in ipairs({ 'inputs', 'outputs' }) do
+      for k, v in ipairs(f.io[what]) do
+        net[what][k] = { name = v.label, shape = util.copy(v.shape), type = v.dtype or 'float32', offset = v.offset,
+          size = v.size }
+      end
+    end
+  end
   net.workspace = tensor.new({ math.max(f.workspace_bytes, 1) }, 'uint8')
   return net
 end
 
 function Net:__tostring()
+  if self.inputs then
+    local function list(l)
+      local t = {}
+      for _, v in ipairs(l) do t[#t + 1] = v.name .. ' ' .. util.shape_str(v.shape) end
+      return '[' .. table.concat(t, ', ') .. ']'
+    end
+    return string.format('cnnc net %s %s -> %s, target %s (%s)', self.name, list(self.inputs), list(self.outputs),
+      self.target, self.so)
+  end
   return string.format('cnnc net %s %s -> %s, target %s (%s)', self.name, util.shape_str(self.input_shape),
     util.shape_str(self.output_shape), self.target, self.so)
 end
@@ -55,7 +79,52 @@ end
 
 -- x: (input shape) or (N, input shape) float32. out (optional): a float32 tensor of the
 -- right count to write into. Returns the outputs, (output shape) or (N, output shape).
-function Net:predict(x, out)
+-- Several inputs: one flat (N, input size) tensor of the items' inputs one after another.
+local function flat_inputs(net, xs, what)
+  if #xs ~= #net.inputs then
+    common.fail("%s: model '%s' takes %d inputs (%s), got %d", what, net.name, #net.inputs, (function()
+      local t = {}
+      for _, v in ipairs(net.inputs) do t[#t + 1] = v.name .. ' ' .. util.shape_str(v.shape) end
+      return #t > 0 and table.concat(t, ', ') or 'none'
+    end)(), #xs)
+  end
+  local b, batched = 1, false
+  for k, v in ipairs(net.inputs) do
+    local x = as_input(xs[k], what)
+    xs[k] = x
+    local n, bk = batch_of({ input_shape = v.shape, name = net.name }, x, string.format('%s (input %d, %s)', what, k, v.name))
+    if k > 1 and n ~= b then
+      common.fail('%s: input %d (%s) holds %d items, input 1 holds %d', what, k, v.name, n, b)
+    end
+    b, batched = n, batched or bk
+  end
+  local flat = tensor.new({ b, math.max(net.input_size, 1) })
+  local ffi = require 'ffi'
+  for i = 0, b - 1 do
+    for k, v in ipairs(net.inputs) do
+      ffi.copy(flat.data + i * net.input_size + v.offset, xs[k].data + i * v.size, 4 * v.size)
+    end
+  end
+  return flat, b, batched
+end
+
+local function predict_multi(net, xs)
+  local flat, b, batched = flat_inputs(net, xs, 'net:predict')
+  local all = tensor.new({ b, math.max(net.output_size, 1) })
+  net.lib.cnnc_so_predict_batch(flat.data, all.data, net.workspace.data, b)
+  local ffi = require 'ffi'
+  local outs = {}
+  for k, o in ipairs(net.outputs) do
+    local shape = util.copy(o.shape)
+    if batched then table.insert(shape, 1, b) end
+    outs[k] = tensor.new(shape)
+    for i = 0, b - 1 do ffi.copy(outs[k].data + i * o.size, all.data + i * net.output_size + o.offset, 4 * o.size) end
+  end
+  return unpack(outs, 1, #net.outputs)
+end
+
+function Net:predict(x, out, ...)
+  if self.inputs then return predict_multi(self, { x, out, ... }) end
   x = as_input(x, 'net:predict')
   local b, batched = batch_of(self, x, 'net:predict')
   if out == nil or out.n ~= b * self.output_size or not tensor.is_tensor(out) or out.dtype ~= 'float32' then
@@ -79,6 +148,7 @@ local FEATURE_OPTS = { chunk = true, label = true, quiet = true, out = true }
 -- items) with a progress display (label, quiet); out: a tensor of that count to fill.
 function Net:features(x, opts)
   opts = common.check_opts(opts, FEATURE_OPTS, 'net:features')
+  if self.inputs then common.fail("net:features: model '%s' has several inputs or outputs; use net:predict", self.name) end
   x = as_input(x, 'net:features')
   local n, batched = batch_of(self, x, 'net:features')
   if not batched then x = x:reshape({ 1, unpack(x.shape) }) end
@@ -102,20 +172,25 @@ end
 
 -- Every layer's output for one input: a list in model order of {name, op, shape, data}
 -- (data a float32 tensor of that shape), also reachable by name (acts.by_name.conv2d).
-function Net:activations(x)
+function Net:activations(x, ...)
+  if self.inputs then
+    local b
+    x, b = flat_inputs(self, { x, ... }, 'net:activations')
+    if b ~= 1 then common.fail('net:activations: give one item per input, not a batch of %d', b) end
+  end
   x = as_input(x, 'net:activations')
-  local b = batch_of(self, x, 'net:activations')
+  local b = self.inputs and 1 or batch_of(self, x, 'net:activations')
   if b ~= 1 then common.fail('net:activations: give one input %s, not a batch of %d', util.shape_str(self.input_shape), b) end
   if not self.inspect then self.inspect = self.compile_variant() end
   local v = self.inspect
-  local out = tensor.new(self.output_shape)
+  local out = tensor.new({ math.max(self.output_size, 1) })
   v.lib.cnnc_so_predict_batch(x.data, out.data, v.workspace.data, 1)
   local plan = v.planned.plan
   local ws = require('ffi').cast('float *', v.workspace.data)
   local acts = { by_name = {} }
   for _, n in ipairs(v.planned.nodes) do
     local s = plan.storage[plan.root[n.name]]
-    local src = s.kind == 'input' and x.data or s.kind == 'output' and out.data or ws + s.offset
+    local src = (s.kind == 'input' and x.data or s.kind == 'output' and out.data or ws) + (s.offset or 0)
     local t = tensor.new(n.shape)
     require('ffi').copy(t.data, src, 4 * t.n)
     local a = { name = n.name, op = n.op, shape = util.copy(n.shape), data = t }

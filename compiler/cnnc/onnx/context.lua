@@ -31,7 +31,28 @@ M.NoBatch = NoBatch
 function M.new(g, opts)
   return setmetatable({ g = g, path = opts.path, opset = opts.opset, batch = opts.batch,
     nobatch_reason = opts.nobatch_reason, vals = {}, taken = { input = true }, cache = {}, cshapes = {},
-    weights = {}, view_of = {} }, Ctx)
+    weights = {}, view_of = {}, handlers = opts.handlers or {}, temps = 0 }, Ctx)
+end
+
+-- Lowers ONNX operator `op` on values (computed or {const = tensor}) as part of `node`:
+-- how a handler builds its node from simpler ones (BatchNormalization in training mode
+-- is Sub, Mul and Add of its batch statistics). Returns the output values.
+function Ctx:apply(node, op, values, attrs)
+  local names = {}
+  for i, v in ipairs(values) do
+    self.temps = self.temps + 1
+    names[i] = '\0tmp' .. self.temps
+    self.vals[names[i]] = v
+  end
+  local base = node.name ~= '' and node.name or util.snake(node.op_type)
+  local sub = { name = base .. '_' .. util.snake(op), op_type = op, domain = '', index = node.index, inputs = names,
+    outputs = { '\0tmp_out' }, attrs = attrs or {} }
+  local outs = self.handlers[op](self, sub)
+  for _, v in ipairs(outs) do
+    if v.const then v.shape = v.const.shape end
+    v.dtype = v.dtype or values[1].dtype
+  end
+  return outs
 end
 
 function Ctx:where(node)

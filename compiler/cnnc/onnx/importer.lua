@@ -18,8 +18,20 @@
 -- each item of a batch. When a node mixes items (a Softmax over axis 0, a Transpose
 -- moving axis 0, ...), the import starts again with the whole tensor as the item (then
 -- windows need the first axis to be 1). Reorders and views no layer reads are dropped.
+-- Inputs and outputs: every graph input the outputs depend on that is neither an
+-- initializer nor bound is a model input, and every graph output a model output, in the
+-- graph's order (cnnc.ir describes how several are laid out); an input with a 0 in its
+-- shape holds no values and is a constant, a constant output is written by a Constant
+-- node. Sequence, optional and map values are rejected with the reason.
+--
+-- Element types: every value is float32 in the compiled model. Each value carries its
+-- ONNX type; a node whose computed inputs hold integers or booleans must be exact in
+-- float32 (data movement, or 8-bit Add/Sub/Mul/Div, which the handlers wrap as integer
+-- arithmetic does), else it is rejected naming the node.
+--
 -- It knows nothing of what a layer computes, and writes no C.
 
+local const = require 'cnnc.onnx.const'
 local context = require 'cnnc.onnx.context'
 local ir = require 'cnnc.ir'
 local onnx = require 'cnnc.onnx.model'
@@ -42,8 +54,8 @@ M.OPERATORS = util.sorted_keys(HANDLERS)
 
 M.MIN_OPSET, M.MAX_OPSET = 1, 18
 
--- Operators that compute integer tensors exactly in float32 (below 2^24): only these may
--- see integer inputs, which the compiled model then takes as floats.
+-- Operators that compute integer tensors exactly in float32 (below 2^24): these may see
+-- integer inputs, which the compiled model then takes as floats.
 local EXACT_ON_INTEGERS = { MaxPool = 1, GlobalMaxPool = 1, Pad = 1, Clip = 1, Relu = 1, Identity = 1, Dropout = 1,
   Reshape = 1, Flatten = 1, Squeeze = 1, Unsqueeze = 1, Transpose = 1, Concat = 1, Constant = 1 }
 
@@ -79,15 +91,45 @@ local function check_operators(path, nodes)
 end
 
 local function is_float_type(t) return t == 1 end
-local function is_int_type(t) return t == 2 or t == 3 or t == 4 or t == 5 or t == 6 or t == 7 end
+local function is_int_type(t) return t == 2 or t == 3 or t == 4 or t == 5 or t == 6 or t == 7 or t == 9 end
 
--- The nodes the output depends on, in file order.
-local function needed_nodes(nodes, output)
+-- Why a value of a non-tensor ONNX type cannot be a model input or output.
+local KIND_REASON = {
+  sequence = 'the number of tensors in a sequence is not part of its ONNX type, and cnnc compiles fixed sizes',
+  optional = 'whether an optional value is present is decided at run time, and a compiled model has a fixed set of tensors',
+  map = 'a map holds a run-time number of entries',
+  ['sparse tensor'] = 'sparse tensors are not supported',
+}
+
+local function kind_text(kind) return kind and ('of ONNX type ' .. kind) or 'of an unknown ONNX type' end
+
+-- Integer types whose Add/Sub/Mul/Div cnnc computes exactly (in float32 every product of
+-- two 8-bit values is exact): ONNX type -> {bits, signed}.
+local INT_ARITH_TYPES = { [2] = { 8, false }, [3] = { 8, true } }
+local INT_ARITH_OPS = { Add = 1, Sub = 1, Mul = 1, Div = 1 }
+M.INT_ARITH_TYPES = INT_ARITH_TYPES
+
+-- A node whose computed inputs hold integers or booleans must be one whose float32
+-- result is exact: data movement, or 8-bit integer arithmetic (wrapped by the handler).
+local function check_types(ctx, node)
+  for k = 1, #node.inputs do
+    local v = ctx:get(node, k)
+    local t = v and not v.const and v.dtype
+    if t and t ~= 1 and not EXACT_ON_INTEGERS[node.op_type] and not (INT_ARITH_OPS[node.op_type] and INT_ARITH_TYPES[t]) then
+      ctx:fail(node, "input %d ('%s') holds %s values: cnnc computes in float32, which is exact for %s only with data-movement operators and 8-bit Add, Sub, Mul and Div, not %s",
+        k, node.inputs[k], onnx.type_name(t), onnx.type_name(t), node.op_type)
+    end
+  end
+end
+
+-- The nodes the outputs depend on, in file order.
+local function needed_nodes(nodes, outputs)
   local producer = {}
   for _, n in ipairs(nodes) do
     for _, o in ipairs(n.outputs) do producer[o] = n end
   end
-  local need, stack = {}, { output }
+  local need, stack = {}, {}
+  for i, o in ipairs(outputs) do stack[i] = o end
   local seen = {}
   while #stack > 0 do
     local v = table.remove(stack)
@@ -110,32 +152,47 @@ local function lower(m, opts, batch, nobatch_reason)
   local graph = m.graph
   local g = ir.new(opts.name, 'input', nil)
   g.source = path
-  local ctx = context.new(g, { path = path, opset = m.opsets[''], batch = batch, nobatch_reason = nobatch_reason })
+  local ctx = context.new(g, { path = path, opset = m.opsets[''], batch = batch, nobatch_reason = nobatch_reason,
+    handlers = HANDLERS })
   for _, t in ipairs(graph.initializers) do
-    ctx.vals[t.name] = { const = onnx.values(t, path) }
+    ctx.vals[t.name] = { const = onnx.values(t, path), dtype = t.data_type }
   end
-  for name, t in pairs(opts.binds or {}) do ctx.vals[name] = { const = t } end
+  for name, t in pairs(opts.binds or {}) do ctx.vals[name] = { const = t, dtype = t.onnx_type } end
   for _, v in pairs(ctx.vals) do v.shape = v.const.shape end
-  local input = opts.input
-  local dims = {}
-  for i, d in ipairs(input.dims) do
-    if type(d) ~= 'number' or d < 0 then
-      if i == 1 then d = 1
-      else
-        util.fail({ file = path }, "input '%s' has a dimension of unknown size (%s) at axis %d; cnnc compiles for fixed sizes",
-          input.name, type(d) == 'string' and d or '?', i - 1)
+  -- The model's inputs, one after another in its input buffer. In batch mode every input's
+  -- first axis is the batch, of one size.
+  local inputs = {}
+  for k, input in ipairs(opts.inputs) do
+    local dims = {}
+    for i, d in ipairs(input.dims) do
+      if type(d) ~= 'number' or d < 0 then
+        if i == 1 then d = 1
+        else
+          util.fail({ file = path }, "input '%s' has a dimension of unknown size (%s) at axis %d; cnnc compiles for fixed sizes",
+            input.name, type(d) == 'string' and d or '?', i - 1)
+        end
       end
+      dims[i] = d
     end
-    if d == 0 then util.fail({ file = path }, "input '%s' has an empty dimension (axis %d)", input.name, i - 1) end
-    dims[i] = d
+    if #dims == 0 then util.fail({ file = path }, "input '%s' is a scalar; cnnc models take a tensor", input.name) end
+    if batch and (#dims < 2 or (inputs[1] and dims[1] ~= inputs[1].dims[1])) then return nil end
+    local name = #opts.inputs == 1 and 'input' or ctx:unique('input_' .. input.name)
+    local vin = ctx:value(name, dims, nil, { dtype = input.elem_type or 1 })
+    vin.perm = ctx:plain(vin)
+    local shape = ctx:cshape(dims, vin.perm)
+    ctx.cshapes[name] = shape
+    ctx.vals[input.name] = vin
+    inputs[k] = { name = name, shape = shape, label = input.name, dims = dims,
+      dtype = onnx.type_name(input.elem_type or 1) }
   end
-  if #dims == 0 then util.fail({ file = path }, "input '%s' is a scalar; cnnc models take a tensor", input.name) end
-  if batch and #dims < 2 then return nil end
-  local vin = ctx:value('input', dims, nil)
-  vin.perm = ctx:plain(vin)
-  g.input.shape = ctx:cshape(dims, vin.perm)
-  ctx.cshapes.input = g.input.shape
-  ctx.vals[input.name] = vin
+  if batch and #inputs == 0 then return nil end
+  -- A tensor with no values (a 0 in its shape) is known from its type alone: a constant.
+  for _, input in ipairs(opts.empty) do
+    local t = require('cnnc.tensor').new(input.dims, 'double')
+    ctx.vals[input.name] = { const = t, shape = t.shape, dtype = input.elem_type }
+  end
+  g.input = inputs[1]
+  if g.input then g.input.shape = inputs[1].shape end
   ctx.consumers = {}
   for _, n in ipairs(opts.nodes) do
     for _, i in ipairs(n.inputs) do
@@ -143,10 +200,13 @@ local function lower(m, opts, batch, nobatch_reason)
       table.insert(ctx.consumers[i], n)
     end
   end
-  ctx.consumers[opts.output] = ctx.consumers[opts.output] or {}
-  table.insert(ctx.consumers[opts.output], { op_type = '@output', attrs = {}, inputs = {} })
+  for _, o in ipairs(opts.outputs) do
+    ctx.consumers[o.name] = ctx.consumers[o.name] or {}
+    table.insert(ctx.consumers[o.name], { op_type = '@output', attrs = {}, inputs = {} })
+  end
 
   for _, node in ipairs(opts.nodes) do
+    check_types(ctx, node)
     local ok, outs = xpcall(HANDLERS[node.op_type], function(e)
       if util.is_error(e) or getmetatable(e) == context.NoBatch or os.getenv('CNNC_DEBUG') then return e end
       return { internal = tostring(e), trace = debug.traceback() }
@@ -157,13 +217,17 @@ local function lower(m, opts, batch, nobatch_reason)
       end
       error(outs, 0)
     end
+    local first = ctx:get(node, 1)
     for k, v in ipairs(outs) do
       local name = node.outputs[k]
       if name and name ~= '' then
         if v.const then v.shape = v.const.shape end
-        for _, d in ipairs(v.shape) do
-          if d < 1 then ctx:fail(node, 'output %s has an empty dimension', util.shape_str(v.shape)) end
+        if not v.const then
+          for _, d in ipairs(v.shape) do
+            if d < 1 then ctx:fail(node, 'output %s has an empty dimension', util.shape_str(v.shape)) end
+          end
         end
+        v.dtype = v.dtype or (v.const and v.const.onnx_type) or (first and first.dtype) or 1
         ctx.vals[name] = v
       end
     end
@@ -175,14 +239,36 @@ local function lower(m, opts, batch, nobatch_reason)
     end
   end
 
-  local vout = ctx.vals[opts.output]
-  if not vout then util.fail({ file = path }, "the output '%s' is produced by no node", opts.output) end
-  if vout.const then util.fail({ file = path }, "the output '%s' is a constant: there is nothing to compile", opts.output) end
-  local plain = ctx:plain(vout)
-  local out_node = { name = 'output', op_type = 'output', index = #opts.nodes + 1, attrs = {} }
-  g.output = ctx:mem(vout, plain, out_node)
+  local function letters(shape)
+    local l = ({ { 'C' }, { 'N', 'C' }, { 'N', 'C', 'W' }, { 'N', 'C', 'H', 'W' }, { 'N', 'C', 'D', 'H', 'W' } })[#shape]
+    if not l then return 'ND' end
+    local s = table.concat(l, '', ctx:first_axis())
+    return s ~= '' and s or 'ND'
+  end
+  local outputs = {}
+  for k, o in ipairs(opts.outputs) do
+    local vout = ctx.vals[o.name]
+    if not vout then util.fail({ file = path }, "the output '%s' is produced by no node", o.name) end
+    local out_node = { name = 'output', op_type = 'output', index = #opts.nodes + k, attrs = {} }
+    local entry = { label = o.name, layout = letters(vout.shape), dtype = onnx.type_name(vout.dtype or 1) }
+    if vout.const and vout.const.n == 0 then
+      entry.empty = util.copy(vout.shape)
+    elseif vout.const then
+      -- A constant output is written by a Constant node; in batch mode it would have to
+      -- hold the batch axis, so the import runs again with the whole tensor as the item.
+      ctx:mixes_batch(out_node, 'is a constant output (the same for the whole batch)')
+      local t = const.float(vout.const)
+      local shape = ctx:cshape(vout.shape, ctx:plain(vout))
+      entry.name = ctx:layer(out_node, 'Constant', { value_shape = shape },
+        { inputs = {}, weights = { value = const.reshape(t, shape) }, shape = shape, base = 'const_' .. o.name })
+    else
+      entry.name = ctx:mem(vout, ctx:plain(vout), out_node)
+    end
+    outputs[k] = entry
+  end
   -- Layout views and reorders made for readers that took another path are dead: drop them.
-  local live = { [g.output] = true }
+  local live = {}
+  for _, o in ipairs(outputs) do if o.name then live[o.name] = true end end
   for k = #g.nodes, 1, -1 do
     local n = g.nodes[k]
     if live[n.name] then
@@ -197,15 +283,15 @@ local function lower(m, opts, batch, nobatch_reason)
     end
   end
   g.nodes = kept
-  local function letters(shape)
-    local l = ({ { 'C' }, { 'N', 'C' }, { 'N', 'C', 'W' }, { 'N', 'C', 'H', 'W' }, { 'N', 'C', 'D', 'H', 'W' } })[#shape]
-    if not l then return 'ND' end
-    local s = table.concat(l, '', ctx:first_axis())
-    return s ~= '' and s or 'ND'
+  for _, v in ipairs(inputs) do v.layout = letters(v.dims); v.dims = nil end
+  g.output = outputs[1].name
+  g.output_layout = outputs[1].layout
+  if #inputs ~= 1 or #outputs ~= 1 then
+    g.inputs, g.outputs = inputs, outputs
+  else
+    g.input = { name = inputs[1].name, shape = inputs[1].shape, layout = inputs[1].layout }
   end
-  g.input.layout = letters(dims)
-  g.output_layout = letters(vout.shape)
-  g.onnx = { batch = batch, input = input.name, output = opts.output, opset = ctx.opset, batch_size = dims[1] }
+  g.onnx = { batch = batch, opset = ctx.opset }
   return g, ctx.weights
 end
 
@@ -239,61 +325,59 @@ function M.import(path, opts)
     binds[name] = t
   end
 
-  if #graph.outputs ~= 1 then
-    local names = {}
-    for _, v in ipairs(graph.outputs) do names[#names + 1] = v.name end
-    util.fail({ file = path }, 'the model has %d outputs (%s); cnnc compiles models with exactly one', #graph.outputs,
-      table.concat(names, ', '))
+  if #graph.outputs == 0 then util.fail({ file = path }, 'the model has no output') end
+  local outs, onames = {}, {}
+  for _, v in ipairs(graph.outputs) do
+    if v.kind ~= 'tensor' then
+      util.fail({ file = path }, "output '%s' is %s, not a tensor: %s", v.name, kind_text(v.kind), KIND_REASON[v.kind] or '')
+    end
+    outs[#outs + 1] = v
+    onames[#onames + 1] = v.name
   end
-  local out = graph.outputs[1]
-  local nodes = needed_nodes(graph.nodes, out.name)
+  local nodes = needed_nodes(graph.nodes, onames)
   local used = {}
   for _, n in ipairs(nodes) do for _, i in ipairs(n.inputs) do used[i] = true end end
-  used[out.name] = true
-  local produced = { [out.name] = false }
+  for _, o in ipairs(onames) do used[o] = true end
+  local produced = {}
   for _, n in ipairs(graph.nodes) do for _, o in ipairs(n.outputs) do produced[o] = true end end
   for _, v in ipairs(graph.inputs) do produced[v.name] = true end
-  if not produced[out.name] and not inits[out.name] then
-    util.fail({ file = path }, "the graph output '%s' is produced by no node and is no input", out.name)
+  for _, o in ipairs(onames) do
+    if not produced[o] and not inits[o] then
+      util.fail({ file = path }, "the graph output '%s' is produced by no node and is no input", o)
+    end
   end
-  local real = {}
+  -- The model's inputs: graph inputs the outputs depend on that are neither initializers
+  -- nor bound; those with a 0 in their shape hold no values and become constants.
+  local real, empty = {}, {}
   for _, v in ipairs(graph.inputs) do
-    if not inits[v.name] and not binds[v.name] and used[v.name] then real[#real + 1] = v end
+    if not inits[v.name] and not binds[v.name] and used[v.name] then
+      if v.kind ~= 'tensor' or not v.dims then
+        util.fail({ file = path }, "input '%s' is %s; cnnc models take tensors of known rank: %s", v.name,
+          v.kind == 'tensor' and 'a tensor of unknown shape' or kind_text(v.kind),
+          v.kind == 'tensor' and 'give the model a shape' or (KIND_REASON[v.kind] or ''))
+      end
+      local is_empty = false
+      for _, d in ipairs(v.dims) do if d == 0 then is_empty = true end end
+      if is_empty then empty[#empty + 1] = v else real[#real + 1] = v end
+    end
   end
-  if #real == 0 then util.fail({ file = path }, 'the model has no input the output depends on; there is nothing to compile') end
-  if #real > 1 then
-    local names = {}
-    for _, v in ipairs(real) do names[#names + 1] = v.name end
-    util.fail({ file = path }, 'the model has %d inputs (%s); cnnc compiles models with one: bind the others to constants with --bind NAME=FILE (.pb TensorProto or .npy)',
-      #real, table.concat(names, ', '))
-  end
-  local input = real[1]
-  if input.kind ~= 'tensor' or not input.dims then
-    util.fail({ file = path }, "input '%s' is %s; cnnc models take a tensor of known rank", input.name,
-      input.kind == 'tensor' and 'a tensor of unknown shape' or ('of ONNX type ' .. input.kind))
-  end
-  if out.kind ~= 'tensor' then util.fail({ file = path }, "output '%s' is a %s, not a tensor", out.name, out.kind) end
-  for _, v in ipairs({ input, out }) do
+  for _, v in ipairs(real) do
     local t = v.elem_type
-    if t and not is_float_type(t) then
-      if not is_int_type(t) then
-        util.fail({ file = path }, "%s '%s' holds %s values; cnnc models compute float32", v == input and 'input' or 'output',
-          v.name, onnx.type_name(t))
-      end
-      for _, n in ipairs(nodes) do
-        if not EXACT_ON_INTEGERS[n.op_type] then
-          util.fail({ file = path }, "%s '%s' holds %s values: cnnc computes in float32, which is exact for %s only with data-movement operators, not %s (node %s)",
-            v == input and 'input' or 'output', v.name, onnx.type_name(t), onnx.type_name(t), n.op_type,
-            n.name ~= '' and ("'" .. n.name .. "'") or ('#' .. n.index))
-        end
-      end
+    if t and not is_float_type(t) and not is_int_type(t) then
+      util.fail({ file = path }, "input '%s' holds %s values; cnnc models compute float32", v.name, onnx.type_name(t))
+    end
+  end
+  for _, v in ipairs(outs) do
+    local t = v.elem_type
+    if t and not is_float_type(t) and not is_int_type(t) then
+      util.fail({ file = path }, "output '%s' holds %s values; cnnc models compute float32", v.name, onnx.type_name(t))
     end
   end
 
   local name = opts.name or path:match('([^/\\]+)$'):gsub('%.[^.]*$', '')
   name = context.sanitize(name)
   if name == '' or name:match('^%d') then name = 'model_' .. name end
-  local lopts = { binds = binds, input = input, output = out.name, nodes = nodes, name = name }
+  local lopts = { binds = binds, inputs = real, empty = empty, outputs = outs, nodes = nodes, name = name }
   local ok, g, weights = pcall(lower, m, lopts, true)
   local reason
   if not ok then

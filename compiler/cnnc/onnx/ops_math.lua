@@ -3,7 +3,8 @@
 -- Activations become Activation/LeakyReLU layers when a Keras activation string means the
 -- same function, else ParamActivation (cnnc.layers.unary); both are epilogue steps the
 -- fuse pass moves into the producing layer. Add/Sub/Mul/Div/PRelu become the binary
--- layers, with a constant operand stored in the other operand's memory order. Softmax and
+-- layers, with a constant operand stored in the other operand's memory order; on uint8 or
+-- int8 tensors an IntegerWrap layer follows, so the result is integer arithmetic's. Softmax and
 -- LogSoftmax follow ONNX's axis rules: before opset 13 the axes from `axis` on are one
 -- flattened axis; from 13 `axis` is one axis (default -1).
 
@@ -180,7 +181,33 @@ local function binary(ctx, node)
   return { ctx:value(name, out, perm) }
 end
 
-M.Add, M.Sub, M.Mul, M.Div, M.PRelu = binary, binary, binary, binary, binary
+-- 8-bit integer types: ONNX type -> {bits, signed} (the types cnnc.onnx.importer lets
+-- reach integer arithmetic).
+local INT8 = { [2] = { 8, false }, [3] = { 8, true } }
+
+-- Add/Sub/Mul/Div of integer tensors: the float32 result, then wrapped (and, for Div,
+-- truncated) as integer arithmetic does (cnnc.layers.integer).
+local function arithmetic(ctx, node)
+  local a = ctx:get(node, 1)
+  local t = a and a.dtype
+  local int = INT8[t]
+  local outs = binary(ctx, node)
+  if not int then return outs end
+  local y = outs[1]
+  local p = { bits = int[1], signed = int[2], truncate = node.op_type == 'Div' }
+  if y.const then
+    local wrap = require('cnnc.layers.integer').wrap
+    y.const = const.map(y.const, function(v) return wrap(v, p) end)
+  else
+    local name = ctx:layer(node, 'IntegerWrap', p, { inputs = { y.name }, shape = ctx:cshape(y.shape, y.perm),
+      suffix = '_' .. require('cnnc.onnx.model').type_name(t) })
+    y = ctx:value(name, y.shape, y.perm)
+  end
+  y.dtype = t
+  return { y }
+end
+
+M.Add, M.Sub, M.Mul, M.Div, M.PRelu = arithmetic, arithmetic, arithmetic, arithmetic, binary
 
 -- ---------------------------------------------------------------- softmax
 

@@ -5,6 +5,9 @@
 -- values and the ctx helpers). Weights are converted to Keras layouts here: Conv
 -- (cout, cin/groups, kh, kw) -> (kh, kw, cin/groups, cout), Gemm's B (K, N) or (N, K)
 -- -> Dense (K, N) times alpha. Window layers run channels-last and in 1-D or 2-D.
+-- MaxPool's optional Indices output is a MaxPoolingIndices layer; BatchNormalization in
+-- training mode is built from Moments layers (the batch's mean and variance) and the
+-- binary layers, following ONNX's definition.
 
 local const = require 'cnnc.onnx.const'
 local tensor = require 'cnnc.tensor'
@@ -153,9 +156,32 @@ local function pool(ctx, node, kind)
   return { ctx:value(name, out, perm) }
 end
 
+-- A second output (Indices) is used?
+local function wants(ctx, node, k)
+  local name = node.outputs[k]
+  return name and name ~= '' and ctx.consumers[name] ~= nil
+end
+
 function M.MaxPool(ctx, node)
-  if ctx:attr(node, 'storage_order', 0) ~= 0 then ctx:fail(node, 'storage_order = 1 is not supported') end
-  return pool(ctx, node, 'MaxPooling')
+  local order = ctx:attr(node, 'storage_order', 0)
+  if order ~= 0 and order ~= 1 then ctx:fail(node, 'storage_order must be 0 or 1, got %d', order) end
+  local outs = pool(ctx, node, 'MaxPooling')
+  if not wants(ctx, node, 2) then return outs end
+  -- Indices number elements of the whole input tensor, the batch axis included.
+  ctx:mixes_batch(node, 'numbers the elements of the whole batch in its Indices output')
+  local x = ctx:runtime(node, 1)
+  local sp, r = spatial_dims(ctx, node, x, 'pooling')
+  if r > 2 then ctx:fail(node, 'the Indices output of a 3-D MaxPool is not supported') end
+  local kernel = ctx:attr(node, 'kernel_shape')
+  local strides, dil, pads = window_attrs(ctx, node, sp, kernel)
+  local y = outs[1]
+  local out_size = {}
+  for i = 1, r do out_size[i] = y.shape[i + 2] end
+  local name_in, perm = ctx:spatial(x, node)
+  local name = ctx:layer(node, 'MaxPoolingIndices', { pool_size = kernel, strides = strides, dilation_rate = dil,
+    pads = pads, out_size = out_size, storage_order = order },
+    { inputs = { name_in }, shape = ctx:cshape(y.shape, perm), suffix = '_indices' })
+  return { y, ctx:value(name, y.shape, perm, { dtype = 7 }) }
 end
 function M.AveragePool(ctx, node) return pool(ctx, node, 'AveragePooling') end
 function M.LpPool(ctx, node) return pool(ctx, node, 'LPPooling') end
@@ -183,14 +209,12 @@ function M.GlobalMaxPool(ctx, node) return global_pool(ctx, node, 'GlobalMaxPool
 
 function M.BatchNormalization(ctx, node)
   local x = ctx:runtime(node, 1)
-  if ctx:attr(node, 'training_mode', 0) ~= 0 then
-    ctx:fail(node, 'training_mode = 1 (batch statistics) is not supported: cnnc compiles inference')
-  end
   if ctx.opset < 7 and ctx:attr(node, 'is_test', 1) == 0 then
     ctx:fail(node, 'is_test = 0 (training) is not supported: cnnc compiles inference')
   end
   if ctx:attr(node, 'spatial', 1) ~= 1 then ctx:fail(node, 'spatial = 0 is not supported') end
   if #x.shape < 2 then ctx:fail(node, 'needs an input (N, C, ...), got %s', util.shape_str(x.shape)) end
+  if ctx:attr(node, 'training_mode', 0) ~= 0 then return require('cnnc.onnx.batch_stats').training(ctx, node, x) end
   local c = x.shape[2]
   local w = {}
   for k, key in ipairs({ 'gamma', 'beta', 'moving_mean', 'moving_variance' }) do

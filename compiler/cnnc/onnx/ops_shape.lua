@@ -106,14 +106,14 @@ function M.Reshape(ctx, node)
     if d == -1 then
       if free then ctx:fail(node, 'shape %s has more than one -1', util.shape_str(target)) end
       free = i
-    elseif d < 1 then
+    elseif d < 0 or (d == 0 and not x.const) then
       ctx:fail(node, 'shape %s would make an empty tensor', util.shape_str(target))
     else
       known = known * d
     end
     out[i] = d
   end
-  if free then out[free] = n / known end
+  if free then out[free] = known > 0 and n / known or 0 end
   if util.prod(out) ~= n or (free and out[free] ~= math.floor(out[free])) then
     ctx:fail(node, 'cannot reshape %s (%d values) to %s', util.shape_str(x.shape), n, util.shape_str(target))
   end
@@ -350,18 +350,29 @@ end
 function M.Identity(ctx, node) return { ctx:runtime(node, 1) } end
 
 -- The identity at inference. From opset 12 a training_mode input that is true with a
--- ratio above 0 drops random values, which cnnc cannot compile. (Before opset 7 nodes
--- carry is_test, which ONNX's own test data leaves at 0 for inference too.)
+-- ratio above 0 drops random values: ONNX does not say how they are drawn, and cnnc
+-- compiles inference, so such a node is rejected. (Before opset 7 nodes carry is_test,
+-- which ONNX's own test data leaves at 0 for inference too.) The optional second output,
+-- the mask, is then all true: a constant of ones (1.0f, booleans being 0 or 1).
 function M.Dropout(ctx, node)
   local x = ctx:runtime(node, 1)
   if ctx.opset >= 12 then
     local ratio = ctx:optional_constant(node, 2, 'the ratio')
     local training = ctx:optional_constant(node, 3, 'training_mode')
     if training and training.data[0] ~= 0 and (not ratio or ratio.data[0] ~= 0) then
-      ctx:fail(node, 'training_mode = true drops random values; cnnc compiles inference')
+      ctx:fail(node, 'Dropout in training mode draws random numbers; cnnc compiles inference (training_mode = true with a ratio above 0)')
     end
   end
-  return { x }
+  local mask = node.outputs[2]
+  if not (mask and mask ~= '' and ctx.consumers[mask]) then return { x } end
+  if x.const then return { x, { const = const.map(x.const, function() return 1 end), dtype = 9 } } end
+  local perm = ctx:plain(x)
+  local shape = ctx:cshape(x.shape, perm)
+  local ones = require('cnnc.tensor').new(shape, 'float')
+  for i = 0, ones.n - 1 do ones.data[i] = 1 end
+  local name = ctx:layer(node, 'Constant', { value_shape = shape }, { inputs = {}, weights = { value = ones },
+    shape = shape, suffix = '_mask' })
+  return { x, ctx:value(name, x.shape, perm, { dtype = 9 }) }
 end
 
 function M.Constant(ctx, node)

@@ -26,7 +26,9 @@ local M = {}
 local function sole_producer(g, n)
   if #n.inputs ~= 1 then return nil end
   local v = n.inputs[1]
-  if v == g.input.name then return nil end
+  for _, i in ipairs(ir.inputs(g)) do
+    if v == i.name then return nil end
+  end
   local users = ir.consumers(g)[v]
   if #users ~= 1 then return nil end
   return ir.by_name(g)[v]

@@ -3,7 +3,7 @@
 -- Values that are views (Flatten, unfused Dropout) share their input's memory. Every
 -- other value gets an offset in one arena, assigned first-fit in schedule order and
 -- released after its last reader, so the arena holds only what is alive at once. The
--- value that is the model's output is written straight into the caller's output buffer;
+-- values that are the model's outputs are written straight into the caller's output buffer;
 -- a layer that may work in place reuses its input's block when it is that block's last
 -- reader. Offsets and sizes are in floats, blocks aligned to 16 floats (64 bytes).
 
@@ -43,7 +43,12 @@ function M.run(g, opts)
   local keep_all = opts and opts.keep_all
   local target = opts and opts.target
   g = ir.clone(g)
-  local root = { [g.input.name] = g.input.name }
+  local io = ir.io(g)
+  local root, storage = {}, {}
+  for _, v in ipairs(io.inputs) do
+    root[v.name] = v.name
+    storage[v.name] = { kind = 'input', offset = v.offset }
+  end
   for _, n in ipairs(g.nodes) do
     root[n.name] = n.layer.alias and root[n.inputs[1]] or n.name
   end
@@ -51,9 +56,17 @@ function M.run(g, opts)
   for i, n in ipairs(g.nodes) do
     for _, v in ipairs(n.inputs) do last_use[root[v]] = i end
   end
-  local out_root = root[g.output]
-  local storage = { [g.input.name] = { kind = 'input' } }
-  if out_root ~= g.input.name then storage[out_root] = { kind = 'output' } end
+  -- Each output's value is computed straight into its place in the output buffer; an
+  -- output whose memory is an input or another output is copied there at the end.
+  local copies = {}
+  for _, o in ipairs(io.outputs) do
+    local r = o.name and root[o.name]
+    if r and storage[r] then
+      if o.size > 0 then copies[#copies + 1] = { from = r, offset = o.offset, count = o.size } end
+    elseif r then
+      storage[r] = { kind = 'output', offset = o.offset }
+    end
+  end
   local live, blocks, peak, total = {}, {}, 0, 0
   local scratch = {}
   for i, n in ipairs(g.nodes) do
@@ -90,7 +103,7 @@ function M.run(g, opts)
   end
   g.plan = {
     root = root, storage = storage, arena_floats = peak, total_floats = total, scratch = scratch,
-    copy_input_to_output = out_root == g.input.name, keep_all = keep_all or false,
+    copies = copies, copy_input_to_output = not ir.is_multi(g) and #copies > 0, keep_all = keep_all or false,
   }
   return g
 end

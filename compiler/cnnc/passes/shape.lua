@@ -45,7 +45,8 @@ end
 -- provider: optional function(layer_name, weight_name) -> tensor | nil, message.
 function M.run(g, provider)
   g = ir.clone(g)
-  local shapes = { [g.input.name] = g.input.shape }
+  local shapes = {}
+  for _, v in ipairs(ir.inputs(g)) do shapes[v.name] = v.shape end
   for _, node in ipairs(g.nodes) do
     node.in_shapes = {}
     for i, v in ipairs(node.inputs) do

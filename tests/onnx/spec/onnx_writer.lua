@@ -46,7 +46,14 @@ local function int64s_raw(values)
   return ffi.string(buf, 8 * #values)
 end
 
--- TensorProto: t = {name, dims, values = {...} | fill = x, type = 1 (float) | 7 (int64)}.
+local function bytes_raw(values)
+  local t = {}
+  for i, v in ipairs(values) do t[i] = string.char(v % 256) end
+  return table.concat(t)
+end
+
+-- TensorProto: t = {name, dims, values = {...} | fill = x, type = 1 (float) | 7 (int64) |
+-- 2 (uint8), 3 (int8), 9 (bool)}.
 function W.tensor(t)
   local dims = t[2] or t.dims
   local n = 1
@@ -61,11 +68,17 @@ function W.tensor(t)
   local dtype = t.type or 1
   parts[#parts + 1] = W.int(2, dtype)
   if t[1] or t.name then parts[#parts + 1] = W.bytes(8, t[1] or t.name) end
-  parts[#parts + 1] = W.bytes(9, dtype == 7 and int64s_raw(values) or floats_raw(values))
+  local raw = dtype == 7 and int64s_raw(values) or (dtype == 2 or dtype == 3 or dtype == 9) and bytes_raw(values)
+    or floats_raw(values)
+  parts[#parts + 1] = W.bytes(9, raw)
   return table.concat(parts)
 end
 
 local function value_info(v)
+  if v.kind == 'sequence' then
+    -- seq(tensor(float)) without a shape
+    return W.bytes(1, v[1]) .. W.bytes(2, W.bytes(4, W.bytes(1, W.bytes(1, W.int(1, 1)))))
+  end
   local dims = {}
   for _, d in ipairs(v[2]) do
     dims[#dims + 1] = W.bytes(1, type(d) == 'string' and W.bytes(2, d) or W.int(1, d))
