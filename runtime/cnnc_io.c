@@ -7,9 +7,11 @@
  * mkstemp, fchmod and clock_gettime.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -168,12 +170,81 @@ int cnnc_file_read_all(unsigned char **data, size_t *len, const char *path,
     return 0;
 }
 
+/* Writes all of data to an open descriptor; 0 or -1 with errno set. */
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* An existing path that is not a regular file (/dev/null, /dev/stdout, a FIFO) is written
+ * in place: renaming a file over it would replace the device or pipe. The open does not
+ * wait: a FIFO nobody reads is an error, not a hang. */
+static int write_in_place(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_NONBLOCK);
+    int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+    if (fd >= 0 && (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)) {
+        cnnc_err_set(err, errlen, path, "cannot write: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (fd < 0 || write_all(fd, data, len) != 0) {
+        cnnc_err_set(err, errlen, path, "cannot write: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (close(fd) != 0) {
+        cnnc_err_set(err, errlen, path, "cannot write: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int write_atomic_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
+/* Regular files (and links to them) are replaced whole by a rename, so a failed write
+ * leaves the old file as it was; a symbolic link is followed, not replaced. */
 int cnnc_file_write_atomic(const char *path, const void *data, size_t len,
                            char *err, size_t errlen)
 {
+    struct stat st;
+    char *real = NULL;
+    int rc;
+
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        real = realpath(path, NULL);
+    if (stat(real ? real : path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            cnnc_err_set(err, errlen, path, "cannot write: %s", strerror(EISDIR));
+            free(real);
+            return -1;
+        }
+        rc = write_in_place(real ? real : path, data, len, err, errlen);
+    } else {
+        rc = write_atomic_file(real ? real : path, data, len, err, errlen);
+    }
+    free(real);
+    return rc;
+}
+
+static int write_atomic_file(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
     static const char suffix[] = ".tmp.XXXXXX";
     const unsigned char *p = data;
-    size_t plen = strlen(path), done = 0;
+    size_t plen = strlen(path);
     char *tmp = malloc(plen + sizeof suffix);
     mode_t mask;
     int fd;
@@ -198,14 +269,8 @@ int cnnc_file_write_atomic(const char *path, const void *data, size_t len,
     umask(mask);
     if (fchmod(fd, 0666 & ~mask) != 0)
         goto fail;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        done += (size_t)w;
-    }
+    if (write_all(fd, p, len) != 0)
+        goto fail;
     /* close() reports delayed write errors (NFS, quotas): check it before renaming. */
     if (close(fd) != 0) {
         fd = -1;

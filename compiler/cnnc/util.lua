@@ -130,7 +130,49 @@ function M.read_file(path)
 end
 
 -- Writes through a temporary file and a rename, so a failure never leaves half a file.
+-- What a path names, following symbolic links: 'file', 'directory', 'special' (a device,
+-- FIFO or socket) or nil (nothing, or not known); and the path with links resolved.
+-- statx's record has the same layout on every Linux architecture.
+local have_statx
+local function path_kind(path)
+  local ok, ffi = pcall(require, 'ffi')
+  if not ok then return nil, path end
+  if have_statx == nil then
+    have_statx = pcall(ffi.cdef, [[
+      int statx(int dirfd, const char *pathname, int flags, unsigned int mask, void *buf);
+      char *realpath(const char *path, char *resolved);
+      void free(void *p);
+    ]]) and pcall(function() return ffi.C.statx end)
+  end
+  if not have_statx then return nil, path end
+  local real = ffi.C.realpath(path, nil)
+  if real ~= nil then
+    path = ffi.string(real)
+    ffi.C.free(real)
+  end
+  local buf = ffi.new('uint8_t[256]')
+  if ffi.C.statx(-100, path, 0, 2, buf) ~= 0 then return nil, path end -- AT_FDCWD, STATX_MODE
+  local fmt = require('bit').band(ffi.cast('uint16_t *', buf + 28)[0], 0xF000)
+  if fmt == 0x8000 then return 'file', path end
+  if fmt == 0x4000 then return 'directory', path end
+  return 'special', path
+end
+
+-- Replaces a regular file whole (a temporary file renamed over it, so a failed write
+-- leaves the old one), following a symbolic link rather than replacing it; a device or
+-- FIFO (/dev/null, /dev/stdout) is written in place, since a rename would replace it.
 function M.write_file_atomic(path, content)
+  local kind
+  kind, path = path_kind(path)
+  if kind == 'directory' then return nil, path .. ': Is a directory' end
+  if kind == 'special' then
+    local f, err = io.open(path, 'wb')
+    if not f then return nil, err end
+    local ok, werr = f:write(content)
+    local cok = f:close()
+    if not ok or not cok then return nil, werr or ('cannot write ' .. path) end
+    return true
+  end
   local tmp = path .. '.tmp' .. tostring(os.time()) .. tostring(math.random(1e9))
   local f, err = io.open(tmp, 'wb')
   if not f then return nil, err end

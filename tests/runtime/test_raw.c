@@ -2,8 +2,13 @@
  *
  * The model is fake_model.h's `fake`, input (5, 6, 3) = 90 floats.
  */
+#define _XOPEN_SOURCE 700 /* symlink, lstat, mkfifo */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -73,6 +78,70 @@ Test(raw, write_is_little_endian_and_round_trips)
     cnnc_array_free(&a);
     cr_assert_eq(tu_temp_files(), 0);
     cr_assert_eq(cnnc_raw_write(tu_path("no/w.raw"), v, 3, err, sizeof err), -1);
+    cr_assert_eq(tu_temp_files(), 0);
+}
+
+/* Writes go to a temporary file renamed over the target, except where a rename would
+ * destroy something: a device or FIFO is written in place, a symbolic link is followed. */
+Test(raw, write_keeps_devices_fifos_and_links)
+{
+    static const float v[2] = { 3.0f, 4.0f };
+    char err[256], target[512], fifo[512];
+    struct stat st;
+    unsigned char *b;
+    size_t len;
+    pid_t pid;
+    int status;
+
+    /* Only when /dev/null is what it should be (a program that renames over it breaks it
+     * for everyone; this test must not be the one to report that). */
+    if (stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode)) {
+        cr_assert_eq(cnnc_raw_write("/dev/null", v, 2, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(stat("/dev/null", &st), 0);
+        cr_assert(S_ISCHR(st.st_mode), "/dev/null is no longer a character device");
+    }
+
+    snprintf(target, sizeof target, "%s", tu_path("target.raw"));
+    tu_write_str(target, "old");
+    cr_assert_eq(symlink(target, tu_path("link.raw")), 0);
+    cr_assert_eq(cnnc_raw_write(tu_path("link.raw"), v, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lstat(tu_path("link.raw"), &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "the link was replaced by a file");
+    b = tu_read(target, &len);
+    cr_assert_eq(len, 8);
+    free(b);
+
+    /* A FIFO nobody reads: an error, not a hang; one with a reader gets the bytes. */
+    snprintf(fifo, sizeof fifo, "%s", tu_path("fifo"));
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(cnnc_raw_write(fifo, v, 2, err, sizeof err), -1);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        char buf[64];
+        size_t got = 0;
+        ssize_t r;
+        FILE *f = fopen(fifo, "rb");
+        while (f && (r = (ssize_t)fread(buf, 1, sizeof buf, f)) > 0)
+            got += (size_t)r;
+        _exit(got == 8 ? 0 : 1);
+    }
+    {
+        int tries = 0, rc;
+        const struct timespec pause = { 0, 10000000 };
+        /* the reader may not have opened its end yet */
+        while ((rc = cnnc_raw_write(fifo, v, 2, err, sizeof err)) != 0 && tries++ < 500)
+            nanosleep(&pause, NULL);
+        cr_assert_eq(rc, 0, "%s", err);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the reader did not get 8 bytes");
+    cr_assert_eq(stat(fifo, &st), 0);
+    cr_assert(S_ISFIFO(st.st_mode), "the FIFO was replaced by a file");
+    unlink(fifo);
+
+    cr_assert_eq(cnnc_raw_write(tu_path(""), v, 2, err, sizeof err), -1);
+    cr_assert(strstr(err, "directory") != NULL, "%s", err);
     cr_assert_eq(tu_temp_files(), 0);
 }
 
