@@ -182,6 +182,7 @@ function M.run(g, opts)
   end
 
   local funcs_text = table.concat(funcs, '\n')
+  if funcs_text:find(require('cnnc.ieee').C_CLAMP .. '(', 1, true) then E.helpers.clampf = true end
   local weights = {}
   local blob = opts.blob and { floats = {}, symbol = '_binary_' .. name .. '_weights_bin_start' } or nil
   for _, n in ipairs(g.nodes) do
