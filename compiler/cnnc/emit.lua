@@ -93,7 +93,7 @@ end
 -- The target's vector macros and CPU check (templates/simd.c).
 local function target_prelude(t, name)
   if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
-  local parts = { template.section('simd', t.section, {}) }
+  local parts = { template.section('simd', t.section, t.cpu and {} or { name = name }) }
   if t.cpu then
     local check = string.format('__builtin_cpu_supports("%s")', t.cpu)
     if t.cpu2 then check = check .. string.format(' && __builtin_cpu_supports("%s")', t.cpu2) end

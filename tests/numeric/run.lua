@@ -9,7 +9,10 @@
 --   propagate  one model per layer kind on inputs with NaN, +inf and -inf at chosen places:
 --              the C agrees with the reference interpreter (testlib.compare_special), and
 --              the reference must itself show a NaN for a NaN input;
---   threads    NAME_predict_ws from 4 threads at once (tests/numeric/threads.sh, TSan).
+--   threads    NAME_predict_ws from 4 threads at once, each with its own workspace,
+--              under ThreadSanitizer (tests/numeric/threads.sh);
+--   determinism  two builds in two processes write identical files; two runs of one input
+--              give identical outputs (tests/numeric/determinism.sh).
 -- Cases are split over --jobs worker processes (default 2). Ends with
 -- "numeric: P passed, F failed".
 --
@@ -44,7 +47,8 @@ do
   end
 end
 
--- The parent: start the workers and the thread test, print what they report, count.
+-- The parent: start the workers and the shell parts, print what they report, count.
+local SCRIPTS = { 'threads', 'determinism' }
 if not opt.worker then
   os.execute('mkdir -p ' .. q(root .. '/build'))
   local work = shell('mktemp -d ' .. q(root .. '/build/numeric.XXXXXX'))
@@ -54,15 +58,22 @@ if not opt.worker then
       j, opt.jobs, opt.only and ('--only ' .. q(opt.only)) or '', opt.verbose and '--verbose' or '',
       q(work .. '/worker' .. j .. '.log'))
   end
+  -- The shell parts run beside the workers, one after the other.
+  local scripts = {}
+  for _, s in ipairs(SCRIPTS) do
+    if not opt.only or s:find(opt.only, 1, true) then
+      scripts[#scripts + 1] = string.format('sh %s > %s 2>&1;', q(root .. '/tests/numeric/' .. s .. '.sh'), q(work .. '/' .. s .. '.log'))
+    end
+  end
+  if #scripts > 0 then cmds[#cmds + 1] = '{ ' .. table.concat(scripts, ' ') .. ' } &' end
   local t0 = os.time()
   os.execute(table.concat(cmds, ' ') .. ' wait')
-  if not opt.only or ('threads'):find(opt.only) then
-    os.execute(string.format('sh %s > %s 2>&1', q(root .. '/tests/numeric/threads.sh'), q(work .. '/threads.log')))
-  end
   local pass, fail = 0, 0
   local logs = {}
   for j = 1, opt.jobs do logs[#logs + 1] = work .. '/worker' .. j .. '.log' end
-  logs[#logs + 1] = work .. '/threads.log'
+  for _, s in ipairs(SCRIPTS) do
+    if not opt.only or s:find(opt.only, 1, true) then logs[#logs + 1] = work .. '/' .. s .. '.log' end
+  end
   for _, path in ipairs(logs) do
     local f = io.open(path, 'rb')
     local text = f and f:read('*a') or ''
