@@ -12,7 +12,9 @@
 --   threads    NAME_predict_ws from 4 threads at once, each with its own workspace,
 --              under ThreadSanitizer (tests/numeric/threads.sh);
 --   determinism  two builds in two processes write identical files; two runs of one input
---              give identical outputs (tests/numeric/determinism.sh).
+--              give identical outputs (tests/numeric/determinism.sh);
+--   denormals  flushed to zero during a prediction on x86, the caller's control register
+--              restored (tests/numeric/denormals.sh), and the reference's rule (below).
 -- Cases are split over --jobs worker processes (default 2). Ends with
 -- "numeric: P passed, F failed".
 --
@@ -48,7 +50,7 @@ do
 end
 
 -- The parent: start the workers and the shell parts, print what they report, count.
-local SCRIPTS = { 'threads', 'determinism' }
+local SCRIPTS = { 'threads', 'determinism', 'denormals' }
 if not opt.worker then
   os.execute('mkdir -p ' .. q(root .. '/build'))
   local work = shell('mktemp -d ' .. q(root .. '/build/numeric.XXXXXX'))
@@ -279,6 +281,36 @@ for _, m in ipairs(cases.propagate_models()) do
     end)
   end }
 end
+
+-- denormals: the reference's rule (values below 2^-126 are zero at layer boundaries) and
+-- the C on every host target. A Dense whose products are 1e-40 must give 0, and the tiny
+-- network must give on a denormal input exactly what it gives on zeros.
+jobs[#jobs + 1] = { name = 'denormals products', run = function(name)
+  local model = cnnc.Sequential { name = 'den', input_shape = { 2 }, layers = {
+    cnnc.Dense { 2, kernel = { { 1e-20, 1 }, { 1e-20, 0 } }, bias = { 0, 0 } } } }
+  local x = cnnc.Tensor({ 2 })
+  x.data[0], x.data[1] = 1e-20, 1e-20
+  local want = cnnc.Tensor({ 2 })
+  want.data[0], want.data[1] = 0, 1e-20
+  local function cmp(got, w)
+    for k = 0, 1 do
+      if got.data[k] ~= w.data[k] then return string.format('[%d]: got %.9g, expected %.9g', k, got.data[k], w.data[k]) end
+    end
+  end
+  local ref = reference(model, x)
+  report(cmp(ref, want) == nil, name .. ' reference', cmp(ref, want))
+  check_builds(name, model, x, want, cmp)
+end }
+jobs[#jobs + 1] = { name = 'denormals reference', run = function(name)
+  local model = assert(driver.load(root .. '/tests/numeric/tiny.lua'))
+  local n = util.prod(model.input_shape)
+  local zero, tiny = cnnc.Tensor(model.input_shape), cnnc.Tensor(model.input_shape)
+  for k = 0, n - 1 do tiny.data[k] = ((k % 7) + 1) * 1e-40 end
+  local a, b = reference(model, zero), reference(model, tiny)
+  local same = true
+  for k = 0, a.n - 1 do if a.data[k] ~= b.data[k] then same = false end end
+  report(same, name .. ' tiny.lua: denormal input as zeros', 'the reference does not treat denormal input as zero')
+end }
 
 for j, job in ipairs(jobs) do
   if (j - 1) % opt.jobs + 1 == opt.worker and (not opt.only or job.name:find(opt.only, 1, true)) then
