@@ -265,7 +265,7 @@ end
 
 for _, m in ipairs(cases.propagate_models()) do
   jobs[#jobs + 1] = { name = 'propagate ' .. m.tag, run = function(name)
-    local x, count, n = special_inputs(m.model.input_shape)
+    local x, count, n = special_inputs(m.shape or m.model.input_shape)
     local ref = reference(m.model, x)
     local per = ref.n / count
     -- The reference must show the NaN of items 1 and 4 and stay finite on item 6: a
