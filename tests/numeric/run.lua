@@ -106,6 +106,7 @@ if not opt.worker then
 end
 
 -- A worker: every opt.jobs-th job, one "ok ..." or "FAIL ..." line per check.
+local ffi = require 'ffi'
 local cnnc = require 'cnnc'
 local driver = require 'cnnc.driver'
 local runner = require 'cnnc.runner'
@@ -133,7 +134,7 @@ local function reference(model, x)
   return y
 end
 
--- Every build of model: {name, run = function(x) -> output tensor} (or {name, err}).
+-- Every build of model (each host target, fused and not): {name, net} or {name, err}.
 local function builds(model)
   local list = {}
   for _, t in ipairs(TARGETS) do
@@ -148,12 +149,10 @@ end
 
 -- item i (1-based) of a batched tensor as a flat view {n, data}.
 local function item(t, i, per)
-  local ffi = require 'ffi'
   return { n = per, data = ffi.cast('float *', t.data) + (i - 1) * per }
 end
 
 local function ditem(t, i, per)
-  local ffi = require 'ffi'
   return { n = per, data = ffi.cast(t.ctype == 'double' and 'double *' or 'float *', t.data) + (i - 1) * per }
 end
 
