@@ -9,9 +9,11 @@
 --     max(+inf, x) = +inf, inf - inf = NaN, 0 * inf = NaN (so softsign(inf), swish(-inf),
 --     hard_swish(-inf) and leaky_relu(-inf) with alpha 0 are NaN, as in PyTorch), and a
 --     softmax row holding +inf is NaN (exp(inf - inf)).
--- C's fmaxf/fminf return the other operand when one is NaN, and x86's max_ps returns its
--- second operand when either is NaN, so neither may implement max, min or clamp here:
--- use these functions (Lua) and these C forms.
+-- C's fmaxf/fminf return the other operand when one is NaN, so they must not implement
+-- max, min or clamp: use these functions (Lua) and these C forms. x86's max_ps returns
+-- its second operand when either is NaN: the vector epilogues (cnnc.epilogue.c_vector)
+-- put the operand that may be NaN second. Denormals are the other numeric rule
+-- (cnnc.reference, templates/model.c).
 
 local M = {}
 
