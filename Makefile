@@ -22,7 +22,7 @@ LUA_SHARE = $(PREFIX)/share/lua/5.1
 
 .PHONY: all demo test deps bench edges smooth1d clean install uninstall conformance test-lua test-runtime test-golden \
         test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs \
-        test-sanitize
+        test-sanitize test-numeric
 
 all: demo
 
@@ -75,7 +75,7 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs test-sanitize: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs test-sanitize test-numeric: deps
 	@sh tests/run_all.sh $(@:test-%=%)
 
 # Every ONNX node test of Debian's libonnx-testdata whose operators cnnc supports.

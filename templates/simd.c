@@ -1,5 +1,7 @@
 // The vector vocabulary of each SIMD target. Kernels are written once with these macros:
 // vf is a vector of VF_W floats; loads and stores are unaligned; vf_fma(a, b, c) = a*b + c.
+// vf_max(a, b) is NaN wherever b is NaN (x86 max_ps returns its second operand when either
+// is NaN; NEON's vmaxq propagates both), so callers put the operand that may be NaN second.
 // CNNC_ISA_BEGIN/END bracket the functions compiled for the target's instruction set, so the
 // file needs no special compiler flags and its CPU check itself runs on any CPU.
 

@@ -3,7 +3,10 @@
 -- Each entry gives the reference definition (double precision, Lua) and a function from a
 -- C expression to a float32 C expression; the emitter composes these into layer epilogues.
 -- `softmax` is the one non-elementwise activation: it works on the last axis and is
--- handled by cnnc.epilogue. Definitions follow tf.keras 2.x (see DESIGN.md).
+-- handled by cnnc.epilogue. Definitions follow tf.keras 2.x (see DESIGN.md); NaN and the
+-- infinities follow cnnc.ieee (NaN propagates, never fmaxf/fminf).
+
+local ieee = require 'cnnc.ieee'
 
 local M = {}
 
@@ -31,8 +34,8 @@ M.ops = {
     c = function(x) return x end,
   },
   relu = {
-    ref = function(x) return x > 0 and x or 0 end,
-    c = function(x) return string.format('(%s > 0.0f ? %s : 0.0f)', x, x) end,
+    ref = function(x) return x < 0 and 0 or x end,
+    c = ieee.c_relu,
     needs_var = true,
   },
   sigmoid = {
@@ -57,8 +60,8 @@ M.ops = {
   },
   softplus = {
     -- max(x, 0) + log1p(exp(-|x|)): no overflow for large |x|.
-    ref = function(x) return math.max(x, 0) + log1p(math.exp(-math.abs(x))) end,
-    c = function(x) return string.format('fmaxf(%s, 0.0f) + log1pf(expf(-fabsf(%s)))', x, x) end,
+    ref = function(x) return ieee.max(x, 0) + log1p(math.exp(-math.abs(x))) end,
+    c = function(x) return string.format('%s + log1pf(expf(-fabsf(%s)))', ieee.c_clamp(x, '0.0f', nil), x) end,
     needs_var = true,
   },
   softsign = {
@@ -67,8 +70,8 @@ M.ops = {
     needs_var = true,
   },
   hard_sigmoid = {
-    ref = function(x) return math.min(math.max(0.2 * x + 0.5, 0), 1) end,
-    c = function(x) return string.format('fminf(fmaxf(0.2f * %s + 0.5f, 0.0f), 1.0f)', x) end,
+    ref = function(x) return ieee.clamp(0.2 * x + 0.5, 0, 1) end,
+    c = function(x) return ieee.c_clamp(string.format('0.2f * %s + 0.5f', x), '0.0f', '1.0f') end,
   },
   swish = {
     ref = function(x) return x * sigmoid(x) end,
@@ -103,20 +106,21 @@ M.ops = {
   },
   onnx_hard_sigmoid = {
     internal = true,
-    ref = function(x, p) return math.min(math.max(p.alpha * x + p.beta, 0), 1) end,
-    c = function(x, p) return string.format('fminf(fmaxf(%s * %s + %s, 0.0f), 1.0f)', f(p.alpha), x, f(p.beta)) end,
+    ref = function(x, p) return ieee.clamp(p.alpha * x + p.beta, 0, 1) end,
+    c = function(x, p) return ieee.c_clamp(string.format('%s * %s + %s', f(p.alpha), x, f(p.beta)), '0.0f', '1.0f') end,
   },
   hard_swish = {
     internal = true,
-    ref = function(x) return x * math.min(math.max(x / 6 + 0.5, 0), 1) end,
-    c = function(x) return string.format('%s * fminf(fmaxf(%s / 6.0f + 0.5f, 0.0f), 1.0f)', x, x) end,
+    ref = function(x) return x * ieee.clamp(x / 6 + 0.5, 0, 1) end,
+    c = function(x) return string.format('%s * %s', x, ieee.c_clamp(x .. ' / 6.0f + 0.5f', '0.0f', '1.0f')) end,
     needs_var = true,
   },
   celu = {
     internal = true,
-    ref = function(x, p) return math.max(0, x) + math.min(0, p.alpha * expm1(x / p.alpha)) end,
+    ref = function(x, p) return ieee.max(0, x) + ieee.min(0, p.alpha * expm1(x / p.alpha)) end,
     c = function(x, p)
-      return string.format('fmaxf(%s, 0.0f) + fminf(%s * expm1f(%s / %s), 0.0f)', x, f(p.alpha), x, f(p.alpha))
+      return string.format('%s + %s', ieee.c_clamp(x, '0.0f', nil),
+        ieee.c_clamp(string.format('%s * expm1f(%s / %s)', f(p.alpha), x, f(p.alpha)), nil, '0.0f'))
     end,
     needs_var = true,
   },
@@ -129,10 +133,8 @@ M.ops = {
       return x
     end,
     c = function(x, p)
-      local e = x
-      if p.min then e = string.format('fmaxf(%s, %s)', e, f(p.min)) end
-      if p.max then e = string.format('fminf(%s, %s)', e, f(p.max)) end
-      return e
+      if not p.min and not p.max then return x end
+      return ieee.c_clamp(x, p.min and f(p.min), p.max and f(p.max))
     end,
   },
 }

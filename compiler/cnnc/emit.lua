@@ -93,7 +93,7 @@ end
 -- The target's vector macros and CPU check (templates/simd.c).
 local function target_prelude(t, name)
   if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
-  local parts = { template.section('simd', t.section, {}) }
+  local parts = { template.section('simd', t.section, t.cpu and {} or { name = name }) }
   if t.cpu then
     local check = string.format('__builtin_cpu_supports("%s")', t.cpu)
     if t.cpu2 then check = check .. string.format(' && __builtin_cpu_supports("%s")', t.cpu2) end
@@ -246,6 +246,7 @@ function M.run(g, opts)
   if io.output_size == 0 then table.insert(calls, 1, '(void)output;') end
 
   local funcs_text = table.concat(funcs, '\n')
+  if funcs_text:find(require('cnnc.ieee').C_CLAMP .. '(', 1, true) then E.helpers.clampf = true end
   local weights = {}
   local blob = opts.blob and { floats = {}, symbol = '_binary_' .. name .. '_weights_bin_start' } or nil
   for _, n in ipairs(g.nodes) do

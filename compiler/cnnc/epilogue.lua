@@ -10,6 +10,7 @@
 -- LeakyReLU and BatchNormalization layers into their producer's epilogue.
 
 local acts = require 'cnnc.activations'
+local ieee = require 'cnnc.ieee'
 local util = require 'cnnc.util'
 
 local M = {}
@@ -35,7 +36,7 @@ M.affine_coeffs = affine_coeffs
 local function softmax_ref(t, channels)
   for base = 0, t.n - 1, channels do
     local m = -math.huge
-    for c = 0, channels - 1 do m = math.max(m, t.data[base + c]) end
+    for c = 0, channels - 1 do m = ieee.max(m, t.data[base + c]) end
     local s = 0
     for c = 0, channels - 1 do
       local e = math.exp(t.data[base + c] - m)
@@ -131,12 +132,14 @@ function M.c_post(steps, ptr, channels)
 end
 
 -- How many leading steps have a vector form (cnnc.simd): linear, relu, leaky_relu with
--- 0 <= alpha <= 1 (max(x, alpha*x)), and batch-norm affine steps.
+-- 0 < alpha <= 1 (max(x, alpha*x)), and batch-norm affine steps. Alpha 0 stays scalar:
+-- 0 * inf is NaN, so no operand order of max(x, 0*x) gives both leaky(inf) = inf and
+-- leaky(-inf) = NaN as the formula x > 0 ? x : alpha*x does.
 function M.vector_prefix(steps)
   local k = 0
   for _, st in ipairs(steps) do
     local ok = st.op == 'affine' or (st.op == 'act' and (st.name == 'linear' or st.name == 'relu'
-      or (st.name == 'leaky_relu' and st.p.alpha >= 0 and st.p.alpha <= 1)))
+      or (st.name == 'leaky_relu' and st.p.alpha > 0 and st.p.alpha <= 1)))
     if not ok then break end
     k = k + 1
   end
@@ -145,6 +148,9 @@ end
 
 -- Vector statements applying steps[1..k] to vf variable `a` whose first channel is `oc`.
 -- padded(st) gives the names of an affine step's scale/shift arrays padded to whole vectors.
+-- vf_max(a, b) keeps a NaN of its second operand only (templates/simd.c), so the operand
+-- that can be NaN goes second: relu = max(0, a); leaky = max(a, alpha*a), where alpha*a is
+-- NaN exactly when a is (alpha > 0).
 function M.c_vector(steps, k, a, oc, padded)
   local lines = {}
   for i = 1, k do
@@ -153,7 +159,7 @@ function M.c_vector(steps, k, a, oc, padded)
       local sname, hname = padded(st)
       lines[#lines + 1] = string.format('%s = vf_fma(%s, vf_load(%s + %s), vf_load(%s + %s));', a, a, sname, oc, hname, oc)
     elseif st.name == 'relu' then
-      lines[#lines + 1] = string.format('%s = vf_max(%s, vf_zero());', a, a)
+      lines[#lines + 1] = string.format('%s = vf_max(vf_zero(), %s);', a, a)
     elseif st.name == 'leaky_relu' then
       lines[#lines + 1] = string.format('%s = vf_max(%s, vf_mul(%s, vf_set1(%s)));', a, a, a, util.c_float(st.p.alpha))
     end

@@ -3,6 +3,10 @@
 -- Runs a typed graph on one input in double precision with each layer's plain reference
 -- loops, then its epilogue. No layout tricks, no fusion, no planning: obviously correct
 -- over fast. Works on fused graphs too (which is how fusion itself gets tested).
+--
+-- Numbers: NaN and the infinities follow cnnc.ieee. Denormals: a value smaller in
+-- magnitude than float32's smallest normal (2^-126) is zero in the input and in every
+-- layer's output, as the generated code on x86 flushes them (FTZ/DAZ, templates/model.c).
 
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
@@ -10,6 +14,16 @@ local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 
 local M = {}
+
+M.FLT_MIN = 2 ^ -126
+
+local function flush_denormals(t)
+  local d, lo = t.data, M.FLT_MIN
+  for i = 0, t.n - 1 do
+    local v = d[i]
+    if v ~= 0 and v < lo and v > -lo then d[i] = 0 end
+  end
+end
 
 -- x: a tensor holding the input (any ctype, element count = input size; a model with
 -- several inputs takes them one after another).
@@ -26,6 +40,7 @@ function M.run(g, x)
   for _, v in ipairs(io.inputs) do
     local input = tensor.new(v.shape, 'double')
     for i = 0, v.size - 1 do input.data[i] = x.data[v.offset + i] end
+    flush_denormals(input)
     values[v.name] = input
   end
   for _, n in ipairs(g.nodes) do
@@ -39,6 +54,7 @@ function M.run(g, x)
       for _, w in ipairs(n.weights or {}) do W[w.name] = w.tensor end
       y = n.layer.reference(n, ins[1], W, ins)
       epilogue.apply_ref(n.epilogue, y)
+      flush_denormals(y)
     end
     values[n.name] = y
   end

@@ -14,4 +14,50 @@ function M.max_err(got, want)
   return e, m
 end
 
+-- Compares got with want, NaN- and infinity-aware: NaN exactly where want is NaN, the same
+-- infinity where want is infinite, and finite values within rtol * (1 + max finite |want|).
+-- Returns nil, or a description of the first element that breaks a rule (or the largest
+-- finite error). Indices are flat (0-based).
+function M.compare_special(got, want, rtol)
+  if got.n ~= want.n then return string.format('%d values, expected %d', got.n, want.n) end
+  local big, err, at = 0, 0, nil
+  for k = 0, want.n - 1 do
+    local w = want.data[k]
+    if w == w and w ~= math.huge and w ~= -math.huge then big = math.max(big, math.abs(w)) end
+  end
+  for k = 0, want.n - 1 do
+    local w, g = tonumber(want.data[k]), tonumber(got.data[k])
+    if w ~= w then
+      if g == g then return string.format('[%d]: got %.9g, expected NaN', k, g) end
+    elseif w == math.huge or w == -math.huge then
+      if g ~= w then return string.format('[%d]: got %.9g, expected %s', k, g, tostring(w)) end
+    elseif g ~= g or g == math.huge or g == -math.huge then
+      return string.format('[%d]: got %s, expected %.9g', k, tostring(g), w)
+    elseif math.abs(g - w) > err then
+      err, at = math.abs(g - w), k
+    end
+  end
+  local tol = rtol * (1 + big)
+  if err > tol then
+    return string.format('[%d]: got %.9g, expected %.9g (error %.3g > %.3g)', at, tonumber(got.data[at]),
+      tonumber(want.data[at]), err, tol)
+  end
+  return nil
+end
+
+-- Like compare_special, but each finite value within rtol * max(1, |want|) of its own
+-- expected value (for tables of exact expectations spanning 1e-1 to 1e30).
+function M.compare_each(got, want, rtol)
+  if got.n ~= want.n then return string.format('%d values, expected %d', got.n, want.n) end
+  for k = 0, want.n - 1 do
+    local w, g = tonumber(want.data[k]), tonumber(got.data[k])
+    local bad
+    if w ~= w then bad = g == g
+    elseif w == math.huge or w == -math.huge then bad = g ~= w
+    else bad = g ~= g or math.abs(g - w) > rtol * math.max(1, math.abs(w)) end
+    if bad then return string.format('[%d]: got %.9g, expected %.9g', k, g, w) end
+  end
+  return nil
+end
+
 return M

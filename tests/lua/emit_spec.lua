@@ -74,6 +74,18 @@ describe('emitted C', function()
       assert.is_true(h2 == a.h)
     end)
 
+    it('is byte-identical when emitted twice for every target, with threads and a blob (' .. case[1] .. ')', function()
+      for _, t in ipairs({ 'sse4', 'avx2', 'avx512', 'neon' }) do
+        local opts = { target = t, threads = 2, blob = true, fuse = case[3].fuse }
+        local a = T.compile(case[2](), opts)
+        local b = T.compile(case[2](), opts)
+        assert.is_true(a.c == b.c, 'C differs between two compilations for ' .. t)
+        assert.is_true(a.h == b.h, 'header differs between two compilations for ' .. t)
+        assert.is_true(a.blob ~= nil and a.blob == b.blob, 'weight blob differs between two compilations for ' .. t)
+      end
+      -- (tests/numeric/determinism.sh compares builds made by two separate processes.)
+    end)
+
     it('contains no malloc, no Lua leftovers and ends with one newline (' .. case[1] .. ')', function()
       local r = T.compile(case[2](), case[3])
       for _, bad in ipairs({ 'malloc', 'calloc', 'realloc', 'free(' }) do

@@ -1,6 +1,7 @@
 -- cnnc.layers.global_pooling: GlobalMaxPooling1D/2D and GlobalAveragePooling1D/2D.
 -- The maximum or mean of each channel over all positions; output (C,).
 
+local ieee = require 'cnnc.ieee'
 local tensor = require 'cnnc.tensor'
 local template = require 'cnnc.template'
 local util = require 'cnnc.util'
@@ -36,7 +37,7 @@ function M.reference(node, x)
     local acc = is_max(node) and -math.huge or 0
     for p = 0, pixels - 1 do
       local v = x.data[p * c + ch]
-      if is_max(node) then acc = math.max(acc, v) else acc = acc + v end
+      if is_max(node) then acc = ieee.max(acc, v) else acc = acc + v end
     end
     y.data[ch] = is_max(node) and acc or acc / pixels
   end
@@ -50,7 +51,7 @@ function M.emit(node, E)
   return template.section('pooling', 'global', {
     fn = E:fn(node), comment = E:comment(node), C = c, PIXELS = pixels,
     start = max and '-INFINITY' or '0.0f',
-    combine = max and 'if (x[c] > acc[c]) acc[c] = x[c];' or 'acc[c] += x[c];',
+    combine = max and ieee.c_max_into('acc[c]', 'x[c]') or 'acc[c] += x[c];',
     store = E:store(node, 'out[c]', max and 'acc[c]' or string.format('acc[c] / %d.0f', pixels), 'c'),
     post = E:post(node, 'out', c),
   })

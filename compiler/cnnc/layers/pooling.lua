@@ -2,7 +2,7 @@
 --
 -- All four use the sliding-window skeleton (cnnc.window) with one accumulator per channel;
 -- they differ only in how a cell is combined and how the result is finished:
---   max       the largest cell; padded cells are ignored
+--   max       the largest cell (NaN if a cell is NaN, cnnc.ieee); padded cells are ignored
 --   average   the mean of the cells inside the input (padded cells are not counted)
 --   lp        (sum |x|^p)^(1/p) (ONNX LpPool); padded cells add nothing
 --   weighted  sum w*x with Gaussian weights w = exp(-d^2 / (2 sigma^2)) by distance d from
@@ -15,6 +15,7 @@
 -- padded input, and its cells there count for nothing) and p.count_include_pad (average
 -- pooling divides by the cells inside the padded input, not only those inside the input).
 
+local ieee = require 'cnnc.ieee'
 local tensor = require 'cnnc.tensor'
 local template = require 'cnnc.template'
 local util = require 'cnnc.util'
@@ -124,7 +125,7 @@ function M.reference(node, x)
         local acc, count = m == 'max' and -math.huge or 0, 0
         window.each_tap(g, oy, ox, function(iy, ix, ky, kx)
           local v = x.data[(iy * g.iw + ix) * c_n + c]
-          if m == 'max' then acc = math.max(acc, v); count = count + 1
+          if m == 'max' then acc = ieee.max(acc, v); count = count + 1
           elseif m == 'average' then acc = acc + v; count = count + 1
           elseif m == 'lp' then acc = acc + math.abs(v) ^ p
           else
@@ -156,7 +157,7 @@ function M.emit(node, E)
   local cells = g.kh * g.kw
   local h = { start = '0.0f', count_init = '', count_step = '' }
   if m == 'max' then
-    h.start, h.combine, h.result = '-INFINITY', 'if (x[c] > acc[c]) acc[c] = x[c];', 'acc[c]'
+    h.start, h.combine, h.result = '-INFINITY', ieee.c_max_into('acc[c]', 'x[c]'), 'acc[c]'
   elseif m == 'average' then
     h.combine = 'acc[c] += x[c];'
     if node.p.count_include_pad and padded then

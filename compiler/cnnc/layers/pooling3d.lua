@@ -7,6 +7,7 @@
 -- p.count_include_pad, with the meanings of cnnc.layers.pooling. Plain loops in C
 -- (cnnc.layers.window3d) with the 2-D pooling bodies.
 
+local ieee = require 'cnnc.ieee'
 local template = require 'cnnc.template'
 local tensor = require 'cnnc.tensor'
 local w3 = require 'cnnc.layers.window3d'
@@ -54,7 +55,7 @@ function M.reference(node, x)
           count = count + 1
           for c = 0, c_n - 1 do
             local v = x.data[pix * c_n + c]
-            if is_max(node) then acc[c] = math.max(acc[c], v) else acc[c] = acc[c] + v end
+            if is_max(node) then acc[c] = ieee.max(acc[c], v) else acc[c] = acc[c] + v end
           end
         end)
         for c = 0, c_n - 1 do
@@ -74,7 +75,7 @@ function M.emit(node, E)
   local padded = w3.leaves(node, 1) or w3.leaves(node, 2) or w3.leaves(node, 3)
   local h = { start = is_max(node) and '-INFINITY' or '0.0f', count_init = '', count_step = '' }
   if is_max(node) then
-    h.combine, h.result = 'if (x[c] > acc[c]) acc[c] = x[c];', 'acc[c]'
+    h.combine, h.result = ieee.c_max_into('acc[c]', 'x[c]'), 'acc[c]'
   else
     h.combine = 'acc[c] += x[c];'
     if node.p.count_include_pad and padded then

@@ -4,6 +4,7 @@
 -- layer that takes epilogues is better written as an activation (the fuse pass then runs
 -- it in that layer's store loop); the ONNX importer does so.
 
+local ieee = require 'cnnc.ieee'
 local nd = require 'cnnc.layers.nd'
 local template = require 'cnnc.template'
 local tensor = require 'cnnc.tensor'
@@ -36,7 +37,7 @@ function M.reference(node, x)
     for i = 0, inner - 1 do
       local base = o * n * inner + i
       local m = -math.huge
-      for k = 0, n - 1 do m = math.max(m, x.data[base + k * inner]) end
+      for k = 0, n - 1 do m = ieee.max(m, x.data[base + k * inner]) end
       local s = 0
       for k = 0, n - 1 do s = s + math.exp(x.data[base + k * inner] - m) end
       for k = 0, n - 1 do
