@@ -14,3 +14,18 @@ $store
 $post
 }
 }
+
+//@ elementwise_simd
+/* $comment [$target: whole vectors, then $TAIL values one by one] */
+static void $fn(float *out, const float *in)
+{
+int i = 0;
+for (; i + VF_W <= $N; i += VF_W) {
+vf a = vf_load(in + i);
+$vector
+vf_store(out + i, a);
+}
+for (; i < $N; ++i) {
+$store
+}
+}

@@ -89,3 +89,52 @@ int ${name}_cpu_supported(void)
 {
 return 1;
 }
+
+// Per-ISA primitives of the vector math functions (templates/helpers.c, section vmath):
+// vf_sub/vf_div/vf_min, vf_abs, vf_round (to nearest even), vf_floor, vf_pow2i(n) = 2^n for
+// a vector of integral floats in [-126, 127], vf_sel_lt(a, b, x, y) = a < b ? x : y and
+// vf_sel_nan(a, x, y) = a is NaN ? x : y, lane by lane.
+
+//@ avx512_math
+#define vf_sub(a, b) _mm512_sub_ps((a), (b))
+#define vf_div(a, b) _mm512_div_ps((a), (b))
+#define vf_min(a, b) _mm512_min_ps((a), (b))
+#define vf_abs(a) _mm512_castsi512_ps(_mm512_and_epi32(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)))
+#define vf_round(a) _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vf_floor(a) _mm512_roundscale_ps((a), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+#define vf_pow2i(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define vf_sel_lt(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (y), (x))
+#define vf_sel_nan(a, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q), (y), (x))
+
+//@ avx2_math
+#define vf_sub(a, b) _mm256_sub_ps((a), (b))
+#define vf_div(a, b) _mm256_div_ps((a), (b))
+#define vf_min(a, b) _mm256_min_ps((a), (b))
+#define vf_abs(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
+#define vf_round(a) _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vf_floor(a) _mm256_round_ps((a), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+#define vf_pow2i(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define vf_sel_lt(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
+#define vf_sel_nan(a, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (a), _CMP_UNORD_Q))
+
+//@ sse4_math
+#define vf_sub(a, b) _mm_sub_ps((a), (b))
+#define vf_div(a, b) _mm_div_ps((a), (b))
+#define vf_min(a, b) _mm_min_ps((a), (b))
+#define vf_abs(a) _mm_andnot_ps(_mm_set1_ps(-0.0f), (a))
+#define vf_round(a) _mm_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vf_floor(a) _mm_round_ps((a), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+#define vf_pow2i(n) _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n), _mm_set1_epi32(127)), 23))
+#define vf_sel_lt(a, b, x, y) _mm_blendv_ps((y), (x), _mm_cmplt_ps((a), (b)))
+#define vf_sel_nan(a, x, y) _mm_blendv_ps((y), (x), _mm_cmpunord_ps((a), (a)))
+
+//@ neon_math
+#define vf_sub(a, b) vsubq_f32((a), (b))
+#define vf_div(a, b) vdivq_f32((a), (b))
+#define vf_min(a, b) vminq_f32((a), (b))
+#define vf_abs(a) vabsq_f32(a)
+#define vf_round(a) vrndnq_f32(a)
+#define vf_floor(a) vrndmq_f32(a)
+#define vf_pow2i(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
+#define vf_sel_lt(a, b, x, y) vbslq_f32(vcltq_f32((a), (b)), (x), (y))
+#define vf_sel_nan(a, x, y) vbslq_f32(vmvnq_u32(vceqq_f32((a), (a))), (x), (y))

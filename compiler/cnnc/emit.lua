@@ -93,7 +93,8 @@ end
 -- The target's vector macros and CPU check (templates/simd.c).
 local function target_prelude(t, name)
   if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
-  local parts = { template.section('simd', t.section, t.cpu and {} or { name = name }) }
+  local parts = { template.section('simd', t.section, t.cpu and {} or { name = name }) .. '\n'
+    .. template.section('simd', t.section .. '_math', {}) }
   if t.cpu then
     local check = string.format('__builtin_cpu_supports("%s")', t.cpu)
     if t.cpu2 then check = check .. string.format(' && __builtin_cpu_supports("%s")', t.cpu2) end
@@ -266,6 +267,8 @@ function M.run(g, opts)
     end
   end
 
+  -- The vector math functions, where a vector epilogue calls them (cnnc.simd.vmath).
+  if E.simd and funcs_text:find('cnnc_vf_', 1, true) then E.helpers.vmath = true end
   local helpers = {}
   for _, h in ipairs(util.sorted_keys(E.helpers)) do
     helpers[#helpers + 1] = template.section('helpers', h, {})

@@ -132,13 +132,15 @@ function M.c_post(steps, ptr, channels)
 end
 
 -- How many leading steps have a vector form (cnnc.simd): linear, relu, leaky_relu with
--- 0 < alpha <= 1 (max(x, alpha*x)), and batch-norm affine steps. Alpha 0 stays scalar:
--- 0 * inf is NaN, so no operand order of max(x, 0*x) gives both leaky(inf) = inf and
--- leaky(-inf) = NaN as the formula x > 0 ? x : alpha*x does.
+-- 0 < alpha <= 1 (max(x, alpha*x)), batch-norm affine steps, and every other elementwise
+-- activation (cnnc.simd.vmath); softmax is left to a scalar pass. Leaky alpha 0 stays
+-- scalar: 0 * inf is NaN, so no operand order of max(x, 0*x) gives both leaky(inf) = inf
+-- and leaky(-inf) = NaN as the formula x > 0 ? x : alpha*x does.
 function M.vector_prefix(steps)
+  local vmath = require 'cnnc.simd.vmath'
   local k = 0
   for _, st in ipairs(steps) do
-    local ok = st.op == 'affine' or (st.op == 'act' and (st.name == 'linear' or st.name == 'relu'
+    local ok = st.op == 'affine' or vmath.has(st) or (st.op == 'act' and (st.name == 'linear' or st.name == 'relu'
       or (st.name == 'leaky_relu' and st.p.alpha > 0 and st.p.alpha <= 1)))
     if not ok then break end
     k = k + 1
@@ -162,6 +164,8 @@ function M.c_vector(steps, k, a, oc, padded)
       lines[#lines + 1] = string.format('%s = vf_max(vf_zero(), %s);', a, a)
     elseif st.name == 'leaky_relu' then
       lines[#lines + 1] = string.format('%s = vf_max(%s, vf_mul(%s, vf_set1(%s)));', a, a, a, util.c_float(st.p.alpha))
+    elseif require('cnnc.simd.vmath').has(st) then
+      lines[#lines + 1] = require('cnnc.simd.vmath').c_apply(st, a)
     end
   end
   return table.concat(lines, '\n')

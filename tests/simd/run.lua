@@ -3,6 +3,7 @@
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
 -- activations that need the scalar pass. Every host target, compared with the reference
 -- interpreter. The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes.
+-- Then the vector forms of the activations on a sweep of inputs (tests/simd/vmath.lua).
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
 local cli = require 'cnnc.cli'
@@ -58,6 +59,10 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
     end
     if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s %s threads %d: %s', case, t, threads, msg)) end
   end
+end
+do
+  local p, f = dofile('tests/simd/vmath.lua')(work, cc)
+  passed, failed = passed + p, failed + f
 end
 print(string.format('simd: %d passed, %d failed', passed, failed))
 os.exit(failed == 0 and 0 or 1)

@@ -41,9 +41,22 @@ function M.reference(node, x)
   return y
 end
 
--- The elementwise loop shared by every identity layer.
+-- The elementwise loop shared by every identity layer. On a SIMD target, steps that all
+-- have vector forms and do not depend on the channel (no batch-norm affine step, no
+-- softmax) run over the tensor as one flat run of vectors.
 function M.emit(node, E)
   local c = node.shape[#node.shape]
+  local steps = node.epilogue
+  local flat = E.simd and #steps > 0 and epilogue.vector_prefix(steps) == #steps
+  for _, st in ipairs(steps) do if st.op ~= 'act' then flat = false end end
+  if flat then
+    local n = util.prod(node.shape)
+    return template.section('elementwise', 'elementwise_simd', {
+      fn = E:fn(node), comment = E:comment(node), target = E.target.name, N = n, TAIL = n % E.target.width,
+      vector = epilogue.c_vector(steps, #steps, 'a', '0', function() error('no affine step here') end),
+      store = epilogue.c_store(steps, 'out[i]', 'in[i]', 'i'),
+    })
+  end
   return template.section('elementwise', 'elementwise', {
     fn = E:fn(node), comment = E:comment(node), PIXELS = util.prod(node.shape) / c, C = c,
     store = E:store(node, 'y[c]', 'x[c]', 'c'), post = E:post(node, 'y', c),
