@@ -29,3 +29,16 @@ for (; i < $N; ++i) {
 $store
 }
 }
+
+//@ elementwise_simd_channels
+/* $comment [$target: whole channel vectors] */
+static void $fn(float *out, const float *in)
+{
+for (int p = 0; p < $PIXELS; ++p) {
+for (int c = 0; c < $C; c += VF_W) {
+vf a = vf_load(in + p * $C + c);
+$vector
+vf_store(out + p * $C + c, a);
+}
+}
+}

@@ -85,3 +85,41 @@ q = vf_fma(q, s2, vf_set1(2.0f / 3.0f));
 q = vf_fma(q, s2, vf_set1(2.0f));
 return vf_mul(q, s);
 }
+
+//@ vsoftmax
+/* Softmax over n contiguous values, in place, on whole vectors (cnnc_vf_exp) and the rest
+ * one by one; subtracting the maximum keeps exp finite. A NaN or +inf anywhere makes the
+ * whole row NaN whatever the ISA's max does with NaN (exp(NaN - m) or exp(inf - inf) is
+ * NaN, so is the sum): the rules of compiler/cnnc/ieee.lua. */
+static void cnnc_softmax(float *x, int n)
+{
+float t[VF_W];
+float m = x[0];
+int i = 0;
+if (n >= VF_W) {
+vf vm = vf_load(x);
+for (i = VF_W; i + VF_W <= n; i += VF_W) vm = vf_max(vm, vf_load(x + i));
+vf_store(t, vm);
+for (int j = 0; j < VF_W; ++j) {
+if (t[j] > m || t[j] != t[j]) m = t[j];
+}
+}
+for (; i < n; ++i) {
+if (x[i] > m) m = x[i];
+}
+const vf vmax = vf_set1(m);
+vf vs = vf_zero();
+for (i = 0; i + VF_W <= n; i += VF_W) {
+const vf e = cnnc_vf_exp(vf_sub(vf_load(x + i), vmax));
+vf_store(x + i, e);
+vs = vf_add(vs, e);
+}
+vf_store(t, vs);
+float s = 0.0f;
+for (int j = 0; j < VF_W; ++j) s += t[j];
+for (; i < n; ++i) {
+x[i] = expf(x[i] - m);
+s += x[i];
+}
+for (i = 0; i < n; ++i) x[i] /= s;
+}

@@ -92,3 +92,11 @@ $post
 }
 $close
 }
+
+//@ softmax_rows
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+memcpy(out, in, sizeof(float) * $OUTER * $N);
+for (int o = 0; o < $OUTER; ++o) cnnc_softmax(&out[o * $N], $N);
+}

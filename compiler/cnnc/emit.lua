@@ -42,11 +42,18 @@ end
 
 function Context:post(node, ptr, channels)
   local s = epilogue.c_post(node.epilogue, ptr, channels)
-  if s ~= '' then self.helpers.softmax = true end
+  if s ~= '' then self:need('softmax') end
   return s
 end
 
-function Context:need(helper) self.helpers[helper] = true end
+-- A helper of templates/helpers.c; SIMD targets get the vector softmax (and vmath).
+function Context:need(helper)
+  if helper == 'softmax' and self.simd then
+    self.helpers.vsoftmax, self.helpers.vmath = true, true
+  else
+    self.helpers[helper] = true
+  end
+end
 
 -- A layer whose input first goes through fn(scratch, input) (a padded copy): the forward
 -- function calls that, then the layer on the scratch buffer.

@@ -3,7 +3,8 @@
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
 -- activations that need the scalar pass. Every host target, compared with the reference
 -- interpreter. The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes.
--- Then the vector forms of the activations on a sweep of inputs (tests/simd/vmath.lua).
+-- Then the vector forms of the activations on a sweep of inputs (tests/simd/vmath.lua), and
+-- a network of every layer kind checked for scalar-only layers (tests/simd/vectorised.lua).
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
 local cli = require 'cnnc.cli'
@@ -62,6 +63,8 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
 end
 do
   local p, f = dofile('tests/simd/vmath.lua')(work, cc)
+  passed, failed = passed + p, failed + f
+  p, f = dofile('tests/simd/vectorised.lua')(work)
   passed, failed = passed + p, failed + f
 end
 print(string.format('simd: %d passed, %d failed', passed, failed))

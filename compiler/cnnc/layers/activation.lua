@@ -42,13 +42,24 @@ function M.reference(node, x)
 end
 
 -- The elementwise loop shared by every identity layer. On a SIMD target, steps that all
--- have vector forms and do not depend on the channel (no batch-norm affine step, no
--- softmax) run over the tensor as one flat run of vectors.
+-- have vector forms run on vectors: over the tensor as one flat run when no step depends
+-- on the channel (no batch-norm affine step), else per pixel over whole channel vectors
+-- when the channels fill whole vectors.
 function M.emit(node, E)
   local c = node.shape[#node.shape]
   local steps = node.epilogue
-  local flat = E.simd and #steps > 0 and epilogue.vector_prefix(steps) == #steps
+  local vector = E.simd and #steps > 0 and epilogue.vector_prefix(steps) == #steps
+  local flat = vector
   for _, st in ipairs(steps) do if st.op ~= 'act' then flat = false end end
+  if vector and not flat and c % E.target.width == 0 then
+    return template.section('elementwise', 'elementwise_simd_channels', {
+      fn = E:fn(node), comment = E:comment(node), target = E.target.name, PIXELS = util.prod(node.shape) / c, C = c,
+      vector = epilogue.c_vector(steps, #steps, 'a', 'c', function(st)
+        local sname, hname = epilogue.affine_names(st)
+        return '&' .. sname .. '[0]', '&' .. hname .. '[0]'
+      end),
+    })
+  end
   if flat then
     local n = util.prod(node.shape)
     return template.section('elementwise', 'elementwise_simd', {

@@ -51,6 +51,12 @@ end
 
 function M.emit(node, E)
   local outer, n, inner = dims(node)
+  if E.simd and inner == 1 and node.op ~= 'LogSoftmax' then
+    -- rows are contiguous: the vector softmax of templates/helpers.c, in place on a copy
+    E:need('softmax')
+    return template.section('nd', 'softmax_rows', {
+      fn = E:fn(node), comment = E:comment(node), OUTER = outer, N = n })
+  end
   local finish
   if node.op == 'LogSoftmax' then
     finish = string.format('const float ls = logf(s);\nfor (int k = 0; k < %d; ++k) y[k * %d] = x[k * %d] - m - ls;', n, inner, inner)
