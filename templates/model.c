@@ -31,42 +31,172 @@ extern const unsigned char ${symbol}[];
 #define cnnc_blob ((const float *)${symbol})
 
 //@ threads
-/* Several threads share a layer: part p of N takes every N-th unit of its work. A
- * prediction starts the threads of each such layer and joins them at the layer's end;
- * if a thread cannot be started, its part runs on the calling thread instead. */
+/* A prediction runs on a team of up to $N threads: the calling thread (thread 0) starts
+ * the others as the prediction begins and joins them at its end, and every thread runs
+ * the layer sequence (the team forward function below). A shared layer is cut into parts
+ * that the threads take from a common counter as they come free, so a thread that starts
+ * late or that the system delays simply takes fewer; each part writes its own outputs, so
+ * results do not depend on who computed them. A barrier separates dependent layers; thread
+ * 0 alone runs the layers too small to be worth sharing. If a thread cannot be started the
+ * team is smaller and the others take its parts. With gcc or clang, counter and barrier
+ * use __atomic builtins (a waiting thread spins briefly, then sleeps on a condition
+ * variable); with other compilers, a mutex. */
 typedef void (*cnnc_part_fn)(float *restrict out, const float *restrict in, int part, int parts);
-struct cnnc_part {
-cnnc_part_fn fn;
-float *out;
-const float *in;
-int part, parts;
+struct cnnc_team;
+typedef void (*cnnc_team_fn)(struct cnnc_team *team, int thread);
+struct cnnc_team {
+cnnc_team_fn fn;
+const float *input;
+float *output;
+void *workspace;
+pthread_mutex_t lock;
+pthread_cond_t wake;
+int size; /* threads in the team */
+int arrived; /* threads at the current barrier */
+unsigned phase; /* barriers passed */
+int next; /* the next part of the current shared layer nobody has taken */
+};
+struct cnnc_worker {
+struct cnnc_team *team;
+int thread;
 };
 
-static void *cnnc_part_main(void *arg)
+#if defined(__GNUC__)
+#define CNNC_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define CNNC_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#if defined(__x86_64__) || defined(__i386__)
+#define CNNC_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CNNC_PAUSE() __asm__ __volatile__("yield")
+#else
+#define CNNC_PAUSE() ((void)0)
+#endif
+/* Spins of a waiting thread before it sleeps: about $SPIN_US microseconds. */
+#define CNNC_SPINS $SPINS
+#endif
+
+/* The next part of the current shared layer for the calling thread. */
+static int cnnc_claim(struct cnnc_team *t)
 {
-const struct cnnc_part *p = arg;
-p->fn(p->out, p->in, p->part, p->parts);
+#if defined(__GNUC__)
+return __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED);
+#else
+int k;
+pthread_mutex_lock(&t->lock);
+k = t->next++;
+pthread_mutex_unlock(&t->lock);
+return k;
+#endif
+}
+
+/* Returns when every thread of the team has called it; the last one to arrive resets the
+ * part counter for the next shared layer. */
+static void cnnc_barrier(struct cnnc_team *t)
+{
+#if defined(__GNUC__)
+const unsigned phase = CNNC_LOAD(t->phase);
+if (__atomic_add_fetch(&t->arrived, 1, __ATOMIC_ACQ_REL) == CNNC_LOAD(t->size)) {
+__atomic_store_n(&t->arrived, 0, __ATOMIC_RELAXED);
+__atomic_store_n(&t->next, 0, __ATOMIC_RELAXED);
+pthread_mutex_lock(&t->lock);
+CNNC_STORE(t->phase, phase + 1);
+pthread_cond_broadcast(&t->wake);
+pthread_mutex_unlock(&t->lock);
+return;
+}
+for (int i = 0; i < CNNC_SPINS; ++i) {
+if (CNNC_LOAD(t->phase) != phase) return;
+CNNC_PAUSE();
+}
+pthread_mutex_lock(&t->lock);
+while (CNNC_LOAD(t->phase) == phase) pthread_cond_wait(&t->wake, &t->lock);
+pthread_mutex_unlock(&t->lock);
+#else
+pthread_mutex_lock(&t->lock);
+const unsigned phase = t->phase;
+if (++t->arrived == t->size) {
+t->arrived = 0;
+t->next = 0;
+t->phase = phase + 1;
+pthread_cond_broadcast(&t->wake);
+} else {
+while (t->phase == phase) pthread_cond_wait(&t->wake, &t->lock);
+}
+pthread_mutex_unlock(&t->lock);
+#endif
+}
+
+/* The calling thread's share of a layer cut into `parts` parts: parts it takes until none is left. */
+static void cnnc_share(struct cnnc_team *t, cnnc_part_fn fn, float *out, const float *in, int parts)
+{
+for (int k = cnnc_claim(t); k < parts; k = cnnc_claim(t)) fn(out, in, k, parts);
+}
+
+static void *cnnc_worker_main(void *arg)
+{
+const struct cnnc_worker *w = arg;
+w->team->fn(w->team, w->thread);
 return NULL;
 }
 
-static void cnnc_parallel(cnnc_part_fn fn, float *out, const float *in)
+/* Runs fn on a team of up to $N threads, the calling thread being thread 0. */
+static void cnnc_team_run(cnnc_team_fn fn, const float *input, float *output, void *workspace)
 {
+struct cnnc_team team;
 pthread_t thread[$N - 1];
-struct cnnc_part job[$N];
-int started[$N - 1];
-for (int i = 0; i < $N; ++i) {
-job[i].fn = fn;
-job[i].out = out;
-job[i].in = in;
-job[i].part = i;
-job[i].parts = $N;
-}
-for (int i = 1; i < $N; ++i) started[i - 1] = pthread_create(&thread[i - 1], NULL, cnnc_part_main, &job[i]) == 0;
-fn(out, in, 0, $N);
+struct cnnc_worker worker[$N - 1];
+int started = 0;
+team.fn = fn;
+team.input = input;
+team.output = output;
+team.workspace = workspace;
+pthread_mutex_init(&team.lock, NULL);
+pthread_cond_init(&team.wake, NULL);
+team.size = $N;
+team.arrived = 0;
+team.phase = 0;
+team.next = 0;
 for (int i = 1; i < $N; ++i) {
-if (started[i - 1]) pthread_join(thread[i - 1], NULL);
-else fn(out, in, i, $N);
+worker[started].team = &team;
+worker[started].thread = started + 1;
+if (pthread_create(&thread[started], NULL, cnnc_worker_main, &worker[started]) == 0) ++started;
 }
+/* Only fewer threads than planned can be waiting at a barrier yet, so none has passed it. */
+#if defined(__GNUC__)
+CNNC_STORE(team.size, started + 1);
+#else
+pthread_mutex_lock(&team.lock);
+team.size = started + 1;
+pthread_mutex_unlock(&team.lock);
+#endif
+fn(&team, 0);
+for (int i = 0; i < started; ++i) pthread_join(thread[i], NULL);
+pthread_cond_destroy(&team.wake);
+pthread_mutex_destroy(&team.lock);
+}
+
+//@ team_forward
+/* The layer sequence, run by every thread of a prediction's team (thread 0: the caller). */
+static void ${name}_team_forward(struct cnnc_team *team, int thread)
+{
+$locals
+$buffers
+$calls
+}
+
+/* Runs the network on one input. workspace: $WS bytes, float-aligned, owned by the caller,
+ * so several threads can predict at once with separate workspaces. The prediction starts
+ * its own team of threads and joins them before it returns. */
+void ${name}_predict_ws(const float *input, float *output, void *workspace)
+{
+cnnc_team_run(${name}_team_forward, input, output, workspace);
+}
+
+/* As ${name}_predict_ws, with a static workspace (not reentrant). */
+void ${name}_predict(const float *input, float *output)
+{
+static float arena[$ARENA_FLOATS];
+${name}_predict_ws(input, output, arena);
 }
 
 //@ forward

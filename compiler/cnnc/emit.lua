@@ -49,12 +49,17 @@ end
 function Context:need(helper) self.helpers[helper] = true end
 
 -- A layer whose input first goes through fn(scratch, input) (a padded copy): the forward
--- function calls that, then the layer on the scratch buffer.
-function Context:before(node, fn) self.pre[node] = fn end
+-- function calls that, then the layer on the scratch buffer. With `units`, fn takes
+-- (scratch, input, part, parts) like a parallel layer (below) and may be shared too.
+function Context:before(node, fn, units) self.pre[node] = { fn = fn, units = units } end
 -- A layer followed by fn(out) on its finished output (epilogue steps without vector form).
 function Context:after(node, fn) self.post_fns[node] = fn end
--- A layer whose function takes (out, in, part, parts) and runs on every thread.
-function Context:parallel(node) self.par[node] = true end
+-- A layer whose function takes (out, in, part, parts): called for every part from 0 to
+-- parts - 1 (in any order, on any threads), the parts together do the layer's work exactly
+-- once, each writing outputs no other part writes. `units` is the largest useful parts (the
+-- function must accept any parts from 1 to units; default: the thread count). The forward
+-- function decides whether the layer is worth sharing and into how many parts.
+function Context:parallel(node, units) self.par[node] = units or self.threads end
 
 -- A constant array derived at emit time (packed weights, window tables); returns its C name.
 function Context:constant(node, cname_suffix, values, comment)
@@ -124,6 +129,84 @@ local function summary_text(g)
   return table.concat(lines, '\n')
 end
 
+-- Which layers a --threads build shares among its threads. A shared layer costs a barrier
+-- (every thread waits for the slowest) and a prediction that shares any layer starts and
+-- joins its threads, so only layers that take long enough alone are shared, and only if
+-- the whole prediction saves more than starting the team costs; a model with nothing worth
+-- sharing gets the single-thread forward function (and no pthreads). Times are rough
+-- single-thread estimates: multiply-adds at MACS_PER_NS_LANE per vector lane of the
+-- target, plus the floats a layer reads and writes at FLOATS_PER_NS. The overheads were
+-- measured on the 2-core development machine (see bench/README.md, "Threads").
+M.MACS_PER_NS_LANE = 4.5
+M.FLOATS_PER_NS = 2
+M.BARRIER_NS = 2000
+M.SHARE_MIN_NS = tonumber(os.getenv('CNNC_SHARE_MIN_NS')) or 20000
+M.TEAM_MIN_NS = tonumber(os.getenv('CNNC_TEAM_MIN_NS')) or 60000
+-- Parts of a shared layer: enough that a delayed thread costs little (about PART_NS each),
+-- as many as the layer offers at most.
+M.PART_NS = 20000
+-- A thread waiting at a barrier spins SPINS times (a pause instruction, about PAUSE_NS)
+-- before it sleeps: long enough to cover the end of a layer split evenly.
+M.SPINS = 2000
+M.PAUSE_NS = 40
+
+function M.cost_ns(node, t)
+  local lanes = t and t.width or 1
+  local floats = util.prod(node.shape) + (node.in_shape and util.prod(node.in_shape) or 0)
+  return report.macs(node) / (M.MACS_PER_NS_LANE * lanes) + floats / M.FLOATS_PER_NS
+end
+
+-- Marks each step worth sharing (step.parts = the parts to cut it into); true if any is.
+function M.share(steps, threads)
+  if threads < 2 then return false end
+  local saved, any = 0, false
+  for _, st in ipairs(steps) do
+    if st.fn and st.units >= 2 and st.cost >= M.SHARE_MIN_NS then
+      st.parts = math.max(2, math.min(st.units, math.max(threads, math.floor(st.cost / M.PART_NS))))
+      saved = saved + st.cost * (1 - 1 / math.min(threads, st.parts)) - M.BARRIER_NS
+      any = true
+    end
+  end
+  if any and saved >= M.TEAM_MIN_NS then return true end
+  for _, st in ipairs(steps) do st.parts = nil end
+  return false
+end
+
+local function serial_call(st)
+  if st.call then return st.call end
+  return string.format('%s(%s, %s, 0, 1); /* %s */', st.fn, st.out, st.inp, st.what)
+end
+
+function M.serial_calls(steps)
+  local calls = {}
+  for i, st in ipairs(steps) do calls[i] = serial_call(st) end
+  return calls
+end
+
+-- The team function's body: shared steps run by all threads, runs of the others by thread
+-- 0 alone, a barrier between each two of these groups.
+function M.team_calls(steps)
+  local calls, alone = {}, nil
+  local function barrier() if #calls > 0 then calls[#calls + 1] = 'cnnc_barrier(team);' end end
+  for _, st in ipairs(steps) do
+    if st.parts then
+      if alone then calls[#calls + 1] = '}'; alone = nil end
+      barrier()
+      calls[#calls + 1] = string.format('cnnc_share(team, %s, %s, %s, %d); /* %s, %d parts */',
+        st.fn, st.out, st.inp, st.parts, st.what, st.parts)
+    else
+      if not alone then
+        barrier()
+        calls[#calls + 1] = 'if (thread == 0) {'
+        alone = true
+      end
+      calls[#calls + 1] = serial_call(st)
+    end
+  end
+  if alone then calls[#calls + 1] = '}' end
+  return calls
+end
+
 -- Returns c_text, h_text and, with opts.blob, the weights as little-endian float32 bytes
 -- (NAME.weights.bin, linked in as an object: see cnnc.cli). opts: {source = model file
 -- name, target = cnnc.targets entry, blob = bool}.
@@ -139,7 +222,9 @@ function M.run(g, opts)
   local summary = util.c_comment(summary_text(g))
 
   -- Layer functions first: rendering them tells which helpers and weights are used.
-  local funcs, calls, buffers = {}, {}, {}
+  -- steps: the forward function's calls in order, each {call = C text} or, for a function
+  -- taking (out, in, part, parts), {fn, out, inp, units, cost, what}.
+  local funcs, steps, buffers = {}, {}, {}
   local function ptr(value)
     local r = plan.root[value]
     local s = plan.storage[r]
@@ -152,24 +237,31 @@ function M.run(g, opts)
       funcs[#funcs + 1] = n.layer.emit(n, E)
       local args = { ptr(n.name) }
       for _, v in ipairs(n.inputs) do args[#args + 1] = ptr(v) end
-      local what = string.format(' /* %s %s */', n.op, util.shape_x(n.shape))
+      local what = string.format('%s %s', n.op, util.shape_x(n.shape))
       if plan.scratch and plan.scratch[n.name] then
         local sname = util.c_ident(n.name) .. '_scratch'
+        local floats = require('cnnc.simd').scratch(n, t)
         buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* padded input of %s */', sname,
           plan.scratch[n.name], n.name)
-        if E.pre[n] then
-          calls[#calls + 1] = string.format('%s(%s, %s);', E.pre[n], sname, args[2])
+        local pre = E.pre[n]
+        if pre and pre.units then
+          steps[#steps + 1] = { fn = pre.fn, out = sname, inp = args[2], units = pre.units,
+            cost = 2 * floats / M.FLOATS_PER_NS, what = 'padded input of ' .. n.name }
+          args[2] = sname
+        elseif pre then
+          steps[#steps + 1] = { call = string.format('%s(%s, %s);', pre.fn, sname, args[2]) }
           args[2] = sname
         else
           args[#args + 1] = sname
         end
       end
       if E.par[n] then
-        calls[#calls + 1] = string.format('cnnc_parallel(%s, %s);%s', E:fn(n), table.concat(args, ', '), what)
+        steps[#steps + 1] = { fn = E:fn(n), out = args[1], inp = args[2], units = E.par[n],
+          cost = M.cost_ns(n, t), what = what }
       else
-        calls[#calls + 1] = string.format('%s(%s);%s', E:fn(n), table.concat(args, ', '), what)
+        steps[#steps + 1] = { call = string.format('%s(%s); /* %s */', E:fn(n), table.concat(args, ', '), what) }
       end
-      if E.post_fns[n] then calls[#calls + 1] = string.format('%s(%s);', E.post_fns[n], args[1]) end
+      if E.post_fns[n] then steps[#steps + 1] = { call = string.format('%s(%s);', E.post_fns[n], args[1]) } end
       local s = plan.storage[n.name]
       if s.kind == 'arena' then
         buffers[#buffers + 1] = string.format('float *%s_out = arena + %d; /* %s */',
@@ -178,8 +270,10 @@ function M.run(g, opts)
     end
   end
   if plan.copy_input_to_output then
-    calls[#calls + 1] = string.format('memcpy(output, input, %d * sizeof(float));', util.prod(g.input.shape))
+    steps[#steps + 1] = { call = string.format('memcpy(output, input, %d * sizeof(float));', util.prod(g.input.shape)) }
   end
+  local team = M.share(steps, threads)
+  local calls = team and M.team_calls(steps) or M.serial_calls(steps)
 
   local funcs_text = table.concat(funcs, '\n')
   local weights = {}
@@ -210,7 +304,7 @@ function M.run(g, opts)
   local parts = {
     template.section('model', 'banner', { file = name .. '.c', version = M.VERSION, source = source,
       summary = summary, header = name .. '.h', TARGET = t.name, target_prelude = target_prelude(t, name),
-      feature_macros = threads > 1 and '#define _POSIX_C_SOURCE 200809L\n#include <pthread.h>\n' or '' }),
+      feature_macros = team and '#define _POSIX_C_SOURCE 200809L\n#include <pthread.h>\n' or '' }),
   }
   local function section(title, body)
     if #body == 0 then return end
@@ -230,14 +324,31 @@ function M.run(g, opts)
     table.insert(helpers, 1, 'CNNC_ISA_BEGIN')
     funcs[#funcs + 1] = 'CNNC_ISA_END'
   end
-  if next(E.par) then table.insert(helpers, 1, template.section('model', 'threads', { N = threads })) end
+  if team then
+    table.insert(helpers, 1, template.section('model', 'threads', { N = threads, SPINS = M.SPINS,
+      SPIN_US = string.format('%g', M.SPINS * M.PAUSE_NS / 1000) }))
+  end
   section('helpers', helpers)
   section('layers', funcs)
-  section('forward', { template.section('model', 'forward', {
-    name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
-    arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
-    buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
-  }) })
+  if team then
+    -- The team function reads its pointers from the team; it declares those it uses.
+    local locals, body = {}, table.concat(calls, '\n') .. table.concat(buffers, '\n')
+    local function uses(word) return body:find('%f[%w_]' .. word .. '%f[^%w_]') ~= nil end
+    if uses('input') then locals[#locals + 1] = 'const float *input = team->input;' end
+    if uses('output') then locals[#locals + 1] = 'float *output = team->output;' end
+    if #buffers > 0 then locals[#locals + 1] = 'float *arena = team->workspace;' end
+    if not uses('thread') then locals[#locals + 1] = '(void)thread;' end
+    section('forward', { template.section('model', 'team_forward', {
+      name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1), locals = table.concat(locals, '\n'),
+      buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+    }) })
+  else
+    section('forward', { template.section('model', 'forward', {
+      name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
+      arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
+      buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+    }) })
+  end
   local c_text = template.reindent(table.concat(parts, '\n\n'))
 
   local out_shape = ir.shape_of(g, g.output)
