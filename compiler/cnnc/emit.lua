@@ -135,24 +135,27 @@ end
 -- the whole prediction saves more than starting the team costs; a model with nothing worth
 -- sharing gets the single-thread forward function (and no pthreads). Times are rough
 -- single-thread estimates: multiply-adds at MACS_PER_NS_LANE per vector lane of the
--- target, plus the floats a layer reads and writes at FLOATS_PER_NS. The overheads were
+-- target, plus the floats a layer reads (weights too) and writes at FLOATS_PER_NS. The overheads were
 -- measured on the 2-core development machine (see bench/README.md, "Threads").
 M.MACS_PER_NS_LANE = 4.5
-M.FLOATS_PER_NS = 2
-M.BARRIER_NS = 2000
+M.FLOATS_PER_NS = 8
+M.BARRIER_NS = 5000
 M.SHARE_MIN_NS = tonumber(os.getenv('CNNC_SHARE_MIN_NS')) or 20000
 M.TEAM_MIN_NS = tonumber(os.getenv('CNNC_TEAM_MIN_NS')) or 60000
 -- Parts of a shared layer: enough that a delayed thread costs little (about PART_NS each),
 -- as many as the layer offers at most.
 M.PART_NS = 20000
 -- A thread waiting at a barrier spins SPINS times (a pause instruction, about PAUSE_NS)
--- before it sleeps: long enough to cover the end of a layer split evenly.
-M.SPINS = 2000
+-- before it sleeps on a condition variable. Short: on the loaded 2-core machine a barrier
+-- took a median 6-7 us with 0-30 spins (or a plain mutex), 9-12 us with 200 and 73-87 us
+-- with 2000, as spinning kept the CPU from the very thread it waited for; when both
+-- threads run, spinning saves about 2-3 us per barrier (0.4 us against 3).
+M.SPINS = 50
 M.PAUSE_NS = 40
 
 function M.cost_ns(node, t)
   local lanes = t and t.width or 1
-  local floats = util.prod(node.shape) + (node.in_shape and util.prod(node.in_shape) or 0)
+  local floats = util.prod(node.shape) + (node.in_shape and util.prod(node.in_shape) or 0) + report.params(node)
   return report.macs(node) / (M.MACS_PER_NS_LANE * lanes) + floats / M.FLOATS_PER_NS
 end
 
@@ -167,9 +170,20 @@ function M.share(steps, threads)
       any = true
     end
   end
-  if any and saved >= M.TEAM_MIN_NS then return true end
-  for _, st in ipairs(steps) do st.parts = nil end
-  return false
+  if not any or saved < M.TEAM_MIN_NS then
+    for _, st in ipairs(steps) do st.parts = nil end
+    return false
+  end
+  -- A step alone between two shared ones costs two barriers whether it is shared or not:
+  -- share it unless it is tiny (a padded copy between two convolutions, say).
+  for i = 2, #steps - 1 do
+    local st = steps[i]
+    if st.fn and not st.parts and st.units >= 2 and st.cost >= M.SHARE_MIN_NS / 10
+        and steps[i - 1].parts and steps[i + 1].parts then
+      st.parts = math.min(st.units, threads)
+    end
+  end
+  return true
 end
 
 local function serial_call(st)
