@@ -168,14 +168,23 @@ end
 -- delays leaves little for the others to wait for.
 M.UNITS_PER_THREAD = 8
 
--- Bands for `groups` row groups: at least `min` (what fits the cache), about `want`, the
--- count whose largest band is closest to the average (equal bands share evenly).
-function M.bands(groups, min, want)
-  local best, best_ratio = math.min(groups, math.max(min, 1)), nil
-  for nb = math.max(min, 1), math.min(groups, math.max(min, 2 * want)) do
+-- A threaded band keeps at least this many register tiles, so each chunk of weights loaded
+-- into L1 still serves several tiles.
+M.MIN_BAND_TILES = 8
+
+-- Bands for `groups` row groups of `tiles` register tiles each: at least `min` (what fits
+-- the cache), at most as many as keep MIN_BAND_TILES tiles each, from half of `want` up:
+-- the count whose largest band is closest to the average (equal bands share evenly), the
+-- nearest to `want` among equals.
+function M.bands(groups, min, want, tiles)
+  min = math.max(min, 1)
+  local most = math.min(groups, math.max(min, math.floor(groups / math.ceil(M.MIN_BAND_TILES / tiles))))
+  local best, best_ratio
+  for nb = math.min(most, math.max(min, math.ceil(want / 2))), most do
     local ratio = math.ceil(groups / nb) * nb / groups
-    if nb >= want or nb == groups then
-      if not best_ratio or ratio < best_ratio - 1e-9 then best, best_ratio = nb, ratio end
+    if not best_ratio or ratio < best_ratio - 1e-9
+        or (ratio < best_ratio + 1e-9 and math.abs(nb - want) < math.abs(best - want)) then
+      best, best_ratio = nb, ratio
     end
   end
   return best
@@ -238,14 +247,14 @@ function M.emit(node, E)
     local want = math.ceil(M.UNITS_PER_THREAD * E.threads / nblocks)
     if g.oh == 1 then
       local groups = math.ceil(g.ow / PW)
-      nbands = M.bands(groups, 1, want)
+      nbands = M.bands(groups, 1, want, 1)
       columns = string.format('const int x0 = band * %d / %d * %d, x1 = band == %d ? %d : (band + 1) * %d / %d * %d;',
         groups, nbands, PW, nbands - 1, g.ow, groups, nbands, PW)
       x0, x1 = 'x0', 'x1'
       y0, y1, bands_of = '0', '1', string.format('%d groups of %d columns', groups, PW)
     else
       local groups = math.ceil(g.oh / PH)
-      nbands = M.bands(groups, nbands, want)
+      nbands = M.bands(groups, nbands, want, math.ceil(g.ow / PW))
       y0 = string.format('band * %d / %d * %d', groups, nbands, PH)
       y1 = string.format('band == %d ? %d : (band + 1) * %d / %d * %d', nbands - 1, g.oh, groups, nbands, PH)
       bands_of = string.format('%d groups of %d rows', groups, PH)
