@@ -34,27 +34,30 @@ extern const unsigned char ${symbol}[];
 /* A prediction runs on a team of up to $N threads: the calling thread (thread 0) starts
  * the others as the prediction begins and joins them at its end, and every thread runs
  * the layer sequence (the team forward function below). A shared layer is cut into parts
- * that the threads take from a common counter as they come free, so a thread that starts
- * late or that the system delays simply takes fewer; each part writes its own outputs, so
- * results do not depend on who computed them. A barrier separates dependent layers; thread
- * 0 alone runs the layers too small to be worth sharing. If a thread cannot be started the
- * team is smaller and the others take its parts. With gcc or clang, counter and barrier
- * use __atomic builtins (a waiting thread spins briefly, then sleeps on a condition
- * variable); with other compilers, a mutex. */
+ * that the threads take from the layer's counter as they come free; each part writes its
+ * own outputs, so results do not depend on who computed them. A thread leaves a shared
+ * layer when all its parts are done (not when all threads have arrived), so a thread that
+ * starts late, or that the system holds up while it owns no part, delays nobody: the
+ * others simply take more parts. Thread 0 alone runs the layers too small to share, then
+ * opens the way for the others. If a thread cannot be started, the others do its parts.
+ * With gcc or clang the counters use __atomic builtins and a waiting thread spins briefly
+ * before it sleeps on a condition variable; with other compilers, a mutex guards them. */
 typedef void (*cnnc_part_fn)(float *restrict out, const float *restrict in, int part, int parts);
 struct cnnc_team;
 typedef void (*cnnc_team_fn)(struct cnnc_team *team, int thread);
+struct cnnc_step {
+int next; /* the next part nobody has taken */
+int done; /* parts finished */
+};
 struct cnnc_team {
 cnnc_team_fn fn;
 const float *input;
 float *output;
 void *workspace;
+struct cnnc_step *step; /* one per shared layer */
+int opened; /* the last group of thread 0's layers finished */
 pthread_mutex_t lock;
 pthread_cond_t wake;
-int size; /* threads in the team */
-int arrived; /* threads at the current barrier */
-unsigned phase; /* barriers passed */
-int next; /* the next part of the current shared layer nobody has taken */
 };
 struct cnnc_worker {
 struct cnnc_team *team;
@@ -63,6 +66,8 @@ int thread;
 
 #if defined(__GNUC__)
 #define CNNC_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define CNNC_ADD(x) __atomic_add_fetch(&(x), 1, __ATOMIC_ACQ_REL)
+#define CNNC_TAKE(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
 #define CNNC_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 #if defined(__x86_64__) || defined(__i386__)
 #define CNNC_PAUSE() __builtin_ia32_pause()
@@ -73,63 +78,61 @@ int thread;
 #endif
 /* Spins of a waiting thread before it sleeps: about $SPIN_US microseconds. */
 #define CNNC_SPINS $SPINS
-#endif
-
-/* The next part of the current shared layer for the calling thread. */
-static int cnnc_claim(struct cnnc_team *t)
-{
-#if defined(__GNUC__)
-return __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED);
 #else
-int k;
-pthread_mutex_lock(&t->lock);
-k = t->next++;
-pthread_mutex_unlock(&t->lock);
-return k;
-#endif
-}
-
-/* Returns when every thread of the team has called it; the last one to arrive resets the
- * part counter for the next shared layer. */
-static void cnnc_barrier(struct cnnc_team *t)
+/* Without __atomic builtins: each access under the team's mutex. */
+static int cnnc_locked(struct cnnc_team *t, int *x, int add, int set)
 {
-#if defined(__GNUC__)
-const unsigned phase = CNNC_LOAD(t->phase);
-if (__atomic_add_fetch(&t->arrived, 1, __ATOMIC_ACQ_REL) == CNNC_LOAD(t->size)) {
-__atomic_store_n(&t->arrived, 0, __ATOMIC_RELAXED);
-__atomic_store_n(&t->next, 0, __ATOMIC_RELAXED);
+int v;
 pthread_mutex_lock(&t->lock);
-CNNC_STORE(t->phase, phase + 1);
+v = *x;
+if (set >= 0) *x = set;
+else *x += add;
+pthread_mutex_unlock(&t->lock);
+return v;
+}
+#define CNNC_LOAD(x) cnnc_locked(t, &(x), 0, -1)
+#define CNNC_ADD(x) (cnnc_locked(t, &(x), 1, -1) + 1)
+#define CNNC_TAKE(x) cnnc_locked(t, &(x), 1, -1)
+#define CNNC_STORE(x, v) ((void)cnnc_locked(t, &(x), 0, (v)))
+#define CNNC_PAUSE() ((void)0)
+#define CNNC_SPINS 0
+#endif
+
+/* Wakes the threads sleeping in cnnc_wait_until (after the value they wait for changed). */
+static void cnnc_wake(struct cnnc_team *t)
+{
+pthread_mutex_lock(&t->lock);
 pthread_cond_broadcast(&t->wake);
 pthread_mutex_unlock(&t->lock);
-return;
 }
+
+/* Returns once *x >= v (x changes only upwards, followed by cnnc_wake). */
+static void cnnc_wait_until(struct cnnc_team *t, int *x, int v)
+{
 for (int i = 0; i < CNNC_SPINS; ++i) {
-if (CNNC_LOAD(t->phase) != phase) return;
+if (CNNC_LOAD(*x) >= v) return;
 CNNC_PAUSE();
 }
+if (CNNC_LOAD(*x) >= v) return;
 pthread_mutex_lock(&t->lock);
-while (CNNC_LOAD(t->phase) == phase) pthread_cond_wait(&t->wake, &t->lock);
-pthread_mutex_unlock(&t->lock);
+#if defined(__GNUC__)
+while (CNNC_LOAD(*x) < v) pthread_cond_wait(&t->wake, &t->lock);
 #else
-pthread_mutex_lock(&t->lock);
-const unsigned phase = t->phase;
-if (++t->arrived == t->size) {
-t->arrived = 0;
-t->next = 0;
-t->phase = phase + 1;
-pthread_cond_broadcast(&t->wake);
-} else {
-while (t->phase == phase) pthread_cond_wait(&t->wake, &t->lock);
-}
-pthread_mutex_unlock(&t->lock);
+while (*x < v) pthread_cond_wait(&t->wake, &t->lock);
 #endif
+pthread_mutex_unlock(&t->lock);
 }
 
-/* The calling thread's share of a layer cut into `parts` parts: parts it takes until none is left. */
-static void cnnc_share(struct cnnc_team *t, cnnc_part_fn fn, float *out, const float *in, int parts)
+/* The calling thread's share of shared layer s, cut into `parts` parts: it takes parts until
+ * none is left, then waits until all are done, so the next layer can read the result. */
+static void cnnc_share(struct cnnc_team *t, int s, cnnc_part_fn fn, float *out, const float *in, int parts)
 {
-for (int k = cnnc_claim(t); k < parts; k = cnnc_claim(t)) fn(out, in, k, parts);
+struct cnnc_step *st = &t->step[s];
+for (int k = CNNC_TAKE(st->next); k < parts; k = CNNC_TAKE(st->next)) {
+fn(out, in, k, parts);
+if (CNNC_ADD(st->done) == parts) cnnc_wake(t);
+}
+cnnc_wait_until(t, &st->done, parts);
 }
 
 static void *cnnc_worker_main(void *arg)
@@ -139,8 +142,10 @@ w->team->fn(w->team, w->thread);
 return NULL;
 }
 
-/* Runs fn on a team of up to $N threads, the calling thread being thread 0. */
-static void cnnc_team_run(cnnc_team_fn fn, const float *input, float *output, void *workspace)
+/* Runs fn on a team of up to $N threads, the calling thread being thread 0; step: the
+ * counters of the shared layers (nsteps). */
+static void cnnc_team_run(cnnc_team_fn fn, const float *input, float *output, void *workspace,
+struct cnnc_step *step, int nsteps)
 {
 struct cnnc_team team;
 pthread_t thread[$N - 1];
@@ -150,29 +155,32 @@ team.fn = fn;
 team.input = input;
 team.output = output;
 team.workspace = workspace;
+team.step = step;
+team.opened = 0;
+for (int s = 0; s < nsteps; ++s) step[s].next = step[s].done = 0;
 pthread_mutex_init(&team.lock, NULL);
 pthread_cond_init(&team.wake, NULL);
-team.size = $N;
-team.arrived = 0;
-team.phase = 0;
-team.next = 0;
 for (int i = 1; i < $N; ++i) {
 worker[started].team = &team;
 worker[started].thread = started + 1;
 if (pthread_create(&thread[started], NULL, cnnc_worker_main, &worker[started]) == 0) ++started;
 }
-/* Only fewer threads than planned can be waiting at a barrier yet, so none has passed it. */
-#if defined(__GNUC__)
-CNNC_STORE(team.size, started + 1);
-#else
-pthread_mutex_lock(&team.lock);
-team.size = started + 1;
-pthread_mutex_unlock(&team.lock);
-#endif
 fn(&team, 0);
 for (int i = 0; i < started; ++i) pthread_join(thread[i], NULL);
 pthread_cond_destroy(&team.wake);
 pthread_mutex_destroy(&team.lock);
+}
+
+//@ threads_open
+/* After thread 0's group g of layers: thread 0 lets the others on; they wait for it. */
+static void cnnc_open(struct cnnc_team *t, int thread, int g)
+{
+if (thread == 0) {
+CNNC_STORE(t->opened, g);
+cnnc_wake(t);
+} else {
+cnnc_wait_until(t, &t->opened, g);
+}
 }
 
 //@ team_forward
@@ -189,7 +197,8 @@ $calls
  * its own team of threads and joins them before it returns. */
 void ${name}_predict_ws(const float *input, float *output, void *workspace)
 {
-cnnc_team_run(${name}_team_forward, input, output, workspace);
+struct cnnc_step step[$NSTEPS];
+cnnc_team_run(${name}_team_forward, input, output, workspace, step, $NSTEPS);
 }
 
 /* As ${name}_predict_ws, with a static workspace (not reentrant). */
