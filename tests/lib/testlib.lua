@@ -20,11 +20,11 @@ end
 -- The same for `cnnc build` in a shell: the environment prefix M.SHARE_ALL_ENV.
 M.SHARE_ALL_ENV = 'CNNC_SHARE_MIN_NS=0 CNNC_TEAM_MIN_NS=0 '
 function M.share_all(f)
-  local emit = require 'cnnc.emit'
-  local a, b = emit.SHARE_MIN_NS, emit.TEAM_MIN_NS
-  emit.SHARE_MIN_NS, emit.TEAM_MIN_NS = 0, 0
+  local sharing = require 'cnnc.threads'
+  local a, b = sharing.SHARE_MIN_NS, sharing.TEAM_MIN_NS
+  sharing.SHARE_MIN_NS, sharing.TEAM_MIN_NS = 0, 0
   local r = { pcall(f) }
-  emit.SHARE_MIN_NS, emit.TEAM_MIN_NS = a, b
+  sharing.SHARE_MIN_NS, sharing.TEAM_MIN_NS = a, b
   if not r[1] then error(r[2], 0) end
   return unpack(r, 2, table.maxn(r))
 end
