@@ -16,7 +16,7 @@ end
 
 -- Runs f() with every layer that can be shared among threads shared, however small (a
 -- --threads build otherwise keeps small layers, and small nets, on one thread), so test
--- networks exercise the team code: barriers, shared and single-thread runs of layers.
+-- networks exercise the team code: shared layers, thread 0's own runs and the hand-offs.
 -- The same for `cnnc build` in a shell: the environment prefix M.SHARE_ALL_ENV.
 M.SHARE_ALL_ENV = 'CNNC_SHARE_MIN_NS=0 CNNC_TEAM_MIN_NS=0 '
 function M.share_all(f)
