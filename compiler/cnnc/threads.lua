@@ -13,9 +13,9 @@ local M = {}
 
 -- Which layers a --threads build shares among its threads. Sharing a layer costs its
 -- threads a wait at its end for the last part (STEP_NS with the part counters), and a
--- prediction that shares any layer starts and joins its threads (10-25 us measured), so
--- only layers that take long enough alone are shared, and only if the whole prediction
--- saves more than TEAM_MIN_NS; a model with nothing worth sharing gets the single-thread
+-- prediction that shares any layer starts and joins its threads (10-25 us measured, more
+-- on a busy machine), so only layers that take long enough alone are shared, and only if
+-- the whole prediction saves more than TEAM_MIN_NS; a model with nothing worth sharing gets the single-thread
 -- forward function (and no pthreads). Times are rough single-thread estimates:
 -- multiply-adds at MACS_PER_NS_LANE per vector lane of the target, plus the floats a layer
 -- reads (weights too) and writes at FLOATS_PER_NS (R2's and R4's layers measured on the
@@ -26,7 +26,10 @@ M.MACS_PER_NS_LANE = 4.5
 M.FLOATS_PER_NS = 8
 M.STEP_NS = 5000
 M.SHARE_MIN_NS = tonumber(os.getenv('CNNC_SHARE_MIN_NS')) or 20000
-M.TEAM_MIN_NS = tonumber(os.getenv('CNNC_TEAM_MIN_NS')) or 60000
+-- A new thread may wait long for a CPU on a busy machine (R4, 350 us alone, about 170 us
+-- to gain: 2 threads took 230-300 us at best but a median of 380-690 us against 355-370
+-- on the loaded development machine), so a prediction must gain clearly more than that.
+M.TEAM_MIN_NS = tonumber(os.getenv('CNNC_TEAM_MIN_NS')) or 250000
 -- Parts of a shared layer: enough that a delayed thread costs little (about PART_NS each),
 -- as many as the layer offers at most.
 M.PART_NS = 20000
