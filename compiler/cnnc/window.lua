@@ -147,7 +147,7 @@ function M.c_render(g, fn, comment, body, E, node)
   if E and node and (E.threads or 1) > 1 then
     E:parallel(node, n)
     h.part_params = ', int part, int parts'
-    h.first, h.last = string.format('part * %d / parts', n), string.format('(part + 1) * %d / parts', n)
+    h.first, h.last = util.c_share('part', n, 'parts'), util.c_share('(part + 1)', n, 'parts')
   else
     h.part_params, h.first, h.last = '', '0', tostring(n)
   end

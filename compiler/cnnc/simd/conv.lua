@@ -201,7 +201,8 @@ function M.pad_copy(node, E, g0, g)
     PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, PROW = g.iw * g.ic, ROW = g0.iw * g0.ic,
     LEFT = g0.pl * g.ic, RIGHT = g0.pr * g.ic,
     part_params = threaded and ', int part, int parts' or '',
-    rows = threaded and string.format('const int y0 = part * %d / parts, y1 = (part + 1) * %d / parts;', rows, rows)
+    rows = threaded and string.format('const int y0 = %s, y1 = %s;', util.c_share('part', rows, 'parts'),
+      util.c_share('(part + 1)', rows, 'parts'))
       or string.format('const int y0 = 0, y1 = %d;', rows),
     rows_comment = threaded and string.format('Part p of N fills rows p * %d / N up to the next part\'s.', rows) or '',
   })
@@ -248,15 +249,15 @@ function M.emit(node, E)
     if g.oh == 1 then
       local groups = math.ceil(g.ow / PW)
       nbands = M.bands(groups, 1, want, 1)
-      columns = string.format('const int x0 = band * %d / %d * %d, x1 = band == %d ? %d : (band + 1) * %d / %d * %d;',
-        groups, nbands, PW, nbands - 1, g.ow, groups, nbands, PW)
+      columns = string.format('const int x0 = %s * %d, x1 = band == %d ? %d : %s * %d;',
+        util.c_share('band', groups, nbands), PW, nbands - 1, g.ow, util.c_share('(band + 1)', groups, nbands), PW)
       x0, x1 = 'x0', 'x1'
       y0, y1, bands_of = '0', '1', string.format('%d groups of %d columns', groups, PW)
     else
       local groups = math.ceil(g.oh / PH)
       nbands = M.bands(groups, nbands, want, math.ceil(g.ow / PW))
-      y0 = string.format('band * %d / %d * %d', groups, nbands, PH)
-      y1 = string.format('band == %d ? %d : (band + 1) * %d / %d * %d', nbands - 1, g.oh, groups, nbands, PH)
+      y0 = string.format('%s * %d', util.c_share('band', groups, nbands), PH)
+      y1 = string.format('band == %d ? %d : %s * %d', nbands - 1, g.oh, util.c_share('(band + 1)', groups, nbands), PH)
       bands_of = string.format('%d groups of %d rows', groups, PH)
     end
   end
@@ -282,9 +283,9 @@ function M.emit(node, E)
     end
     local phr = g.oh % PH
     blocks[#blocks + 1] = template.section('simd_conv', 'block', {
-      NBANDS = nbands, skip = threaded and string.format(
-        'if (%d + band < part * %d / parts || %d + band >= (part + 1) * %d / parts) continue;',
-        b * nbands, nblocks * nbands, b * nbands, nblocks * nbands) or '',
+      NBANDS = nbands, skip = threaded and string.format('if (%d + band < %s || %d + band >= %s) continue;',
+        b * nbands, util.c_share('part', nblocks * nbands, 'parts'), b * nbands,
+        util.c_share('(part + 1)', nblocks * nbands, 'parts')) or '',
       c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of, NICB = nicb, ICB = P.ICB, ICLAST = iclast,
       kernel = kname, BLOCKOFF = block_off, CHUNK = g.kh * g.kw * P.ICB * v * W, PH = PH,
       row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',
