@@ -196,6 +196,13 @@ function M.run(g, opts)
     steps[#steps + 1] = { call = string.format('memcpy(output, input, %d * sizeof(float));', util.prod(g.input.shape)) }
   end
   local team = sharing.share(steps, threads)
+  -- Nothing worth sharing: the code a single-thread build gets, exactly.
+  if not team and threads > 1 then
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.threads = 1
+    return M.run(g, o)
+  end
   local calls, nshared
   if team then calls, nshared = sharing.team_calls(steps) else calls = sharing.serial_calls(steps) end
 

@@ -169,8 +169,9 @@ end
 M.UNITS_PER_THREAD = 8
 
 -- A threaded band keeps at least this many register tiles, so each chunk of weights loaded
--- into L1 still serves several tiles.
-M.MIN_BAND_TILES = 8
+-- into L1 still serves several tiles (R2 at 2 threads: 1.34-1.35 ms with 16, 1.38-1.41 ms
+-- with 8, best of 300 runs).
+M.MIN_BAND_TILES = 16
 
 -- Bands for `groups` row groups of `tiles` register tiles each: at least `min` (what fits
 -- the cache), at most as many as keep MIN_BAND_TILES tiles each, from half of `want` up:
@@ -193,8 +194,8 @@ end
 -- The padded copy of node's input (geometry g0; g: the padded one), registered with E to
 -- run before the layer; on a threaded build it is cut into bands of rows like a layer.
 function M.pad_copy(node, E, g0, g)
-  local threaded = (E.threads or 1) > 1
   local rows = g.ih
+  local threaded = (E.threads or 1) > 1 and rows > 1
   local fn = E:fn(node) .. '_pad'
   E:before(node, fn, threaded and rows or nil)
   return template.section('simd_conv', 'pad_copy', { fn = fn, name = node.name,
