@@ -287,7 +287,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         "$dir/$net" "$nd/input.npy" -o "$dir/out.npy" --bench "$runs" > "$log" 2>&1
         time_rec "$net" cnnc "$t" 1 "$log" || continue
         if $CNNC build --help 2>&1 | grep -q -- '--threads'; then
-            # The same network built with `--threads 2` (each SIMD convolution split in two).
+            # The same network built with `--threads 2` (layers worth it shared by 2 threads).
             log2=$LOGS/cnnc-$net-$t-2T.txt
             # shellcheck disable=SC2086
             if $CNNC build "bench/models/$net.lua" -o "$dir-2t" --target "$t" --threads 2 --cc "$CC" \

@@ -55,44 +55,185 @@ extern const unsigned char ${symbol}[];
 #define cnnc_blob ((const float *)${symbol})
 
 //@ threads
-/* Several threads share a layer: part p of N takes every N-th unit of its work. A
- * prediction starts the threads of each such layer and joins them at the layer's end;
- * if a thread cannot be started, its part runs on the calling thread instead. */
+/* A prediction runs on a team of up to $N threads: the calling thread (thread 0) starts
+ * the others as the prediction begins and joins them at its end, and every thread runs
+ * the layer sequence (the team forward function below). A shared layer is cut into parts
+ * that the threads take from the layer's counter as they come free; each part writes its
+ * own outputs, so results do not depend on who computed them. A thread leaves a shared
+ * layer when all its parts are done (not when all threads have arrived), so a thread that
+ * starts late, or that the system holds up while it owns no part, delays nobody: the
+ * others simply take more parts. Thread 0 alone runs the layers too small to share, then
+ * opens the way for the others. If a thread cannot be started, the others do its parts.
+ * With gcc or clang the counters use __atomic builtins and a waiting thread spins briefly
+ * before it sleeps on a condition variable; with other compilers, a mutex guards them. */
 typedef void (*cnnc_part_fn)(float *restrict out, const float *restrict in, int part, int parts);
-struct cnnc_part {
-cnnc_part_fn fn;
-float *out;
-const float *in;
-int part, parts;
+struct cnnc_team;
+typedef void (*cnnc_team_fn)(struct cnnc_team *team, int thread);
+struct cnnc_step {
+int next; /* the next part nobody has taken */
+int done; /* parts finished */
+};
+struct cnnc_team {
+cnnc_team_fn fn;
+const float *input;
+float *output;
+void *workspace;
+struct cnnc_step *step; /* one per shared layer */
+int opened; /* the last group of thread 0's layers finished */
+pthread_mutex_t lock;
+pthread_cond_t wake;
+};
+struct cnnc_worker {
+struct cnnc_team *team;
+int thread;
 };
 
-static void *cnnc_part_main(void *arg)
+#if defined(__GNUC__)
+#define CNNC_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define CNNC_ADD(x) __atomic_add_fetch(&(x), 1, __ATOMIC_ACQ_REL)
+#define CNNC_TAKE(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
+#define CNNC_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#if defined(__x86_64__) || defined(__i386__)
+#define CNNC_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CNNC_PAUSE() __asm__ __volatile__("yield")
+#else
+#define CNNC_PAUSE() ((void)0)
+#endif
+/* Spins of a waiting thread before it sleeps: about $SPIN_US microseconds. */
+#define CNNC_SPINS $SPINS
+#else
+/* Without __atomic builtins: each access under the team's mutex. */
+static int cnnc_locked(struct cnnc_team *t, int *x, int add, int set)
 {
-const struct cnnc_part *p = arg;
+int v;
+pthread_mutex_lock(&t->lock);
+v = *x;
+if (set >= 0) *x = set;
+else *x += add;
+pthread_mutex_unlock(&t->lock);
+return v;
+}
+#define CNNC_LOAD(x) cnnc_locked(t, &(x), 0, -1)
+#define CNNC_ADD(x) (cnnc_locked(t, &(x), 1, -1) + 1)
+#define CNNC_TAKE(x) cnnc_locked(t, &(x), 1, -1)
+#define CNNC_STORE(x, v) ((void)cnnc_locked(t, &(x), 0, (v)))
+#define CNNC_PAUSE() ((void)0)
+#define CNNC_SPINS 0
+#endif
+
+/* Wakes the threads sleeping in cnnc_wait_until (after the value they wait for changed). */
+static void cnnc_wake(struct cnnc_team *t)
+{
+pthread_mutex_lock(&t->lock);
+pthread_cond_broadcast(&t->wake);
+pthread_mutex_unlock(&t->lock);
+}
+
+/* Returns once *x >= v (x changes only upwards, followed by cnnc_wake). */
+static void cnnc_wait_until(struct cnnc_team *t, int *x, int v)
+{
+for (int i = 0; i < CNNC_SPINS; ++i) {
+if (CNNC_LOAD(*x) >= v) return;
+CNNC_PAUSE();
+}
+if (CNNC_LOAD(*x) >= v) return;
+pthread_mutex_lock(&t->lock);
+#if defined(__GNUC__)
+while (CNNC_LOAD(*x) < v) pthread_cond_wait(&t->wake, &t->lock);
+#else
+while (*x < v) pthread_cond_wait(&t->wake, &t->lock);
+#endif
+pthread_mutex_unlock(&t->lock);
+}
+
+/* The calling thread's share of shared layer s, cut into `parts` parts: it takes parts until
+ * none is left, then waits until all are done, so the next layer can read the result. */
+static void cnnc_share(struct cnnc_team *t, int s, cnnc_part_fn fn, float *out, const float *in, int parts)
+{
+struct cnnc_step *st = &t->step[s];
+for (int k = CNNC_TAKE(st->next); k < parts; k = CNNC_TAKE(st->next)) {
+fn(out, in, k, parts);
+if (CNNC_ADD(st->done) == parts) cnnc_wake(t);
+}
+cnnc_wait_until(t, &st->done, parts);
+}
+
+static void *cnnc_worker_main(void *arg)
+{
+const struct cnnc_worker *w = arg;
 /* A new thread need not inherit the caller's control register: flush here too. */
 cnnc_denormals_off();
-p->fn(p->out, p->in, p->part, p->parts);
+w->team->fn(w->team, w->thread);
 return NULL;
 }
 
-static void cnnc_parallel(cnnc_part_fn fn, float *out, const float *in)
+/* Runs fn on a team of up to $N threads, the calling thread being thread 0; step: the
+ * counters of the shared layers (nsteps). */
+static void cnnc_team_run(cnnc_team_fn fn, const float *input, float *output, void *workspace,
+struct cnnc_step *step, int nsteps)
 {
+struct cnnc_team team;
 pthread_t thread[$N - 1];
-struct cnnc_part job[$N];
-int started[$N - 1];
-for (int i = 0; i < $N; ++i) {
-job[i].fn = fn;
-job[i].out = out;
-job[i].in = in;
-job[i].part = i;
-job[i].parts = $N;
-}
-for (int i = 1; i < $N; ++i) started[i - 1] = pthread_create(&thread[i - 1], NULL, cnnc_part_main, &job[i]) == 0;
-fn(out, in, 0, $N);
+struct cnnc_worker worker[$N - 1];
+int started = 0;
+team.fn = fn;
+team.input = input;
+team.output = output;
+team.workspace = workspace;
+team.step = step;
+team.opened = 0;
+for (int s = 0; s < nsteps; ++s) step[s].next = step[s].done = 0;
+pthread_mutex_init(&team.lock, NULL);
+pthread_cond_init(&team.wake, NULL);
 for (int i = 1; i < $N; ++i) {
-if (started[i - 1]) pthread_join(thread[i - 1], NULL);
-else fn(out, in, i, $N);
+worker[started].team = &team;
+worker[started].thread = started + 1;
+if (pthread_create(&thread[started], NULL, cnnc_worker_main, &worker[started]) == 0) ++started;
 }
+fn(&team, 0);
+for (int i = 0; i < started; ++i) pthread_join(thread[i], NULL);
+pthread_cond_destroy(&team.wake);
+pthread_mutex_destroy(&team.lock);
+}
+
+//@ threads_open
+/* After thread 0's group g of layers: thread 0 lets the others on; they wait for it. */
+static void cnnc_open(struct cnnc_team *t, int thread, int g)
+{
+if (thread == 0) {
+CNNC_STORE(t->opened, g);
+cnnc_wake(t);
+} else {
+cnnc_wait_until(t, &t->opened, g);
+}
+}
+
+//@ team_forward
+/* The layer sequence, run by every thread of a prediction's team (thread 0: the caller). */
+static void ${name}_team_forward(struct cnnc_team *team, int thread)
+{
+$locals
+$buffers
+$calls
+}
+
+/* Runs the network on one input. workspace: $WS bytes, float-aligned, owned by the caller,
+ * so several threads can predict at once with separate workspaces. The prediction starts
+ * its own team of threads and joins them before it returns. */
+void ${name}_predict_ws(const float *input, float *output, void *workspace)
+{
+const unsigned csr = cnnc_denormals_off();
+struct cnnc_step step[$NSTEPS];
+cnnc_team_run(${name}_team_forward, input, output, workspace, step, $NSTEPS);
+cnnc_denormals_restore(csr);
+}
+
+/* As ${name}_predict_ws, with a static workspace (not reentrant). */
+void ${name}_predict(const float *input, float *output)
+{
+static float arena[$ARENA_FLOATS];
+${name}_predict_ws(input, output, arena);
 }
 
 //@ forward

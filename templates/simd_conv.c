@@ -34,19 +34,20 @@ $stores
 //@ row
 /* output rows oy .. oy + $PH - 1 */
 {
-int ox = 0;
-for (; ox + $PW <= $OW; ox += $PW) {
+int ox = $x0;
+for (; ox + $PW <= $x1; ox += $PW) {
 $full
 }
 $rest
 }
 
 //@ block
-/* output channels $c0 .. $c1: $NBANDS bands of $R rows, input channels in $NICB chunks of $ICB */
+/* output channels $c0 .. $c1: $NBANDS bands of $bands_of, input channels in $NICB chunks of $ICB */
 for (int band = 0; band < $NBANDS; ++band) {
 $skip
-const int y0 = band * $R;
-const int y1 = y0 + $R < $OH ? y0 + $R : $OH;
+const int y0 = $y0;
+const int y1 = $y1;
+$columns
 for (int icb = 0; icb < $NICB; ++icb) {
 const int first = icb == 0, last = icb == $NICB - 1;
 const int nic = last ? $ICLAST : $ICB;
@@ -61,17 +62,20 @@ $row_rest
 
 //@ pad_copy
 /* $name's input with its zero padding ($PT top, $PB bottom, $PL left, $PR right), so every
- * window lies inside and the convolution needs no bounds checks. */
-static void $fn(float *restrict scratch, const float *restrict input)
+ * window lies inside and the convolution needs no bounds checks. $rows_comment */
+static void $fn(float *restrict scratch, const float *restrict input$part_params)
 {
-memset(scratch, 0, sizeof(float) * $TOP);
-for (int y = 0; y < $IH; ++y) {
-float *row = scratch + ($PT + y) * $PROW;
+$rows
+for (int y = y0; y < y1; ++y) {
+float *row = scratch + y * $PROW;
+if (y < $PT || y >= $PT + $IH) {
+memset(row, 0, sizeof(float) * $PROW);
+continue;
+}
 memset(row, 0, sizeof(float) * $LEFT);
-memcpy(row + $LEFT, input + y * $ROW, sizeof(float) * $ROW);
+memcpy(row + $LEFT, input + (y - $PT) * $ROW, sizeof(float) * $ROW);
 memset(row + $LEFT + $ROW, 0, sizeof(float) * $RIGHT);
 }
-memset(scratch + ($PT + $IH) * $PROW, 0, sizeof(float) * $BOTTOM);
 }
 
 //@ layer

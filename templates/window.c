@@ -1,14 +1,14 @@
 // The sliding-window skeleton shared by convolution, locally connected and pooling layers.
 // The layer supplies $init (per output pixel), $accumulate (per window cell inside the
 // input) and $finalize (per output pixel); bounds checks appear only where padding lets a
-// window cell leave the input. With threads, part p of N takes every N-th output row
-// (every N-th output position in 1-D).
+// window cell leave the input. With threads, part p of N takes the p-th of N runs of
+// consecutive output rows (output positions in 1-D).
 
 //@ window_2d
 /* $comment */
 static void $fn(float *restrict out, const float *restrict in$part_params)
 {
-for (int oy = $first; oy < $OH; $advance) {
+for (int oy = $first; oy < $last; ++oy) {
 for (int ox = 0; ox < $OW; ++ox) {
 $init
 for (int ky = 0; ky < $KH; ++ky) {
@@ -29,7 +29,7 @@ $finalize
 /* $comment */
 static void $fn(float *restrict out, const float *restrict in$part_params)
 {
-for (int ox = $first; ox < $OW; $advance) {
+for (int ox = $first; ox < $last; ++ox) {
 $init
 for (int kx = 0; kx < $KW; ++kx) {
 const int ix = $ix;

@@ -43,8 +43,9 @@ executable DIR/NAME with the runtime (libc and libm only).
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
   --bind NAME=FILE  ONNX models: compile graph input NAME as the constant in FILE
                   (TensorProto .pb or .npy); repeatable
-  --threads N     split each SIMD convolution across N POSIX threads (started per layer
-                  and prediction; the executable then links -pthread); default 1
+  --threads N     a prediction runs on up to N POSIX threads (started and joined by each
+                  prediction), sharing the layers large enough to gain from it; a
+                  model with none links no pthreads (else -pthread); default 1
   --no-fuse       keep every layer separate (no fusion pass)
   --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
   --blob          weights in DIR/NAME.weights.bin, linked in as an object (ld -r -b binary,

@@ -75,7 +75,7 @@ M.BLOB_THRESHOLD = 1048576
 -- source = file name for the banner, target = 'generic'|'avx2'|... (cnnc.targets),
 -- keep_all = true: the workspace keeps every layer's output (cnnc.passes.plan),
 -- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals,
--- threads = N: SIMD convolutions split across N POSIX threads (build with -pthread)}. Returns a table of the graphs made so far
+-- threads = N: layers worth it shared among N POSIX threads (build with -pthread)}. Returns a table of the graphs made so far
 -- {graph, typed, fused, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}

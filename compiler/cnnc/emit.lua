@@ -9,6 +9,7 @@ local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
 local report = require 'cnnc.report'
 local template = require 'cnnc.template'
+local sharing = require 'cnnc.threads'
 local util = require 'cnnc.util'
 
 local M = {}
@@ -56,12 +57,17 @@ function Context:need(helper)
 end
 
 -- A layer whose input first goes through fn(scratch, input) (a padded copy): the forward
--- function calls that, then the layer on the scratch buffer.
-function Context:before(node, fn) self.pre[node] = fn end
+-- function calls that, then the layer on the scratch buffer. With `units`, fn takes
+-- (scratch, input, part, parts) like a parallel layer (below) and may be shared too.
+function Context:before(node, fn, units) self.pre[node] = { fn = fn, units = units } end
 -- A layer followed by fn(out) on its finished output (epilogue steps without vector form).
 function Context:after(node, fn) self.post_fns[node] = fn end
--- A layer whose function takes (out, in, part, parts) and runs on every thread.
-function Context:parallel(node) self.par[node] = true end
+-- A layer whose function takes (out, in, part, parts): called for every part from 0 to
+-- parts - 1 (in any order, on any threads), the parts together do the layer's work exactly
+-- once, each writing outputs no other part writes. `units` is the largest useful parts (the
+-- function must accept any parts from 1 to units; default: the thread count). The forward
+-- function decides whether the layer is worth sharing and into how many parts.
+function Context:parallel(node, units) self.par[node] = units or self.threads end
 
 -- A constant array derived at emit time (packed weights, window tables); returns its C name.
 function Context:constant(node, cname_suffix, values, comment)
@@ -205,7 +211,9 @@ function M.run(g, opts)
   local summary = util.c_comment(summary_text(g))
 
   -- Layer functions first: rendering them tells which helpers and weights are used.
-  local funcs, calls, buffers = {}, {}, {}
+  -- steps: the forward function's calls in order, each {call = C text} or, for a function
+  -- taking (out, in, part, parts), {fn, out, inp, units, cost, what}.
+  local funcs, steps, buffers = {}, {}, {}
   local function ptr(value)
     local r = plan.root[value]
     local s = plan.storage[r]
@@ -219,24 +227,31 @@ function M.run(g, opts)
       funcs[#funcs + 1] = n.layer.emit(n, E)
       local args = { ptr(n.name) }
       for _, v in ipairs(n.inputs) do args[#args + 1] = ptr(v) end
-      local what = string.format(' /* %s %s */', n.op, util.shape_x(n.shape))
+      local what = string.format('%s %s', n.op, util.shape_x(n.shape))
       if plan.scratch and plan.scratch[n.name] then
         local sname = util.c_ident(n.name) .. '_scratch'
+        local floats = require('cnnc.simd').scratch(n, t)
         buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* padded input of %s */', sname,
           plan.scratch[n.name], n.name)
-        if E.pre[n] then
-          calls[#calls + 1] = string.format('%s(%s, %s);', E.pre[n], sname, args[2])
+        local pre = E.pre[n]
+        if pre and pre.units then
+          steps[#steps + 1] = { fn = pre.fn, out = sname, inp = args[2], units = pre.units,
+            cost = 2 * floats / sharing.FLOATS_PER_NS, what = 'padded input of ' .. n.name }
+          args[2] = sname
+        elseif pre then
+          steps[#steps + 1] = { call = string.format('%s(%s, %s);', pre.fn, sname, args[2]) }
           args[2] = sname
         else
           args[#args + 1] = sname
         end
       end
       if E.par[n] then
-        calls[#calls + 1] = string.format('cnnc_parallel(%s, %s);%s', E:fn(n), table.concat(args, ', '), what)
+        steps[#steps + 1] = { fn = E:fn(n), out = args[1], inp = args[2], units = E.par[n],
+          cost = sharing.cost_ns(n, t), what = what }
       else
-        calls[#calls + 1] = string.format('%s(%s);%s', E:fn(n), table.concat(args, ', '), what)
+        steps[#steps + 1] = { call = string.format('%s(%s); /* %s */', E:fn(n), table.concat(args, ', '), what) }
       end
-      if E.post_fns[n] then calls[#calls + 1] = string.format('%s(%s);', E.post_fns[n], args[1]) end
+      if E.post_fns[n] then steps[#steps + 1] = { call = string.format('%s(%s);', E.post_fns[n], args[1]) } end
       local s = plan.storage[n.name]
       if s.kind == 'arena' then
         buffers[#buffers + 1] = string.format('float *%s_out = arena + %d; /* %s */',
@@ -246,8 +261,18 @@ function M.run(g, opts)
   end
   for _, c in ipairs(plan.copies or {}) do
     local dst = c.offset == 0 and 'output' or string.format('output + %d', c.offset)
-    calls[#calls + 1] = string.format('memcpy(%s, %s, %d * sizeof(float));', dst, ptr(c.from), c.count)
+    steps[#steps + 1] = { call = string.format('memcpy(%s, %s, %d * sizeof(float));', dst, ptr(c.from), c.count) }
   end
+  local team = sharing.share(steps, threads)
+  -- Nothing worth sharing: the code a single-thread build gets, exactly.
+  if not team and threads > 1 then
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.threads = 1
+    return M.run(g, o)
+  end
+  local calls, nshared
+  if team then calls, nshared = sharing.team_calls(steps) else calls = sharing.serial_calls(steps) end
   local io = ir.io(g)
   -- A model without input values (a constant, or only empty tensors) reads no input.
   if io.input_size == 0 then table.insert(calls, 1, '(void)input;') end
@@ -285,7 +310,7 @@ function M.run(g, opts)
   local parts = {
     template.section('model', 'banner', { file = name .. '.c', version = M.VERSION, source = source,
       summary = summary, header = name .. '.h', TARGET = t.name, target_prelude = target_prelude(t, name),
-      feature_macros = threads > 1 and '#define _POSIX_C_SOURCE 200809L\n#include <pthread.h>\n' or '' }),
+      feature_macros = team and '#define _POSIX_C_SOURCE 200809L\n#include <pthread.h>\n' or '' }),
   }
   local function section(title, body)
     if #body == 0 then return end
@@ -305,14 +330,36 @@ function M.run(g, opts)
     table.insert(helpers, 1, 'CNNC_ISA_BEGIN')
     funcs[#funcs + 1] = 'CNNC_ISA_END'
   end
-  if next(E.par) then table.insert(helpers, 1, template.section('model', 'threads', { N = threads })) end
+  if team then
+    local text = template.section('model', 'threads', { N = threads, SPINS = sharing.SPINS,
+      SPIN_US = string.format('%g', sharing.SPINS * sharing.PAUSE_NS / 1000) })
+    if table.concat(calls, '\n'):find('cnnc_open(', 1, true) then
+      text = text .. '\n\n' .. template.section('model', 'threads_open', {})
+    end
+    table.insert(helpers, 1, text)
+  end
   section('helpers', helpers)
   section('layers', funcs)
-  section('forward', { template.section('model', 'forward', {
-    name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
-    arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
-    buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
-  }) })
+  if team then
+    -- The team function reads its pointers from the team; it declares those it uses.
+    local locals, body = {}, table.concat(calls, '\n') .. table.concat(buffers, '\n')
+    local function uses(word) return body:find('%f[%w_]' .. word .. '%f[^%w_]') ~= nil end
+    if uses('input') then locals[#locals + 1] = 'const float *input = team->input;' end
+    if uses('output') then locals[#locals + 1] = 'float *output = team->output;' end
+    if #buffers > 0 then locals[#locals + 1] = 'float *arena = team->workspace;' end
+    if not uses('thread') then locals[#locals + 1] = '(void)thread;' end
+    section('forward', { template.section('model', 'team_forward', {
+      name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1), locals = table.concat(locals, '\n'),
+      NSTEPS = nshared,
+      buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+    }) })
+  else
+    section('forward', { template.section('model', 'forward', {
+      name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
+      arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
+      buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+    }) })
+  end
   local c_text = template.reindent(table.concat(parts, '\n\n'))
 
   local uc = name:upper()

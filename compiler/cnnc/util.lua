@@ -79,6 +79,13 @@ function M.prod(t, from, to)
   return p
 end
 
+-- C text of `a * n / d` (integer division) for a runtime a < d <= n, in long long when
+-- a * n could overflow an int (a share of n items: part * n / parts).
+function M.c_share(a, n, d)
+  if n * n < 2 ^ 31 then return string.format('%s * %d / %s', a, n, d) end
+  return string.format('(int)((long long)%s * %d / %s)', a, n, d)
+end
+
 function M.copy(t)
   if type(t) ~= 'table' then return t end
   local r = {}

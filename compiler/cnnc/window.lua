@@ -138,17 +138,21 @@ function M.c_out_pixel(g) return g.rank == 1 and 'ox' or string.format('(oy * %d
 function M.c_tap(g) return g.rank == 1 and 'kx' or string.format('(ky * %d + kx)', g.kw) end
 
 -- Renders the shared skeleton (templates/window.c) for g. With E and node given and more
--- than one thread, the function takes (part, parts) and E learns it runs on every thread.
+-- than one thread, the function takes (part, parts): part p of N computes output rows (1-D:
+-- positions) p * OH / N up to the next part's, and E learns it may be shared.
 function M.c_render(g, fn, comment, body, E, node)
   local template = require 'cnnc.template'
   local h = M.c_holes(g, fn, comment, body)
-  local var = g.rank == 1 and 'ox' or 'oy'
+  local n = g.rank == 1 and g.ow or g.oh
   if E and node and (E.threads or 1) > 1 then
-    E:parallel(node)
-    h.part_params, h.first, h.advance = ', int part, int parts', 'part', var .. ' += parts'
+    E:parallel(node, n)
+    h.part_params = ', int part, int parts'
+    h.first, h.last = util.c_share('part', n, 'parts'), util.c_share('(part + 1)', n, 'parts')
   else
-    h.part_params, h.first, h.advance = '', '0', '++' .. var
+    h.part_params, h.first, h.last = '', '0', tostring(n)
   end
+  -- The outer loop's bound is $last now.
+  if g.rank == 1 then h.OW = nil else h.OH = nil end
   return template.section('window', g.rank == 1 and 'window_1d' or 'window_2d', h)
 end
 

@@ -23,6 +23,7 @@ local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 local gen = require 'differential.gen'
 local rng_mod = require 'differential.rng'
+local testlib = dofile('tests/lib/testlib.lua')
 
 local M = {}
 
@@ -204,6 +205,7 @@ local function repro_text(net, variants)
     if b.small_cache then
       for _, kv in ipairs(M.SMALL_CACHE) do env = env .. 'CNNC_' .. kv[1] .. '=' .. kv[2] .. ' ' end
     end
+    if b.threads then env = env .. testlib.SHARE_ALL_ENV end
     local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '')
       .. (b.threads and (' --threads ' .. b.threads) or '')
     local out = '$d/repro_' .. b.variant
@@ -301,8 +303,13 @@ function M.run(net, dir, ctx)
     local variant = b.variant
     local m2 = assert(driver.load(model_path))
     local r, cerr = with_small_cache(b.small_cache, function()
-      return compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
-        source = 'model.lua' })
+      local function build()
+        return compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
+          source = 'model.lua' })
+      end
+      -- A threaded build shares every layer it can, so the team code runs on small nets too.
+      if b.threads then return testlib.share_all(build) end
+      return build()
     end)
     if not r then
       fail('%s: compilation failed: %s', variant, fmt_err(cerr))

@@ -34,7 +34,8 @@ end
 local work = 'build/tests/golden'
 os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 
-local max_err = dofile('tests/lib/testlib.lua').max_err
+local testlib = dofile('tests/lib/testlib.lua')
+local max_err = testlib.max_err
 
 local cases = {}
 if #only > 0 then cases = only else
@@ -55,10 +56,14 @@ for _, case in ipairs(cases) do
     for k, v in ipairs(variants) do
       local variant = v[1] .. (v[2] and '-fused' or '-unfused')
       -- The last target keeps its weights in a linked blob, the others in C literals, and
-      -- splits its convolutions across two threads.
+      -- splits its layers across two threads (all it can, however small).
       local last = k == #variants
-      local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = last,
-        threads = last and 2 or 1 })
+      local function compile()
+        return driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = last,
+          threads = last and 2 or 1 })
+      end
+      local r, cerr
+      if last then r, cerr = testlib.share_all(compile) else r, cerr = compile() end
       if not r then fail(case, util.format_error(cerr)) break end
       if k == 1 then
         local y = runner.run_batch(r.typed, x)

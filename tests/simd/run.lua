@@ -42,7 +42,9 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
     local t, threads = tv[1], tv[2]
     local dir = string.format('%s/%s_%s_%d', work, case, t, threads)
     os.execute('mkdir -p ' .. dir)
-    local res, err = driver.compile(model, { target = t, threads = threads })
+    local function compile() return driver.compile(model, { target = t, threads = threads }) end
+    local res, err
+    if threads > 1 then res, err = dofile('tests/lib/testlib.lua').share_all(compile) else res, err = compile() end
     local ok, msg = res ~= nil, err and util.format_error(err)
     if ok then
       assert(driver.write_c(res, dir))

@@ -164,6 +164,51 @@ local function padded_geometry(g)
   return p
 end
 
+-- Units (bands x channel blocks) a threaded layer aims at per thread, so a thread the system
+-- delays leaves little for the others to wait for.
+M.UNITS_PER_THREAD = 8
+
+-- A threaded band keeps at least this many register tiles, so each chunk of weights loaded
+-- into L1 still serves several tiles (R2 at 2 threads: 1.34-1.35 ms with 16, 1.38-1.41 ms
+-- with 8, best of 300 runs).
+M.MIN_BAND_TILES = 16
+
+-- Bands for `groups` row groups of `tiles` register tiles each: at least `min` (what fits
+-- the cache), at most as many as keep MIN_BAND_TILES tiles each, from half of `want` up:
+-- the count whose largest band is closest to the average (equal bands share evenly), the
+-- nearest to `want` among equals.
+function M.bands(groups, min, want, tiles)
+  min = math.max(min, 1)
+  local most = math.min(groups, math.max(min, math.floor(groups / math.ceil(M.MIN_BAND_TILES / tiles))))
+  local best, best_ratio
+  for nb = math.min(most, math.max(min, math.ceil(want / 2))), most do
+    local ratio = math.ceil(groups / nb) * nb / groups
+    if not best_ratio or ratio < best_ratio - 1e-9
+        or (ratio < best_ratio + 1e-9 and math.abs(nb - want) < math.abs(best - want)) then
+      best, best_ratio = nb, ratio
+    end
+  end
+  return best
+end
+
+-- The padded copy of node's input (geometry g0; g: the padded one), registered with E to
+-- run before the layer; on a threaded build it is cut into bands of rows like a layer.
+function M.pad_copy(node, E, g0, g)
+  local rows = g.ih
+  local threaded = (E.threads or 1) > 1 and rows > 1
+  local fn = E:fn(node) .. '_pad'
+  E:before(node, fn, threaded and rows or nil)
+  return template.section('simd_conv', 'pad_copy', { fn = fn, name = node.name,
+    PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, PROW = g.iw * g.ic, ROW = g0.iw * g0.ic,
+    LEFT = g0.pl * g.ic, RIGHT = g0.pr * g.ic,
+    part_params = threaded and ', int part, int parts' or '',
+    rows = threaded and string.format('const int y0 = %s, y1 = %s;', util.c_share('part', rows, 'parts'),
+      util.c_share('(part + 1)', rows, 'parts'))
+      or string.format('const int y0 = 0, y1 = %d;', rows),
+    rows_comment = threaded and string.format('Part p of N fills rows p * %d / N up to the next part\'s.', rows) or '',
+  })
+end
+
 -- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.
 function M.emit(node, E)
   local g0, oc = node.g, node.p.filters
@@ -194,7 +239,29 @@ function M.emit(node, E)
     return made[key]
   end
   local threaded = (E.threads or 1) > 1
-  local nbands = math.ceil(g.oh / P.R)
+  local nbands, y0, y1, bands_of = math.ceil(g.oh / P.R), 'band * ' .. P.R, nil, P.R .. ' rows'
+  y1 = string.format('y0 + %d < %d ? y0 + %d : %d', P.R, g.oh, P.R, g.oh)
+  local columns, x0, x1 = '', '0', tostring(g.ow)
+  if threaded then
+    -- Bands are the units threads share: equal ones (whole register tiles of PH rows, within
+    -- one tile), and enough of them for several per thread. A single output row (Conv1D)
+    -- is cut into bands of columns (whole tiles of PW pixels) instead.
+    local want = math.ceil(M.UNITS_PER_THREAD * E.threads / nblocks)
+    if g.oh == 1 then
+      local groups = math.ceil(g.ow / PW)
+      nbands = M.bands(groups, 1, want, 1)
+      columns = string.format('const int x0 = %s * %d, x1 = band == %d ? %d : %s * %d;',
+        util.c_share('band', groups, nbands), PW, nbands - 1, g.ow, util.c_share('(band + 1)', groups, nbands), PW)
+      x0, x1 = 'x0', 'x1'
+      y0, y1, bands_of = '0', '1', string.format('%d groups of %d columns', groups, PW)
+    else
+      local groups = math.ceil(g.oh / PH)
+      nbands = M.bands(groups, nbands, want, math.ceil(g.ow / PW))
+      y0 = string.format('%s * %d', util.c_share('band', groups, nbands), PH)
+      y1 = string.format('band == %d ? %d : %s * %d', nbands - 1, g.oh, util.c_share('(band + 1)', groups, nbands), PH)
+      bands_of = string.format('%d groups of %d rows', groups, PH)
+    end
+  end
   local nicb = math.ceil(g.ic / P.ICB)
   local iclast = g.ic - (nicb - 1) * P.ICB
   local blocks = {}
@@ -209,13 +276,18 @@ function M.emit(node, E)
     end
     local function row(ph)
       local pwr = g.ow % PW
-      return template.section('simd_conv', 'row', { PH = ph, PW = PW, OW = g.ow, full = call(ph, PW),
-        rest = pwr > 0 and (call(ph, pwr) .. '\nox += ' .. pwr .. ';') or '' })
+      local rest = pwr > 0 and (call(ph, pwr) .. '\nox += ' .. pwr .. ';') or ''
+      -- In a band of columns only the last has the narrower tile.
+      if rest ~= '' and x1 == 'x1' then rest = 'if (ox < x1) {\n' .. rest .. '\n}' end
+      return template.section('simd_conv', 'row', { PH = ph, PW = PW, x0 = x0, x1 = x1, full = call(ph, PW),
+        rest = rest })
     end
     local phr = g.oh % PH
     blocks[#blocks + 1] = template.section('simd_conv', 'block', {
-      NBANDS = nbands, skip = threaded and string.format('if ((%d + band) %% parts != part) continue;', b * nbands) or '',
-      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, R = P.R, OH = g.oh, NICB = nicb, ICB = P.ICB, ICLAST = iclast,
+      NBANDS = nbands, skip = threaded and string.format('if (%d + band < %s || %d + band >= %s) continue;',
+        b * nbands, util.c_share('part', nblocks * nbands, 'parts'), b * nbands,
+        util.c_share('(part + 1)', nblocks * nbands, 'parts')) or '',
+      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of, NICB = nicb, ICB = P.ICB, ICLAST = iclast,
       kernel = kname, BLOCKOFF = block_off, CHUNK = g.kh * g.kw * P.ICB * v * W, PH = PH,
       row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',
     })
@@ -231,16 +303,8 @@ function M.emit(node, E)
       PIXELS = g.oh * g.ow, OC = oc, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
       post = E:post({ epilogue = suffix }, 'y', oc) })
   end
-  if padded then
-    local row = g0.iw * g0.ic
-    local pad_fn = E:fn(node) .. '_pad'
-    E:before(node, pad_fn)
-    fns[#fns + 1] = template.section('simd_conv', 'pad_copy', { fn = pad_fn, name = node.name,
-      PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, PROW = g.iw * g.ic, ROW = row,
-      TOP = g0.pt * g.iw * g.ic, BOTTOM = g0.pb * g.iw * g.ic, LEFT = g0.pl * g.ic, RIGHT = g0.pr * g.ic,
-    })
-  end
-  if threaded then E:parallel(node) end
+  if padded then fns[#fns + 1] = M.pad_copy(node, E, g0, g) end
+  if threaded then E:parallel(node, nblocks * nbands) end
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(
       ' [%s: tiles of %dx%d pixels x %d vectors, input channels in chunks of %d, bands of %d rows]',

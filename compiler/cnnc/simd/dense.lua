@@ -30,7 +30,12 @@ function M.emit(node, E)
     bname = E:constant(node, 'bias_padded', bv, node.name .. '.bias padded to whole vectors')
   end
   local nblocks = math.ceil(nvec / VB)
+  -- With threads, the blocks are the parts (their sizes, and so the sums, do not change).
+  local threaded = (E.threads or 1) > 1 and nblocks > 1
+  local kname = E:constant(node, 'kernel_packed', packed,
+    string.format('%s.kernel packed in blocks of %d output vectors, row by row', node.name, VB))
   for blk = 0, nblocks - 1 do
+    local offset = #packed
     local V = math.min(VB, nvec - blk * VB)
     local C = math.max(1, math.min(4, math.floor((t.regs - V - 2) / V)))
     for i = 0, K - 1 do
@@ -73,14 +78,16 @@ function M.emit(node, E)
       end
     end
     blocks[#blocks + 1] = template.section('simd_dense', 'block', {
+      kernel = kname, OFFSET = offset,
+      if_part = threaded and string.format('if (%d >= part * %d / parts && %d < (part + 1) * %d / parts) ',
+        blk, nblocks, blk, nblocks) or '',
       first = blk * VB * W, last = math.min(N, (blk * VB + V) * W) - 1, C = C, K = K,
       CSTEP = C * V * W, STEP = V * W,
       acc_init = table.concat(init, '\n'), chain_fmas = table.concat(fmas, '\n'), tail_fmas = table.concat(tail, '\n'),
       reduce = table.concat(reduce, '\n'), stores = table.concat(stores, '\n'),
     })
   end
-  local kname = E:constant(node, 'kernel_packed', packed,
-    string.format('%s.kernel packed in blocks of %d output vectors, row by row', node.name, VB))
+  if threaded then E:parallel(node, nblocks) end
   local suffix = {}
   for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
   local post = ''
@@ -93,7 +100,7 @@ function M.emit(node, E)
   end
   return post .. template.section('simd_dense', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(' [%s]', t.name),
-    kernel = kname, blocks = table.concat(blocks, '\n'),
+    part_params = threaded and ', int part, int parts' or '', blocks = table.concat(blocks, '\n'),
   })
 end
 
