@@ -26,6 +26,20 @@ end
 
 function M.is_error(e) return getmetatable(e) == Error end
 
+-- The first stack frame outside cnnc's own files: where the user (a model file or a
+-- script) wrote the call that is failing. Returns {file=, line=} or {}.
+function M.caller_location()
+  for level = 3, 12 do
+    local info = debug.getinfo(level, 'Sl')
+    if not info then break end
+    local src = info.short_src or '?'
+    if not src:match('compiler/cnnc[/.]') and not src:match('^%[C%]') then
+      return { file = src, line = info.currentline }
+    end
+  end
+  return {}
+end
+
 function M.format_error(e)
   if not M.is_error(e) then return tostring(e) end
   local parts = {}

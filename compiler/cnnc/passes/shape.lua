@@ -14,11 +14,26 @@ local util = require 'cnnc.util'
 
 local M = {}
 
+-- The largest tensor, activation or weight, cnnc compiles: 2^28 float32 values (1 GiB).
+-- Larger ones are a slip (a misplaced zero in a size), not a network (VGG16's largest
+-- weight has 103 M values); the compiler would otherwise try to allocate and initialise
+-- them, and the generated C indexes tensors with int.
+M.MAX_ELEMENTS = 2 ^ 28
+
+local function check_size(node, what, shape)
+  local n = util.prod(shape)
+  if n > M.MAX_ELEMENTS then
+    util.fail(node, '%s %s has %.0f values, more than cnnc supports (2^28 = %d)', what, util.shape_str(shape), n,
+      M.MAX_ELEMENTS)
+  end
+end
+
 -- Arguments that carry explicit weight values.
 local WEIGHT_ARGS = { 'kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance' }
 
 local function bind_weight(g, node, spec, provider)
   local t, err
+  check_size(node, spec.name .. ' of shape', spec.shape)
   local literal = node.p[spec.name]
   if literal ~= nil then
     t, err = tensor.from_table(literal, spec.shape, spec.name)
@@ -45,6 +60,7 @@ end
 -- provider: optional function(layer_name, weight_name) -> tensor | nil, message.
 function M.run(g, provider)
   g = ir.clone(g)
+  check_size(g.source and { file = g.source } or nil, 'the input shape', g.input.shape)
   local shapes = { [g.input.name] = g.input.shape }
   for _, node in ipairs(g.nodes) do
     node.in_shapes = {}
@@ -59,6 +75,7 @@ function M.run(g, provider)
           util.shape_str(node.in_shape))
       end
     end
+    check_size(node, 'output shape', out)
     node.shape = out
     shapes[node.name] = out
     node.weights = {}
