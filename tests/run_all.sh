@@ -14,13 +14,15 @@
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
-#   bad_inputs    131 bad model files, weights, ONNX files and program inputs: clean errors
+#   bad_inputs    139 bad model files, weights, ONNX files and program inputs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
+#   fuzz          fuzz regressions and seeds replayed, 10 s of each libFuzzer harness, seeded
+#                 mutated model and ONNX files through the compiler  "fuzz: P passed, F failed"
 cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance bad_inputs sanitize"}
+suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance bad_inputs sanitize fuzz"}
 total_pass=0
 total_fail=0
 status=0
@@ -66,6 +68,7 @@ for s in $suites; do
         conformance) run_suite conformance luajit tests/onnx/conformance.lua ;;
         bad_inputs) run_suite bad_inputs luajit tests/bad_inputs/run.lua ;;
         sanitize) run_suite sanitize sh tests/sanitize.sh ;;
+        fuzz) run_suite fuzz sh tests/fuzz/run.sh suite ;;
         ffi) run_suite ffi luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/ffi ;;
         *) echo "unknown suite '$s'"; status=1 ;;
     esac

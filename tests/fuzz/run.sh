@@ -6,7 +6,7 @@
 # usage: sh tests/fuzz/run.sh suite
 #          the `fuzz` test suite: replays every regression file and seed through its
 #          harness, then fuzzes each libFuzzer harness for FUZZ_SUITE_SECONDS (default
-#          10) and runs FUZZ_SUITE_CASES (default 150) seeded cases of each structured
+#          10) and runs FUZZ_SUITE_CASES (default 300) seeded cases of each structured
 #          fuzzer; ends with "fuzz: P passed, F failed"
 #        sh tests/fuzz/run.sh long [SECONDS] [HARNESS...]
 #          `make fuzz`: fuzzes each harness (default: all) for SECONDS (default 30),
@@ -115,7 +115,7 @@ luajit tests/fuzz/seeds.lua "$work/seeds" || bad "seeds.lua"
 case $mode in
 suite)
     secs=${FUZZ_SUITE_SECONDS:-10}
-    cases=${FUZZ_SUITE_CASES:-150}
+    cases=${FUZZ_SUITE_CASES:-300}
     for h in $C_HARNESSES; do
         if ! build_harness "$h"; then bad "building fuzz_$h:"; tail -20 "$work/logs/build_$h.log"; continue; fi
         replay_c "$h" "$regs/$h"/* "$work/seeds/$h"/*

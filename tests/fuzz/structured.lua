@@ -210,9 +210,18 @@ local function leftovers()
   return #extra > 0 and ('files left behind: ' .. table.concat(extra, ' ')) or nil
 end
 
+local outcomes = { compiled = 0, rejected = 0 }
+local messages = {} -- error message (numbers blanked) -> count, for FUZZ_VERBOSE
+
 local function run_case(bytes, binds, k, determinism)
   writef(CASE_FILE, bytes)
+  last_error = nil
   local why = in_process(CASE_FILE, binds, determinism)
+  outcomes[last_outcome] = outcomes[last_outcome] + 1
+  if last_error then
+    local key = last_error:gsub('%d+', 'N'):sub(1, 90)
+    messages[key] = (messages[key] or 0) + 1
+  end
   if not why and k % 8 == 0 then why = through_cli(CASE_FILE, binds, k) end
   return why or leftovers()
 end
@@ -222,12 +231,11 @@ end
 -- still sees every return to the interpreter, and the caller's `timeout` is the backstop.
 local wall_start = os.time()
 local passed, failed, ran = 0, 0, 0
-local outcomes = { compiled = 0, rejected = 0 }
-local messages = {} -- error message (numbers blanked) -> count, for FUZZ_VERBOSE
 
 local function finding(label, bytes, why, info)
   failed = failed + 1
   out:write(string.format('FAIL %s: %s\n', label, why:sub(1, 3000)))
+  out:flush()
   if opts.save then
     local dir = 'tests/fuzz/regressions/' .. opts.kind
     os.execute('mkdir -p ' .. dir)
@@ -269,15 +277,9 @@ else
     if not (opts.case or opts.cases or opts.seconds) and k > 100 then break end
     local rng = rng_new(opts.seed * 1000003 + k * 7919)
     local src = srcs[rng:int(1, #srcs)]
-    local bytes, done = mutate.mutate(src.bytes, rng, rng:int(1, 4), pool)
+    local bytes, done = mutate.mutate(src.bytes, rng, ({ 1, 1, 1, 2, 2, 3, 4 })[rng:int(1, 7)], pool)
     ran = ran + 1
-    last_error = nil
     local why = run_case(bytes, src.binds, k, k % 10 == 0)
-    outcomes[last_outcome] = (outcomes[last_outcome] or 0) + 1
-    if last_error then
-      local key = last_error:gsub('%d+', 'N'):sub(1, 90)
-      messages[key] = (messages[key] or 0) + 1
-    end
     if why then
       finding(string.format('%s seed %d case %d (%s; %s)', opts.kind, opts.seed, k, src.name,
         table.concat(done, '; '):sub(1, 400)), bytes, why, { k = k, source = src.name, done = done })
