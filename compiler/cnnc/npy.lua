@@ -14,10 +14,10 @@ local M = {}
 local MAGIC = '\147NUMPY'
 
 local DTYPES = {
-  ['<f4'] = { ctype = 'float', size = 4 },
-  ['<f8'] = { ctype = 'double', size = 8 },
-  ['|u1'] = { ctype = 'uint8_t', size = 1 },
-  ['<u1'] = { ctype = 'uint8_t', size = 1 },
+  ['<f4'] = { ctype = 'float', size = 4, name = 'float32' },
+  ['<f8'] = { ctype = 'double', size = 8, name = 'float64' },
+  ['|u1'] = { ctype = 'uint8_t', size = 1, name = 'uint8' },
+  ['<u1'] = { ctype = 'uint8_t', size = 1, name = 'uint8' },
 }
 
 -- The header dict, scanned as the C runtime's reader (runtime/cnnc_npy.c) scans it, so a
@@ -29,7 +29,7 @@ local DTYPES = {
 local MAX_DIM = 2 ^ 40
 local KEYS = { descr = true, fortran_order = true, shape = true }
 
-local function parse_header(h, path)
+local function parse_header(h, path, dtypes, expected)
   local pos = 1
   local function fail(what)
     return nil, string.format('%s: malformed .npy header: %s at byte %d of the header dict', path, what, pos - 1)
@@ -68,12 +68,12 @@ local function parse_header(h, path)
       end
       local d, derr = str()
       if not d then return fail(derr) end
-      info.descr, info.dtype = d, DTYPES[d]
+      info.descr, info.dtype = d, dtypes[d]
       if not info.dtype then
         if d == '>f4' or d == '>f8' then
           return nil, string.format("%s: big-endian dtype '%s' is not supported; save x.astype('<f4')", path, d)
         end
-        return nil, string.format("%s: unsupported dtype '%s' (expected float32, float64 or uint8)", path, d)
+        return nil, string.format("%s: unsupported dtype '%s' (expected %s)", path, d, expected)
       end
     elseif key == 'fortran_order' then
       space()
@@ -121,10 +121,13 @@ local function parse_header(h, path)
   return info
 end
 
--- Returns tensor (float32) or nil, message.
-function M.read(path)
-  local s, err = util.read_file(path)
-  if not s then return nil, string.format('%s: cannot read: %s', path, err) end
+-- Checks the .npy bytes s and returns {descr =, dtype = dtypes[descr], shape =, n =,
+-- data_at = 1-based offset of the data}, or nil, message: the header as the C runtime
+-- reads it, and exactly n values after it. dtypes maps descr strings to tables with a
+-- `size` in bytes and a `name` (default: float32, float64 and uint8); expected names them
+-- for the message. cnnc.ffi.arrays reads .npy files through this too.
+function M.parse(s, path, dtypes, expected)
+  dtypes, expected = dtypes or DTYPES, expected or 'float32, float64 or uint8'
   if #s < 10 or s:sub(1, 6) ~= MAGIC then return nil, path .. ': not a .npy file (bad magic)' end
   local major = s:byte(7)
   local hlen, hstart
@@ -132,30 +135,43 @@ function M.read(path)
     return nil, string.format('%s: unsupported .npy version %d.%d (expected 1.0, 2.0 or 3.0)', path, major, s:byte(8))
   elseif major == 1 then
     hlen, hstart = s:byte(9) + 256 * s:byte(10), 11
-  elseif major == 2 or major == 3 then
+  else
     if #s < 12 then return nil, path .. ': truncated .npy header' end
     hlen = s:byte(9) + 256 * s:byte(10) + 65536 * s:byte(11) + 16777216 * s:byte(12)
     hstart = 13
   end
-  if hstart + hlen - 1 > #s then return nil, path .. ': truncated .npy header' end
-  local info, herr = parse_header(s:sub(hstart, hstart + hlen - 1), path)
+  if hstart + hlen - 1 > #s then
+    return nil, string.format('%s: truncated .npy header (%d bytes announced, %d present)', path, hlen, #s - hstart + 1)
+  end
+  local info, herr = parse_header(s:sub(hstart, hstart + hlen - 1), path, dtypes, expected)
   if not info then return nil, herr end
   local n = util.prod(info.shape)
   local need = n * info.dtype.size
   local have = #s - (hstart + hlen - 1)
   if have < need then
-    return nil, string.format('%s: truncated: header says %d %s values (%d bytes) but only %d bytes follow',
-      path, n, info.descr, need, have)
+    return nil, string.format('%s: truncated: the header says %s %s (%.0f bytes), %d bytes follow',
+      path, util.shape_str(info.shape), info.dtype.name, need, have)
   end
   if have > need then
     return nil, string.format('%s: %d unexpected bytes after the data', path, have - need)
   end
+  info.n, info.data_at = n, hstart + hlen
+  return info
+end
+
+-- Returns tensor (float32) or nil, message.
+function M.read(path)
+  local s, err = util.read_file(path)
+  if not s then return nil, string.format('%s: cannot read: %s', path, err) end
+  local info, perr = M.parse(s, path)
+  if not info then return nil, perr end
+  local n, need = info.n, info.n * info.dtype.size
   local t = tensor.new(info.shape, 'float')
   if n > 0 then
     -- A NaN with a payload must not reach a Lua number as is (LuaJIT tags values inside
     -- NaNs): copy the bytes and make every NaN the canonical one first.
     local raw = ffi.new('uint8_t[?]', need)
-    ffi.copy(raw, ffi.cast('const char *', s) + hstart + hlen - 1, need)
+    ffi.copy(raw, ffi.cast('const char *', s) + info.data_at - 1, need)
     if info.dtype.ctype ~= 'uint8_t' then
       require('cnnc.onnx.protobuf').canonicalize(raw, n, info.dtype.ctype == 'double')
     end
@@ -198,6 +214,11 @@ local PNM_SPACE = '[ \t\n\r\v\f]'
 function M.read_pnm(path)
   local s, err = util.read_file(path)
   if not s then return nil, string.format('%s: cannot read: %s', path, err) end
+  return M.parse_pnm(s, path)
+end
+
+-- The bytes s of a PGM/PPM file (named path in messages) as a tensor, or nil, message.
+function M.parse_pnm(s, path)
   if #s == 0 then return nil, path .. ': empty file' end
   local magic = s:sub(1, 2)
   local channels = ({ P5 = 1, P6 = 3 })[magic]

@@ -16,6 +16,7 @@
 package.path = 'compiler/?.lua;' .. package.path
 local ffi = require 'ffi'
 local npy = require 'cnnc.npy'
+local util = require 'cnnc.util'
 
 local opts = { seed = 1 }
 do
@@ -79,31 +80,58 @@ local function lua_read(path, is_npy)
   return r
 end
 
+-- The experiments API's readers (cnnc.read_npy, cnnc.read_pnm) raise errors instead; an
+-- int32 .npy, which only they read, is left out.
+local api = require 'cnnc'
+local function api_read(path, is_npy)
+  local ok, t = pcall(is_npy and api.read_npy or api.read_pnm, path)
+  if not ok then
+    -- A cnnc error placed at the caller (this file), whose message shows nothing of cnnc.
+    if not util.is_error(t) then return nil, 'not a cnnc error: ' .. tostring(t) end
+    return nil, t.message
+  end
+  if t.dtype == 'int32' then return 'skip' end
+  if t.dtype ~= 'float32' then t = t:astype('float32') end
+  local r = { shape = t.shape, n = t.n, bits = ffi.new('uint32_t[?]', math.max(1, t.n)) }
+  ffi.copy(r.bits, t.data, 4 * t.n)
+  return r
+end
+
 local function is_nan(b) return bit.band(b, 0x7f800000) == 0x7f800000 and bit.band(b, 0x7fffff) ~= 0 end
 
--- nil when both readers agree, else what differs.
-local function compare(path, is_npy)
-  local okc, c, cerr = pcall(c_read, path, is_npy)
-  if not okc then return 'the C reader raised ' .. tostring(c) end
-  local okl, l, lerr = pcall(lua_read, path, is_npy)
-  if not okl then return 'the Lua reader raised a Lua error: ' .. tostring(l) end
+-- nil when the C reader and a Lua reader agree, else what differs.
+local function compare_one(path, is_npy, c, cerr, read, who)
+  local okl, l, lerr = pcall(read, path, is_npy)
+  if not okl then return who .. ' raised a Lua error: ' .. tostring(l) end
+  if l == 'skip' then return nil end
   if not c and not l then
-    if type(lerr) ~= 'string' or lerr:sub(1, #path) ~= path then return 'the Lua message does not name the file: ' .. tostring(lerr) end
+    if not lerr:find(path, 1, true) or lerr:find('not a cnnc error', 1, true) or lerr:find('%.lua:%d+:') then
+      return who .. ': unclean message: ' .. lerr
+    end
     return nil
   end
-  if not c then return 'C rejects (' .. cerr .. ') but Lua reads shape ' .. table.concat(l.shape, 'x') end
-  if not l then return 'Lua rejects (' .. tostring(lerr) .. ') but C reads shape ' .. table.concat(c.shape, 'x') end
-  if #c.shape ~= #l.shape then return 'ranks differ: C ' .. #c.shape .. ', Lua ' .. #l.shape end
+  if not c then return 'C rejects (' .. cerr .. ') but ' .. who .. ' reads shape ' .. table.concat(l.shape, 'x') end
+  if not l then return who .. ' rejects (' .. tostring(lerr) .. ') but C reads shape ' .. table.concat(c.shape, 'x') end
+  if #c.shape ~= #l.shape then return 'ranks differ: C ' .. #c.shape .. ', ' .. who .. ' ' .. #l.shape end
   for i = 1, #c.shape do
-    if c.shape[i] ~= l.shape[i] then return string.format('shapes differ: C %s, Lua %s', table.concat(c.shape, 'x'), table.concat(l.shape, 'x')) end
+    if c.shape[i] ~= l.shape[i] then
+      return string.format('shapes differ: C %s, %s %s', table.concat(c.shape, 'x'), who, table.concat(l.shape, 'x'))
+    end
   end
   for i = 0, c.n - 1 do
     local a, b = c.bits[i], l.bits[i]
     if a ~= b and not (is_nan(a) and is_nan(b)) then
-      return string.format('value %d differs: C bits %08x, Lua bits %08x', i, tonumber(a), tonumber(b))
+      return string.format('value %d differs: C bits %08x, %s bits %08x', i, tonumber(a), who, tonumber(b))
     end
   end
   return nil
+end
+
+local function compare(path, is_npy)
+  local okc, c, cerr = pcall(c_read, path, is_npy)
+  if not okc then return 'the C reader raised ' .. tostring(c) end
+  return compare_one(path, is_npy, c, cerr, lua_read, 'cnnc.npy')
+    or compare_one(path, is_npy, c, cerr, api_read, 'cnnc.read_' .. (is_npy and 'npy' or 'pnm'))
 end
 
 ---------------------------------------------------------------- mutations
