@@ -27,9 +27,11 @@ C_HARNESSES="npy pnm raw input"
 LUA_HARNESSES="lua_model onnx readers"
 pass=0
 fail=0
-# Seeds, logs and temporary files per mode, so the suite can run beside a long `make fuzz`.
+# Seeds and temporary files per run, logs per mode: runs side by side (the suite beside a
+# long `make fuzz`) must not remove each other's files.
 work=$out/$mode
-export CNNC_FUZZ_TMP="$PWD/$work/tmp"
+run=$out/run.$$
+export CNNC_FUZZ_TMP="$PWD/$run/tmp"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 mkdir -p "$out/bin" "$work/logs" "$CNNC_FUZZ_TMP"
 
@@ -83,12 +85,12 @@ fuzz_c() {
     before=$(ls "$regs/$h" | wc -l)
     start=$(date +%s)
     # shellcheck disable=SC2046
-    "$out/bin/fuzz_$h" "$corpus" "$work/seeds/$h" $(dict_of "$h") -seed="$seed" -max_total_time="$secs" \
+    "$out/bin/fuzz_$h" "$corpus" "$run/seeds/$h" $(dict_of "$h") -seed="$seed" -max_total_time="$secs" \
         -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$regs/$h/" > "$log" 2>&1
     rc=$?
     end=$(date +%s)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+    cov=$(grep -a -o 'cov: [0-9]*' "$log" | tail -1)
     found=$(( $(ls "$regs/$h" | wc -l) - before ))
     line="harness $h: $((end - start)) s, ${execs:-?} executions, $cov, $found finding(s), seed $seed"
     echo "$line"
@@ -105,7 +107,7 @@ fuzz_c() {
 fuzz_lua() {
     h=$1; shift
     log="$work/logs/structured_$h.log"
-    if [ "$h" = readers ]; then set -- tests/fuzz/readers.lua --seeds "$work/seeds" "$@"
+    if [ "$h" = readers ]; then set -- tests/fuzz/readers.lua --seeds "$run/seeds" "$@"
     else set -- tests/fuzz/structured.lua --kind "$h" "$@"; fi
     # 4 GB of address space: a case that wants more is a finding, not a swapping machine.
     (ulimit -v 4000000; exec luajit "$@") > "$log" 2>&1
@@ -121,8 +123,7 @@ fuzz_lua() {
     fi
 }
 
-rm -rf "$work/seeds"
-luajit tests/fuzz/seeds.lua "$work/seeds" || bad "seeds.lua"
+luajit tests/fuzz/seeds.lua "$run/seeds" || bad "seeds.lua"
 
 case $mode in
 suite)
@@ -136,7 +137,7 @@ suite)
             *) extra="" ;;
         esac
         # shellcheck disable=SC2086
-        replay_c "$h" "$regs/$h"/* $extra "$work/seeds/$h"/*
+        replay_c "$h" "$regs/$h"/* $extra "$run/seeds/$h"/*
         # A fresh corpus each time, so the suite's run depends on the seeds only.
         rm -rf "$out/suite-corpus/$h"
         fuzz_c "$h" "$secs" "$out/suite-corpus/$h"
@@ -162,6 +163,6 @@ long)
 *)
     echo "usage: sh tests/fuzz/run.sh suite | long [SECONDS] [HARNESS...]"; exit 2 ;;
 esac
-rm -rf "$CNNC_FUZZ_TMP"
+rm -rf "$run"
 echo "fuzz: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

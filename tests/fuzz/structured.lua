@@ -13,7 +13,8 @@
 -- of the sandbox's own budget) and must leave no file behind. Most cases run in process
 -- through cnnc.driver; every 8th runs `bin/cnnc summary` or `bin/cnnc build --no-exe` as a
 -- user would, and then the exit status, stderr and the output directory are checked too.
--- A compiled case is compiled twice now and then, and the C must be byte-identical.
+-- A compiled case is compiled twice now and then, and the C must be byte-identical; every
+-- 4th compiled case's C goes through `cc -std=c99 -Wall -Wextra -Werror -pedantic`.
 --
 -- Case k of seed s is the same on every run (own RNG, seeded by s and k), so
 -- `--seed s --case k` reproduces it alone. Findings are printed as FAIL lines; with
@@ -136,7 +137,7 @@ local function unclean(msg)
   return nil
 end
 
-local deadline, last_outcome, last_error
+local deadline, last_outcome, last_error, last_c
 local function hook()
   if os.clock() > deadline then error('cnnc-fuzz: case timeout', 0) end
 end
@@ -156,9 +157,10 @@ local function in_process(path, binds, check_determinism)
       local r2 = driver.compile(model, { stop = 'emit' })
       if not r2 or r2.c ~= r.c or r2.h ~= r.h then return { bad = 'compiling twice gave different C' } end
     end
-    return { ok = true }
+    return { ok = true, c = r.c, h = r.h, name = r.planned.name }
   end)
   last_outcome = ok and res.ok and 'compiled' or 'rejected'
+  last_c = ok and res.ok and res or nil
   if ok and res.err and util.is_error(res.err) then last_error = res.err.message end
   debug.sethook()
   if not ok then
@@ -213,6 +215,22 @@ end
 local outcomes = { compiled = 0, rejected = 0 }
 local messages = {} -- error message (numbers blanked) -> count, for FUZZ_VERBOSE
 
+-- The generated C of a compiled case must pass the C compiler with the warnings the
+-- contract promises (DESIGN.md: -Wall -Wextra -Werror -pedantic, C99).
+local function c_compiles(r)
+  local dir = TMP .. '/cc'
+  os.execute('mkdir -p ' .. q(dir))
+  writef(dir .. '/' .. r.name .. '.c', r.c)
+  writef(dir .. '/' .. r.name .. '.h', r.h)
+  local p = io.popen(string.format('cd %s && timeout 120 cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only %s 2>&1; '
+    .. 'echo "fuzz-status:$?"', q(dir), q(r.name .. '.c')))
+  local text = p:read('*a')
+  p:close()
+  os.execute('rm -rf ' .. q(dir))
+  if text:match('fuzz%-status:0%s*$') then return nil end
+  return 'the generated C does not compile cleanly: ' .. text:sub(1, 1500)
+end
+
 local function run_case(bytes, binds, k, determinism)
   writef(CASE_FILE, bytes)
   last_error = nil
@@ -222,6 +240,8 @@ local function run_case(bytes, binds, k, determinism)
     local key = last_error:gsub('%d+', 'N'):sub(1, 90)
     messages[key] = (messages[key] or 0) + 1
   end
+  if not why and last_c and k % 4 == 0 then why = c_compiles(last_c) end
+  last_c = nil
   if not why and k % 8 == 0 then why = through_cli(CASE_FILE, binds, k) end
   return why or leftovers()
 end
