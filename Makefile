@@ -4,8 +4,9 @@
 #   make deps   install the Debian packages cnnc needs (as root), or print the apt line
 #   make test-sanitize  runtime tests and random networks under ASan/UBSan (gcc, clang), valgrind
 #   make fuzz   every fuzzer (libFuzzer on the runtime's readers, mutated model files and ONNX
-#               files through the compiler) for FUZZ_SECONDS each (default 30); findings are
-#               saved in tests/fuzz/regressions/, which `make test` replays (tests/fuzz/README.md)
+#               files through the compiler, the C and Lua readers compared) for FUZZ_SECONDS
+#               each (default 30); findings are saved in tests/fuzz/regressions/, which
+#               `make test` replays (tests/fuzz/README.md)
 #   make conformance  ONNX's own node tests (libonnx-testdata) through cnnc
 #   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
@@ -85,7 +86,7 @@ test-lua test-runtime test-golden test-simd test-differential test-examples test
 
 # Each fuzzer for FUZZ_SECONDS (seeded by FUZZ_SEED); per fuzzer the time, executions and
 # findings, also appended to build/fuzz/report.txt. FUZZERS picks some: npy pnm raw input
-# lua_model onnx.
+# lua_model onnx readers.
 FUZZ_SECONDS ?= 30
 fuzz: deps
 	@sh tests/fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZERS)

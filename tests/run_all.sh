@@ -17,7 +17,7 @@
 #   bad_inputs    139 bad model files, weights, ONNX files and program inputs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
 #   fuzz          fuzz regressions and seeds replayed, 10 s of each libFuzzer harness, seeded
-#                 mutated model and ONNX files through the compiler  "fuzz: P passed, F failed"
+#                 mutated model/ONNX files and input files (tests/fuzz)  "fuzz: P passed, F failed"
 cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"

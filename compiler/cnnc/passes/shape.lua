@@ -14,9 +14,10 @@ local util = require 'cnnc.util'
 
 local M = {}
 
--- The largest tensor, activation or weight, cnnc compiles: 2^28 float32 values (1 GiB).
--- Larger ones are a slip (a misplaced zero in a size), not a network (VGG16's largest
--- weight has 103 M values); the compiler would otherwise try to allocate and initialise
+-- The largest tensor, activation or weight, cnnc compiles, and the most weights in one
+-- model: 2^28 float32 values (1 GiB).
+-- Larger ones are a slip (a misplaced zero in a size), not a network (VGG16 has 138 M
+-- weights, 103 M in its largest); the compiler would otherwise try to allocate and initialise
 -- them, and the generated C indexes tensors with int.
 M.MAX_ELEMENTS = 2 ^ 28
 
@@ -33,7 +34,6 @@ local WEIGHT_ARGS = { 'kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_
 
 local function bind_weight(g, node, spec, provider)
   local t, err
-  check_size(node, spec.name .. ' of shape', spec.shape)
   local literal = node.p[spec.name]
   if literal ~= nil then
     t, err = tensor.from_table(literal, spec.shape, spec.name)
@@ -62,6 +62,7 @@ function M.run(g, provider)
   g = ir.clone(g)
   check_size(g.source and { file = g.source } or nil, 'the input shape', g.input.shape)
   local shapes = { [g.input.name] = g.input.shape }
+  local total_weights = 0
   for _, node in ipairs(g.nodes) do
     node.in_shapes = {}
     for i, v in ipairs(node.inputs) do
@@ -82,6 +83,12 @@ function M.run(g, provider)
     local wanted = {}
     if node.layer.weights then
       for _, spec in ipairs(node.layer.weights(node, node.in_shape)) do
+        check_size(node, spec.name .. ' of shape', spec.shape)
+        total_weights = total_weights + util.prod(spec.shape)
+        if total_weights > M.MAX_ELEMENTS then
+          util.fail(node, 'the model holds %.0f weight values up to this layer, more than cnnc supports (2^28 = %d)',
+            total_weights, M.MAX_ELEMENTS)
+        end
         wanted[spec.name] = true
         node.weights[#node.weights + 1] = { name = spec.name, tensor = bind_weight(g, node, spec, provider) }
       end
