@@ -14,7 +14,7 @@
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
-#   bad_inputs    139 bad model files, weights, ONNX files and program inputs: clean errors
+#   bad_inputs    140 bad model files, weights, ONNX files and program inputs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
 #   fuzz          fuzz regressions and seeds replayed, 10 s of each libFuzzer harness, seeded
 #                 mutated model/ONNX files and input files (tests/fuzz)  "fuzz: P passed, F failed"

@@ -58,11 +58,17 @@ function M.try(f, ...)
   local args, n = { ... }, select('#', ...)
   local res
   local ok, err = xpcall(function() res = { f(unpack(args, 1, n)) } end, function(e)
-    if M.is_error(e) then return e end
+    if M.is_error(e) or e == 'not enough memory' then return e end -- no traceback: it allocates
     return debug.traceback(tostring(e), 2)
   end)
   if ok then return unpack(res) end
   if M.is_error(err) then return nil, err end
+  -- Running out of memory is the machine's limit, not a bug: say so, without a traceback.
+  if err == 'not enough memory' then
+    res, args = nil, nil
+    collectgarbage()
+    return nil, setmetatable({ message = 'ran out of memory (the model needs more than this process may use)' }, Error)
+  end
   error(err, 0)
 end
 
