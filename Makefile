@@ -3,6 +3,10 @@
 #   make test   every test suite; ends with one line "N passed, M failed"
 #   make deps   install the Debian packages cnnc needs (as root), or print the apt line
 #   make test-sanitize  runtime tests and random networks under ASan/UBSan (gcc, clang), valgrind
+#   make fuzz   every fuzzer (libFuzzer on the runtime's readers, mutated model files and ONNX
+#               files through the compiler, the C and Lua readers compared) for FUZZ_SECONDS
+#               each (default 30); findings are saved in tests/fuzz/regressions/, which
+#               `make test` replays (tests/fuzz/README.md)
 #   make conformance  ONNX's own node tests (libonnx-testdata) through cnnc
 #   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
@@ -13,8 +17,9 @@ BUILD ?= build
 CNNC = bin/cnnc
 
 # Debian packages: the compiler (luajit), C toolchains, the test frameworks, and the
-# Fashion-MNIST data the experiments and their tests read, ONNX's conformance data.
-DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang make dataset-fashion-mnist libonnx-testdata valgrind
+# Fashion-MNIST data the experiments and their tests read, ONNX's conformance data, and
+# clang's libFuzzer runtime for the fuzzers.
+DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang libclang-rt-14-dev make dataset-fashion-mnist libonnx-testdata valgrind
 
 PREFIX ?= /usr/local
 CNNC_SHARE = $(PREFIX)/share/cnnc
@@ -22,7 +27,7 @@ LUA_SHARE = $(PREFIX)/share/lua/5.1
 
 .PHONY: all demo test deps bench edges smooth1d clean install uninstall conformance test-lua test-runtime test-golden \
         test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs \
-        test-sanitize test-numeric
+        test-sanitize test-numeric test-fuzz fuzz
 
 all: demo
 
@@ -33,6 +38,7 @@ deps:
 	[ -f /usr/include/criterion/criterion.h ] || missing="$$missing libcriterion-dev"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || missing="$$missing libclang-rt-14-dev"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	[ -d /usr/share/libonnx-testdata/data/node ] || missing="$$missing libonnx-testdata"; \
@@ -75,8 +81,15 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs test-sanitize test-numeric: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs test-sanitize test-numeric test-fuzz: deps
 	@sh tests/run_all.sh $(@:test-%=%)
+
+# Each fuzzer for FUZZ_SECONDS (seeded by FUZZ_SEED); per fuzzer the time, executions and
+# findings, also appended to build/fuzz/report.txt. FUZZERS picks some: npy pnm raw input
+# lua_model onnx readers.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	@sh tests/fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZERS)
 
 # Every ONNX node test of Debian's libonnx-testdata whose operators cnnc supports.
 conformance: deps

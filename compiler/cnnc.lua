@@ -15,18 +15,7 @@ local Layer = {}
 Layer.__index = Layer
 nn.Layer = Layer
 
--- The first stack frame outside cnnc's own files: where the user wrote the call.
-local function caller_location()
-  for level = 3, 12 do
-    local info = debug.getinfo(level, 'Sl')
-    if not info then break end
-    local src = info.short_src or '?'
-    if not src:match('compiler/cnnc[/.]') and not src:match('^%[C%]') then
-      return { file = src, line = info.currentline }
-    end
-  end
-  return {}
-end
+local caller_location = util.caller_location
 
 for kind, entry in pairs(registry.kinds) do
   nn[kind] = function(given)

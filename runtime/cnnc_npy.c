@@ -75,7 +75,8 @@ static int scan_word(struct npy_scan *s, const char *word)
     return 0;
 }
 
-/* A Python string literal without escapes, which numpy never writes in keys or dtypes. */
+/* A Python string literal without escapes or NUL bytes, which numpy never writes in keys
+ * or dtypes. */
 static int scan_string(struct npy_scan *s, char *out, size_t outlen)
 {
     char quote;
@@ -85,7 +86,7 @@ static int scan_string(struct npy_scan *s, char *out, size_t outlen)
         return scan_fail(s, "expected a quoted string");
     quote = *s->p++;
     while (s->p < s->end && *s->p != quote) {
-        if (*s->p == '\\' || n + 1 >= outlen)
+        if (*s->p == '\\' || *s->p == '\0' || n + 1 >= outlen)
             return scan_fail(s, "unexpected string contents");
         out[n++] = *s->p++;
     }
@@ -95,6 +96,11 @@ static int scan_string(struct npy_scan *s, char *out, size_t outlen)
     out[n] = '\0';
     return 0;
 }
+
+/* No real array has a dimension above 2^40; the compiler's reader (cnnc.npy) draws the
+ * line at the same place, so both accept the same files. (Where long has 32 bits, at
+ * LONG_MAX.) */
+#define NPY_DIM_MAX (LONG_MAX / 1048576 >= 1048576 ? 1099511627776L : LONG_MAX)
 
 static int scan_dim(struct npy_scan *s, long *dim)
 {
@@ -111,8 +117,8 @@ static int scan_dim(struct npy_scan *s, long *dim)
         return scan_fail(s, "expected a dimension");
     while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
         int digit = *s->p++ - '0';
-        if (v > (LONG_MAX - digit) / 10) {
-            cnnc_err_set(s->err, s->errlen, s->path, "dimension too large in shape");
+        if (v > (NPY_DIM_MAX - digit) / 10) {
+            cnnc_err_set(s->err, s->errlen, s->path, "dimension too large in shape (more than 2^40)");
             return -1;
         }
         v = v * 10 + digit;

@@ -14,15 +14,17 @@
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
-#   bad_inputs    131 bad model files, weights, ONNX files and program inputs: clean errors
+#   bad_inputs    140 bad model files, weights, ONNX files and program inputs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
 #   numeric       NaN/inf/huge values through every layer kind and host target, predict_ws from
 #                 4 threads under TSan, byte-identical builds  "numeric: P passed, F failed"
+#   fuzz          fuzz regressions and seeds replayed, 10 s of each libFuzzer harness, seeded
+#                 mutated model/ONNX files and input files (tests/fuzz)  "fuzz: P passed, F failed"
 cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance bad_inputs sanitize numeric"}
+suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance bad_inputs sanitize numeric fuzz"}
 total_pass=0
 total_fail=0
 status=0
@@ -69,6 +71,7 @@ for s in $suites; do
         bad_inputs) run_suite bad_inputs luajit tests/bad_inputs/run.lua ;;
         sanitize) run_suite sanitize sh tests/sanitize.sh ;;
         numeric) run_suite numeric luajit tests/numeric/run.lua ;;
+        fuzz) run_suite fuzz sh tests/fuzz/run.sh suite ;;
         ffi) run_suite ffi luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/ffi ;;
         *) echo "unknown suite '$s'"; status=1 ;;
     esac

@@ -12,11 +12,14 @@ local M = {}
 
 local function is_int(v) return type(v) == 'number' and v == math.floor(v) and math.abs(v) < 2 ^ 31 end
 
-local function describe(v)
+-- depth: nested tables below the third level (or a table holding itself) print as {...}.
+local function describe(v, depth)
+  depth = depth or 0
   if type(v) == 'string' then return string.format('%q', v) end
   if type(v) == 'table' then
+    if depth >= 3 then return '{...}' end
     local parts = {}
-    for i = 1, math.min(#v, 6) do parts[i] = describe(v[i]) end
+    for i = 1, math.min(#v, 6) do parts[i] = describe(v[i], depth + 1) end
     return '{' .. table.concat(parts, ', ') .. (#v > 6 and ', ...' or '') .. '}'
   end
   return tostring(v)

@@ -5,6 +5,7 @@
 -- from templates), then the forward function, a straight list of calls on named buffers.
 -- Output is a pure function of the graph: emitting twice gives identical bytes.
 
+local ffi = require 'ffi'
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
 local report = require 'cnnc.report'
@@ -82,14 +83,32 @@ local function float_literal(v)
 end
 M.float_literal = float_literal
 
+-- The weights of a blob model, gathered in a growing float32 array: a Lua table of them
+-- would stop at LuaJIT's limit of 2^27 elements ("table overflow").
+local function blob_new(symbol)
+  return { buf = ffi.new('float[?]', 1024), cap = 1024, n = 0, symbol = symbol }
+end
+
+local function blob_append(blob, values, count)
+  local need = blob.n + count + 16
+  if need > blob.cap then
+    local cap = math.max(need, 2 * blob.cap)
+    local buf = ffi.new('float[?]', cap)
+    ffi.copy(buf, blob.buf, 4 * blob.n)
+    blob.buf, blob.cap = buf, cap
+  end
+  local offset = blob.n
+  for i = 1, count do blob.buf[offset + i - 1] = values(i) end
+  -- Keep every array 64-byte aligned inside the blob (the new buffer is zero-filled).
+  blob.n = offset + count + (16 - count % 16) % 16
+  return offset
+end
+
 -- A constant float array: C99 hex-float literals in the file, or, when the weights go to a
--- blob (blob = {floats = list, name = symbol}), a macro naming its place in the blob.
+-- blob (blob_new), a macro naming its place in the blob.
 local function array_text(cname, values, count, comment, blob)
   if blob then
-    local offset = #blob.floats
-    for i = 1, count do blob.floats[offset + i] = values(i) end
-    -- Keep every array 64-byte aligned inside the blob.
-    while #blob.floats % 16 ~= 0 do blob.floats[#blob.floats + 1] = 0 end
+    local offset = blob_append(blob, values, count)
     return string.format('#define %s (cnnc_blob + %d) /* %s, %d floats */', cname, offset,
       util.c_comment(comment), count)
   end
@@ -281,7 +300,7 @@ function M.run(g, opts)
   local funcs_text = table.concat(funcs, '\n')
   if funcs_text:find(require('cnnc.ieee').C_CLAMP .. '(', 1, true) then E.helpers.clampf = true end
   local weights = {}
-  local blob = opts.blob and { floats = {}, symbol = '_binary_' .. name .. '_weights_bin_start' } or nil
+  local blob = opts.blob and blob_new('_binary_' .. name .. '_weights_bin_start') or nil
   for _, n in ipairs(g.nodes) do
     for _, w in ipairs(n.weights or {}) do
       local cname = util.c_ident(n.name) .. '_' .. w.name
@@ -322,7 +341,7 @@ function M.run(g, opts)
   end
   if blob then
     table.insert(weights, 1, template.section('model', 'blob', { name = name, symbol = blob.symbol,
-      floats = #blob.floats }))
+      floats = blob.n }))
   end
   section('weights', weights)
   -- An empty region would draw clang's "unused attribute" warning (a model of views only).
@@ -368,12 +387,7 @@ function M.run(g, opts)
     GUARD = uc .. '_H', UC = uc, name = name, WS = ws, TARGET = t.name,
   })))
   local blob_bytes
-  if blob then
-    local ffi = require 'ffi'
-    local buf = ffi.new('float[?]', math.max(#blob.floats, 1))
-    for i, v in ipairs(blob.floats) do buf[i - 1] = v end
-    blob_bytes = ffi.string(buf, 4 * #blob.floats)
-  end
+  if blob then blob_bytes = ffi.string(blob.buf, 4 * blob.n) end
   return c_text, h_text, blob_bytes
 end
 

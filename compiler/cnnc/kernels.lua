@@ -7,8 +7,32 @@
 -- the printed Prewitt x matrix (-1 left, +1 right) answers it with a positive one; for edge
 -- magnitudes the sign makes no difference. `stack` turns a
 -- list of them into a Conv2D kernel of Keras shape (kh, kw, 1, n) for a one-channel image.
+-- Model files call these, so a bad argument is a cnnc error at the model file's line.
+
+local util = require 'cnnc.util'
 
 local M = {}
+
+M.MAX_SIZE = 1024
+
+local function describe(v) return require('cnnc.args').describe(v) end
+
+local function check(ok, fmt, ...)
+  if not ok then util.fail(util.caller_location(), 'nn.kernels.' .. fmt, ...) end
+end
+
+local function size_arg(fn, n, default)
+  if n == nil then return default end
+  check(type(n) == 'number' and n == math.floor(n) and n >= 1 and n <= M.MAX_SIZE,
+    '%s: the size must be a whole number from 1 to %d, got %s', fn, M.MAX_SIZE, describe(n))
+  return n
+end
+
+local function finite_arg(fn, what, v)
+  check(type(v) == 'number' and v == v and v ~= math.huge and v ~= -math.huge,
+    '%s: %s must be a finite number, got %s', fn, what, describe(v))
+  return v
+end
 
 local function fill(n, v)
   local k = {}
@@ -21,14 +45,15 @@ end
 
 -- Box blur, normalised to sum 1.
 function M.box(n)
-  n = n or 3
+  n = size_arg('box', n, 3)
   return fill(n, 1 / (n * n))
 end
 
 -- Sampled Gaussian, normalised to sum 1.
 function M.gaussian(n, sigma)
-  n = n or 5
-  sigma = sigma or n / 6
+  n = size_arg('gaussian', n, 5)
+  sigma = finite_arg('gaussian', 'sigma', sigma or n / 6)
+  check(sigma > 0, 'gaussian: sigma must be positive, got %s', describe(sigma))
   local k, s, c = {}, 0, (n - 1) / 2
   for i = 1, n do
     k[i] = {}
@@ -60,7 +85,8 @@ M.kirsch_directions = { 'n', 'nw', 'w', 'sw', 's', 'se', 'e', 'ne' }
 
 function M.kirsch(i)
   i = i or 1
-  assert(i >= 1 and i <= 8, 'kirsch: direction index must be 1..8')
+  check(type(i) == 'number' and i == math.floor(i) and i >= 1 and i <= 8,
+    'kirsch: the direction must be a whole number from 1 to 8, got %s', describe(i))
   local k = fill(3, -3)
   k[2][2] = 0
   -- North has 5s at ring positions 1..3 (the top row); each step shifts the run one
@@ -75,7 +101,7 @@ end
 
 -- Identity plus `amount` times the Laplacian-style detail kernel.
 function M.sharpen(amount)
-  amount = amount or 1
+  amount = finite_arg('sharpen', 'the amount', amount or 1)
   return {
     { 0, -amount, 0 },
     { -amount, 1 + 4 * amount, -amount },
@@ -84,7 +110,7 @@ function M.sharpen(amount)
 end
 
 function M.identity(n)
-  n = n or 3
+  n = size_arg('identity', n, 3)
   local k = fill(n, 0)
   local c = math.floor(n / 2) + 1
   k[c][c] = 1
@@ -93,15 +119,27 @@ end
 
 -- Stacks 2-D kernels of one size into a Conv2D kernel (kh, kw, 1, #list).
 function M.stack(list)
-  assert(#list > 0, 'kernels.stack: empty list')
-  local kh, kw = #list[1], #list[1][1]
+  check(type(list) == 'table' and #list > 0, 'stack: expects a non-empty list of 2-D kernels, got %s', describe(list))
+  local kh, kw
+  for n, k in ipairs(list) do
+    check(type(k) == 'table' and #k >= 1 and type(k[1]) == 'table' and #k[1] >= 1,
+      'stack: kernel %d is not a 2-D table of numbers: %s', n, describe(k))
+    kh, kw = kh or #k, kw or #k[1]
+    check(#k == kh, 'stack: kernel %d has %d rows, kernel 1 has %d', n, #k, kh)
+    for y = 1, kh do
+      check(type(k[y]) == 'table' and #k[y] == kw, 'stack: row %d of kernel %d is not a list of %d numbers', y, n, kw)
+      for x = 1, kw do
+        check(type(k[y][x]) == 'number', 'stack: kernel %d at row %d, column %d is %s, not a number', n, y, x,
+          describe(k[y][x]))
+      end
+    end
+  end
   local out = {}
   for y = 1, kh do
     out[y] = {}
     for x = 1, kw do
       local ch = {}
       for n, k in ipairs(list) do
-        assert(#k == kh and #k[1] == kw, 'kernels.stack: kernel ' .. n .. ' has a different size')
         ch[n] = k[y][x]
       end
       out[y][x] = { ch }

@@ -26,6 +26,20 @@ end
 
 function M.is_error(e) return getmetatable(e) == Error end
 
+-- The first stack frame outside cnnc's own files: where the user (a model file or a
+-- script) wrote the call that is failing. Returns {file=, line=} or {}.
+function M.caller_location()
+  for level = 3, 12 do
+    local info = debug.getinfo(level, 'Sl')
+    if not info then break end
+    local src = info.short_src or '?'
+    if not src:match('compiler/cnnc[/.]') and not src:match('^%[C%]') then
+      return { file = src, line = info.currentline }
+    end
+  end
+  return {}
+end
+
 function M.format_error(e)
   if not M.is_error(e) then return tostring(e) end
   local parts = {}
@@ -44,11 +58,17 @@ function M.try(f, ...)
   local args, n = { ... }, select('#', ...)
   local res
   local ok, err = xpcall(function() res = { f(unpack(args, 1, n)) } end, function(e)
-    if M.is_error(e) then return e end
+    if M.is_error(e) or e == 'not enough memory' then return e end -- no traceback: it allocates
     return debug.traceback(tostring(e), 2)
   end)
   if ok then return unpack(res) end
   if M.is_error(err) then return nil, err end
+  -- Running out of memory is the machine's limit, not a bug: say so, without a traceback.
+  if err == 'not enough memory' then
+    res, args = nil, nil
+    collectgarbage()
+    return nil, setmetatable({ message = 'ran out of memory (the model needs more than this process may use)' }, Error)
+  end
   error(err, 0)
 end
 

@@ -182,6 +182,19 @@ mcase('debug forbidden', "local i = debug.getinfo(1)", "m%.lua:3.*debug")
 mcase('endless loop (budget)', "while true do end", "m%.lua.*instructions")
 mcase('endless recursion', "local function f(n) return 1 + f(n) end\nf(1)", "m%.lua.*stack overflow")
 mcase('memory bomb', "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end", "m%.lua.*memory")
+-- found by the structured fuzzer (tests/fuzz): nn.kernels and argument checks raised Lua errors
+-- from cnnc's sources, huge layers reached the allocator
+mcase('a table holding itself as an argument', "local t = {}\nt[1] = t\nm:add(nn.Conv2D{2, t})", "m%.lua:5.*kernel_size.*{%.%.%.}")
+mcase('nn.kernels.box(0)', "m:add(nn.Conv2D{1, 3, kernel = nn.kernels.stack({nn.kernels.box(0)})})", "m%.lua:3.*kernels%.box.*got 0")
+mcase('nn.kernels.kirsch(9)', "m:add(nn.Conv2D{1, 3, kernel = nn.kernels.stack({nn.kernels.kirsch(9)})})", "m%.lua:3.*kirsch.*got 9")
+mcase('nn.kernels.sharpen of a table', "local k = nn.kernels.sharpen({1})", "m%.lua:3.*sharpen.*finite number")
+mcase('nn.kernels.stack of a ragged kernel', "local k = nn.kernels.stack({{{1, 2}, {3}}})", "m%.lua:3.*stack.*row 2")
+mcase('Dense with a billion units', "m:add(nn.Flatten{})\nm:add(nn.Dense{1000000000})", "m%.lua:4.*dense.*more than cnnc supports")
+mcase('Conv2D kernel of 2.6e10 weights', "m:add(nn.Conv2D{100000, 8})", "m%.lua:3.*conv2d.*kernel of shape %(8, 8, 4000, 100000%).*more than cnnc supports", '{8, 8, 4000}')
+mcase('input_shape of 10^10 values', "m:add(nn.Flatten{})", "m%.lua.*input shape.*more than cnnc supports", '{100000, 100000, 1}')
+-- a model too big for the memory the process may use: a clean message, not an internal error
+case{name = 'model: out of memory (ulimit -v)', files = {['m.lua'] = model("m:add(nn.Dense{8192})", '{8192}')},
+  cmd = "sh -c 'ulimit -v 400000 && exec {C} build m.lua -o out --no-exe'", pat = "ran out of memory"}
 case{name = 'model: missing model file', files = {}, cmd = '{C} build nothere.lua -o out', pat = "nothere%.lua"}
 case{name = 'cli: bad --name', files = {['m.lua'] = model("m:add(nn.Flatten{})")}, cmd = BUILD .. " --name '1abc'", pat = "%-%-name.*1abc"}
 case{name = 'cli: bad --target', files = {['m.lua'] = model("m:add(nn.Flatten{})")}, cmd = BUILD .. " --target vax", pat = "target.*vax"}

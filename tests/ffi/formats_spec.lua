@@ -51,6 +51,21 @@ describe('formats', function()
       H.fails({ 'cannot read', dir .. '/missing.npy' }, cnnc.read_npy, dir .. '/missing.npy')
       H.fails({ "unknown option 'scal'" }, cnnc.read_npy, dir .. '/g.npy', { scal = 2 })
     end)
+
+    -- Found by tests/fuzz/readers.lua: a huge shape reached ffi.new (a Lua error, not a
+    -- cnnc one), and a 100-byte file could allocate gigabytes before its truncation showed.
+    it('checks the header and the data length before allocating', function()
+      local function header(shape)
+        local dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " .. shape .. ', }'
+        dict = dict .. string.rep(' ', (64 - (10 + #dict + 1) % 64) % 64) .. '\n'
+        return '\147NUMPY\1\0' .. string.char(#dict % 256, math.floor(#dict / 256)) .. dict
+      end
+      H.fails({ 'more than 2^40' }, cnnc.read_npy, H.write(dir .. '/h.npy', header('(1099511627777, 2)')))
+      H.fails({ 'truncated', '(1099511627776, 1099511627776) float32' }, cnnc.read_npy,
+        H.write(dir .. '/hh.npy', header('(1099511627776, 1099511627776)')))
+      H.fails({ 'truncated', '(400000000,) float32 (1600000000 bytes), 0 bytes follow' }, cnnc.read_npy,
+        H.write(dir .. '/t4.npy', header('(400000000,)')))
+    end)
   end)
 
   describe('IDX', function()
@@ -128,7 +143,13 @@ describe('formats', function()
     it('rejects malformed files naming them', function()
       H.fails({ dir .. '/a.pgm', 'ASCII' }, cnnc.read_pnm, H.write(dir .. '/a.pgm', 'P2\n1 1\n255\n0\n'))
       H.fails({ 'truncated', '3x2 image needs 6 bytes' }, cnnc.read_pnm, H.write(dir .. '/t.pgm', 'P5\n3 2\n255\nabc'))
-      H.fails({ 'bad maximum value 70000' }, cnnc.read_pnm, H.write(dir .. '/m.pgm', 'P5 1 1 70000 ab'))
+      H.fails({ 'bad maxval 70000' }, cnnc.read_pnm, H.write(dir .. '/m.pgm', 'P5 1 1 70000 ab'))
+      -- As the C runtime reads them (found by tests/fuzz/readers.lua).
+      H.fails({ '1 bytes after the image data' }, cnnc.read_pnm, H.write(dir .. '/tr.pgm', 'P5 1 1 255\n\0\0'))
+      H.fails({ 'sample value 11 exceeds maxval 10' }, cnnc.read_pnm, H.write(dir .. '/mx.pgm', 'P5 2 1 10\n\5\11'))
+      local cm = cnnc.read_pnm(H.write(dir .. '/cm.pgm', 'P5 2 1 255# note\n\51\255')):totable()
+      assert.near(0.2, cm[1][1][1], 1e-7)
+      assert.same(1, cm[1][2][1])
       H.fails({ 'expected an image tensor', '(2, 2, 2)' }, cnnc.write_pnm, dir .. '/x.pgm', cnnc.Tensor({ 2, 2, 2 }))
       H.fails({ 'not a PNG, PGM or PPM' }, cnnc.read_image, H.write(dir .. '/x.bmp', 'BM123456789'))
     end)

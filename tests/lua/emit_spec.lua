@@ -4,6 +4,7 @@
 local T = dofile((debug.getinfo(1, 'S').source:match('^@(.*[/\\])') or './') .. 'testutil.lua')
 local nn = T.nn
 local emit = require 'cnnc.emit'
+local ffi = require 'ffi'
 local template = require 'cnnc.template'
 local util = T.util
 
@@ -164,6 +165,29 @@ describe('emitted C', function()
     -- The literal of negative zero keeps its sign.
     assert.same('-0x0p+0f', emit.float_literal(negzero))
     assert.same('0x0p+0f', emit.float_literal(0))
+  end)
+
+  -- The blob used to be a Lua table, which stopped at LuaJIT's 2^27 elements ("table
+  -- overflow", an internal error, found by tests/fuzz on a 201 M weight model); it is an
+  -- FFI array now. Too big to test here at that size: this checks the layout it writes.
+  it('puts blob weights at 64-byte aligned offsets, exactly, with zeros between', function()
+    local m = nn.Sequential{ name = 'blobby', input_shape = { 5 }, seed = 3, layers = { nn.Dense{ 3 }, nn.Dense{ 7 } } }
+    local r = T.compile(m, { blob = true })
+    local f = ffi.cast('const float *', r.blob)
+    local seen = 0
+    for _, n in ipairs(r.planned.nodes) do
+      for _, w in ipairs(n.weights or {}) do
+        local cname = util.c_ident(n.name) .. '_' .. w.name
+        local offset = tonumber(r.c:match('#define ' .. cname .. ' %(cnnc_blob %+ (%d+)%)'))
+        assert.is_number(offset, 'no blob macro for ' .. cname)
+        assert.same(0, offset % 16)
+        for i = 0, w.tensor.n - 1 do assert.same(w.tensor.data[i], f[offset + i]) end
+        for i = w.tensor.n, (16 - w.tensor.n % 16) % 16 + w.tensor.n - 1 do assert.same(0, f[offset + i]) end
+        seen = seen + 1
+      end
+    end
+    assert.same(4, seen)
+    assert.same(0, #r.blob % 64)
   end)
 
   it('emits the batch-norm constants an epilogue refers to', function()

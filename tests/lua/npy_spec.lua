@@ -181,6 +181,28 @@ describe('cnnc.npy', function()
       rejects(file('v9.npy', v9), 'version 9')
     end)
 
+    -- Found by the differential fuzzer (tests/fuzz/readers.lua): the Lua reader accepted
+    -- headers the C runtime rejects and rejected some it accepts.
+    it('reads and rejects the same headers as the C runtime', function()
+      local t = assert(npy.read(file('dq.npy', npy_bytes('{"descr": "<f4", "fortran_order": False, "shape": (2,)}',
+        floats({ 1, 2 })))))
+      assert.same({ 1, 2 }, T.values(t))
+      t = assert(npy.read(file('long.npy', npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1L, 2L), }",
+        floats({ 1, 2 })))))
+      assert.same({ 1, 2 }, t.shape)
+      rejects(file('extra.npy', npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", floats({ 1, 2 }))),
+        "unexpected key 'x'")
+      rejects(file('twice.npy', npy_bytes("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}",
+        floats({ 1, 2 }))), "repeated key 'descr'")
+      rejects(file('after.npy', npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x", floats({ 1, 2 }))),
+        'unexpected text after the dict')
+      rejects(file('nul.npy', npy_bytes("{'descr\0': '<f4', 'fortran_order': False, 'shape': (2,)}", floats({ 1, 2 }))),
+        'unexpected string contents')
+      rejects(file('minor.npy', NUMPY_F4:sub(1, 7) .. '\1' .. NUMPY_F4:sub(9)), 'version 1.1')
+      rejects(file('big.npy', npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627777)}", '')),
+        'more than 2^40')
+    end)
+
     it('reports a missing file with its name', function()
       rejects(dir .. '/does_not_exist.npy', 'cannot read')
     end)
@@ -226,6 +248,14 @@ describe('cnnc.npy', function()
       assert.same({ 1 }, T.values(t))
     end)
 
+    -- Found by the differential fuzzer: a comment after maxval shifted every pixel by a
+    -- byte, and trailing bytes or samples above maxval were accepted (the C runtime
+    -- rejects them).
+    it('reads a comment after maxval as the C runtime does', function()
+      local t = assert(npy.read_pnm(file('cm.pgm', 'P5 2 1 255# note\n' .. string.char(51, 255))))
+      assert.same({ f32(0.2), 1 }, T.values(t))
+    end)
+
     it('keeps pixel bytes that look like whitespace or #', function()
       local t = assert(npy.read_pnm(file('f.pgm', 'P5\n3 1\n255\n' .. string.char(35, 10, 32))))
       assert.same({ f32(35 / 255), f32(10 / 255), f32(32 / 255) }, T.values(t))
@@ -249,6 +279,12 @@ describe('cnnc.npy', function()
       rejects_pnm(file('n.pgm', 'P5\n1 1\n70000\n\0\0'), 'bad maxval')
       rejects_pnm(file('o.pgm', 'P5\n1 x\n255\n\0'), 'bad header token')
       rejects_pnm(dir .. '/missing.pgm', 'cannot read')
+    end)
+
+    it('rejects trailing bytes, samples above maxval and a header without its final whitespace', function()
+      rejects_pnm(file('tr.pgm', 'P5 1 1 255\n\0\0'), '1 bytes after the image data')
+      rejects_pnm(file('mx.pgm', 'P5 2 1 10\n\5\11'), 'sample value 11 exceeds maxval 10 (row 0, column 1)')
+      rejects_pnm(file('ws.pgm', 'P5 1 1 255x\1'), 'no whitespace after maxval')
     end)
   end)
 

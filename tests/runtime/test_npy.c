@@ -351,6 +351,9 @@ Test(npy, rejects_bad_shapes)
     expect_reject("negative dimension -3 in shape");
     write_bad(dict("<f4", "(99999999999999999999999,)"), 4);
     expect_reject("dimension too large in shape");
+    /* The compiler's reader (cnnc.npy) draws the same line (found by tests/fuzz/readers.lua). */
+    write_bad(dict("<f4", "(0, 1099511627777)"), 0);
+    expect_reject("dimension too large in shape (more than 2^40)");
     write_bad(dict("<f4", "(4294967296, 4294967296, 16)"), 4);
     expect_reject("shape (4294967296, 4294967296, 16) is too large");
     write_bad(dict("<f4", "(1, x)"), 4);

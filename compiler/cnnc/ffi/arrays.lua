@@ -31,53 +31,22 @@ end
 
 -- ---------------------------------------------------------------- .npy
 
+-- descr -> dtype; the header itself is checked by cnnc.npy.parse, which reads headers as
+-- the C runtime does.
 local NPY_DTYPES = {
-  ['<f4'] = 'float32', ['<f8'] = 'float64', ['|u1'] = 'uint8', ['<u1'] = 'uint8', ['<i4'] = 'int32',
+  ['<f4'] = { name = 'float32', size = 4 }, ['<f8'] = { name = 'float64', size = 8 },
+  ['|u1'] = { name = 'uint8', size = 1 }, ['<u1'] = { name = 'uint8', size = 1 }, ['<i4'] = { name = 'int32', size = 4 },
 }
 local NPY_DESCR = { float32 = '<f4', float64 = '<f8', uint8 = '|u1', int32 = '<i4' }
 
 function M.read_npy(path, opts)
   opts = common.check_opts(opts, READ_OPTS, 'cnnc.read_npy')
   local s = read_bytes(path, 'cnnc.read_npy')
-  local function bad(fmt, ...) common.fail('cnnc.read_npy: %s: ' .. fmt, path, ...) end
-  if #s < 10 or s:sub(1, 6) ~= '\147NUMPY' then bad('not a .npy file (bad magic)') end
-  local major, hlen, hstart = s:byte(7), nil, nil
-  if major == 1 then
-    hlen, hstart = s:byte(9) + 256 * s:byte(10), 11
-  elseif major == 2 or major == 3 then
-    if #s < 12 then bad('truncated header') end
-    hlen, hstart = s:byte(9) + 256 * s:byte(10) + 65536 * s:byte(11) + 16777216 * s:byte(12), 13
-  else
-    bad('unsupported .npy version %d', major)
-  end
-  if hstart + hlen - 1 > #s then bad('truncated header (%d bytes announced)', hlen) end
-  local h = s:sub(hstart, hstart + hlen - 1)
-  local descr = h:match("'descr'%s*:%s*'([^']*)'")
-  local fortran = h:match("'fortran_order'%s*:%s*(%a+)")
-  local shape_s = h:match("'shape'%s*:%s*(%b())")
-  if not (descr and fortran and shape_s) then
-    bad("malformed header (need 'descr', 'fortran_order' and 'shape'): %s", h:sub(1, 100))
-  end
-  if fortran ~= 'False' then bad('Fortran-ordered arrays are not supported; save np.ascontiguousarray(x)') end
-  local dtype = NPY_DTYPES[descr]
-  if not dtype then bad("unsupported dtype '%s' (float32, float64, uint8 or int32, little-endian)", descr) end
-  local shape = {}
-  for item in shape_s:sub(2, -2):gmatch('[^,]+') do
-    item = item:match('^%s*(.-)%s*$')
-    if item ~= '' then
-      local v = tonumber(item)
-      if not v or v < 0 or v ~= math.floor(v) or v > 2 ^ 40 then bad('bad dimension %q in shape %s', item, shape_s) end
-      shape[#shape + 1] = v
-    end
-  end
-  local t = tensor.new(shape, dtype)
-  local need, data_at = t.n * tensor.SIZE[dtype], hstart + hlen
-  local have = #s - data_at + 1
-  if have < need then
-    bad('truncated: the header says %s %s (%d bytes), %d bytes follow', util.shape_str(shape), dtype, need, have)
-  end
-  if have > need then bad('%d unexpected bytes after the data', have - need) end
-  ffi.copy(t.data, ffi.cast('const uint8_t *', s) + data_at - 1, need)
+  -- Every check before the allocation: a 100-byte file must not ask for gigabytes.
+  local info, err = require('cnnc.npy').parse(s, path, NPY_DTYPES, 'float32, float64, uint8 or int32, little-endian')
+  if not info then common.fail('cnnc.read_npy: %s', err) end
+  local t = tensor.new(info.shape, info.dtype.name)
+  ffi.copy(t.data, ffi.cast('const uint8_t *', s) + info.data_at - 1, info.n * info.dtype.size)
   return convert(t, opts)
 end
 

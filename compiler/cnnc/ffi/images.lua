@@ -23,47 +23,12 @@ local read_bytes, write_bytes = common.read_bytes, common.write_bytes
 
 -- ---------------------------------------------------------------- PGM / PPM
 
+-- The format is parsed by cnnc.npy, as strictly as the C runtime parses it.
 function M.read_pnm(path)
-  local s = read_bytes(path, 'cnnc.read_pnm')
-  local function bad(fmt, ...) common.fail('cnnc.read_pnm: %s: ' .. fmt, path, ...) end
-  local magic = s:sub(1, 2)
-  local channels = ({ P5 = 1, P6 = 3 })[magic]
-  if not channels then
-    if magic == 'P2' or magic == 'P3' then bad('ASCII PGM/PPM (%s) is not supported; use binary P5/P6', magic) end
-    bad('not a binary PGM/PPM file (bad magic)')
-  end
-  local pos, vals = 3, {}
-  while #vals < 3 do
-    local c = s:sub(pos, pos)
-    if c == '' then bad('truncated header') end
-    if c == '#' then
-      pos = (s:find('\n', pos, true) or #s) + 1
-    elseif c:match('%s') then
-      pos = pos + 1
-    else
-      local tok = s:match('^%d+', pos)
-      if not tok then bad('bad header token at byte %d', pos) end
-      vals[#vals + 1] = tonumber(tok)
-      pos = pos + #tok
-    end
-  end
-  if not s:sub(pos, pos):match('%s') then bad('no whitespace after the maximum value') end
-  pos = pos + 1
-  local w, h, maxval = vals[1], vals[2], vals[3]
-  if w < 1 or h < 1 or w * h > 2 ^ 30 then bad('bad size %dx%d', w, h) end
-  if maxval < 1 or maxval > 65535 then bad('bad maximum value %d (1..65535)', maxval) end
-  local bps = maxval > 255 and 2 or 1
-  local n = w * h * channels
-  if #s - pos + 1 < n * bps then
-    bad('truncated: a %dx%d image needs %d bytes of samples, %d present', w, h, n * bps, #s - pos + 1)
-  end
-  local t = tensor.new({ h, w, channels })
-  local p, d = ffi.cast('const uint8_t *', s) + pos - 1, t.data
-  if bps == 1 then
-    for i = 0, n - 1 do d[i] = p[i] / maxval end
-  else
-    for i = 0, n - 1 do d[i] = (p[2 * i] * 256 + p[2 * i + 1]) / maxval end
-  end
+  local img, err = require('cnnc.npy').parse_pnm(read_bytes(path, 'cnnc.read_pnm'), path)
+  if not img then common.fail('cnnc.read_pnm: %s', err) end
+  local t = tensor.new(img.shape)
+  ffi.copy(t.data, img.data, 4 * img.n)
   return t
 end
 

@@ -14,6 +14,21 @@ local util = require 'cnnc.util'
 
 local M = {}
 
+-- The largest tensor, activation or weight, cnnc compiles, and the most weights in one
+-- model: 2^28 float32 values (1 GiB).
+-- Larger ones are a slip (a misplaced zero in a size), not a network (VGG16 has 138 M
+-- weights, 103 M in its largest); the compiler would otherwise try to allocate and initialise
+-- them, and the generated C indexes tensors with int.
+M.MAX_ELEMENTS = 2 ^ 28
+
+local function check_size(node, what, shape)
+  local n = util.prod(shape)
+  if n > M.MAX_ELEMENTS then
+    util.fail(node, '%s %s has %.0f values, more than cnnc supports (2^28 = %d)', what, util.shape_str(shape), n,
+      M.MAX_ELEMENTS)
+  end
+end
+
 -- Arguments that carry explicit weight values.
 local WEIGHT_ARGS = { 'kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance' }
 
@@ -46,7 +61,11 @@ end
 function M.run(g, provider)
   g = ir.clone(g)
   local shapes = {}
-  for _, v in ipairs(ir.inputs(g)) do shapes[v.name] = v.shape end
+  local total_weights = 0
+  for _, v in ipairs(ir.inputs(g)) do
+    check_size(g.source and { file = g.source } or nil, 'the input shape', v.shape)
+    shapes[v.name] = v.shape
+  end
   for _, node in ipairs(g.nodes) do
     node.in_shapes = {}
     for i, v in ipairs(node.inputs) do
@@ -60,12 +79,19 @@ function M.run(g, provider)
           util.shape_str(node.in_shape))
       end
     end
+    check_size(node, 'output shape', out)
     node.shape = out
     shapes[node.name] = out
     node.weights = {}
     local wanted = {}
     if node.layer.weights then
       for _, spec in ipairs(node.layer.weights(node, node.in_shape)) do
+        check_size(node, spec.name .. ' of shape', spec.shape)
+        total_weights = total_weights + util.prod(spec.shape)
+        if total_weights > M.MAX_ELEMENTS then
+          util.fail(node, 'the model holds %.0f weight values up to this layer, more than cnnc supports (2^28 = %d)',
+            total_weights, M.MAX_ELEMENTS)
+        end
         wanted[spec.name] = true
         node.weights[#node.weights + 1] = { name = spec.name, tensor = bind_weight(g, node, spec, provider) }
       end
