@@ -100,7 +100,7 @@ local function target_prelude(t, name)
     parts[#parts + 1] = template.section('simd', 'x86_common', { gcc_target = t.gcc_target,
       target = t.name, name = name, cpu_check = check })
   else
-    parts[#parts + 1] = ''
+    parts[#parts + 1] = template.section('simd', t.common, { name = name })
   end
   return table.concat(parts, '\n\n')
 end
