@@ -19,7 +19,8 @@ M.list = {
     cpu = 'avx512f' },
   -- NEON is mandatory on AArch64: no CPU check (section aarch64_common).
   neon = { name = 'neon', width = 4, regs = 32, section = 'neon', arch = 'aarch64', common = 'aarch64_common',
-    cross = { cc = 'aarch64-linux-gnu-gcc', qemu = 'qemu-aarch64', sysroot = '/usr/aarch64-linux-gnu',
+    cross = { triple = 'aarch64-linux-gnu', cc = 'aarch64-linux-gnu-gcc', qemu = 'qemu-aarch64',
+      sysroot = '/usr/aarch64-linux-gnu',
       debian = { 'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'qemu-user' } } },
 }
 
