@@ -173,7 +173,8 @@ do
     for _, why in ipairs(skipped) do io.write('differential: skipping ', why, '\n') end
   end
   for _, name in ipairs(names) do
-    local t = assert(targets_mod.get(name), 'unknown target ' .. name)
+    local t, terr = targets_mod.get(name)
+    if not t then cleanup(); usage(terr) end
     local c = { target = name, cc = toolchain.cc(t), run = toolchain.run_prefix(t), timeout = 60 }
     local odir = work .. '/rt-' .. name
     os.execute('mkdir -p ' .. q(odir))
