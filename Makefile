@@ -17,9 +17,13 @@ BUILD ?= build
 CNNC = bin/cnnc
 
 # Debian packages: the compiler (luajit), C toolchains, the test frameworks, and the
-# Fashion-MNIST data the experiments and their tests read, ONNX's conformance data, and
-# clang's libFuzzer runtime for the fuzzers.
+# Fashion-MNIST data the experiments and their tests read, ONNX's conformance data,
+# clang's libFuzzer runtime for the fuzzers, and on other machines than AArch64 ones the
+# cross compiler, C library and qemu-user that build and run the neon target.
 DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang libclang-rt-14-dev make dataset-fashion-mnist libonnx-testdata valgrind
+ifneq ($(shell uname -m),aarch64)
+DEB_PACKAGES += gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+endif
 
 PREFIX ?= /usr/local
 CNNC_SHARE = $(PREFIX)/share/cnnc
@@ -42,6 +46,11 @@ deps:
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	[ -d /usr/share/libonnx-testdata/data/node ] || missing="$$missing libonnx-testdata"; \
+	if [ "$$(uname -m)" != aarch64 ]; then \
+	  command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$$missing gcc-aarch64-linux-gnu"; \
+	  [ -f /usr/aarch64-linux-gnu/lib/libc.so.6 ] || missing="$$missing libc6-dev-arm64-cross"; \
+	  command -v qemu-aarch64 >/dev/null 2>&1 || missing="$$missing qemu-user"; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "deps: installing$$missing"; \

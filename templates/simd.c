@@ -70,6 +70,10 @@ typedef __m128 vf;
 #define vf_max(a, b) _mm_max_ps((a), (b))
 
 //@ neon
+/* AArch64 only: Advanced SIMD is mandatory there, and its vfmaq_f32 is a fused multiply-add. */
+#if !defined(__aarch64__)
+#error "the neon target needs an AArch64 C compiler (e.g. aarch64-linux-gnu-gcc; cnnc build picks it on other hosts)"
+#endif
 #include <arm_neon.h>
 typedef float32x4_t vf;
 #define VF_W 4
@@ -84,7 +88,8 @@ typedef float32x4_t vf;
 #define CNNC_ISA_BEGIN
 #define CNNC_ISA_END
 
-/* Every AArch64 CPU has NEON. */
+//@ aarch64_common
+/* Every AArch64 CPU has NEON (Advanced SIMD is part of ARMv8-A). */
 int ${name}_cpu_supported(void)
 {
 return 1;

@@ -37,6 +37,8 @@ run_suite() {
     "$@" >"$log" 2>&1
     rc=$?
     end=$(date +%s)
+    # What a suite could not run here (e.g. neon without its cross toolchain) shows in any case.
+    grep -E '^[a-z_]+: skipping ' "$log"
     counts=$(luajit tests/counts.lua "$log")
     pass=${counts% *}
     fail=${counts#* }

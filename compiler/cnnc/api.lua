@@ -197,6 +197,11 @@ function M.compile(model, opts)
   end
   local target, terr = require('cnnc.targets').get(opts.target or 'native')
   if not target then common.fail('model:compile: %s', terr) end
+  if require('cnnc.toolchain').is_cross(target) then
+    common.fail("model:compile: target '%s' is for %s CPUs and this machine is %s: the library is loaded into "
+      .. "this process (cnnc build --target %s cross-compiles an executable)", target.name, target.arch,
+      require('cnnc.targets').host_arch(), target.name)
+  end
   local o = { fuse = opts.fuse ~= false, target = target.name, weights = opts.weights, name = opts.name,
     cc = opts.cc or os.getenv('CC') or 'cc', cflags = (opts.cflags or '-O2') .. (threads > 1 and ' -pthread' or ''),
     cache = opts.cache, threads = threads, source = model.where and model.where.file }

@@ -47,7 +47,10 @@ executable DIR/NAME with the runtime (libc and libm only).
                   prediction), sharing the layers large enough to gain from it; a
                   model with none links no pthreads (else -pthread); default 1
   --no-fuse       keep every layer separate (no fusion pass)
-  --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
+  --cc CC         C compiler (default: $CC or cc; for a target of another architecture,
+                  such as neon on x86-64, $CNNC_CROSS_CC or aarch64-linux-gnu-gcc, whose
+                  executable then runs under qemu-aarch64 -L /usr/aarch64-linux-gnu);
+                  --cflags: flags (default -O2)
   --blob          weights in DIR/NAME.weights.bin, linked in as an object (ld -r -b binary,
                   GNU binutils), instead of C literals: small C, fast compiles; the
                   default for models with more than 1M weights (--no-blob forces literals)
@@ -292,10 +295,15 @@ function M.build(argv)
   if not c_path then fail_with(werr) end
   io.write('wrote ', c_path, ' and ', dir .. '/' .. r.planned.name .. '.h', '\n')
   if opt['--no-exe'] then return end
-  local exe, cerr = M.cc_executable(dir, r.planned.name, opt['--cc'] or os.getenv('CC') or 'cc',
+  local exe, cerr = M.cc_executable(dir, r.planned.name, require('cnnc.toolchain').cc(r.target, opt['--cc']),
     opt['--cflags'] or '-O2')
   if not exe then die(cerr) end
   io.write('built ', exe, '\n')
+  local toolchain = require 'cnnc.toolchain'
+  if toolchain.is_cross(r.target) then
+    io.write(string.format('(an %s executable; on this %s machine run it as: %s%s)\n', r.target.arch,
+      require('cnnc.targets').host_arch(), toolchain.run_prefix(r.target), exe))
+  end
 end
 
 function M.run(argv)

@@ -125,7 +125,7 @@ end
 -- The target's vector macros and CPU check (templates/simd.c).
 local function target_prelude(t, name)
   if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
-  local parts = { template.section('simd', t.section, t.cpu and {} or { name = name }) .. '\n'
+  local parts = { template.section('simd', t.section, {}) .. '\n'
     .. template.section('simd', t.section .. '_math', {}) }
   if t.cpu then
     local check = string.format('__builtin_cpu_supports("%s")', t.cpu)
@@ -133,7 +133,7 @@ local function target_prelude(t, name)
     parts[#parts + 1] = template.section('simd', 'x86_common', { gcc_target = t.gcc_target,
       target = t.name, name = name, cpu_check = check })
   else
-    parts[#parts + 1] = ''
+    parts[#parts + 1] = template.section('simd', t.common, { name = name })
   end
   return table.concat(parts, '\n\n')
 end

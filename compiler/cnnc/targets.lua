@@ -2,20 +2,40 @@
 --
 -- Each target names its vector width in floats, its register count (which bounds the
 -- register tiles), the section of templates/simd.c that defines the vector macros the
--- kernels are written in, and how the running CPU is checked. `generic` has no vectors:
--- portable C99 only. `native` resolves to the best target this machine has.
+-- kernels are written in, the CPU architecture it belongs to, and how the running CPU is
+-- checked. `generic` has no vectors: portable C99 only. `native` resolves to the best
+-- target this machine has. A target of another architecture (neon on x86-64) is built with
+-- its cross compiler and run under its emulator (cnnc.toolchain: `cross`).
 
 local M = {}
 
 M.list = {
   generic = { name = 'generic', width = 1 },
-  sse4 = { name = 'sse4', width = 4, regs = 16, section = 'sse4', gcc_target = 'sse4.1', cpu = 'sse4.1' },
-  avx2 = { name = 'avx2', width = 8, regs = 16, section = 'avx2', gcc_target = 'avx2,fma', cpu = 'avx2', cpu2 = 'fma' },
-  avx512 = { name = 'avx512', width = 16, regs = 32, section = 'avx512', gcc_target = 'avx512f', cpu = 'avx512f' },
-  neon = { name = 'neon', width = 4, regs = 32, section = 'neon' },
+  sse4 = { name = 'sse4', width = 4, regs = 16, section = 'sse4', arch = 'x86_64', gcc_target = 'sse4.1',
+    cpu = 'sse4.1' },
+  avx2 = { name = 'avx2', width = 8, regs = 16, section = 'avx2', arch = 'x86_64', gcc_target = 'avx2,fma',
+    cpu = 'avx2', cpu2 = 'fma' },
+  avx512 = { name = 'avx512', width = 16, regs = 32, section = 'avx512', arch = 'x86_64', gcc_target = 'avx512f',
+    cpu = 'avx512f' },
+  -- NEON is mandatory on AArch64: no CPU check (section aarch64_common).
+  neon = { name = 'neon', width = 4, regs = 32, section = 'neon', arch = 'aarch64', common = 'aarch64_common',
+    cross = { triple = 'aarch64-linux-gnu', cc = 'aarch64-linux-gnu-gcc', qemu = 'qemu-aarch64',
+      sysroot = '/usr/aarch64-linux-gnu',
+      debian = { 'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'qemu-user' } } },
 }
 
 M.names = { 'generic', 'sse4', 'avx2', 'avx512', 'neon', 'native' }
+
+local host_arch
+-- The architecture of the machine cnnc runs on (`uname -m`: x86_64, aarch64, ...).
+function M.host_arch()
+  if not host_arch then
+    local p = io.popen('uname -m 2>/dev/null')
+    host_arch = p and p:read('*l') or ''
+    if p then p:close() end
+  end
+  return host_arch
+end
 
 -- The best target of the machine cnnc runs on (read from /proc/cpuinfo or uname).
 function M.native()
@@ -26,14 +46,12 @@ function M.native()
   if flags:find(' avx512f ', 1, true) then return 'avx512' end
   if flags:find(' avx2 ', 1, true) and flags:find(' fma ', 1, true) then return 'avx2' end
   if flags:find(' sse4_1 ', 1, true) then return 'sse4' end
-  local p = io.popen('uname -m 2>/dev/null')
-  local arch = p and p:read('*l') or ''
-  if p then p:close() end
-  if arch == 'aarch64' then return 'neon' end
+  if M.host_arch() == 'aarch64' then return 'neon' end
   return 'generic'
 end
 
--- generic plus every x86 SIMD target the running CPU has (what tests exercise here).
+-- generic plus every SIMD target the running CPU has (what tests run natively here); never
+-- a target of another architecture.
 function M.host_list()
   local best = M.native()
   local order = { 'sse4', 'avx2', 'avx512' }

@@ -55,9 +55,12 @@ ULP distance, each with the element where it is worst. An element passes iff
   -o DIR          output directory (default: NAME_test in the current directory)
   --name NAME     the model's C name (default: the model's name)
   --target T      the instruction set to compile the model for, as in cnnc build
-                  (default generic); on a CPU without it the programs say so and fail
+                  (default generic); on a CPU without it the programs say so and fail;
+                  a target of another architecture (neon on x86-64) is cross-compiled and
+                  run under emulation as cnnc build describes (no Criterion program)
   --no-fuse       test the model compiled without the fusion pass
-  --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
+  --cc CC         C compiler (default: $CC or cc, or the target's cross compiler);
+                  --cflags: flags (default -O2)
   --no-run        build the test programs but do not run them
   --no-build      write the C files only (implies --no-run)
 The test programs embed at most 4194304 floats (4 Mi) of inputs plus expected outputs;
@@ -144,7 +147,7 @@ local function options(argv)
     atol = tolerance(opt, '--atol', 1e-5), rtol = tolerance(opt, '--rtol', 1e-4),
     count = whole(opt, '--count', 4, 1, M.MAX_COUNT), seed = whole(opt, '--seed', 0, 0, 2^53),
     dir = opt['-o'], name = opt['--name'], fuse = not opt['--no-fuse'], target = opt['--target'],
-    cc = opt['--cc'] or os.getenv('CC') or 'cc', cflags = opt['--cflags'] or '-O2',
+    cc = opt['--cc'], cflags = opt['--cflags'] or '-O2',
     build = not opt['--no-build'], run = not (opt['--no-run'] or opt['--no-build']),
   }
   if o.name and not o.name:match('^[%a_][%w_]*$') then
@@ -341,6 +344,8 @@ function M.main(argv)
   local r, err = driver.compile(model, { weights = o.weights, fuse = o.fuse, name = o.name, source = o.model,
     target = o.target })
   if not r then die(util.format_error(err)) end
+  local toolchain = require 'cnnc.toolchain'
+  o.cc = toolchain.cc(r.target, o.cc)
   local g = r.planned
   local ir = require 'cnnc.ir'
   local ishape, oshape = g.input and g.input.shape, g.output and ir.shape_of(g, g.output)
@@ -392,7 +397,9 @@ function M.main(argv)
     items, items == 1 and '' or 's'))
   if not o.build then return end
 
-  local has_criterion = io.open(M.CRITERION_HEADER, 'rb')
+  -- Criterion is a library of this machine: a cross-compiled test has the plain program only.
+  local cross = toolchain.is_cross(r.target)
+  local has_criterion = not cross and io.open(M.CRITERION_HEADER, 'rb')
   if has_criterion then has_criterion:close() end
   compile(o, base .. '.o', { base .. '.c' }, '', true)
   local objs = { base .. '.o' }
@@ -404,13 +411,13 @@ function M.main(argv)
     compile(o, base .. '_test', { base .. '_test.c', unpack(objs) }, ' -lcriterion -lm')
     io.write(string.format('built %s_test_plain and %s_test\n', base, base))
   else
-    io.write(string.format('built %s_test_plain; skipped the Criterion program %s_test.c (no %s)\n',
-      base, base, M.CRITERION_HEADER))
+    io.write(string.format('built %s_test_plain; skipped the Criterion program %s_test.c (%s)\n',
+      base, base, cross and ('no Criterion library for ' .. r.target.arch) or ('no ' .. M.CRITERION_HEADER)))
   end
   if not o.run then return end
 
   local failed = {}
-  local status, out = run_cmd(shell_quote(base .. '_test_plain'))
+  local status, out = run_cmd(toolchain.run_prefix(r.target) .. shell_quote(base .. '_test_plain'))
   io.write(out)
   if status == 1 then
     failed[#failed + 1] = 'outputs beyond tolerance (the report above names the worst elements)'

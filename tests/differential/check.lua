@@ -14,7 +14,12 @@
 --      second compiler, clang, for every tenth network), links it with the runtime and
 --      runs the executable on the batch;
 --   6. passes iff every build's output is within 1e-4 * (1 + max |reference|) of the reference.
--- Returns nil when the network passes, else the list of what went wrong.
+-- A network of the cross share (M.cross_target: one in ctx.cross_every, by index and seed)
+-- has one more build, for a target of another architecture (neon): compiled with its cross
+-- compiler (strict warnings; clang --target=<triple> -fsyntax-only too when ctx says clang
+-- can), run under its emulator (qemu-aarch64), and judged as a test of its own.
+-- Returns nil when the network passes, else the list of what went wrong; then the cross
+-- build's name and its nil or list.
 
 local driver = require 'cnnc.driver'
 local npy = require 'cnnc.npy'
@@ -135,13 +140,36 @@ local function compile(model, opts)
   return r, err
 end
 
--- The shell command building executable dir/name from the compiled dir/name.o.
-local function link_cmd(ctx, dir, name)
+-- The shell command building executable dir/name from the compiled dir/name.o (tc: the
+-- build's toolchain, see toolchain_of).
+local function link_cmd(ctx, tc, dir, name)
   local srcs = {}
   for _, f in ipairs(ctx.rt_model_sources) do srcs[#srcs + 1] = q(f) end
   return string.format('%s -std=c99 %s -I %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
-    .. '%s %s %s -lm -o %s', ctx.cc, ctx.cflags, q(dir), q(ctx.rt_dir), q('"' .. name .. '.h"'), name, name:upper(),
-    table.concat(srcs, ' '), q(dir .. '/' .. name .. '.o'), ctx.rt_objects, q(dir .. '/' .. name))
+    .. '%s %s %s -lm -o %s', tc.cc, ctx.cflags, q(dir), q(ctx.rt_dir), q('"' .. name .. '.h"'), name, name:upper(),
+    table.concat(srcs, ' '), q(dir .. '/' .. name .. '.o'), tc.rt_objects, q(dir .. '/' .. name))
+end
+
+-- The cross target network net builds for, or nil: networks whose index + seed is a
+-- multiple of ctx.cross_every, the cross targets taking turns over them.
+function M.cross_target(index, seed, ctx)
+  local list = ctx.cross or {}
+  local every = ctx.cross_every or 5
+  if #list == 0 or every < 1 or (index + seed) % every ~= 0 then return nil end
+  return list[math.floor((index + seed) / every) % #list + 1].target
+end
+
+-- How build b is compiled, linked and run: {cc, rt_objects, alt_cc, run (a command prefix),
+-- timeout}; a cross target's from ctx.cross.
+local function toolchain_of(ctx, b)
+  for _, c in ipairs(b.cross and ctx.cross or {}) do
+    if c.target == b.target then
+      return { cc = c.cc, rt_objects = c.rt_objects, alt_cc = c.alt_cc, run = c.run, timeout = c.timeout or 60,
+        every_alt = 1 }
+    end
+  end
+  return { cc = ctx.cc, rt_objects = ctx.rt_objects, alt_cc = ctx.alt_cc, run = '', timeout = ctx.timeout or 5,
+    every_alt = 10 }
 end
 
 -- The builds of a network: fused and unfused for the portable target, and one more for
@@ -162,6 +190,14 @@ function M.variants(net, ctx)
     local fuse = math.floor(k / #simd) % 4 ~= 3
     list[3] = { variant = (fuse and 'fused-' or 'unfused-') .. t, fuse = fuse, target = t, blob = net.index % 4 == 0,
       threads = math.floor(k / #simd) % 2 == 1 and 2 or nil, small_cache = net.index % 2 == 1 }
+  end
+  -- The cross build varies like the SIMD one, by its own turn count.
+  local ct = M.cross_target(net.index, net.seed, ctx)
+  if ct then
+    local k = math.floor((net.index + net.seed) / (ctx.cross_every or 5))
+    local fuse = k % 4 ~= 3
+    list[#list + 1] = { variant = (fuse and 'fused-' or 'unfused-') .. ct, fuse = fuse, target = ct, cross = true,
+      blob = k % 3 == 1, threads = k % 2 == 1 and 2 or nil, small_cache = math.floor(k / 2) % 2 == 1 }
   end
   for _, b in ipairs(list) do
     if b.blob then b.variant = b.variant .. '-blob' end
@@ -189,7 +225,7 @@ local function with_small_cache(on, f)
 end
 
 -- Instructions kept beside a failing network (run from the repository root).
-local function repro_text(net, variants)
+local function repro_text(net, variants, ctx)
   local lines = {
     '#!/bin/sh',
     string.format('# Differential network %d of seed %d:', net.index, net.seed),
@@ -209,9 +245,10 @@ local function repro_text(net, variants)
     local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '')
       .. (b.threads and (' --threads ' .. b.threads) or '')
     local out = '$d/repro_' .. b.variant
+    local tc = toolchain_of(ctx, b)
     lines[#lines + 1] = string.format('%sbin/cnnc build $d/model.lua -o %s --target %s%s --cflags -O1 && '
-      .. 'cc -c %s%s %s/%s.c -o /dev/null && %s/%s $d/input.npy -o %s.npy', env, out, b.target, opts,
-      M.STRICT, b.threads and ' -pthread' or '', out, net.name, out, net.name, out)
+      .. '%s -c %s%s %s/%s.c -o /dev/null && %s%s/%s $d/input.npy -o %s.npy', env, out, b.target, opts,
+      b.cross and tc.cc or 'cc', M.STRICT, b.threads and ' -pthread' or '', out, net.name, tc.run, out, net.name, out)
   end
   return table.concat(lines, '\n') .. '\n'
 end
@@ -220,38 +257,39 @@ end
 -- runtime, runs it on the network's input and compares with the reference; failures go
 -- to fail(fmt, ...).
 local function build_and_run(ctx, net, dir, b, ref, fail)
+  local tc = toolchain_of(ctx, b)
   local c, o = q(b.dir .. '/' .. b.name .. '.c'), q(b.dir .. '/' .. b.name .. '.o')
-  local ok, out = sh(string.format('%s %s %s%s -c %s -o %s', ctx.cc, M.STRICT, ctx.cflags, b.flags, c, o))
+  local ok, out = sh(string.format('%s %s %s%s -c %s -o %s', tc.cc, M.STRICT, ctx.cflags, b.flags, c, o))
   if not ok then
-    fail('%s: %s %s: %s', b.variant, ctx.cc, M.STRICT, first_diag(out))
-    ok, out = sh(string.format('%s -std=c99 %s%s -w -c %s -o %s', ctx.cc, ctx.cflags, b.flags, c, o))
+    fail('%s: %s %s: %s', b.variant, tc.cc, M.STRICT, first_diag(out))
+    ok, out = sh(string.format('%s -std=c99 %s%s -w -c %s -o %s', tc.cc, ctx.cflags, b.flags, c, o))
     if not ok then fail('%s: the C does not compile: %s', b.variant, first_diag(out)) end
   end
-  if ctx.alt_cc and net.index % 10 == 0 then
-    local aok, aout = sh(string.format('%s %s%s -fsyntax-only %s', ctx.alt_cc, M.STRICT, b.flags, c))
-    if not aok then fail('%s: %s %s: %s', b.variant, ctx.alt_cc, M.STRICT, first_diag(aout)) end
+  if tc.alt_cc and net.index % tc.every_alt == 0 then
+    local aok, aout = sh(string.format('%s %s%s -fsyntax-only %s', tc.alt_cc, M.STRICT, b.flags, c))
+    if not aok then fail('%s: %s %s: %s', b.variant, tc.alt_cc, M.STRICT, first_diag(aout)) end
   end
   local blob_obj = ''
   local blob_file = io.open(b.dir .. '/' .. b.name .. '.weights.bin', 'rb')
   if blob_file then blob_file:close() end
   if ok and blob_file then
-    local made, berr = require('cnnc.cli').blob_object(b.dir, b.name, ctx.cc)
+    local made, berr = require('cnnc.cli').blob_object(b.dir, b.name, tc.cc)
     if not made then
       ok = false
       fail('%s: cannot make the weight blob object: %s', b.variant, (tostring(berr):gsub('\n', ' | ')))
     else blob_obj = q(made) end
   end
   if ok then
-    ok, out = sh(link_cmd(ctx, b.dir, b.name) .. ' ' .. blob_obj .. b.flags)
+    ok, out = sh(link_cmd(ctx, tc, b.dir, b.name) .. ' ' .. blob_obj .. b.flags)
     if not ok then fail('%s: linking with the runtime failed: %s', b.variant, first_diag(out)) end
   end
   if ok then
     local out_path = b.dir .. '/out.npy'
     local rc
-    ok, out, rc = sh(string.format('timeout %d %s %s -o %s', ctx.timeout or 5, q(b.dir .. '/' .. b.name),
+    ok, out, rc = sh(string.format('timeout %d %s%s %s -o %s', tc.timeout, tc.run, q(b.dir .. '/' .. b.name),
       q(dir .. '/input.npy'), q(out_path)))
     if rc == 124 then
-      fail('%s: the executable did not finish in %d s (it hangs)', b.variant, ctx.timeout or 5)
+      fail('%s: the executable did not finish in %d s (it hangs)', b.variant, tc.timeout)
     elseif not ok then
       fail('%s: the executable failed (exit status %s): %s', b.variant, tostring(rc),
         (out:gsub('%s+$', ''):gsub('\n', ' | ')))
@@ -267,20 +305,34 @@ local function build_and_run(ctx, net, dir, b, ref, fail)
 end
 
 -- ctx: {cc, cflags, alt_cc (or nil), simd_targets, rt_dir, rt_objects (shell words), rt_model_sources,
--- timeout (seconds an executable may run)}.
+-- timeout (seconds an executable may run), cross_every, cross (a list of {target, cc, rt_objects,
+-- alt_cc (or nil), run (command prefix), timeout})}.
 -- dir: an empty directory for this network. Returns nil (pass) or a list of failures.
 function M.run(net, dir, ctx)
-  local fails = {}
+  local fails, cross_fails = {}, {}
   local function fail(fmt, ...) fails[#fails + 1] = string.format(fmt, ...) end
+  local function cross_fail(fmt, ...) cross_fails[#cross_fails + 1] = string.format(fmt, ...) end
+  local cross = M.cross_target(net.index, net.seed, ctx)
+  -- Before the builds, a failure fails the cross test too (it has nothing to compare with).
+  local function verdicts()
+    if cross and #fails > 0 and #cross_fails == 0 then cross_fails[1] = 'the network failed before its ' .. cross .. ' build' end
+    return #fails > 0 and fails or nil, cross, #cross_fails > 0 and cross_fails or nil
+  end
   local model_path = dir .. '/model.lua'
   write(model_path, gen.source(net))
-  write(dir .. '/repro.sh', repro_text(net, M.variants(net, ctx)))
+  write(dir .. '/repro.sh', repro_text(net, M.variants(net, ctx), ctx))
 
   local model, err = driver.load(model_path)
-  if not model then return { 'the model file was rejected: ' .. fmt_err(err) } end
+  if not model then
+    fail('the model file was rejected: %s', fmt_err(err))
+    return verdicts()
+  end
   local t
   t, err = compile(model, { stop = 'shape' })
-  if not t then return { 'the shape pass rejected a valid network: ' .. fmt_err(err) } end
+  if not t then
+    fail('the shape pass rejected a valid network: %s', fmt_err(err))
+    return verdicts()
+  end
   for i, l in ipairs(net.layers) do
     local n = t.typed.nodes[i]
     if not n or not util.shape_eq(n.shape, l.shape) then
@@ -294,12 +346,13 @@ function M.run(net, dir, ctx)
   ref, err = runner.run_batch(t.typed, x)
   if not ref then
     fail('the reference interpreter failed: %s', fmt_err(err))
-    return fails
+    return verdicts()
   end
   assert(npy.write(dir .. '/reference.npy', ref))
 
   local builds = {}
   for _, b in ipairs(M.variants(net, ctx)) do
+    local fail = b.cross and cross_fail or fail
     local variant = b.variant
     local m2 = assert(driver.load(model_path))
     local r, cerr = with_small_cache(b.small_cache, function()
@@ -332,14 +385,14 @@ function M.run(net, dir, ctx)
       else
         -- A model using POSIX threads is compiled and linked with -pthread (as cnnc build does).
         local pthread = r.c:find('#include <pthread.h>', 1, true) and ' -pthread' or ''
-        builds[#builds + 1] = { variant = variant, dir = vdir, name = r.planned.name, flags = pthread }
+        builds[#builds + 1] = { variant = variant, dir = vdir, name = r.planned.name, flags = pthread,
+          target = b.target, cross = b.cross }
       end
     end
   end
 
-  for _, b in ipairs(builds) do build_and_run(ctx, net, dir, b, ref, fail) end
-  if #fails > 0 then return fails end
-  return nil
+  for _, b in ipairs(builds) do build_and_run(ctx, net, dir, b, ref, b.cross and cross_fail or fail) end
+  return #fails > 0 and fails or nil, cross, #cross_fails > 0 and cross_fails or nil
 end
 
 return M

@@ -3,6 +3,7 @@
 --
 -- usage: luajit tests/differential/run.lua [--count N] [--seed S] [--jobs J] [--keep DIR]
 --                                          [--only I,J,...] [--cflags FLAGS] [--verbose]
+--                                          [--cross T,...] [--cross-every K]
 --   --count N   networks 1..N of the seed (default 200)
 --   --seed S    which networks (default 1); network I of seed S is always the same network
 --   --jobs J    worker processes (default 2)
@@ -12,7 +13,12 @@
 --   --cflags F  C flags for the model, runtime and link (default -O1), e.g. to add
 --               -fsanitize=address,undefined
 --   --verbose   also print one line per passing network and the time taken
--- Prints one line per failing network, then `differential: N passed, M failed`; the exit
+--   --cross L   the targets of another architecture to build and run under emulation
+--               (default: those cnnc.toolchain finds the cross compiler and emulator for,
+--               i.e. neon with aarch64-linux-gnu-gcc and qemu-aarch64; '' for none)
+--   --cross-every K  networks whose index + seed is a multiple of K (default 5) get a
+--               cross build, counted as a test of its own (`#I [neon]`)
+-- Prints one line per failing network or cross build, then `differential: N passed, M failed`; the exit
 -- status is non-zero iff a network failed. Honours $CC (default cc); clang, when present,
 -- checks every tenth network's C too. Work happens in a temporary build/differential.*
 -- directory, removed at the end. See tests/differential/README.md.
@@ -70,6 +76,11 @@ do
       opt.cflags = arg[i + 1] or usage('--cflags needs a value')
       i = i + 1
     elseif a == '--verbose' then opt.verbose = true
+    elseif a == '--cross' then
+      opt.cross = {}
+      for t in (arg[i + 1] or ''):gmatch('[^,]+') do opt.cross[#opt.cross + 1] = t end
+      i = i + 1
+    elseif a == '--cross-every' then opt.cross_every = math.max(1, int_value(a))
     elseif a == '--help' or a == '-h' then
       local f = io.open(here .. '/run.lua', 'rb')
       local head = f:read('*a'):match('^(.-)\n\n')
@@ -149,6 +160,51 @@ do
   end
 end
 
+-- Targets of another architecture (neon on x86-64): their compiler, runtime objects, the
+-- clang check if clang can compile for them, and the emulator that runs them.
+local toolchain = require 'cnnc.toolchain'
+local targets_mod = require 'cnnc.targets'
+local cross = {}
+do
+  local names = opt.cross
+  if not names then
+    local skipped
+    names, skipped = toolchain.cross_list()
+    for _, why in ipairs(skipped) do io.write('differential: skipping ', why, '\n') end
+  end
+  for _, name in ipairs(names) do
+    local t, terr = targets_mod.get(name)
+    if not t then cleanup(); usage(terr) end
+    local c = { target = name, cc = toolchain.cc(t), run = toolchain.run_prefix(t), timeout = 60 }
+    local odir = work .. '/rt-' .. name
+    os.execute('mkdir -p ' .. q(odir))
+    local objs, err = cli.runtime_objects(odir, c.cc, opt.cflags)
+    if not objs then
+      io.write('differential: the runtime does not compile with ', c.cc, ': ', (err:match('[^\n]+') or '?'), '\n')
+      io.write(string.format('differential: 0 passed, %d failed\n', #indices))
+      cleanup()
+      os.exit(1)
+    end
+    for k, o in ipairs(objs) do objs[k] = q(o) end
+    c.rt_objects = table.concat(objs, ' ')
+    -- clang checks the cross C too when it has the target's headers (the cross sysroot).
+    local triple = t.cross and t.cross.triple
+    if alt_cc == 'clang' or cc:match('clang') then
+      local probe = odir .. '/probe.c'
+      local f = assert(io.open(probe, 'wb'))
+      f:write('#include <stdio.h>\n#include <math.h>\n#include <arm_neon.h>\nint main(void) { return 0; }\n')
+      f:close()
+      local clang = 'clang --target=' .. (triple or '?')
+      if triple and shell(clang .. ' -fsyntax-only ' .. q(probe) .. ' >/dev/null 2>&1 && echo ok') == 'ok' then
+        c.alt_cc = clang
+      else
+        io.write('differential: skipping ', clang, ' for ', name, ': it cannot compile for that target here\n')
+      end
+    end
+    cross[#cross + 1] = c
+  end
+end
+
 local function lua_list(t)
   local parts = {}
   for k, v in ipairs(t) do parts[k] = string.format('%q', v) end
@@ -157,10 +213,17 @@ end
 
 do
   local f = assert(io.open(work .. '/config.lua', 'wb'))
+  local cross_text = {}
+  for k, c in ipairs(cross) do
+    cross_text[k] = string.format('{ target = %q, cc = %q, run = %q, rt_objects = %q, timeout = %d, alt_cc = %s }',
+      c.target, c.cc, c.run, c.rt_objects, c.timeout, c.alt_cc and string.format('%q', c.alt_cc) or 'nil')
+  end
   f:write(string.format('return { seed = %d, cc = %q, cflags = %q, alt_cc = %s, rt_dir = %q, rt_objects = %q,\n'
-    .. '  rt_model_sources = %s, simd_targets = %s, timeout = 5,\n  indices = {%s} }\n',
+    .. '  rt_model_sources = %s, simd_targets = %s, timeout = 5,\n  cross_every = %d, cross = {%s},\n'
+    .. '  indices = {%s} }\n',
     opt.seed, cc, opt.cflags, alt_cc and string.format('%q', alt_cc) or 'nil', rt_dir, table.concat(rt_objects, ' '),
-    lua_list(rt_model_sources), lua_list(simd_targets), table.concat(indices, ', ')))
+    lua_list(rt_model_sources), lua_list(simd_targets), opt.cross_every or 5, table.concat(cross_text, ', '),
+    table.concat(indices, ', ')))
   f:close()
 end
 
@@ -182,9 +245,25 @@ local function read_file(path)
   return s
 end
 
+local ctx = dofile(work .. '/config.lua')
 local passed, failed = 0, 0
 local failures = {}
+local cross_runs = 0
 for _, index in ipairs(indices) do
+  local ct = check.cross_target(index, opt.seed, ctx)
+  if ct then
+    cross_runs = cross_runs + 1
+    local line = read_file(string.format('%s/results/%d.%s', work, index, ct))
+    line = line and line:gsub('%s+$', '') or string.format('FAIL #%d [%s]: no verdict (a worker died)', index, ct)
+    if line == 'ok' then
+      passed = passed + 1
+      if opt.verbose then io.write(string.format('ok   #%d [%s]\n', index, ct)) end
+    else
+      failed = failed + 1
+      failures[#failures + 1] = index
+      io.write(line, '\n')
+    end
+  end
   local line = read_file(string.format('%s/results/%d', work, index))
   line = line and line:gsub('%s+$', '')
   if not line then
@@ -202,7 +281,7 @@ for _, index in ipairs(indices) do
     if opt.verbose then io.write(string.format('ok   #%d %s\n', index, gen.describe(gen.network(opt.seed, index)))) end
   else
     failed = failed + 1
-    failures[#failures + 1] = index
+    if failures[#failures] ~= index then failures[#failures + 1] = index end
     io.write(line, '\n')
   end
 end
@@ -223,6 +302,10 @@ if opt.verbose then
   io.write(string.format('differential: %d networks of seed %d in %.1f s with %d jobs (%s%s%s)\n', #indices, opt.seed,
     t or (os.time() - started), opt.jobs, cc, alt_cc and (', ' .. alt_cc .. ' on every tenth') or '',
     #simd_targets > 0 and ('; targets generic, ' .. table.concat(simd_targets, ', ')) or ''))
+  if #cross > 0 then
+    io.write(string.format('differential: %d of them also built for %s under emulation\n', cross_runs,
+      table.concat(opt.cross or toolchain.cross_list(), ', ')))
+  end
 end
 io.write(string.format('differential: %d passed, %d failed\n', passed, failed))
 os.exit(failed > 0 and 1 or 0)

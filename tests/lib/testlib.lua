@@ -75,4 +75,13 @@ function M.share_all(f)
   return unpack(r, 2, table.maxn(r))
 end
 
+-- The targets of another architecture this machine can build and run under emulation
+-- (cnnc.toolchain.cross_list: neon via aarch64-linux-gnu-gcc and qemu-aarch64 on x86-64).
+-- For each one it cannot, prints "<suite>: skipping <why>" so a log shows what did not run.
+function M.cross_targets(suite)
+  local list, skipped = require('cnnc.toolchain').cross_list()
+  for _, why in ipairs(skipped) do print(string.format('%s: skipping %s', suite, why)) end
+  return list
+end
+
 return M

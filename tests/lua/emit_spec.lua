@@ -36,10 +36,19 @@ local function unfused(name)
   } }
 end
 
+-- A SIMD convolution whose fused epilogue is a register step (LeakyReLU), then a scalar one
+-- (elu) before a batch norm: the tile applies no affine step itself.
+local function vector_then_scalar(name)
+  return nn.Sequential{ name = name or 'vthens', input_shape = { 8, 6, 1 }, layers = {
+    nn.Conv2D{ 4, 2, dilation_rate = 2 }, nn.LeakyReLU{ 0.13 }, nn.Activation{ 'elu' }, nn.BatchNormalization{},
+  } }
+end
+
 local MODELS = {
   { 'kitchen sink', kitchen_sink, {} },
   { '1-D layers', one_d, {} },
   { 'unfused layers', unfused, { fuse = false } },
+  { 'SIMD epilogue: register step, then scalar', vector_then_scalar, { target = 'native' } },
 }
 
 -- name -> {count =, literals = {...}} for every `static const float NAME[N] = {...};`.

@@ -3,9 +3,11 @@
 -- generic target (fused and --no-fuse) and the host's best SIMD target, run on its
 -- input.npy (a batch of 2, NCHW) and compared with PyTorch's float64 outputs:
 -- max |got - expected| <= 1e-4 * (1 + max |expected|). The reference interpreter is
--- checked too on the models small enough for it (fewer than 60 M multiply-adds). A
--- model with several inputs and outputs (input_<k>.npy, expected_<k>.npy) runs with one
--- input file per input and -o once per output, each output compared on its own.
+-- checked too on the models small enough for it (fewer than 60 M multiply-adds); those are
+-- also built for each target of another architecture this machine can emulate (neon,
+-- cross-compiled by cnnc build and run under qemu-aarch64). A model with several inputs
+-- and outputs (input_<k>.npy, expected_<k>.npy) runs with one input file per input and -o
+-- once per output, each output compared on its own.
 -- Ends with `onnx-models: N passed, M failed`.
 -- usage: luajit tests/onnx/models.lua [--jobs N] [model ...]
 
@@ -16,7 +18,9 @@ local npy = require 'cnnc.npy'
 local report = require 'cnnc.report'
 local runner = require 'cnnc.runner'
 local targets = require 'cnnc.targets'
+local toolchain = require 'cnnc.toolchain'
 local util = require 'cnnc.util'
+local testlib = dofile('tests/lib/testlib.lua')
 
 local jobs, only = 2, {}
 local i = 1
@@ -35,7 +39,7 @@ local function check(name, ok, msg)
   else failed = failed + 1; print('FAIL ' .. name .. ': ' .. tostring(msg)) end
 end
 
-local max_err = dofile('tests/lib/testlib.lua').max_err
+local max_err = testlib.max_err
 
 local models = {}
 for l in io.popen('ls ' .. root):lines() do
@@ -45,20 +49,30 @@ end
 local best = targets.native()
 local variants = { { 'generic', '' }, { 'generic', '--no-fuse' } }
 if best ~= 'generic' then variants[#variants + 1] = { best, '' } end
+for _, t in ipairs(testlib.cross_targets('onnx-models')) do variants[#variants + 1] = { t, '', small_only = true } end
+
+-- Multiply-adds of each model (nil if it does not import; that is reported below).
+local macs_of = {}
+for _, m in ipairs(models) do
+  local model = driver.load(root .. '/' .. m .. '/model.onnx')
+  local r = model and driver.compile(model, { stop = 'shape' })
+  if r then macs_of[m] = select(2, report.totals(r.typed)) end
+end
+local function small(m) return macs_of[m] and macs_of[m] < 60e6 end
 
 -- Build every variant through `cnnc build` (C files first, executables two at a time).
 local builds, mk, all = {}, {}, {}
 for _, m in ipairs(models) do
   local src = root .. '/' .. m .. '/model.onnx'
-  for _, v in ipairs(variants) do
+  for _, v in ipairs(variants) do if small(m) or not v.small_only then
     local label = m .. ' ' .. v[1] .. (v[2] ~= '' and ' unfused' or '')
     local dir = string.format('%s/%s/%s%s', work, m, v[1], v[2] ~= '' and '-unfused' or '')
     local cmd = string.format('bin/cnnc build %s -o %s --name %s --target %s %s --cflags "-O2 -Wall -Wextra -Werror -pedantic"',
       src, dir, m, v[1], v[2])
-    builds[#builds + 1] = { model = m, label = label, dir = dir }
+    builds[#builds + 1] = { model = m, label = label, dir = dir, run = toolchain.run_prefix(targets.get(v[1])) }
     all[#all + 1] = dir .. '/.built'
     mk[#mk + 1] = string.format('%s/.built:\n\t@mkdir -p %s && (%s > %s.log 2>&1 && touch $@) || true', dir, dir, cmd, dir)
-  end
+  end end
 end
 table.insert(mk, 1, 'all: ' .. table.concat(all, ' '))
 local f = assert(io.open(work .. '/build.mk', 'w'))
@@ -99,7 +113,7 @@ for _, b in ipairs(builds) do
   else
     local outs = {}
     for k = 1, #f.expected do outs[k] = string.format('-o %s/out_%d.npy', b.dir, k - 1) end
-    local rc = os.execute(string.format('%s %s %s > %s/run.log 2>&1', exe, table.concat(f.inputs, ' '),
+    local rc = os.execute(string.format('%s%s %s %s > %s/run.log 2>&1', b.run or '', exe, table.concat(f.inputs, ' '),
       table.concat(outs, ' '), b.dir))
     for k, path in ipairs(f.expected) do
       local want = assert(npy.read(path))

@@ -1,10 +1,11 @@
 -- SIMD kernels on shapes the golden and random suites do not reach: many input channels
 -- split into several chunks (with a remainder), output channels that are not whole vectors,
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
--- activations that need the scalar pass. Every host target, compared with the reference
--- interpreter. The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes.
--- Then the vector forms of the activations on a sweep of inputs (tests/simd/vmath.lua), and
--- a network of every layer kind checked for scalar-only layers (tests/simd/vectorised.lua).
+-- activations that need the scalar pass. Every host target, and every cross target this
+-- machine can emulate (neon under qemu-aarch64), compared with the reference interpreter.
+-- The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes. Then the
+-- vector forms of the activations on a sweep of inputs (tests/simd/vmath.lua), and a
+-- network of every layer kind checked for scalar-only layers (tests/simd/vectorised.lua).
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
 local cli = require 'cnnc.cli'
@@ -14,6 +15,8 @@ local runner = require 'cnnc.runner'
 local tensor = require 'cnnc.tensor'
 local initializers = require 'cnnc.initializers'
 local targets = require 'cnnc.targets'
+local toolchain = require 'cnnc.toolchain'
+local testlib = dofile('tests/lib/testlib.lua')
 local util = require 'cnnc.util'
 
 local simd_conv = require 'cnnc.simd.conv'
@@ -22,7 +25,7 @@ simd_conv.L1_WEIGHTS = 4000
 local work = 'build/tests/simd'
 os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 local passed, failed = 0, 0
-local cc = os.getenv('CC') or 'cc'
+local cross = testlib.cross_targets('simd')
 
 for _, case in ipairs({ 'wide2d', 'wide1d' }) do
   local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
@@ -38,6 +41,10 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
   local variants = {}
   for _, t in ipairs(targets.host_list()) do variants[#variants + 1] = { t, 1 } end
   variants[#variants + 1] = { variants[#variants][1], 3 }
+  for _, t in ipairs(cross) do
+    variants[#variants + 1] = { t, 1 }
+    variants[#variants + 1] = { t, 3 }
+  end
   for _, tv in ipairs(variants) do
     local t, threads = tv[1], tv[2]
     local dir = string.format('%s/%s_%s_%d', work, case, t, threads)
@@ -48,10 +55,12 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
     local ok, msg = res ~= nil, err and util.format_error(err)
     if ok then
       assert(driver.write_c(res, dir))
-      local exe, cerr = cli.cc_executable(dir, res.planned.name, cc, '-O1 -Wall -Wextra -Werror -pedantic')
+      local exe, cerr = cli.cc_executable(dir, res.planned.name, toolchain.cc(res.target),
+        '-O1 -Wall -Wextra -Werror -pedantic')
       ok, msg = exe ~= nil, cerr
       if ok then
-        local st = os.execute(string.format('%s %s -o %s/out.npy > %s/run.log 2>&1', exe, xpath, dir, dir))
+        local st = os.execute(string.format('%s%s %s -o %s/out.npy > %s/run.log 2>&1', toolchain.run_prefix(res.target),
+          exe, xpath, dir, dir))
         local got = (st == 0 or st == true) and npy.read(dir .. '/out.npy')
         ok, msg = got ~= nil, 'run failed'
         if got then
@@ -64,7 +73,7 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
   end
 end
 do
-  local p, f = dofile('tests/simd/vmath.lua')(work, cc)
+  local p, f = dofile('tests/simd/vmath.lua')(work, cc, cross)
   passed, failed = passed + p, failed + f
   p, f = dofile('tests/simd/vectorised.lua')(work)
   passed, failed = passed + p, failed + f

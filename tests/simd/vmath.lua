@@ -5,6 +5,7 @@
 -- finite: |got - ref| <= 4e-7 |ref| + 1.2e-7 (a few float32 units in the last place near
 -- and above 1, absolute near 0 where e^x - 1 cancels); and with the generic target's libm
 -- results where the input or the result is NaN or infinite: the same class of value.
+-- Cross targets (neon under qemu-aarch64) too, when given.
 -- Called by tests/simd/run.lua; returns passed, failed.
 local driver = require 'cnnc.driver'
 local cli = require 'cnnc.cli'
@@ -12,6 +13,7 @@ local npy = require 'cnnc.npy'
 local runner = require 'cnnc.runner'
 local tensor = require 'cnnc.tensor'
 local targets = require 'cnnc.targets'
+local toolchain = require 'cnnc.toolchain'
 local util = require 'cnnc.util'
 local nn = require 'cnnc'
 
@@ -41,7 +43,7 @@ local function class(x)
   return 'finite'
 end
 
-return function(work, cc)
+return function(work, cc, cross)
   local passed, failed = 0, 0
   local vals = inputs()
   local n = #vals + #SPECIAL
@@ -67,15 +69,19 @@ return function(work, cc)
     os.execute('mkdir -p ' .. dir)
     assert(util.write_file_atomic(dir .. '/vmath.c', r.c))
     assert(util.write_file_atomic(dir .. '/vmath.h', r.h))
-    local exe, cerr = cli.cc_executable(dir, 'vmath', cc, '-O1 -Wall -Wextra -Werror -pedantic')
+    local target = targets.get(t)
+    local exe, cerr = cli.cc_executable(dir, 'vmath', toolchain.is_cross(target) and toolchain.cc(target) or cc,
+      '-O1 -Wall -Wextra -Werror -pedantic')
     if not exe then return nil, cerr end
-    local st = os.execute(string.format('%s %s -o %s/out.npy > %s/run.log 2>&1', exe, xpath, dir, dir))
+    local st = os.execute(string.format('%s%s %s -o %s/out.npy > %s/run.log 2>&1', toolchain.run_prefix(target), exe,
+      xpath, dir, dir))
     if not (st == 0 or st == true) then return nil, 'run failed' end
     return npy.read(dir .. '/out.npy'), r.g
   end
 
   local simd = {}
   for _, t in ipairs(targets.host_list()) do if t ~= 'generic' then simd[#simd + 1] = t end end
+  for _, t in ipairs(cross or {}) do simd[#simd + 1] = t end
   for _, act in ipairs(ACTS) do
     local label = act[1] .. (act[2] and (' ' .. util.shape_str({ act[2].min or act[2].alpha or 0 })) or '')
     local generic, g = build(act, 'generic', string.format('%s/vmath_%s_generic', work, act[1]))

@@ -157,6 +157,16 @@ test('mnist example built for --target native, strict flags', function()
   return expect(s, out, err, 0, { 'mnist: 3 items', 'test: mnist: PASS' })
 end)
 
+-- A target of another architecture: cross-compiled, run under emulation, plain program only.
+local cross = dofile(root .. '/tests/lib/testlib.lua').cross_targets('testgen')
+for _, t in ipairs(cross) do
+  test('mnist example built for --target ' .. t .. ' (cross-compiled, emulated), strict flags', function()
+    local s, out, err = sh(string.format('%s test %s -o %s --target %s --cflags %s --count 2', cnnc, mnist,
+      q(work .. '/mnist_' .. t), t, q(STRICT)))
+    return expect(s, out, err, 0, { 'mnist: 2 items', 'skipped the Criterion program', 'test: mnist: PASS' })
+  end)
+end
+
 test('same seed, same files; another seed, other inputs', function()
   local a, b, c = work .. '/det_a', work .. '/det_b', work .. '/det_c'
   for _, run in ipairs({ { a, 0 }, { b, 0 }, { c, 1 } }) do

@@ -223,10 +223,11 @@ function M.emit(node, E)
   local kname = E:constant(node, 'kernel_packed', kvals, string.format(
     '%s.kernel packed: (block of %d vectors, chunk of %d input channels, ky, kx, ic, %d channels)', node.name, V, P.ICB, V * W))
   local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
-  local has_affine = false
-  for _, st in ipairs(node.epilogue) do if st.op == 'affine' then has_affine = true end end
   local kvec = epilogue.vector_prefix(node.epilogue)
-  local ctx = { kvec = kvec, padded = M.padded_affine(node, E, nvec, W, oc), has_affine = has_affine and kvec > 0 }
+  -- The tile reads oc0 only for an affine step it applies in registers (one of the first kvec).
+  local has_affine = false
+  for i = 1, kvec do if node.epilogue[i].op == 'affine' then has_affine = true end end
+  local ctx = { kvec = kvec, padded = M.padded_affine(node, E, nvec, W, oc), has_affine = has_affine }
 
   local fns, made = {}, {}
   local function tile(ph, pw, v, partial)
