@@ -1,7 +1,8 @@
 -- SIMD kernels on shapes the golden and random suites do not reach: many input channels
 -- split into several chunks (with a remainder), output channels that are not whole vectors,
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
--- activations that need the scalar pass. Every host target, compared with the reference
+-- activations that need the scalar pass; Winograd layers (tests/simd/winograd.lua, built
+-- with winograd 'on', and with 'auto'). Every host target, compared with the reference
 -- interpreter. The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes.
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
@@ -22,7 +23,8 @@ os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 local passed, failed = 0, 0
 local cc = os.getenv('CC') or 'cc'
 
-for _, case in ipairs({ 'wide2d', 'wide1d' }) do
+for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winograd', 'auto' } }) do
+  local case, wmode = cv[1], cv[2]
   local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
   local typed = assert(driver.compile(model, { stop = 'shape' })).typed
   local shape = util.copy(typed.input.shape)
@@ -30,17 +32,18 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
   local x = tensor.new(shape)
   local r = initializers.rng(11, case)
   for i = 0, x.n - 1 do x.data[i] = r:uniform() * 2 - 1 end
-  local xpath = work .. '/' .. case .. '.npy'
+  local xpath = work .. '/' .. case .. (wmode or '') .. '.npy'
   assert(npy.write(xpath, x))
   local ref = assert(runner.run_batch(typed, x))
   local variants = {}
   for _, t in ipairs(targets.host_list()) do variants[#variants + 1] = { t, 1 } end
   variants[#variants + 1] = { variants[#variants][1], 3 }
+  if wmode then variants[#variants + 1] = { variants[#variants][1], 2 } end
   for _, tv in ipairs(variants) do
     local t, threads = tv[1], tv[2]
-    local dir = string.format('%s/%s_%s_%d', work, case, t, threads)
+    local dir = string.format('%s/%s%s_%s_%d', work, case, wmode or '', t, threads)
     os.execute('mkdir -p ' .. dir)
-    local res, err = driver.compile(model, { target = t, threads = threads })
+    local res, err = driver.compile(model, { target = t, threads = threads, winograd = wmode })
     local ok, msg = res ~= nil, err and util.format_error(err)
     if ok then
       assert(driver.write_c(res, dir))
@@ -56,7 +59,7 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
         end
       end
     end
-    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s %s threads %d: %s', case, t, threads, msg)) end
+    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s%s %s threads %d: %s', case, wmode and (' winograd ' .. wmode) or '', t, threads, msg)) end
   end
 end
 print(string.format('simd: %d passed, %d failed', passed, failed))

@@ -1,0 +1,403 @@
+-- cnnc.simd.winograd: 3x3 stride-1 convolutions as Winograd F(m x m, 3 x 3) on a SIMD target.
+--
+-- Lavin & Gray's minimal filtering: a (m+2) x (m+2) input tile d gives an m x m output tile
+-- Y = A^T [ (G g G^T) .* (B^T d B) ] A, so each output costs (m+2)^2 / m^2 multiplies
+-- per input channel instead of 9 (F(2x2): 4, F(4x4): 2.25). With many channels the
+-- elementwise products become one matrix product per transform point p:
+-- M[p] (tiles x K) = V[p] (tiles x C) x U[p] (C x K).
+--   * U = G g G^T is computed here, in double, for every (input, output) channel pair and
+--     packed per point as the GEMM reads it: (point, block of NV output vectors, c, lanes).
+--   * The input goes first into a zero-bordered copy whose size is a whole number of
+--     tiles (and channels a whole number of vectors), so the input transform B^T d B needs
+--     no bounds checks. That copy lives in the layer's scratch memory; after it come the
+--     per-thread buffers V [P][T][Cp] and M [P][T][Kp] of one block of T tiles.
+--   * Per block of T tiles: input transform (vectorised across channels), per point a
+--     register-tiled GEMM (TG tiles x NV vectors in accumulators, V values broadcast),
+--     output transform A^T m A + bias + the epilogue steps with a vector form, written to
+--     the channels-last output (ragged right/bottom tiles store only their valid pixels).
+-- Threads take whole blocks; a tile's arithmetic does not depend on its block, so results
+-- are identical for any thread count. `choose` (called by the plan pass) decides per layer
+-- between this and the direct kernel (cnnc.simd.conv) with a small cost model.
+
+local epilogue = require 'cnnc.epilogue'
+local ir = require 'cnnc.ir'
+local template = require 'cnnc.template'
+local util = require 'cnnc.util'
+
+local M = {}
+
+-- Transform matrices for F(m, 3): points 0, 1, -1 (m = 2, plus infinity) and 0, 1, -1, 2,
+-- -2, infinity (m = 4). BT: n x n, G: n x 3, AT: m x n, with n = m + 2.
+M.F = {
+  [2] = {
+    BT = { { 1, 0, -1, 0 }, { 0, 1, 1, 0 }, { 0, -1, 1, 0 }, { 0, 1, 0, -1 } },
+    G = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } },
+    AT = { { 1, 1, 1, 0 }, { 0, 1, -1, -1 } },
+  },
+  [4] = {
+    BT = {
+      { 4, 0, -5, 0, 1, 0 },
+      { 0, -4, -4, 1, 1, 0 },
+      { 0, 4, -4, -1, 1, 0 },
+      { 0, -2, -1, 2, 1, 0 },
+      { 0, 2, -1, -2, 1, 0 },
+      { 0, 4, 0, -5, 0, 1 },
+    },
+    G = {
+      { 1 / 4, 0, 0 },
+      { -1 / 6, -1 / 6, -1 / 6 },
+      { -1 / 6, 1 / 6, -1 / 6 },
+      { 1 / 24, 1 / 12, 1 / 6 },
+      { 1 / 24, -1 / 12, 1 / 6 },
+      { 0, 0, 1 },
+    },
+    AT = {
+      { 1, 1, 1, 1, 1, 0 },
+      { 0, 1, -1, 2, -2, 0 },
+      { 0, 1, 1, 4, 4, 0 },
+      { 0, 1, -1, 8, -8, 1 },
+    },
+  },
+}
+
+-- Can this node run as Winograd at all?
+function M.eligible(node, t)
+  if not t or t.width <= 1 or node.op ~= 'Conv2D' or (node.p.groups or 1) > 1 then return false end
+  local g = node.g
+  return g.kh == 3 and g.kw == 3 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
+end
+
+local function ceil_div(a, b) return math.floor((a + b - 1) / b) end
+
+-- Cost-model constants (per core, in cycles): calibrated on the avx512 machine of
+-- bench/results.md, see README's Winograd notes.
+M.DIRECT_EFF = 0.85      -- fraction of FMA peak the direct kernel reaches on 3x3 layers
+M.GEMM_EFF = 0.80        -- fraction of FMA peak of the per-point GEMM
+M.MEM_BYTES = 8          -- bytes per cycle for weights streamed from memory / L3
+M.TRANSFORM_OPS = 1.0    -- cycles per vector operation of the transforms (loads, stores, FMAs)
+M.BLOCK_BYTES = tonumber(os.getenv('CNNC_WINO_BLOCK')) or 1536 * 1024   -- V + M of a block
+M.FORCE_M = tonumber(os.getenv('CNNC_WINO_M'))   -- 2 or 4: the tile size for every Winograd layer (experiments)
+M.MIN_SPEEDUP = 1.1      -- `auto` takes Winograd only when the model says at least this much
+
+-- The register tile of the GEMM: TG tiles x NV vectors (cost model as in cnnc.simd.conv).
+local function gemm_tile(t, N, kvec)
+  local budget = t.regs >= 32 and 24 or 12
+  local function step(tg, nv)
+    if tg == 0 or nv == 0 then return 0 end
+    return math.max(tg * nv / 2, (tg + nv) / 2, 4)
+  end
+  local best, best_cost
+  for NV = math.min(kvec, t.regs >= 32 and 6 or 3), 1, -1 do
+    for TG = math.min(8, math.floor(budget / NV)), 1, -1 do
+      local tiles = ceil_div(N, TG) * TG
+      local full, rest = math.floor(kvec / NV), kvec % NV
+      local cost = tiles / TG * (full * step(TG, NV) + step(TG, rest))
+      if not best_cost or cost < best_cost * 0.98 then best, best_cost = { TG, NV }, cost end
+    end
+  end
+  return best[1], best[2]
+end
+
+-- Nonzeros of a matrix (vector operations of one 1-D transform).
+local function nnz(A)
+  local n = 0
+  for _, row in ipairs(A) do for _, v in ipairs(row) do if v ~= 0 then n = n + 1 end end end
+  return n
+end
+
+-- The plan of a layer for output tile m, or nil: sizes, GEMM tile, block size, scratch,
+-- and the modelled cycles (est) next to the direct kernel's (direct).
+function M.plan(node, t, m, threads)
+  local g, W = node.g, t.width
+  local n = m + 2
+  local P = n * n
+  local C, K = g.ic, node.p.filters
+  local Cp, Kp = ceil_div(C, W) * W, ceil_div(K, W) * W
+  local kvec = Kp / W
+  local TH, TW = ceil_div(g.oh, m), ceil_div(g.ow, m)
+  local N = TH * TW
+  local TG, NV = gemm_tile(t, N, kvec)
+  local Ntg = ceil_div(N, TG)                 -- tile groups in the layer
+  local per_tile = P * (Cp + Kp) * 4
+  local ublock = math.max(1, math.floor(M.BLOCK_BYTES / per_tile / TG))   -- tile groups per block
+  local ubytes = P * C * Kp * 4
+  local macs_cycle = 2 * W * (t.name == 'sse4' and 0.5 or 1)
+  local best
+  -- Blocks of g tile groups: fewer blocks read U fewer times, bigger ones spill V and M.
+  local cands = { ublock, Ntg }
+  for _, gpb in ipairs(cands) do
+    gpb = math.max(1, math.min(gpb, Ntg))
+    if threads > 1 then gpb = math.max(1, math.min(gpb, ceil_div(Ntg, threads))) end
+    local T = gpb * TG
+    local nblk = ceil_div(N, T)
+    local gemm = nblk * T * P * C * Kp / (macs_cycle * M.GEMM_EFF)
+    local spill = per_tile * T > M.BLOCK_BYTES and 2 * nblk * per_tile * T / (2 * M.MEM_BYTES) or 0
+    local trans = nblk * T * ((Cp / W) * (2 * n * nnz(M.F[m].BT) + 2 * P) + (Kp / W) * ((n + m) * nnz(M.F[m].AT) + P + 2 * m * m)) * M.TRANSFORM_OPS / 2
+    local umem = ubytes > 2 * 1024 * 1024 and nblk * ubytes / M.MEM_BYTES or ubytes / M.MEM_BYTES
+    local est = (gemm + spill + trans + umem) / threads
+    if not best or est < best.est then best = { T = T, nblk = nblk, est = est } end
+  end
+  local T, nblk = best.T, best.nblk
+  local PH, PW = TH * m + 2, TW * m + 2
+  local function r16(x) return ceil_div(x, 16) * 16 end
+  local padded = r16(PH * PW * Cp)
+  local vsize, msize = r16(P * T * Cp), r16(P * T * Kp)
+  local direct = g.oh * g.ow * 9 * C * Kp / (macs_cycle * M.DIRECT_EFF) / threads
+  return {
+    m = m, n = n, P = P, C = C, K = K, Cp = Cp, Kp = Kp, TH = TH, TW = TW, N = N, TG = TG, NV = NV,
+    T = T, nblk = nblk, PH = PH, PW = PW, padded = padded, vsize = vsize, wsp = vsize + msize,
+    parts = threads, scratch = padded + threads * (vsize + msize), est = best.est, direct = direct,
+  }
+end
+
+function M.describe(p)
+  return string.format('winograd F(%dx%d,3x3)', p.m, p.m)
+end
+
+-- The plan pass's hook: marks node.winograd on the nodes that run as Winograd.
+-- mode: 'auto' (default: where the cost model says it is faster), 'on' (every eligible
+-- layer with at least 4 input channels), 'off'.
+function M.choose(g, t, mode, threads)
+  mode = mode or 'auto'
+  if mode ~= 'auto' and mode ~= 'on' and mode ~= 'off' then
+    util.fail(nil, "winograd must be auto, on or off, got '%s'", tostring(mode))
+  end
+  for _, node in ipairs(g.nodes) do
+    node.winograd = nil
+    if mode ~= 'off' and M.eligible(node, t) then
+      local p2, p4 = M.plan(node, t, 2, threads or 1), M.plan(node, t, 4, threads or 1)
+      local best = p4.est <= p2.est and p4 or p2
+      if M.FORCE_M then best = M.FORCE_M == 2 and p2 or p4 end
+      if mode == 'on' and node.g.ic >= 4 then node.winograd = best
+      elseif mode == 'auto' and best.est * M.MIN_SPEEDUP < best.direct then node.winograd = best end
+    end
+  end
+  return g
+end
+
+-- U = G g G^T for every (c, k), packed (point, block of NV vectors, c, lanes), zeros past K.
+local function pack(node, p, W)
+  local F = M.F[p.m]
+  local G, n = F.G, p.n
+  local k = ir.weight(node, 'kernel').data
+  local C, K, Kp = p.C, p.K, p.Kp
+  local vals = {}
+  local blocks = {}
+  for k0 = 0, Kp - 1, p.NV * W do blocks[#blocks + 1] = { k0, math.min(p.NV * W, Kp - k0) } end
+  local tmp, u = {}, {}
+  for c = 0, C - 1 do
+    for o = 0, K - 1 do
+      -- g[a][b] = kernel[a][b][c][o]; tmp = G g (n x 3); u = tmp G^T (n x n)
+      for i = 1, n do
+        local Gi = G[i]
+        for b = 0, 2 do
+          local s = 0
+          for a = 0, 2 do s = s + Gi[a + 1] * k[((a * 3 + b) * C + c) * K + o] end
+          tmp[(i - 1) * 3 + b] = s
+        end
+      end
+      for i = 1, n do
+        for j = 1, n do
+          local Gj = G[j]
+          local b0 = (i - 1) * 3
+          u[(i - 1) * n + j] = tmp[b0] * Gj[1] + tmp[b0 + 1] * Gj[2] + tmp[b0 + 2] * Gj[3]
+        end
+      end
+      for _, blk in ipairs(blocks) do
+        local k0, width = blk[1], blk[2]
+        if o >= k0 and o < k0 + width then
+          for q = 1, p.P do
+            vals[(q - 1) * C * Kp + C * k0 + c * width + (o - k0) + 1] = u[q]
+          end
+        end
+      end
+    end
+  end
+  for i = 1, p.P * C * Kp do if vals[i] == nil then vals[i] = 0 end end
+  return vals
+end
+
+-- C expression sum_j A[i][j] * x(j) with vector operations (A small integers).
+local function lin(row, x)
+  local e
+  for j, a in ipairs(row) do
+    if a ~= 0 then
+      local xv = x(j - 1)
+      if not e then
+        e = a == 1 and xv or string.format('vf_mul(vf_set1(%s), %s)', util.c_float(a), xv)
+      elseif a == 1 then
+        e = string.format('vf_add(%s, %s)', e, xv)
+      else
+        e = string.format('vf_fma(vf_set1(%s), %s, %s)', util.c_float(a), xv, e)
+      end
+    end
+  end
+  return e or 'vf_zero()'
+end
+
+-- Body of the input transform for one channel vector at c: V[(i, j)] = (B^T d B)[i][j].
+local function input_body(p)
+  local BT, n = M.F[p.m].BT, p.n
+  local lines = {}
+  for j = 0, n - 1 do
+    for r = 0, n - 1 do
+      lines[#lines + 1] = string.format('const vf x%d_%d = vf_load(d + c + %d);', r, j, (r * p.PW + j) * p.Cp)
+    end
+    for i = 0, n - 1 do
+      lines[#lines + 1] = string.format('const vf t%d_%d = %s;', i, j, lin(BT[i + 1], function(r) return string.format('x%d_%d', r, j) end))
+    end
+  end
+  for i = 0, n - 1 do
+    for j = 0, n - 1 do
+      lines[#lines + 1] = string.format('vf_store(vt + c + %d, %s);', (i * n + j) * p.T * p.Cp,
+        lin(BT[j + 1], function(s) return string.format('t%d_%d', i, s) end))
+    end
+  end
+  return table.concat(lines, '\n')
+end
+
+-- Body of the output transform for one output vector at k: Y = A^T m A + bias, epilogue, stores.
+local function output_body(p, node, ctx)
+  local AT, n, m = M.F[p.m].AT, p.n, p.m
+  local lines = { 'const vf bv = vf_load(bias + k);' }
+  for j = 0, n - 1 do
+    for s = 0, n - 1 do
+      lines[#lines + 1] = string.format('const vf m%d_%d = vf_load(mt + k + %d);', s, j, (s * n + j) * p.T * p.Kp)
+    end
+    for a = 0, m - 1 do
+      lines[#lines + 1] = string.format('const vf t%d_%d = %s;', a, j, lin(AT[a + 1], function(s) return string.format('m%d_%d', s, j) end))
+    end
+  end
+  local ragged = p.TH * m ~= node.g.oh or p.TW * m ~= node.g.ow
+  local tail = p.K % (ctx.W) ~= 0
+  for a = 0, m - 1 do
+    for b = 0, m - 1 do
+      local y = string.format('y%d_%d', a, b)
+      lines[#lines + 1] = string.format('vf %s = vf_add(%s, bv);', y,
+        lin(AT[b + 1], function(s) return string.format('t%d_%d', a, s) end))
+      local ep = epilogue.c_vector(node.epilogue, ctx.kvec, y, 'k', ctx.padded)
+      if ep ~= '' then lines[#lines + 1] = ep end
+      local dst = string.format('o + k + %d', (a * node.g.ow + b) * p.K)
+      local store = string.format('vf_store(%s, %s);', dst, y)
+      if tail then
+        store = string.format('if (nk == VF_W) %s else { float t_[VF_W]; vf_store(t_, %s); for (int q = 0; q < nk; ++q) (%s)[q] = t_[q]; }',
+          store, y, dst)
+      end
+      if ragged and (a > 0 or b > 0) then
+        store = string.format('if (%d < rows && %d < cols) { %s }', a, b, store)
+      end
+      lines[#lines + 1] = store
+    end
+  end
+  return table.concat(lines, '\n')
+end
+
+-- The GEMM register tile: TG tiles x nv vectors of one point.
+local function gemm_tile_fn(fname, p, nv, W)
+  local init, loads, fmas, stores = {}, {}, {}, {}
+  for i = 0, p.TG - 1 do
+    for j = 0, nv - 1 do init[#init + 1] = string.format('vf a%d_%d = vf_zero();', i, j) end
+  end
+  for j = 0, nv - 1 do loads[#loads + 1] = string.format('const vf w%d = vf_load(u + %d);', j, j * W) end
+  for i = 0, p.TG - 1 do
+    local line = { string.format('xb = vf_set1(v[%d + c]);', i * p.Cp) }
+    for j = 0, nv - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', i, j, j, i, j) end
+    fmas[#fmas + 1] = table.concat(line, ' ')
+  end
+  for i = 0, p.TG - 1 do
+    for j = 0, nv - 1 do stores[#stores + 1] = string.format('vf_store(m + %d, a%d_%d);', i * p.Kp + j * W, i, j) end
+  end
+  return template.section('simd_winograd', 'gemm_tile', {
+    fn = fname, TG = p.TG, NV = nv, C = p.C, USTEP = nv * W,
+    acc_init = table.concat(init, '\n'), w_load = table.concat(loads, '\n'),
+    fmas = table.concat(fmas, '\n'), stores = table.concat(stores, '\n'),
+  })
+end
+
+-- Returns the C text; tells E how the forward function calls it (E:before, E:after, E:parallel).
+function M.emit(node, E)
+  local p, g, t = node.winograd, node.g, E.target
+  local W = t.width
+  local base = E:fn(node)
+  local K = p.K
+  local uvals = pack(node, p, W)
+  local uname = E:constant(node, 'winograd_u', uvals, string.format(
+    '%s.kernel as Winograd F(%dx%d,3x3) U = G g G^T: (point %d, block of %d vectors, input channel %d, channels)',
+    node.name, p.m, p.m, p.P, p.NV, p.C))
+  local b = ir.weight(node, 'bias')
+  local bias = {}
+  for c = 0, p.Kp - 1 do bias[c + 1] = (b and c < K) and b.data[c] or 0 end
+  local bname = E:constant(node, 'bias_packed', bias, node.name .. '.bias padded to whole vectors')
+  local kvec = epilogue.vector_prefix(node.epilogue)
+  local ctx = { W = W, kvec = kvec, padded = require('cnnc.simd.conv').padded_affine(node, E, p.Kp / W, W, K) }
+  local fns = {}
+
+  -- The padded copy (before the layer, on the calling thread).
+  local pad_fn = base .. '_pad'
+  E:before(node, pad_fn)
+  local copy_row
+  if p.C == p.Cp then
+    copy_row = string.format('memcpy(row + %d, input + iy * %d, sizeof(float) * %d);', g.pl * p.Cp, g.iw * p.C, g.iw * p.C)
+  else
+    copy_row = template.section('simd_winograd', 'copy_pixels', { IW = g.iw, LEFT = g.pl * p.Cp, CP = p.Cp, C = p.C })
+  end
+  fns[#fns + 1] = template.section('simd_winograd', 'pad_copy', { fn = pad_fn, name = node.name,
+    PH = p.PH, PW = p.PW, PT = g.pt, IH = g.ih, PROW = p.PW * p.Cp, LEFT = g.pl * p.Cp,
+    RIGHT = (p.PW - g.pl - g.iw) * p.Cp, RIGHT0 = (g.pl + g.iw) * p.Cp, CP = p.Cp, copy_row = copy_row })
+
+  local in_fn, gemm_fn, out_fn = base .. '_wi', base .. '_wgemm', base .. '_wo'
+  fns[#fns + 1] = template.section('simd_winograd', 'input', { fn = in_fn, T = p.T, N = p.N, P = p.P,
+    PSTRIDE = p.T * p.Cp, CP = p.Cp, TW = p.TW, ROWSTEP = p.m * p.PW * p.Cp, COLSTEP = p.m * p.Cp,
+    body = input_body(p), n = p.n })
+
+  local calls = {}
+  local kfull = math.floor(p.Kp / W / p.NV)
+  local krest = p.Kp / W % p.NV
+  local made = {}
+  local function tile_fn(nv)
+    local name = string.format('%s_wtile%dx%d', base, p.TG, nv)
+    if not made[nv] then made[nv] = true; fns[#fns + 1] = gemm_tile_fn(name, p, nv, W) end
+    return name
+  end
+  for blk = 0, kfull + (krest > 0 and 1 or 0) - 1 do
+    local nv = blk < kfull and p.NV or krest
+    local k0 = blk * p.NV * W
+    calls[#calls + 1] = template.section('simd_winograd', 'gemm_block', { T = p.T, TG = p.TG, k0 = k0,
+      k1 = k0 + nv * W - 1, call = string.format('%s(m + t * %d + %d, v + t * %d, u + %d);', tile_fn(nv), p.Kp, k0, p.Cp, p.C * k0) })
+  end
+  fns[#fns + 1] = template.section('simd_winograd', 'gemm', { fn = gemm_fn, T = p.T, C = p.C, K = p.Kp,
+    blocks = table.concat(calls, '\n') })
+
+  local ragged = p.TH * p.m ~= g.oh or p.TW * p.m ~= g.ow
+  fns[#fns + 1] = template.section('simd_winograd', 'output', { fn = out_fn, T = p.T, N = p.N, TW = p.TW,
+    m = p.m, OH = g.oh, OW = g.ow, OC = K, KP = p.Kp,
+    bounds = ragged and string.format('const int rows = %d - oy < %d ? %d - oy : %d, cols = %d - ox < %d ? %d - ox : %d;',
+      g.oh, p.m, g.oh, p.m, g.ow, p.m, g.ow, p.m) or '',
+    nk = K % W ~= 0 and string.format('const int nk = %d - k < VF_W ? %d - k : VF_W;', K, K) or '',
+    body = output_body(p, node, ctx) })
+
+  local suffix = {}
+  for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
+  if #suffix > 0 then
+    local post_fn = base .. '_post'
+    E:after(node, post_fn)
+    fns[#fns + 1] = template.section('simd_conv', 'scalar_pass', { fn = post_fn, name = node.name,
+      PIXELS = g.oh * g.ow, OC = K, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
+      post = E:post({ epilogue = suffix }, 'y', K) })
+  end
+  local threaded = (E.threads or 1) > 1
+  if threaded then E:parallel(node) end
+  fns[#fns + 1] = template.section('simd_winograd', 'layer', {
+    fn = base, comment = E:comment(node) .. string.format(
+      ' [%s: %s, %d tiles in blocks of %d, GEMM tiles of %d tiles x %d vectors]',
+      t.name, M.describe(p), p.N, p.T, p.TG, p.NV),
+    part_params = threaded and ', int part, int parts' or '',
+    part_locals = threaded and '' or 'const int part = 0, parts = 1;',
+    PADDED = p.padded, WSP = p.wsp, VSIZE = p.vsize, NBLK = p.nblk, T = p.T, P = p.P,
+    MSTRIDE = p.T * p.Kp, VSTRIDE = p.T * p.Cp, USIZE = p.C * p.Kp,
+    in_fn = in_fn, gemm_fn = gemm_fn, out_fn = out_fn, U = uname, bias = bname,
+  })
+  return table.concat(fns, '\n\n')
+end
+
+return M
