@@ -51,8 +51,7 @@ executable DIR/NAME with the runtime (libc and libm only).
                   and prediction; the executable then links -pthread); default 1
   --winograd W    SIMD targets: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) or
                   F(4x4,3x3): auto (default: per layer, where a cost model says it is
-                  faster than direct convolution), on (every such layer with at least
-                  4 input channels), off
+                  faster than direct convolution), on (every such layer), off
   --no-fuse       keep every layer separate (no fusion pass)
   --cc CC         C compiler (default: $CC or cc); --cflags: flags (default -O2)
   --blob          weights in DIR/NAME.weights.bin, linked in as an object (ld -r -b binary,

@@ -148,7 +148,8 @@ end
 -- one time in four without fusion. One network in four has its unfused build, another its
 -- SIMD build, keep the weights in a linked binary blob instead of C literals. Half the
 -- SIMD builds run their convolutions on 2 threads; every other one is compiled with small
--- cache budgets (M.SMALL_CACHE).
+-- cache budgets (M.SMALL_CACHE), the others with every 3x3 stride-1 convolution as
+-- Winograd (winograd = 'on', cnnc.simd.winograd).
 function M.variants(net, ctx)
   local list = {
     { variant = 'fused', fuse = true, target = 'generic' },
@@ -160,10 +161,12 @@ function M.variants(net, ctx)
     local t = simd[k % #simd + 1]
     local fuse = math.floor(k / #simd) % 4 ~= 3
     list[3] = { variant = (fuse and 'fused-' or 'unfused-') .. t, fuse = fuse, target = t, blob = net.index % 4 == 0,
-      threads = math.floor(k / #simd) % 2 == 1 and 2 or nil, small_cache = net.index % 2 == 1 }
+      threads = math.floor(k / #simd) % 2 == 1 and 2 or nil, small_cache = net.index % 2 == 1,
+      winograd = net.index % 2 == 0 and 'on' or nil }
   end
   for _, b in ipairs(list) do
     if b.blob then b.variant = b.variant .. '-blob' end
+    if b.winograd then b.variant = b.variant .. '-winograd' end
     if b.threads then b.variant = b.variant .. '-t' .. b.threads end
     if b.small_cache then b.variant = b.variant .. '-smallcache' end
   end
@@ -205,7 +208,7 @@ local function repro_text(net, variants)
       for _, kv in ipairs(M.SMALL_CACHE) do env = env .. 'CNNC_' .. kv[1] .. '=' .. kv[2] .. ' ' end
     end
     local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '')
-      .. (b.threads and (' --threads ' .. b.threads) or '')
+      .. (b.threads and (' --threads ' .. b.threads) or '') .. (b.winograd and (' --winograd ' .. b.winograd) or '')
     local out = '$d/repro_' .. b.variant
     lines[#lines + 1] = string.format('%sbin/cnnc build $d/model.lua -o %s --target %s%s --cflags -O1 && '
       .. 'cc -c %s%s %s/%s.c -o /dev/null && %s/%s $d/input.npy -o %s.npy', env, out, b.target, opts,
@@ -302,7 +305,7 @@ function M.run(net, dir, ctx)
     local m2 = assert(driver.load(model_path))
     local r, cerr = with_small_cache(b.small_cache, function()
       return compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
-        source = 'model.lua' })
+        winograd = b.winograd, source = 'model.lua' })
     end)
     if not r then
       fail('%s: compilation failed: %s', variant, fmt_err(cerr))

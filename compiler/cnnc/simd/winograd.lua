@@ -156,7 +156,7 @@ end
 
 -- The plan pass's hook: marks node.winograd on the nodes that run as Winograd.
 -- mode: 'auto' (default: where the cost model says it is faster), 'on' (every eligible
--- layer with at least 4 input channels), 'off'.
+-- layer), 'off'.
 function M.choose(g, t, mode, threads)
   mode = mode or 'auto'
   if mode ~= 'auto' and mode ~= 'on' and mode ~= 'off' then
@@ -168,7 +168,7 @@ function M.choose(g, t, mode, threads)
       local p2, p4 = M.plan(node, t, 2, threads or 1), M.plan(node, t, 4, threads or 1)
       local best = p4.est <= p2.est and p4 or p2
       if M.FORCE_M then best = M.FORCE_M == 2 and p2 or p4 end
-      if mode == 'on' and node.g.ic >= 4 then node.winograd = best
+      if mode == 'on' then node.winograd = best
       elseif mode == 'auto' and best.est * M.MIN_SPEEDUP < best.direct then node.winograd = best end
     end
   end
@@ -177,17 +177,13 @@ end
 
 -- U = G g G^T for every (c, k), packed (point, block of NV vectors, c, lanes), zeros past K.
 local function pack(node, p, W)
-  local F = M.F[p.m]
-  local G, n = F.G, p.n
+  local G, n, C, K, Kp = M.F[p.m].G, p.n, p.C, p.K, p.Kp
   local k = ir.weight(node, 'kernel').data
-  local C, K, Kp = p.C, p.K, p.Kp
-  local vals = {}
-  local blocks = {}
-  for k0 = 0, Kp - 1, p.NV * W do blocks[#blocks + 1] = { k0, math.min(p.NV * W, Kp - k0) } end
-  local tmp, u = {}, {}
+  local U = require('ffi').new('double[?]', p.P * C * K)   -- (point, c, k), in double
+  local tmp = {}
   for c = 0, C - 1 do
     for o = 0, K - 1 do
-      -- g[a][b] = kernel[a][b][c][o]; tmp = G g (n x 3); u = tmp G^T (n x n)
+      -- g[a][b] = kernel[a][b][c][o]; tmp = G g (n x 3); U = tmp G^T (n x n)
       for i = 1, n do
         local Gi = G[i]
         for b = 0, 2 do
@@ -197,23 +193,27 @@ local function pack(node, p, W)
         end
       end
       for i = 1, n do
+        local b0 = (i - 1) * 3
         for j = 1, n do
           local Gj = G[j]
-          local b0 = (i - 1) * 3
-          u[(i - 1) * n + j] = tmp[b0] * Gj[1] + tmp[b0 + 1] * Gj[2] + tmp[b0 + 2] * Gj[3]
-        end
-      end
-      for _, blk in ipairs(blocks) do
-        local k0, width = blk[1], blk[2]
-        if o >= k0 and o < k0 + width then
-          for q = 1, p.P do
-            vals[(q - 1) * C * Kp + C * k0 + c * width + (o - k0) + 1] = u[q]
-          end
+          U[(((i - 1) * n + j - 1) * C + c) * K + o] = tmp[b0] * Gj[1] + tmp[b0 + 1] * Gj[2] + tmp[b0 + 2] * Gj[3]
         end
       end
     end
   end
-  for i = 1, p.P * C * Kp do if vals[i] == nil then vals[i] = 0 end end
+  local vals, z = {}, 0
+  for q = 0, p.P - 1 do
+    for k0 = 0, Kp - 1, p.NV * W do
+      local k1 = math.min(k0 + p.NV * W, Kp) - 1
+      for c = 0, C - 1 do
+        local base = (q * C + c) * K
+        for o = k0, k1 do
+          z = z + 1
+          vals[z] = o < K and U[base + o] or 0
+        end
+      end
+    end
+  end
   return vals
 end
 
