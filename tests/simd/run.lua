@@ -3,7 +3,8 @@
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
 -- activations that need the scalar pass; Winograd layers (tests/simd/winograd.lua, built
 -- with winograd 'on', and with 'auto'). Every host target, compared with the reference
--- interpreter. The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes.
+-- interpreter, and builds on several threads with their 1-thread build (bit for bit). The
+-- L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes.
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
 local cli = require 'cnnc.cli'
@@ -39,6 +40,7 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winog
   for _, t in ipairs(targets.host_list()) do variants[#variants + 1] = { t, 1 } end
   variants[#variants + 1] = { variants[#variants][1], 3 }
   if wmode then variants[#variants + 1] = { variants[#variants][1], 2 } end
+  local single = {} -- target -> its 1-thread output: other thread counts must give the same bits
   for _, tv in ipairs(variants) do
     local t, threads = tv[1], tv[2]
     local dir = string.format('%s/%s%s_%s_%d', work, case, wmode or '', t, threads)
@@ -56,6 +58,11 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winog
         if got then
           local e, m = dofile('tests/lib/testlib.lua').max_err(got, ref)
           ok, msg = e <= 1e-4 * (1 + m), string.format('max error %g (max |ref| %g)', e, m)
+          if threads == 1 then single[t] = got
+          elseif ok and single[t] then
+            local d = dofile('tests/lib/testlib.lua').max_err(got, single[t])
+            ok, msg = d == 0, string.format('differs from the 1-thread build by up to %g', d)
+          end
         end
       end
     end

@@ -104,6 +104,7 @@ M.MEM_BYTES = 8          -- bytes per cycle for weights streamed from memory / L
 M.TRANSFORM_OPS = 1.0    -- cycles per vector operation of the transforms (loads, stores, FMAs)
 M.BLOCK_BYTES = tonumber(os.getenv('CNNC_WINO_BLOCK')) or 1536 * 1024   -- V + M of a block
 M.FORCE_M = tonumber(os.getenv('CNNC_WINO_M'))   -- 2 or 4: the tile size for every Winograd layer (experiments)
+M.FORCE_T = tonumber(os.getenv('CNNC_WINO_T'))   -- tiles per block (experiments)
 M.MIN_SPEEDUP = 1.1      -- `auto` takes Winograd only when the model says at least this much
 
 -- The register tile of the GEMM: TG tiles x NV vectors (cost model as in cnnc.simd.conv).
@@ -111,7 +112,8 @@ local function gemm_tile(t, N, kvec)
   local budget = t.regs >= 32 and 24 or 12
   local function step(tg, nv)
     if tg == 0 or nv == 0 then return 0 end
-    return math.max(tg * nv / 2, (tg + nv) / 2, 4)
+    -- 5, not the FMA latency of 4: tiles of 8 accumulators measured slower than 24-wide ones
+    return math.max(tg * nv / 2, (tg + nv) / 2, 5)
   end
   local best, best_cost
   for NV = math.min(kvec, t.regs >= 32 and 6 or 3), 1, -1 do
@@ -151,7 +153,7 @@ function M.plan(node, t, m, threads)
   local macs_cycle = 2 * W * (t.name == 'sse4' and 0.5 or 1)
   local best
   -- Blocks of g tile groups: fewer blocks read U fewer times, bigger ones spill V and M.
-  local cands = { ublock, Ntg }
+  local cands = M.FORCE_T and { math.ceil(M.FORCE_T / TG) } or { ublock, Ntg }
   for _, gpb in ipairs(cands) do
     gpb = math.max(1, math.min(gpb, Ntg))
     if threads > 1 then gpb = math.max(1, math.min(gpb, ceil_div(Ntg, threads))) end
@@ -192,11 +194,14 @@ function M.choose(g, t, mode, threads)
   for _, node in ipairs(g.nodes) do
     node.winograd = nil
     if mode ~= 'off' and M.eligible(node, t) then
-      local p2, p4 = M.plan(node, t, 2, threads or 1), M.plan(node, t, 4, threads or 1)
+      -- The kernel is chosen as for one thread, so every thread count computes the same bits;
+      -- only the blocking follows the thread count.
+      local p2, p4 = M.plan(node, t, 2, 1), M.plan(node, t, 4, 1)
       local best = p4.est <= p2.est and p4 or p2
       if M.FORCE_M then best = M.FORCE_M == 2 and p2 or p4 end
-      if mode == 'on' then node.winograd = best
-      elseif mode == 'auto' and best.est * M.MIN_SPEEDUP < best.direct then node.winograd = best end
+      if mode == 'on' or best.est * M.MIN_SPEEDUP < best.direct then
+        node.winograd = M.plan(node, t, best.m, threads or 1)
+      end
     end
   end
   return g
