@@ -45,9 +45,7 @@ function M.run(g, opts)
   local keep_all = opts and opts.keep_all
   local target = opts and opts.target
   g = ir.clone(g)
-  if target and target.width > 1 then
-    require('cnnc.simd.winograd').choose(g, target, opts.winograd, opts.threads)
-  end
+  if target then require('cnnc.simd.winograd').choose(g, target, opts.winograd, opts.threads) end
   local root = { [g.input.name] = g.input.name }
   for _, n in ipairs(g.nodes) do
     root[n.name] = n.layer.alias and root[n.inputs[1]] or n.name
