@@ -39,7 +39,11 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winog
   local variants = {}
   for _, t in ipairs(targets.host_list()) do variants[#variants + 1] = { t, 1 } end
   variants[#variants + 1] = { variants[#variants][1], 3 }
-  if wmode then variants[#variants + 1] = { variants[#variants][1], 2 } end
+  if wmode then -- every SIMD target on 2 threads too
+    for _, t in ipairs(targets.host_list()) do
+      if t ~= 'generic' then variants[#variants + 1] = { t, 2 } end
+    end
+  end
   local single = {} -- target -> its 1-thread output: other thread counts must give the same bits
   for _, tv in ipairs(variants) do
     local t, threads = tv[1], tv[2]

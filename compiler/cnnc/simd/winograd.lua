@@ -98,9 +98,10 @@ local function ceil_div(a, b) return math.floor((a + b - 1) / b) end
 
 -- Cost-model constants (per core, in cycles): calibrated on the avx512 machine of
 -- bench/results.md, see README's Winograd notes.
-M.DIRECT_EFF = 0.85      -- fraction of FMA peak the direct kernel reaches on 3x3 layers
+M.DIRECT_EFF = 0.80      -- fraction of FMA peak the direct kernel reaches on 3x3 layers
 M.GEMM_EFF = 0.80        -- fraction of FMA peak of the per-point GEMM
 M.MEM_BYTES = 8          -- bytes per cycle for weights streamed from memory / L3
+M.L2_BYTES = 32          -- bytes per cycle for the transformed tiles V and M (L2)
 M.TRANSFORM_OPS = 1.0    -- cycles per vector operation of the transforms (loads, stores, FMAs)
 M.BLOCK_BYTES = tonumber(os.getenv('CNNC_WINO_BLOCK')) or 1536 * 1024   -- V + M of a block
 M.FORCE_M = tonumber(os.getenv('CNNC_WINO_M'))   -- 2 or 4: the tile size for every Winograd layer (experiments)
@@ -116,7 +117,8 @@ local function gemm_tile(t, N, kvec)
     return math.max(tg * nv / 2, (tg + nv) / 2, 5)
   end
   local best, best_cost
-  for NV = math.min(kvec, t.regs >= 32 and 6 or 3), 1, -1 do
+  local maxnv = tonumber(os.getenv('CNNC_WINO_NV')) or (t.regs >= 32 and 6 or 3)
+  for NV = math.min(kvec, maxnv), 1, -1 do
     for TG = math.min(8, math.floor(budget / NV)), 1, -1 do
       local tiles = ceil_div(N, TG) * TG
       local full, rest = math.floor(kvec / NV), kvec % NV
@@ -163,7 +165,8 @@ function M.plan(node, t, m, threads)
     local spill = per_tile * T > M.BLOCK_BYTES and 2 * nblk * per_tile * T / (2 * M.MEM_BYTES) or 0
     local trans = nblk * T * ((Cp / W) * (2 * n * nnz(M.F[m].BT) + 2 * P) + (Kp / W) * ((n + m) * nnz(M.F[m].AT) + P + 2 * m * m)) * M.TRANSFORM_OPS / 2
     local umem = ubytes > 2 * 1024 * 1024 and nblk * ubytes / M.MEM_BYTES or ubytes / M.MEM_BYTES
-    local est = (gemm + spill + trans + umem) / threads
+    local vm = nblk * T * per_tile * 2 / M.L2_BYTES   -- V and M written, then read
+    local est = (gemm + spill + trans + umem + vm) / threads
     if not best or est < best.est then best = { T = T, nblk = nblk, est = est } end
   end
   local T, nblk = best.T, best.nblk
@@ -183,7 +186,8 @@ function M.describe(p)
   return string.format('winograd F(%dx%d,3x3)', p.m, p.m)
 end
 
--- The plan pass's hook: marks node.winograd on the nodes that run as Winograd.
+-- The plan pass's hook: marks node.winograd on the nodes that run as Winograd, and says in
+-- node.kernel which kernel each eligible node runs (shown by cnnc.report).
 -- mode: 'auto' (default: where the cost model says it is faster), 'on' (every eligible
 -- layer), 'off'.
 function M.choose(g, t, mode, threads)
@@ -192,7 +196,8 @@ function M.choose(g, t, mode, threads)
     util.fail(nil, "winograd must be auto, on or off, got '%s'", tostring(mode))
   end
   for _, node in ipairs(g.nodes) do
-    node.winograd = nil
+    node.winograd, node.kernel = nil, nil
+    if M.eligible(node, t) then node.kernel = 'direct' end
     if mode ~= 'off' and M.eligible(node, t) then
       -- The kernel is chosen as for one thread, so every thread count computes the same bits;
       -- only the blocking follows the thread count.
@@ -201,6 +206,7 @@ function M.choose(g, t, mode, threads)
       if M.FORCE_M then best = M.FORCE_M == 2 and p2 or p4 end
       if mode == 'on' or best.est * M.MIN_SPEEDUP < best.direct then
         node.winograd = M.plan(node, t, best.m, threads or 1)
+        node.kernel = M.describe(node.winograd)
       end
     end
   end
