@@ -96,8 +96,10 @@ end
 
 local function ceil_div(a, b) return math.floor((a + b - 1) / b) end
 
--- Cost-model constants (per core, in cycles): calibrated on the avx512 machine of
--- bench/results.md, see README's Winograd notes.
+-- Cost-model constants (per core, in cycles), set from per-layer CPU-time measurements of
+-- direct, F(2x2) and F(4x4) on R2/R3's layers and small odd ones (avx512 machine of
+-- bench/results.md). The environment knobs are for such experiments; CNNC_WINO_NV (at
+-- most that many vectors per GEMM tile) is read by gemm_tile.
 M.DIRECT_EFF = 0.80      -- fraction of FMA peak the direct kernel reaches on 3x3 layers
 M.GEMM_EFF = 0.80        -- fraction of FMA peak of the per-point GEMM
 M.MEM_BYTES = 8          -- bytes per cycle for weights streamed from memory / L3
