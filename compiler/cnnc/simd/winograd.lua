@@ -160,7 +160,10 @@ function M.plan(node, t, m, threads)
   local cands = M.FORCE_T and { math.ceil(M.FORCE_T / TG) } or { ublock, Ntg }
   for _, gpb in ipairs(cands) do
     gpb = math.max(1, math.min(gpb, Ntg))
-    if threads > 1 then gpb = math.max(1, math.min(gpb, ceil_div(Ntg, threads))) end
+    -- Blocks of equal size (no block mostly empty), a multiple of the thread count of them.
+    local nb = ceil_div(Ntg, gpb)
+    nb = math.min(Ntg, ceil_div(nb, threads) * threads)
+    gpb = ceil_div(Ntg, nb)
     local T = gpb * TG
     local nblk = ceil_div(N, T)
     local gemm = nblk * T * P * C * Kp / (macs_cycle * M.GEMM_EFF)
