@@ -5,8 +5,9 @@
 -- per input channel instead of 9 (F(2x2): 4, F(4x4): 2.25). With many channels the
 -- elementwise products become one matrix product per transform point p:
 -- M[p] (tiles x K) = V[p] (tiles x C) x U[p] (C x K).
---   * U = G g G^T is computed here, in double, for every (input, output) channel pair and
---     packed per point as the GEMM reads it: (point, block of NV output vectors, c, lanes).
+--   * U = G g G^T is computed in double (cnnc.simd.winograd_math) for every (input, output)
+--     channel pair and packed per point as the GEMM reads it: (point, block of NV output
+--     vectors, c, lanes).
 --   * The input goes first into a zero-bordered copy whose size is a whole number of
 --     tiles (and channels a whole number of vectors), so the input transform B^T d B needs
 --     no bounds checks. That copy lives in the layer's scratch memory; after it come the
@@ -26,66 +27,8 @@ local util = require 'cnnc.util'
 
 local M = {}
 
--- Transform matrices for F(m, 3): points 0, 1, -1 (m = 2, plus infinity) and 0, 1, -1, 2,
--- -2, infinity (m = 4). BT: n x n, G: n x 3, AT: m x n, with n = m + 2.
-M.F = {
-  [2] = {
-    BT = { { 1, 0, -1, 0 }, { 0, 1, 1, 0 }, { 0, -1, 1, 0 }, { 0, 1, 0, -1 } },
-    G = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } },
-    AT = { { 1, 1, 1, 0 }, { 0, 1, -1, -1 } },
-  },
-  [4] = {
-    BT = {
-      { 4, 0, -5, 0, 1, 0 },
-      { 0, -4, -4, 1, 1, 0 },
-      { 0, 4, -4, -1, 1, 0 },
-      { 0, -2, -1, 2, 1, 0 },
-      { 0, 2, -1, -2, 1, 0 },
-      { 0, 4, 0, -5, 0, 1 },
-    },
-    G = {
-      { 1 / 4, 0, 0 },
-      { -1 / 6, -1 / 6, -1 / 6 },
-      { -1 / 6, 1 / 6, -1 / 6 },
-      { 1 / 24, 1 / 12, 1 / 6 },
-      { 1 / 24, -1 / 12, 1 / 6 },
-      { 0, 0, 1 },
-    },
-    AT = {
-      { 1, 1, 1, 1, 1, 0 },
-      { 0, 1, -1, 2, -2, 0 },
-      { 0, 1, 1, 4, 4, 0 },
-      { 0, 1, -1, 8, -8, 1 },
-    },
-  },
-}
-
--- F(4, 3)'s 1-D transforms with their common subexpressions (14 and 10 vector operations
--- instead of 22 and 17 for the plain matrix products). x(i): the C name of input i;
--- def(expr): declares a temporary and returns its name. Returns the output expressions.
-local function vsub(a, b) return string.format('vf_fma(vf_set1(-1.0f), %s, %s)', b, a) end
-local function vfma(c, a, b) return string.format('vf_fma(vf_set1(%s), %s, %s)', c, a, b) end
-M.F[4].bt = function(x, def)
-  local d42, d31 = def(vsub(x(4), x(2))), def(vsub(x(3), x(1)))
-  return {
-    vfma('-5.0f', x(2), vfma('4.0f', x(0), x(4))),
-    vfma('-4.0f', def(string.format('vf_add(%s, %s)', x(1), x(2))), def(string.format('vf_add(%s, %s)', x(3), x(4)))),
-    vfma('4.0f', def(vsub(x(1), x(2))), def(vsub(x(4), x(3)))),
-    vfma('2.0f', d31, d42),
-    vfma('-2.0f', d31, d42),
-    vfma('-5.0f', x(3), vfma('4.0f', x(1), x(5))),
-  }
-end
-M.F[4].at = function(x, def)
-  local a, b = def(string.format('vf_add(%s, %s)', x(1), x(2))), def(vsub(x(1), x(2)))
-  local c, d = def(string.format('vf_add(%s, %s)', x(3), x(4))), def(vsub(x(3), x(4)))
-  return {
-    string.format('vf_add(vf_add(%s, %s), %s)', x(0), a, c),
-    vfma('2.0f', d, b),
-    vfma('4.0f', c, a),
-    string.format('vf_add(%s, %s)', vfma('8.0f', d, b), x(5)),
-  }
-end
+local wmath = require 'cnnc.simd.winograd_math'
+M.F = wmath.F   -- the transform matrices (tests read them here)
 
 -- Can this node run as Winograd at all?
 function M.eligible(node, t)
@@ -167,7 +110,7 @@ function M.plan(node, t, m, threads)
     local T = gpb * TG
     local nblk = ceil_div(N, T)
     local gemm = nblk * T * P * C * Kp / (macs_cycle * M.GEMM_EFF)
-    local spill = per_tile * T > M.BLOCK_BYTES and 2 * nblk * per_tile * T / (2 * M.MEM_BYTES) or 0
+    local spill = per_tile * T > M.BLOCK_BYTES and 2 * nblk * per_tile * T / M.MEM_BYTES or 0   -- V, M to L3 and back
     local trans = nblk * T * ((Cp / W) * (2 * n * nnz(M.F[m].BT) + 2 * P) + (Kp / W) * ((n + m) * nnz(M.F[m].AT) + P + 2 * m * m)) * M.TRANSFORM_OPS / 2
     local umem = ubytes > 2 * 1024 * 1024 and nblk * ubytes / M.MEM_BYTES or ubytes / M.MEM_BYTES
     local vm = nblk * T * per_tile * 2 / M.L2_BYTES   -- V and M written, then read
@@ -218,98 +161,20 @@ function M.choose(g, t, mode, threads)
   return g
 end
 
--- U = G g G^T for every (c, k), packed (point, block of NV vectors, c, lanes), zeros past K.
-local function pack(node, p, W)
-  local G, n, C, K, Kp = M.F[p.m].G, p.n, p.C, p.K, p.Kp
-  local k = ir.weight(node, 'kernel').data
-  local U = require('ffi').new('double[?]', p.P * C * K)   -- (point, c, k), in double
-  local tmp = {}
-  for c = 0, C - 1 do
-    for o = 0, K - 1 do
-      -- g[a][b] = kernel[a][b][c][o]; tmp = G g (n x 3); U = tmp G^T (n x n)
-      for i = 1, n do
-        local Gi = G[i]
-        for b = 0, 2 do
-          local s = 0
-          for a = 0, 2 do s = s + Gi[a + 1] * k[((a * 3 + b) * C + c) * K + o] end
-          tmp[(i - 1) * 3 + b] = s
-        end
-      end
-      for i = 1, n do
-        local b0 = (i - 1) * 3
-        for j = 1, n do
-          local Gj = G[j]
-          U[(((i - 1) * n + j - 1) * C + c) * K + o] = tmp[b0] * Gj[1] + tmp[b0 + 1] * Gj[2] + tmp[b0 + 2] * Gj[3]
-        end
-      end
-    end
-  end
-  local vals, z = {}, 0
-  for q = 0, p.P - 1 do
-    for k0 = 0, Kp - 1, p.NV * W do
-      local k1 = math.min(k0 + p.NV * W, Kp) - 1
-      for c = 0, C - 1 do
-        local base = (q * C + c) * K
-        for o = k0, k1 do
-          z = z + 1
-          vals[z] = o < K and U[base + o] or 0
-        end
-      end
-    end
-  end
-  return vals
-end
-
--- C expression sum_j A[i][j] * x(j) with vector operations (A small integers).
-local function lin(row, x)
-  local e
-  for j, a in ipairs(row) do
-    if a ~= 0 then
-      local xv = x(j - 1)
-      if not e then
-        e = a == 1 and xv or string.format('vf_mul(vf_set1(%s), %s)', util.c_float(a), xv)
-      elseif a == 1 then
-        e = string.format('vf_add(%s, %s)', e, xv)
-      else
-        e = string.format('vf_fma(vf_set1(%s), %s, %s)', util.c_float(a), xv, e)
-      end
-    end
-  end
-  return e or 'vf_zero()'
-end
-
--- A 1-D transform (rows of A, or F's factored form `fn`) of inputs x(i): list of expressions.
-local function transform(A, fn, x, def)
-  if fn then return fn(x, def) end
-  local out = {}
-  for i, row in ipairs(A) do out[i] = lin(row, x) end
-  return out
-end
-
--- Straight-line code: lines, and def(expr) declaring a uniquely named temporary.
-local function code()
-  local lines, count = {}, 0
-  return lines, function(expr)
-    count = count + 1
-    lines[#lines + 1] = string.format('const vf s%d = %s;', count, expr)
-    return 's' .. count
-  end
-end
-
 -- Body of the input transform for one channel vector at c: V[(i, j)] = (B^T d B)[i][j].
 local function input_body(p)
   local F, n = M.F[p.m], p.n
-  local lines, def = code()
+  local lines, def = wmath.code()
   local t = {}
   for j = 0, n - 1 do
     for r = 0, n - 1 do
       lines[#lines + 1] = string.format('const vf x%d_%d = vf_load(d + c + %d);', r, j, (r * p.PW + j) * p.Cp)
     end
-    local col = transform(F.BT, F.bt, function(r) return string.format('x%d_%d', r, j) end, def)
+    local col = wmath.transform(F.BT, F.bt, function(r) return string.format('x%d_%d', r, j) end, def)
     for i = 0, n - 1 do t[i * n + j] = def(col[i + 1]) end
   end
   for i = 0, n - 1 do
-    local row = transform(F.BT, F.bt, function(s) return t[i * n + s] end, def)
+    local row = wmath.transform(F.BT, F.bt, function(s) return t[i * n + s] end, def)
     for j = 0, n - 1 do
       lines[#lines + 1] = string.format('vf_store(vt + c + %d, %s);', (i * n + j) * p.T * p.Cp, row[j + 1])
     end
@@ -320,20 +185,20 @@ end
 -- Body of the output transform for one output vector at k: Y = A^T m A + bias, epilogue, stores.
 local function output_body(p, node, ctx)
   local F, n, m = M.F[p.m], p.n, p.m
-  local lines, def = code()
+  local lines, def = wmath.code()
   lines[1] = 'const vf bv = vf_load(bias + k);'
   local t = {}
   for j = 0, n - 1 do
     for s = 0, n - 1 do
       lines[#lines + 1] = string.format('const vf m%d_%d = vf_load(mt + k + %d);', s, j, (s * n + j) * p.T * p.Kp)
     end
-    local col = transform(F.AT, F.at, function(s) return string.format('m%d_%d', s, j) end, def)
+    local col = wmath.transform(F.AT, F.at, function(s) return string.format('m%d_%d', s, j) end, def)
     for a = 0, m - 1 do t[a * n + j] = def(col[a + 1]) end
   end
   local ragged = p.TH * m ~= node.g.oh or p.TW * m ~= node.g.ow
   local tail = p.K % (ctx.W) ~= 0
   for a = 0, m - 1 do
-    local row = transform(F.AT, F.at, function(s) return t[a * n + s] end, def)
+    local row = wmath.transform(F.AT, F.at, function(s) return t[a * n + s] end, def)
     for b = 0, m - 1 do
       local y = string.format('y%d_%d', a, b)
       lines[#lines + 1] = string.format('vf %s = vf_add(%s, bv);', y, row[b + 1])
@@ -382,7 +247,7 @@ function M.emit(node, E)
   local W = t.width
   local base = E:fn(node)
   local K = p.K
-  local uvals = pack(node, p, W)
+  local uvals = wmath.pack(node, p, W)
   local uname = E:constant(node, 'winograd_u', uvals, string.format(
     '%s.kernel as Winograd F(%dx%d,3x3) U = G g G^T: (point %d, block of %d vectors, input channel %d, channels)',
     node.name, p.m, p.m, p.P, p.NV, p.C))
