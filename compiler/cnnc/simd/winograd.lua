@@ -171,7 +171,7 @@ local function input_body(p)
       lines[#lines + 1] = string.format('const vf x%d_%d = vf_load(d + c + %d);', r, j, (r * p.PW + j) * p.Cp)
     end
     local col = wmath.transform(F.BT, F.bt, function(r) return string.format('x%d_%d', r, j) end, def)
-    for i = 0, n - 1 do t[i * n + j] = def(col[i + 1]) end
+    for i = 0, n - 1 do t[i * n + j] = def(col[i + 1], string.format('bt%d_%d', i, j)) end -- (B^T d)[i][j]
   end
   for i = 0, n - 1 do
     local row = wmath.transform(F.BT, F.bt, function(s) return t[i * n + s] end, def)
@@ -193,7 +193,7 @@ local function output_body(p, node, ctx)
       lines[#lines + 1] = string.format('const vf m%d_%d = vf_load(mt + k + %d);', s, j, (s * n + j) * p.T * p.Kp)
     end
     local col = wmath.transform(F.AT, F.at, function(s) return string.format('m%d_%d', s, j) end, def)
-    for a = 0, m - 1 do t[a * n + j] = def(col[a + 1]) end
+    for a = 0, m - 1 do t[a * n + j] = def(col[a + 1], string.format('at%d_%d', a, j)) end -- (A^T m)[a][j]
   end
   local ragged = p.TH * m ~= node.g.oh or p.TW * m ~= node.g.ow
   local tail = p.K % (ctx.W) ~= 0

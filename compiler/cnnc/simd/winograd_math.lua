@@ -45,23 +45,24 @@ M.F = {
 
 -- F(4, 3)'s 1-D transforms with their common subexpressions (14 and 10 vector operations
 -- instead of 22 and 17 for the plain matrix products). x(i): the C name of input i;
--- def(expr): declares a temporary and returns its name. Returns the output expressions.
+-- def(expr, hint): declares a temporary named after hint and returns its name. Returns the
+-- output expressions.
 local function vsub(a, b) return string.format('vf_fma(vf_set1(-1.0f), %s, %s)', b, a) end
 local function vfma(c, a, b) return string.format('vf_fma(vf_set1(%s), %s, %s)', c, a, b) end
 M.F[4].bt = function(x, def)
-  local d42, d31 = def(vsub(x(4), x(2))), def(vsub(x(3), x(1)))
+  local d42, d31 = def(vsub(x(4), x(2)), 'd42'), def(vsub(x(3), x(1)), 'd31')
   return {
     vfma('-5.0f', x(2), vfma('4.0f', x(0), x(4))),
-    vfma('-4.0f', def(string.format('vf_add(%s, %s)', x(1), x(2))), def(string.format('vf_add(%s, %s)', x(3), x(4)))),
-    vfma('4.0f', def(vsub(x(1), x(2))), def(vsub(x(4), x(3)))),
+    vfma('-4.0f', def(string.format('vf_add(%s, %s)', x(1), x(2)), 's12'), def(string.format('vf_add(%s, %s)', x(3), x(4)), 's34')),
+    vfma('4.0f', def(vsub(x(1), x(2)), 'd12'), def(vsub(x(4), x(3)), 'd43')),
     vfma('2.0f', d31, d42),
     vfma('-2.0f', d31, d42),
     vfma('-5.0f', x(3), vfma('4.0f', x(1), x(5))),
   }
 end
 M.F[4].at = function(x, def)
-  local a, b = def(string.format('vf_add(%s, %s)', x(1), x(2))), def(vsub(x(1), x(2)))
-  local c, d = def(string.format('vf_add(%s, %s)', x(3), x(4))), def(vsub(x(3), x(4)))
+  local a, b = def(string.format('vf_add(%s, %s)', x(1), x(2)), 's12'), def(vsub(x(1), x(2)), 'd12')
+  local c, d = def(string.format('vf_add(%s, %s)', x(3), x(4)), 's34'), def(vsub(x(3), x(4)), 'd34')
   return {
     string.format('vf_add(vf_add(%s, %s), %s)', x(0), a, c),
     vfma('2.0f', d, b),
@@ -138,13 +139,20 @@ function M.transform(A, fn, x, def)
   return out
 end
 
--- Straight-line code: lines, and def(expr) declaring a uniquely named temporary.
+-- Straight-line code: lines, and def(expr, hint) declaring a temporary: named hint when
+-- that is free, else hint_2, hint_3, ... (sums sIJ and differences dIJ of inputs I, J).
 function M.code()
-  local lines, count = {}, 0
-  return lines, function(expr)
-    count = count + 1
-    lines[#lines + 1] = string.format('const vf s%d = %s;', count, expr)
-    return 's' .. count
+  local lines, used = {}, {}
+  return lines, function(expr, hint)
+    local name = hint
+    if used[hint] then
+      used[hint] = used[hint] + 1
+      name = hint .. '_' .. used[hint]
+    else
+      used[hint] = 1
+    end
+    lines[#lines + 1] = string.format('const vf %s = %s;', name, expr)
+    return name
   end
 end
 
