@@ -21,6 +21,44 @@ memset(row + $RIGHT0, 0, sizeof(float) * $RIGHT);
 }
 }
 
+//@ keep_input
+/* $name reads its input in place: its scratch starts with the input's address (the layer
+ * function, parallel or not, receives only its output and the scratch). */
+static void $fn(float *restrict scratch, const float *restrict input)
+{
+const float *address = input;
+memcpy(scratch, &address, sizeof address);
+}
+
+//@ input_direct
+/* Input transform of tiles t0 .. t0 + $T - 1 ($n x $n inputs each, read from the
+ * $IH x $IW x $C input, zero outside it) into v [$P][$T][$CP]; tiles past the last ($N) are zero. */
+static void $fn(float *restrict v, const float *restrict x, int t0)
+{
+for (int i = 0; i < $T; ++i) {
+const int n = t0 + i;
+float *vt = v + i * $CP;
+if (n >= $N) {
+for (int p = 0; p < $P; ++p) memset(vt + p * $PSTRIDE, 0, sizeof(float) * $CP);
+continue;
+}
+const int iy0 = (n / $TW) * $M - $PT, ix0 = (n % $TW) * $M - $PL;
+const long base = ((long)iy0 * $IW + ix0) * $C;
+if (iy0 >= 0 && iy0 + $n <= $IH && ix0 >= 0 && ix0 + $n <= $IW) {
+const float *d = x + base;
+for (int c = 0; c < $CP; c += VF_W) {
+$body
+}
+} else {
+/* a border tile: rows r and columns c outside the input read as zero */
+$rows
+for (int c = 0; c < $CP; c += VF_W) {
+$body_border
+}
+}
+}
+}
+
 //@ copy_pixels
 for (int x = 0; x < $IW; ++x) {
 memcpy(row + $LEFT + x * $CP, input + (iy * $IW + x) * $C, sizeof(float) * $C);
@@ -98,12 +136,13 @@ $body
 static void $fn(float *restrict out, const float *in$part_params)
 {
 $part_locals
-/* in: the padded copy; after it, each part's block buffers v [$P][$T][input channels]
- * and m [$P][$T][output channels] (scratch memory of this layer, never const). */
+/* in: this layer's scratch memory (never const): $source; after it, each part's block
+ * buffers v [$P][$T][input channels] and m [$P][$T][output channels]. */
+$input
 float *v = (float *)in + $PADDED + part * $WSP;
 float *m = v + $VSIZE;
 for (int blk = part; blk < $NBLK; blk += parts) {
-$in_fn(v, in, blk * $T);
+$in_fn(v, x, blk * $T);
 for (int p = 0; p < $P; ++p) $gemm_fn(m + p * $MSTRIDE, v + p * $VSTRIDE, $U + p * $USIZE);
 $out_fn(out, m, $bias, blk * $T);
 }

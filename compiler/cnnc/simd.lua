@@ -3,7 +3,7 @@
 -- A SIMD convolution with padding first copies its input into a zero-bordered scratch
 -- buffer, so every output pixel runs in register tiles with no bounds checks; the memory
 -- plan reserves that buffer for the duration of the layer. A Winograd layer's scratch holds
--- its padded copy and the transformed tiles (cnnc.simd.winograd).
+-- its input's address or padded copy and the transformed tiles (cnnc.simd.winograd).
 
 local M = {}
 

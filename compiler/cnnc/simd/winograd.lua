@@ -8,9 +8,11 @@
 --   * U = G g G^T is computed in double (cnnc.simd.winograd_math) for every (input, output)
 --     channel pair and packed per point as the GEMM reads it: (point, block of NV output
 --     vectors, c, lanes).
---   * The input goes first into a zero-bordered copy whose size is a whole number of
---     tiles (and channels a whole number of vectors), so the input transform B^T d B needs
---     no bounds checks. That copy lives in the layer's scratch memory; after it come the
+--   * When the input channels are a whole number of vectors, the input transform B^T d B
+--     reads the input in place (border tiles read zeros outside it); the layer's scratch
+--     then starts with the input's address, since a parallel layer function receives only
+--     (out, in). Otherwise the input goes first into a zero-bordered copy of whole tiles
+--     and whole vectors of channels at the start of the scratch. After it come the
 --     per-thread buffers V [P][T][Cp] and M [P][T][Kp] of one block of T tiles.
 --   * Per block of T tiles: input transform (vectorised across channels), per point a
 --     register-tiled GEMM (TG tiles x NV vectors in accumulators, V values broadcast),
@@ -120,12 +122,16 @@ function M.plan(node, t, m, threads)
   local T, nblk = best.T, best.nblk
   local PH, PW = TH * m + 2, TW * m + 2
   local function r16(x) return ceil_div(x, 16) * 16 end
-  local padded = r16(PH * PW * Cp)
+  -- Channels a whole number of vectors: the input transform reads the input itself (bounds
+  -- checked in border tiles) and the scratch starts with just the input's address; else it
+  -- starts with a zero-bordered copy of whole tiles and whole vectors.
+  local direct_input = C == Cp
+  local padded = direct_input and 16 or r16(PH * PW * Cp)
   local vsize, msize = r16(P * T * Cp), r16(P * T * Kp)
   local direct = g.oh * g.ow * 9 * C * Kp / (macs_cycle * M.DIRECT_EFF) / threads
   return {
     m = m, n = n, P = P, C = C, K = K, Cp = Cp, Kp = Kp, TH = TH, TW = TW, N = N, TG = TG, NV = NV,
-    T = T, nblk = nblk, PH = PH, PW = PW, padded = padded, vsize = vsize, wsp = vsize + msize,
+    T = T, nblk = nblk, PH = PH, PW = PW, padded = padded, direct_input = direct_input, vsize = vsize, wsp = vsize + msize,
     parts = threads, scratch = padded + threads * (vsize + msize), est = best.est, direct = direct,
   }
 end
@@ -162,13 +168,14 @@ function M.choose(g, t, mode, threads)
 end
 
 -- Body of the input transform for one channel vector at c: V[(i, j)] = (B^T d B)[i][j].
-local function input_body(p)
+-- load(r, j): the C expression of input row r, column j of the tile at channel c.
+local function input_body(p, load)
   local F, n = M.F[p.m], p.n
   local lines, def = wmath.code()
   local t = {}
   for j = 0, n - 1 do
     for r = 0, n - 1 do
-      lines[#lines + 1] = string.format('const vf x%d_%d = vf_load(d + c + %d);', r, j, (r * p.PW + j) * p.Cp)
+      lines[#lines + 1] = string.format('const vf x%d_%d = %s;', r, j, load(r, j))
     end
     local col = wmath.transform(F.BT, F.bt, function(r) return string.format('x%d_%d', r, j) end, def)
     for i = 0, n - 1 do t[i * n + j] = def(col[i + 1], string.format('bt%d_%d', i, j)) end -- (B^T d)[i][j]
@@ -259,23 +266,35 @@ function M.emit(node, E)
   local ctx = { W = W, kvec = kvec, padded = require('cnnc.simd.conv').padded_affine(node, E, p.Kp / W, W, K) }
   local fns = {}
 
-  -- The padded copy (before the layer, on the calling thread).
+  local in_fn, gemm_fn, out_fn = base .. '_wi', base .. '_wgemm', base .. '_wo'
   local pad_fn = base .. '_pad'
   E:before(node, pad_fn)
-  local copy_row
-  if p.C == p.Cp then
-    copy_row = string.format('memcpy(row + %d, input + iy * %d, sizeof(float) * %d);', g.pl * p.Cp, g.iw * p.C, g.iw * p.C)
+  if p.direct_input then
+    -- The input's address goes to the scratch (a parallel layer gets only out and in).
+    fns[#fns + 1] = template.section('simd_winograd', 'keep_input', { fn = pad_fn, name = node.name })
+    local row, ic = g.iw * p.C, p.C
+    fns[#fns + 1] = template.section('simd_winograd', 'input_direct', { fn = in_fn, T = p.T, N = p.N, P = p.P,
+      PSTRIDE = p.T * p.Cp, CP = p.Cp, TW = p.TW, M = p.m, PT = g.pt, PL = g.pl, n = p.n,
+      IH = g.ih, IW = g.iw, C = p.C,
+      rows = table.concat((function()
+        local t = {}
+        for r = 0, p.n - 1 do t[#t + 1] = string.format('const int r%d = iy0 + %d >= 0 && iy0 + %d < %d;', r, r, r, g.ih) end
+        for j = 0, p.n - 1 do t[#t + 1] = string.format('const int c%d = ix0 + %d >= 0 && ix0 + %d < %d;', j, j, j, g.iw) end
+        return t
+      end)(), '\n'),
+      body = input_body(p, function(r, j) return string.format('vf_load(d + c + %d)', r * row + j * ic) end),
+      body_border = input_body(p, function(r, j)
+        return string.format('r%d && c%d ? vf_load(x + base + %d + c) : vf_zero()', r, j, r * row + j * ic)
+      end) })
   else
-    copy_row = template.section('simd_winograd', 'copy_pixels', { IW = g.iw, LEFT = g.pl * p.Cp, CP = p.Cp, C = p.C })
+    local copy_row = template.section('simd_winograd', 'copy_pixels', { IW = g.iw, LEFT = g.pl * p.Cp, CP = p.Cp, C = p.C })
+    fns[#fns + 1] = template.section('simd_winograd', 'pad_copy', { fn = pad_fn, name = node.name,
+      PH = p.PH, PW = p.PW, PT = g.pt, IH = g.ih, PROW = p.PW * p.Cp, LEFT = g.pl * p.Cp,
+      RIGHT = (p.PW - g.pl - g.iw) * p.Cp, RIGHT0 = (g.pl + g.iw) * p.Cp, CP = p.Cp, copy_row = copy_row })
+    fns[#fns + 1] = template.section('simd_winograd', 'input', { fn = in_fn, T = p.T, N = p.N, P = p.P,
+      PSTRIDE = p.T * p.Cp, CP = p.Cp, TW = p.TW, ROWSTEP = p.m * p.PW * p.Cp, COLSTEP = p.m * p.Cp,
+      body = input_body(p, function(r, j) return string.format('vf_load(d + c + %d)', (r * p.PW + j) * p.Cp) end), n = p.n })
   end
-  fns[#fns + 1] = template.section('simd_winograd', 'pad_copy', { fn = pad_fn, name = node.name,
-    PH = p.PH, PW = p.PW, PT = g.pt, IH = g.ih, PROW = p.PW * p.Cp, LEFT = g.pl * p.Cp,
-    RIGHT = (p.PW - g.pl - g.iw) * p.Cp, RIGHT0 = (g.pl + g.iw) * p.Cp, CP = p.Cp, copy_row = copy_row })
-
-  local in_fn, gemm_fn, out_fn = base .. '_wi', base .. '_wgemm', base .. '_wo'
-  fns[#fns + 1] = template.section('simd_winograd', 'input', { fn = in_fn, T = p.T, N = p.N, P = p.P,
-    PSTRIDE = p.T * p.Cp, CP = p.Cp, TW = p.TW, ROWSTEP = p.m * p.PW * p.Cp, COLSTEP = p.m * p.Cp,
-    body = input_body(p), n = p.n })
 
   local calls = {}
   local kfull = math.floor(p.Kp / W / p.NV)
@@ -321,6 +340,8 @@ function M.emit(node, E)
     part_params = threaded and ', int part, int parts' or '',
     part_locals = threaded and '' or 'const int part = 0, parts = 1;',
     PADDED = p.padded, WSP = p.wsp, VSIZE = p.vsize, NBLK = p.nblk, T = p.T, P = p.P,
+    source = p.direct_input and 'the address of the input' or 'the zero-bordered copy of the input',
+    input = p.direct_input and 'const float *x;\nmemcpy(&x, in, sizeof x);' or 'const float *x = in;',
     MSTRIDE = p.T * p.Kp, VSTRIDE = p.T * p.Cp, USIZE = p.C * p.Kp,
     in_fn = in_fn, gemm_fn = gemm_fn, out_fn = out_fn, U = uname, bias = bname,
   })
