@@ -155,12 +155,12 @@ function M.set_weight(model, layer, wname, value)
 end
 
 local COMPILE_OPTS = { target = true, threads = true, fuse = true, name = true, cc = true, cflags = true,
-  cache = true, weights = true }
+  cache = true, weights = true, winograd = true }
 
 -- Generates (driver.compile), builds or finds in the cache, and loads one library.
 local function build_variant(model, o)
   local r = run_driver(model, { weights = o.weights, name = o.name, fuse = o.fuse, keep_all = o.keep_all,
-    target = o.target, source = o.source, threads = o.threads })
+    target = o.target, source = o.source, threads = o.threads, winograd = o.winograd })
   local planned = r.planned
   local build = require 'cnnc.ffi.build'
   local spec = { name = planned.name, c = r.c, h = r.h, blob = r.blob, cc = o.cc, cflags = o.cflags, cache = o.cache }
@@ -190,7 +190,7 @@ function M.compile(model, opts)
   if type(threads) ~= 'number' or threads ~= math.floor(threads) or threads < 1 or threads > 256 then
     common.fail('model:compile: threads must be a whole number from 1 to 256, got %s', tostring(opts.threads))
   end
-  for _, k in ipairs({ 'target', 'cc', 'cflags', 'cache', 'weights', 'name' }) do
+  for _, k in ipairs({ 'target', 'cc', 'cflags', 'cache', 'weights', 'name', 'winograd' }) do
     if opts[k] ~= nil and type(opts[k]) ~= 'string' then
       common.fail('model:compile: option %s must be a string, got %s', k, type(opts[k]))
     end
@@ -204,7 +204,7 @@ function M.compile(model, opts)
   end
   local o = { fuse = opts.fuse ~= false, target = target.name, weights = opts.weights, name = opts.name,
     cc = opts.cc or os.getenv('CC') or 'cc', cflags = (opts.cflags or '-O2') .. (threads > 1 and ' -pthread' or ''),
-    cache = opts.cache, threads = threads, source = model.where and model.where.file }
+    cache = opts.cache, threads = threads, source = model.where and model.where.file, winograd = opts.winograd }
   local main = build_variant(model, o)
   local ir = require 'cnnc.ir'
   local typed = main.typed

@@ -23,15 +23,19 @@ commands:
 ]],
   summary = [[
 usage: cnnc summary MODEL [--weights DIR] [--bind NAME=FILE] [--no-fuse] [--name NAME]
+                    [--target T] [--threads N] [--winograd auto|on|off]
 
 Prints the layers with their output shapes and parameter counts, the totals, the
 multiply-adds, the activation arena the memory plan needs (next to the sum of all
 activations) and which layers were fused into which. MODEL is a Lua model file or an
 ONNX model (.onnx); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
 constant tensor in FILE (a TensorProto .pb or a .npy), e.g. weights passed as inputs.
+With a SIMD --target, the fused table also names the 3x3 convolutions that run as
+Winograd (see cnnc build --help).
 ]],
   build = [[
-usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--name NAME] [--weights DIR] [--no-fuse]
+usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--winograd auto|on|off] [--name NAME]
+                  [--weights DIR] [--no-fuse]
                   [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
                   [--bind NAME=FILE]
 
@@ -46,6 +50,9 @@ executable DIR/NAME with the runtime (libc and libm only).
   --threads N     a prediction runs on up to N POSIX threads (started and joined by each
                   prediction), sharing the layers large enough to gain from it; a
                   model with none links no pthreads (else -pthread); default 1
+  --winograd W    SIMD targets: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) or
+                  F(4x4,3x3): auto (default: per layer, where a cost model says it is
+                  faster than direct convolution), on (every such layer), off
   --no-fuse       keep every layer separate (no fusion pass)
   --cc CC         C compiler (default: $CC or cc; for a target of another architecture,
                   such as neon on x86-64, $CNNC_CROSS_CC or aarch64-linux-gnu-gcc, whose
@@ -150,11 +157,12 @@ end
 
 function M.summary(argv)
   local pos, opt = parse(argv, { ['--weights'] = 'value', ['--no-fuse'] = 'switch', ['--name'] = 'value',
-    ['--bind'] = 'list' }, 'summary')
+    ['--bind'] = 'list', ['--target'] = 'value', ['--threads'] = 'value', ['--winograd'] = 'value' }, 'summary')
   if #pos ~= 1 then die('summary: expected one MODEL argument (see cnnc summary --help)', 2) end
   local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'], fuse = not opt['--no-fuse'],
-    name = opt['--name'] })
+    name = opt['--name'], target = opt['--target'], winograd = opt['--winograd'],
+    threads = opt['--threads'] and (tonumber(opt['--threads']) or die('summary: --threads takes a number', 2)) })
   if not r then fail_with(err) end
   io.write(require('cnnc.summary').text(r), '\n')
 end
@@ -267,6 +275,7 @@ function M.build(argv)
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
     ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--bind'] = 'list', ['--threads'] = 'value',
+    ['--winograd'] = 'value',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -280,7 +289,7 @@ function M.build(argv)
   local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
-    blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto',
+    blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto', winograd = opt['--winograd'],
     threads = opt['--threads'] and (tonumber(opt['--threads']) or die('build: --threads takes a number', 2)) })
   if not r then fail_with(err) end
   if dump then

@@ -75,7 +75,8 @@ M.BLOB_THRESHOLD = 1048576
 -- source = file name for the banner, target = 'generic'|'avx2'|... (cnnc.targets),
 -- keep_all = true: the workspace keeps every layer's output (cnnc.passes.plan),
 -- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals,
--- threads = N: layers worth it shared among N POSIX threads (build with -pthread)}. Returns a table of the graphs made so far
+-- threads = N: layers worth it shared among N POSIX threads (build with -pthread),
+-- winograd = 'auto'|'on'|'off': 3x3 stride-1 convolutions as Winograd (cnnc.simd.winograd)}. Returns a table of the graphs made so far
 -- {graph, typed, fused, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
@@ -98,15 +99,16 @@ function M.compile(model, opts)
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end
     r.target = target
-    r.planned = require('cnnc.passes.plan').run(r.fused, { keep_all = opts.keep_all, target = target })
-    if opts.stop == 'plan' then return r end
-    local emit = require 'cnnc.emit'
-    local blob = opts.blob
-    if blob == nil or blob == 'auto' then blob = emit.weight_floats(r.planned) > M.BLOB_THRESHOLD end
     local threads = opts.threads or 1
     if type(threads) ~= 'number' or threads < 1 or threads > 256 or threads ~= math.floor(threads) then
       util.fail(nil, 'threads must be a whole number from 1 to 256, got %s', tostring(threads))
     end
+    r.planned = require('cnnc.passes.plan').run(r.fused, { keep_all = opts.keep_all, target = target,
+      winograd = opts.winograd, threads = threads })
+    if opts.stop == 'plan' then return r end
+    local emit = require 'cnnc.emit'
+    local blob = opts.blob
+    if blob == nil or blob == 'auto' then blob = emit.weight_floats(r.planned) > M.BLOB_THRESHOLD end
     r.threads = threads
     r.c, r.h, r.blob = emit.run(r.planned, { source = opts.source, target = target, blob = blob, threads = threads })
     return r

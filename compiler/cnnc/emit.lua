@@ -392,11 +392,13 @@ function M.run(g, opts)
 end
 
 -- Number of floats of constant data a planned graph would emit (weights in use are not
--- known before emitting, so this counts all weights: an upper bound).
+-- known before emitting, so this counts all weights and Winograd kernels: an upper bound).
 function M.weight_floats(g)
   local n = 0
   for _, node in ipairs(g.nodes) do
     for _, w in ipairs(node.weights or {}) do n = n + w.tensor.n end
+    -- A Winograd layer's transformed kernel is (m+2)^2/9 times bigger.
+    if node.winograd then n = n + node.winograd.P * node.winograd.C * node.winograd.Kp end
   end
   return n
 end

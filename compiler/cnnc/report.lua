@@ -23,6 +23,7 @@ local function fused_text(node)
   local e = epilogue.describe(node.epilogue or {})
   if e ~= '' then t[#t + 1] = e end
   for _, f in ipairs(node.fused or {}) do t[#t + 1] = f end
+  if node.kernel then t[#t + 1] = node.kernel end -- set by the plan pass: direct or Winograd
   return table.concat(t, '; ')
 end
 

@@ -2,7 +2,8 @@
 --
 -- A SIMD convolution with padding first copies its input into a zero-bordered scratch
 -- buffer, so every output pixel runs in register tiles with no bounds checks; the memory
--- plan reserves that buffer for the duration of the layer.
+-- plan reserves that buffer for the duration of the layer. A Winograd layer's scratch holds
+-- its input's address or padded copy and the transformed tiles (cnnc.simd.winograd).
 
 local M = {}
 
@@ -11,6 +12,7 @@ function M.scratch(node, t)
   if not t or t.width <= 1 then return 0 end
   if node.op ~= 'Conv1D' and node.op ~= 'Conv2D' then return 0 end
   if (node.p.groups or 1) > 1 then return 0 end
+  if node.winograd then return node.winograd.scratch end
   local g = node.g
   if g.pt + g.pb + g.pl + g.pr == 0 then return 0 end
   return (g.ih + g.pt + g.pb) * (g.iw + g.pl + g.pr) * g.ic

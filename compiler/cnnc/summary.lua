@@ -40,7 +40,7 @@ function M.text(r)
   else
     out[#out + 1] = string.format('After fusion: %d layers run (of %d written)', #f.nodes, #g.nodes)
     local frows = { { 'layer', 'type', 'output', 'epilogue / fused' } }
-    for _, n in ipairs(report.rows(f)) do
+    for _, n in ipairs(report.rows(p or f)) do
       if n[1] ~= '#' and n[3] ~= 'Input' then frows[#frows + 1] = { n[2], n[3], n[4], n[7] } end
     end
     out[#out + 1] = report.table(frows, '  ', {})

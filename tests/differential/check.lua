@@ -177,7 +177,8 @@ end
 -- one time in four without fusion. One network in four has its unfused build, another its
 -- SIMD build, keep the weights in a linked binary blob instead of C literals. Half the
 -- SIMD builds run their convolutions on 2 threads; every other one is compiled with small
--- cache budgets (M.SMALL_CACHE).
+-- cache budgets (M.SMALL_CACHE), the others with every 3x3 stride-1 convolution as
+-- Winograd (winograd = 'on', cnnc.simd.winograd).
 function M.variants(net, ctx)
   local list = {
     { variant = 'fused', fuse = true, target = 'generic' },
@@ -189,7 +190,8 @@ function M.variants(net, ctx)
     local t = simd[k % #simd + 1]
     local fuse = math.floor(k / #simd) % 4 ~= 3
     list[3] = { variant = (fuse and 'fused-' or 'unfused-') .. t, fuse = fuse, target = t, blob = net.index % 4 == 0,
-      threads = math.floor(k / #simd) % 2 == 1 and 2 or nil, small_cache = net.index % 2 == 1 }
+      threads = math.floor(k / #simd) % 2 == 1 and 2 or nil, small_cache = net.index % 2 == 1,
+      winograd = net.index % 2 == 0 and 'on' or nil }
   end
   -- The cross build varies like the SIMD one, by its own turn count.
   local ct = M.cross_target(net.index, net.seed, ctx)
@@ -201,6 +203,7 @@ function M.variants(net, ctx)
   end
   for _, b in ipairs(list) do
     if b.blob then b.variant = b.variant .. '-blob' end
+    if b.winograd then b.variant = b.variant .. '-winograd' end
     if b.threads then b.variant = b.variant .. '-t' .. b.threads end
     if b.small_cache then b.variant = b.variant .. '-smallcache' end
   end
@@ -243,7 +246,7 @@ local function repro_text(net, variants, ctx)
     end
     if b.threads then env = env .. testlib.SHARE_ALL_ENV end
     local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '')
-      .. (b.threads and (' --threads ' .. b.threads) or '')
+      .. (b.threads and (' --threads ' .. b.threads) or '') .. (b.winograd and (' --winograd ' .. b.winograd) or '')
     local out = '$d/repro_' .. b.variant
     local tc = toolchain_of(ctx, b)
     lines[#lines + 1] = string.format('%sbin/cnnc build $d/model.lua -o %s --target %s%s --cflags -O1 && '
@@ -358,7 +361,7 @@ function M.run(net, dir, ctx)
     local r, cerr = with_small_cache(b.small_cache, function()
       local function build()
         return compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
-          source = 'model.lua' })
+          winograd = b.winograd, source = 'model.lua' })
       end
       -- A threaded build shares every layer it can, so the team code runs on small nets too.
       if b.threads then return testlib.share_all(build) end

@@ -125,6 +125,10 @@ local function conv(rank)
     local mode = rng:pick(rank == 1 and { 'valid', 'same', 'causal' } or { 'valid', 'same' })
     local ks, ss, ds, out = {}, {}, {}, {}
     for i = 1, rank do ks[i], ss[i], ds[i], out[i] = axis(rng, sp[i], mode, style, 5) end
+    -- One plain 2-D convolution in three is 3x3 (when it fits): the Winograd kernel's case.
+    if rank == 2 and style == 'plain' and rng:chance(0.35) and (mode == 'same' or (sp[1] >= 3 and sp[2] >= 3)) then
+      for i = 1, 2 do ks[i], out[i] = 3, out_len(sp[i], 3, 1, 1, mode) end
+    end
     local filters = math.min(channel_count(rng, 6), math.floor(MAX_WEIGHTS / (prod(ks) * cin)))
     if filters < 1 then return nil end
     local args = {}

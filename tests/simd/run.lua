@@ -1,11 +1,13 @@
 -- SIMD kernels on shapes the golden and random suites do not reach: many input channels
 -- split into several chunks (with a remainder), output channels that are not whole vectors,
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
--- activations that need the scalar pass. Every host target, and every cross target this
--- machine can emulate (neon under qemu-aarch64), compared with the reference interpreter.
--- The L1 budget is shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes. Then the
--- vector forms of the activations on a sweep of inputs (tests/simd/vmath.lua), and a
--- network of every layer kind checked for scalar-only layers (tests/simd/vectorised.lua).
+-- activations that need the scalar pass; Winograd layers (tests/simd/winograd.lua, built
+-- with winograd 'on', and with 'auto'). Every host target, and every cross target this
+-- machine can emulate (neon under qemu-aarch64), compared with the reference interpreter,
+-- and builds on several threads with their 1-thread build (bit for bit). The L1 budget is
+-- shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes. Then the vector forms of the
+-- activations on a sweep of inputs (tests/simd/vmath.lua), and a network of every layer
+-- kind checked for scalar-only layers (tests/simd/vectorised.lua).
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
 local cli = require 'cnnc.cli'
@@ -27,7 +29,8 @@ os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 local passed, failed = 0, 0
 local cross = testlib.cross_targets('simd')
 
-for _, case in ipairs({ 'wide2d', 'wide1d' }) do
+for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winograd', 'auto' } }) do
+  local case, wmode = cv[1], cv[2]
   local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
   local typed = assert(driver.compile(model, { stop = 'shape' })).typed
   local shape = util.copy(typed.input.shape)
@@ -35,7 +38,7 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
   local x = tensor.new(shape)
   local r = initializers.rng(11, case)
   for i = 0, x.n - 1 do x.data[i] = r:uniform() * 2 - 1 end
-  local xpath = work .. '/' .. case .. '.npy'
+  local xpath = work .. '/' .. case .. (wmode or '') .. '.npy'
   assert(npy.write(xpath, x))
   local ref = assert(runner.run_batch(typed, x))
   local variants = {}
@@ -45,11 +48,17 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
     variants[#variants + 1] = { t, 1 }
     variants[#variants + 1] = { t, 3 }
   end
+  if wmode then -- every SIMD target on 2 threads too
+    for _, t in ipairs(targets.host_list()) do
+      if t ~= 'generic' then variants[#variants + 1] = { t, 2 } end
+    end
+  end
+  local single = {} -- target -> its 1-thread output: other thread counts must give the same bits
   for _, tv in ipairs(variants) do
     local t, threads = tv[1], tv[2]
-    local dir = string.format('%s/%s_%s_%d', work, case, t, threads)
+    local dir = string.format('%s/%s%s_%s_%d', work, case, wmode or '', t, threads)
     os.execute('mkdir -p ' .. dir)
-    local function compile() return driver.compile(model, { target = t, threads = threads }) end
+    local function compile() return driver.compile(model, { target = t, threads = threads, winograd = wmode }) end
     local res, err
     if threads > 1 then res, err = dofile('tests/lib/testlib.lua').share_all(compile) else res, err = compile() end
     local ok, msg = res ~= nil, err and util.format_error(err)
@@ -66,14 +75,19 @@ for _, case in ipairs({ 'wide2d', 'wide1d' }) do
         if got then
           local e, m = dofile('tests/lib/testlib.lua').max_err(got, ref)
           ok, msg = e <= 1e-4 * (1 + m), string.format('max error %g (max |ref| %g)', e, m)
+          if threads == 1 then single[t] = got
+          elseif ok and single[t] then
+            local d = dofile('tests/lib/testlib.lua').max_err(got, single[t])
+            ok, msg = d == 0, string.format('differs from the 1-thread build by up to %g', d)
+          end
         end
       end
     end
-    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s %s threads %d: %s', case, t, threads, msg)) end
+    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s%s %s threads %d: %s', case, wmode and (' winograd ' .. wmode) or '', t, threads, msg)) end
   end
 end
 do
-  local p, f = dofile('tests/simd/vmath.lua')(work, cc, cross)
+  local p, f = dofile('tests/simd/vmath.lua')(work, os.getenv('CC') or 'cc', cross)
   passed, failed = passed + p, failed + f
   p, f = dofile('tests/simd/vectorised.lua')(work)
   passed, failed = passed + p, failed + f

@@ -169,6 +169,7 @@ end
 
 function M.emit(node, E)
   local gr = groups(node)
+  if E.simd and node.winograd then return require('cnnc.simd.winograd').emit(node, E) end
   if E.simd and gr == 1 then return require('cnnc.simd.conv').emit(node, E) end
   if E.simd and gr == node.g.ic and node.p.filters == gr then return require('cnnc.simd.depthwise').emit(node, E) end
   local bias = node.p.use_bias and (E:weight(node, 'bias') .. '[oc]') or '0.0f'

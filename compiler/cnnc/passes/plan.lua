@@ -39,10 +39,13 @@ end
 -- after a prediction the workspace holds every layer's output (for inspecting activations).
 -- opts.target: the target the code is for; a layer may need scratch memory on it
 -- (cnnc.simd.scratch), reserved while the layer runs: g.plan.scratch[name] = offset.
+-- opts.winograd ('auto'|'on'|'off') and opts.threads: which 3x3 convolutions of a SIMD
+-- target run as Winograd (node.winograd, chosen by cnnc.simd.winograd).
 function M.run(g, opts)
   local keep_all = opts and opts.keep_all
   local target = opts and opts.target
   g = ir.clone(g)
+  if target then require('cnnc.simd.winograd').choose(g, target, opts.winograd, opts.threads) end
   local io = ir.io(g)
   local root, storage = {}, {}
   for _, v in ipairs(io.inputs) do
