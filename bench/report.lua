@@ -293,10 +293,12 @@ add('Single thread. oneDNN: its per-primitive times inside the network (the sum 
   .. '(`bench/layers.lua`) and timed by its executable\'s `--bench`; nothing is fused across layers in '
   .. 'these networks except activations, which stay with their layer. GFLOP/s and % of peak from the '
   .. 'minimum; cnnc\'s % of peak is against the peak of its own ISA (the FMA row of `bench/peak.c`). '
-  .. 'Ratio: cnnc min / oneDNN min.')
+  .. 'Ratio: cnnc min / oneDNN min. A target\'s first columns are its default kernels (Winograd where '
+  .. '`--winograd auto` picks it, so GFLOP/s counts the direct convolution\'s flops: above 100% of peak is '
+  .. 'possible); "-direct" is the same layer with `--winograd off`, the direct kernel alone.')
 local ISA_PEAK = { avx512 = 'avx512', avx2 = 'avx2', sse4 = 'sse', neon = nil }
 local function isa_peak(variant)
-  local isa = ISA_PEAK[variant]
+  local isa = ISA_PEAK[variant:match('^[^-]+')]
   local p = isa and one('peak', function(r) return r.isa == isa and tonumber(r.threads) == 1 end)
   return p and tonumber(p.best)
 end

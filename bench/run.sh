@@ -323,27 +323,31 @@ for net in $(echo "$NETS" | tr ',' ' '); do
             for t in $(echo "$tlist" | tr ',' ' '); do
                 [ "$t" = generic ] && continue
                 [ -x "$OUT/cnnc/$net-$t/$net" ] || continue
-                say "cnnc $net $t: timing each layer alone"
+                # default kernels (Winograd where cnnc picks it) and direct convolution only
+                for wmode in auto off; do
+                lvar=$t; [ $wmode = off ] && lvar=$t-direct
+                say "cnnc $net $lvar: timing each layer alone"
                 while read -r _ lname lop lmacs lmodel linput; do
-                    lb=$ld/$t-$lname
-                    if ! $CNNC build "$lmodel" -o "$lb" --target "$t" --cc "$CC" --cflags "$CFLAGS" \
-                            > "$LOGS/layer-build-$net-$t-$lname.txt" 2>&1; then
-                        say "cnnc $net $t layer $lname: FAILED to build (see $LOGS/layer-build-$net-$t-$lname.txt)"
+                    lb=$ld/$lvar-$lname
+                    if ! $CNNC build "$lmodel" -o "$lb" --target "$t" --winograd $wmode --cc "$CC" --cflags "$CFLAGS" \
+                            > "$LOGS/layer-build-$net-$lvar-$lname.txt" 2>&1; then
+                        say "cnnc $net $lvar layer $lname: FAILED to build (see $LOGS/layer-build-$net-$lvar-$lname.txt)"
                         continue
                     fi
                     # about 0.3 s of work per layer, 5 to 500 runs
                     lruns=$(awk -v m="$lmacs" 'BEGIN { r = (m > 0) ? int(3e9 / m) : 500; if (r < 5) r = 5; if (r > 500) r = 500; print r }')
-                    llog=$LOGS/layer-$net-$t-$lname.txt
+                    llog=$LOGS/layer-$net-$lvar-$lname.txt
                     "$lb/$lname" "$linput" -o "$lb/out.npy" --bench "$lruns" > "$llog" 2>&1
                     bl=$(bench_line "$llog")
                     if [ -z "$bl" ]; then
-                        say "cnnc $net $t layer $lname: run FAILED (see $llog)"; continue
+                        say "cnnc $net $lvar layer $lname: run FAILED (see $llog)"; continue
                     fi
                     # shellcheck disable=SC2086
                     set -- $bl
-                    rec layer "net=$net" "impl=cnnc" "variant=$t" "threads=1" "name=$lname" "op=$lop" \
+                    rec layer "net=$net" "impl=cnnc" "variant=$lvar" "threads=1" "name=$lname" "op=$lop" \
                         "median=$2" "min=$3" "macs=$lmacs"
                 done < "$ld/list.txt"
+                done
             done
         else
             say "cnnc $net: cannot write the one-layer models ($(tail -n 1 "$LOGS/layers-$net.txt"))"
