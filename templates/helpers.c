@@ -25,7 +25,7 @@ s += x[i];
 for (int i = 0; i < n; ++i) x[i] /= s;
 }
 
-//@ vmath
+//@ vexp
 /* e^x lane by lane. x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, so n ln2 is exact);
  * e^r by its Taylor polynomial of degree 7 (truncation below 2e-9 relative); 2^n applied
  * as two halves so results down to the denormals are right. x is clamped to [-104, 89],
@@ -49,6 +49,7 @@ p = vf_mul(vf_mul(p, vf_pow2i(h)), vf_pow2i(vf_sub(n, h)));
 return vf_sel_nan(x, x, p);
 }
 
+//@ vtanh
 /* tanh lane by lane: for |x| < 0.5 its odd Taylor series to x^15 (truncation below 2e-8
  * relative), else (1 - e^-2|x|) / (1 + e^-2|x|) with the sign of x. */
 static inline vf cnnc_vf_tanh(vf x)
@@ -69,6 +70,7 @@ s = vf_fma(vf_mul(s, x2), x, x);
 return vf_sel_lt(a, vf_set1(0.5f), s, big);
 }
 
+//@ vlog1p
 /* log(1 + y) for y >= 0 lane by lane: 2 atanh(s) with s = y / (2 + y) <= 1/3, by its odd
  * series to s^15 (truncation below 1e-9); no cancellation for small y. */
 static inline vf cnnc_vf_log1p_pos(vf y)

@@ -95,7 +95,7 @@ int ${name}_cpu_supported(void)
 return 1;
 }
 
-// Per-ISA primitives of the vector math functions (templates/helpers.c, section vmath):
+// Per-ISA primitives of the vector math functions (templates/helpers.c, vexp, vtanh, vlog1p):
 // vf_sub/vf_div/vf_min, vf_abs, vf_round (to nearest even), vf_floor, vf_pow2i(n) = 2^n for
 // a vector of integral floats in [-126, 127], vf_sel_lt(a, b, x, y) = a < b ? x : y and
 // vf_sel_nan(a, x, y) = a is NaN ? x : y, lane by lane.

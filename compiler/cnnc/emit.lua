@@ -48,10 +48,10 @@ function Context:post(node, ptr, channels)
   return s
 end
 
--- A helper of templates/helpers.c; SIMD targets get the vector softmax (and vmath).
+-- A helper of templates/helpers.c; SIMD targets get the vector softmax (and vector exp).
 function Context:need(helper)
   if helper == 'softmax' and self.simd then
-    self.helpers.vsoftmax, self.helpers.vmath = true, true
+    self.helpers.vsoftmax, self.helpers.vexp = true, true
   else
     self.helpers[helper] = true
   end
@@ -318,8 +318,13 @@ function M.run(g, opts)
     end
   end
 
-  -- The vector math functions, where a vector epilogue calls them (cnnc.simd.vmath).
-  if E.simd and funcs_text:find('cnnc_vf_', 1, true) then E.helpers.vmath = true end
+  -- The vector math functions the code calls (cnnc.simd.vmath; each only where used: clang
+  -- warns of unused static functions), tanh needing exp.
+  if E.simd then
+    if funcs_text:find('cnnc_vf_exp(', 1, true) then E.helpers.vexp = true end
+    if funcs_text:find('cnnc_vf_tanh(', 1, true) then E.helpers.vtanh, E.helpers.vexp = true, true end
+    if funcs_text:find('cnnc_vf_log1p_pos(', 1, true) then E.helpers.vlog1p = true end
+  end
   local helpers = {}
   for _, h in ipairs(util.sorted_keys(E.helpers)) do
     helpers[#helpers + 1] = template.section('helpers', h, {})

@@ -2,7 +2,7 @@
 --
 -- Each form maps a vf expression (a variable name) and the activation's parameters to a vf
 -- expression built from the vector macros of templates/simd.c and the vector math
--- functions of templates/helpers.c (section vmath: cnnc_vf_exp, cnnc_vf_tanh,
+-- functions of templates/helpers.c (sections vexp, vtanh, vlog1p: cnnc_vf_exp, cnnc_vf_tanh,
 -- cnnc_vf_log1p_pos), which the emitter includes when generated code calls them. The forms
 -- follow the scalar definitions in cnnc.activations; exp-based ones agree with libm's
 -- float32 results to a few units in the last place. Forms built on min/max end in a NaN
