@@ -231,18 +231,53 @@ end
 
 -- Compiles the model-independent runtime files into objects in dir; returns their paths
 -- or nil, message.
+-- The runtime's objects are the same for every model built with the same compiler and
+-- flags: they are kept in the cache directory (cnnc.ffi.build.cache_dir()/runtime/<key>,
+-- key: SHA-256 of the compiler's --version, the command, and every runtime source and
+-- header), so only the first build with a compiler and flags compiles them. A cache that
+-- cannot be read or written is skipped silently: the objects are then compiled in dir.
+local function runtime_cache(cc, cflags)
+  local ok, root = pcall(function() return require('cnnc.ffi.build').cache_dir() end)
+  if not ok or not root then return nil end
+  local rt = M.root() .. '/runtime'
+  local p = io.popen(cc .. ' --version 2>&1')
+  local parts = { 'cnnc runtime objects 1', cc, cflags, p and p:read('*a') or '' }
+  if p then p:close() end
+  local ls = io.popen('ls ' .. shell_quote(rt) .. ' 2>/dev/null')
+  if not ls then return nil end
+  for f in ls:lines() do
+    if f:match('%.[ch]$') then parts[#parts + 1] = f .. '\0' .. (util.read_file(rt .. '/' .. f) or '') end
+  end
+  ls:close()
+  local key = require('cnnc.ffi.sha256')(table.concat(parts, '\0'))
+  return root .. '/runtime/' .. key:sub(1, 24)
+end
+
 function M.runtime_objects(dir, cc, cflags)
   local rt = M.root() .. '/runtime'
+  local cache = runtime_cache(cc, cflags)
+  if cache and not os.execute('mkdir -p ' .. shell_quote(cache) .. ' 2>/dev/null') then cache = nil end
   local objs = {}
   for i = 2, #M.RUNTIME_SOURCES do
     local f = M.RUNTIME_SOURCES[i]
-    local o = dir .. '/' .. f:gsub('%.c$', '.o')
-    local cmd = string.format('%s -std=c99 %s -I %s -c %s -o %s 2>&1; echo "cnnc-status:$?"', cc, cflags,
-      shell_quote(rt), shell_quote(rt .. '/' .. f), shell_quote(o))
-    local p = io.popen(cmd)
-    local log = p:read('*a')
-    p:close()
-    if not log:match('cnnc%-status:0%s*$') then return nil, log end
+    local o = (cache or dir) .. '/' .. f:gsub('%.c$', '.o')
+    local have = cache and io.open(o, 'rb')
+    if have then
+      have:close()
+    else
+      -- into the cache under a temporary name, then renamed: readers never see half
+      local tmp = cache and (o .. '.tmp' .. tostring(os.time()) .. tostring(math.random(1e9))) or o
+      local cmd = string.format('%s -std=c99 %s -I %s -c %s -o %s 2>&1; echo "cnnc-status:$?"', cc, cflags,
+        shell_quote(rt), shell_quote(rt .. '/' .. f), shell_quote(tmp))
+      local p = io.popen(cmd)
+      local log = p:read('*a')
+      p:close()
+      if not log:match('cnnc%-status:0%s*$') then
+        if cache then os.remove(tmp) end
+        return nil, log
+      end
+      if cache and not os.rename(tmp, o) then os.remove(tmp); return nil, 'cannot write ' .. o end
+    end
     objs[#objs + 1] = o
   end
   return objs
@@ -254,7 +289,10 @@ function M.cc_executable(dir, name, cc, cflags)
   if blob == nil then return nil, berr end
   local exe = dir .. '/' .. name
   local tmp = exe .. '.tmp'
-  local cmd = M.cc_command(dir, name, cc, cflags, tmp)
+  -- the runtime's objects from the cache (or compiled now); if they do not compile, the
+  -- one command below compiles everything and reports the error
+  local objs = M.runtime_objects(dir, cc, cflags)
+  local cmd = M.cc_command(dir, name, cc, cflags, tmp, objs)
   -- LuaJIT's popen:close() does not report the exit status: the shell echoes it.
   local p = io.popen(cmd .. ' 2>&1; echo "cnnc-status:$?"')
   local out = p:read('*a')
