@@ -536,6 +536,18 @@ static void multi_print(const float *output, size_t items, const cnnc_model *m)
  * item or a batch (all the same number of items); the items are laid out one after
  * another as the model takes them, run, and each output is printed or written to its
  * own file. */
+/* Checked before any model code runs: a missing instruction set is a message, not SIGILL.
+ * Returns 1 (after saying so) when this CPU lacks the model's instruction set. */
+static int cpu_lacks_target(const cnnc_model *m)
+{
+    if (m->cpu_supported == NULL || m->cpu_supported())
+        return 0;
+    fprintf(stderr, "%s: error: this program was built for the '%s' instruction set, which "
+            "this CPU lacks; rebuild with `cnnc build --target generic` (or a target this "
+            "CPU has)\n", m->name, m->target ? m->target : "?");
+    return 1;
+}
+
 static int multi_main(int argc, char **argv, const cnnc_model *m)
 {
     struct multi_options o;
@@ -557,12 +569,8 @@ static int multi_main(int argc, char **argv, const cnnc_model *m)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     rc = 1;
-    if (m->cpu_supported != NULL && !m->cpu_supported()) {
-        fprintf(stderr, "%s: error: this program was built for the '%s' instruction set, which "
-                "this CPU lacks; rebuild with `cnnc build --target generic` (or a target this "
-                "CPU has)\n", m->name, m->target ? m->target : "?");
+    if (cpu_lacks_target(m))
         return 1;
-    }
     for (k = 0; k < m->num_inputs; k++) {
         cnnc_model v;
         size_t n;
@@ -644,13 +652,8 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *m)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     rc = 1;
-    /* Checked before any model code runs: a missing instruction set is a message, not SIGILL. */
-    if (m->cpu_supported != NULL && !m->cpu_supported()) {
-        fprintf(stderr, "%s: error: this program was built for the '%s' instruction set, which "
-                "this CPU lacks; rebuild with `cnnc build --target generic` (or a target this "
-                "CPU has)\n", m->name, m->target ? m->target : "?");
+    if (cpu_lacks_target(m))
         return 1;
-    }
     if (cnnc_input_read(&in, o.input, m, err, sizeof err) != 0)
         goto fail;
     items = in.count / m->input_size;
