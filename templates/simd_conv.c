@@ -5,18 +5,20 @@
 // vectors, per chunk of input channels, then (ky, kx, ic, channel).
 
 //@ tile
-/* $PH x $PW pixels x $V vectors of output channels. out: the tile's first output value; in:
- * the first window's top-left input value at this chunk's first channel; w, bias: the
- * block's packed weights for this chunk and its bias; oc0: the block's first channel; nic:
- * input channels in this chunk; first/last: the chunk is the first/last of the sum. */
-static void $fn(float *restrict out, const float *restrict in, const float *restrict w,
+/* $PH x $PW pixels x $V vectors of output channels$what. out: the tile's first output
+ * value (or partial sum); in: the first window's top-left input value at this chunk's
+ * first channel; w, bias: the block's packed weights for this chunk and its bias; oc0: the
+ * block's first channel; nic: input channels in this chunk; first/last: the chunk is the
+ * first/last of the sum. */
+static void $fn($outputs, const float *restrict in, const float *restrict w,
 const float *restrict bias, int oc0, int nic, int first, int last)
 {
+$unused
 $acc_init
 for (int ky = 0; ky < $KH; ++ky) {
 const float *x = in + ky * $ROW_STEP;
 for (int kx = 0; kx < $KW; ++kx) {
-for (int ic = 0; ic < nic; ++ic) {
+for (int ic = 0; ic < $NIC; ++ic) {
 $w_load
 vf xb;
 $fmas
@@ -25,10 +27,7 @@ w += $WSTEP;
 x += $COL_STEP;
 }
 }
-if (last) {
-$epilogue
-}
-$stores
+$finish
 }
 
 //@ row
@@ -78,10 +77,21 @@ memset(row + $LEFT + $ROW, 0, sizeof(float) * $RIGHT);
 }
 }
 
+//@ keep_input
+/* $name reads its input in place: its scratch starts with the input's address, then the
+ * partial sums (the layer function, parallel or not, receives only its output and the
+ * scratch). */
+static void $fn(float *restrict scratch, const float *restrict input)
+{
+const float *address = input;
+memcpy(scratch, &address, sizeof address);
+}
+
 //@ layer
 /* $comment */
-static void $fn(float *restrict out, const float *restrict in$part_params)
+static void $fn(float *restrict out, const float *${restrict}in$part_params)
 {
+$source
 $blocks
 }
 

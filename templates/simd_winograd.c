@@ -114,7 +114,8 @@ $blocks
 
 //@ output
 /* Output transform of tiles t0 .. t0 + $T - 1 ($m x $m outputs each) from m [points][$T][$KP],
- * plus bias and epilogue, into out ($OH x $OW x $OC); ragged tiles store their valid pixels. */
+ * plus bias and epilogue, into out ($OH x $OW x $OC$pooled); ragged tiles store their valid
+ * pixels. */
 static void $fn(float *restrict out, const float *restrict m, const float *restrict bias, int t0)
 {
 for (int i = 0; i < $T; ++i) {
@@ -122,7 +123,7 @@ const int n = t0 + i;
 if (n >= $N) break;
 const int oy = (n / $TW) * $m, ox = (n % $TW) * $m;
 $bounds
-float *o = out + (oy * $OW + ox) * $OC;
+float *o = out + ($opixel) * $OC;
 const float *mt = m + i * $KP;
 for (int k = 0; k < $KP; k += VF_W) {
 $nk

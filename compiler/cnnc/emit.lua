@@ -250,7 +250,7 @@ function M.run(g, opts)
       if plan.scratch and plan.scratch[n.name] then
         local sname = util.c_ident(n.name) .. '_scratch'
         local floats = require('cnnc.simd').scratch(n, t)
-        buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* padded input of %s */', sname,
+        buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* scratch of %s */', sname,
           plan.scratch[n.name], n.name)
         local pre = E.pre[n]
         if pre and pre.units then

@@ -1,9 +1,11 @@
 -- cnnc.simd: what the SIMD emitters (cnnc.simd.*) need from the rest of the pipeline.
 --
 -- A SIMD convolution with padding first copies its input into a zero-bordered scratch
--- buffer, so every output pixel runs in register tiles with no bounds checks; the memory
--- plan reserves that buffer for the duration of the layer. A Winograd layer's scratch holds
--- its input's address or padded copy and the transformed tiles (cnnc.simd.winograd).
+-- buffer, so every output pixel runs in register tiles with no bounds checks; one that
+-- pools in its tiles (cnnc.simd.pool_fuse) over several chunks of input channels keeps its
+-- partial sums there too (cnnc.simd.conv.layout). The memory plan reserves that buffer for
+-- the duration of the layer. A Winograd layer's scratch holds its input's address or
+-- padded copy and the transformed tiles (cnnc.simd.winograd).
 
 local M = {}
 
@@ -13,9 +15,7 @@ function M.scratch(node, t)
   if node.op ~= 'Conv1D' and node.op ~= 'Conv2D' then return 0 end
   if (node.p.groups or 1) > 1 then return 0 end
   if node.winograd then return node.winograd.scratch end
-  local g = node.g
-  if g.pt + g.pb + g.pl + g.pr == 0 then return 0 end
-  return (g.ih + g.pt + g.pb) * (g.iw + g.pl + g.pr) * g.ic
+  return require('cnnc.simd.conv').layout(node, t).scratch
 end
 
 return M

@@ -38,7 +38,7 @@ function M.text(r)
   if f == g then
     out[#out + 1] = 'Fusion: off (--no-fuse)'
   else
-    out[#out + 1] = string.format('After fusion: %d layers run (of %d written)', #f.nodes, #g.nodes)
+    out[#out + 1] = string.format('After fusion: %d layers run (of %d written)', #(p or f).nodes, #g.nodes)
     local frows = { { 'layer', 'type', 'output', 'epilogue / fused' } }
     for _, n in ipairs(report.rows(p or f)) do
       if n[1] ~= '#' and n[3] ~= 'Input' then frows[#frows + 1] = { n[2], n[3], n[4], n[7] } end

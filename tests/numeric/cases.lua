@@ -149,6 +149,10 @@ function M.propagate_models()
       nn.Activation { 'relu' } }),
     m('conv-relu-maxpool', { 8, 8, 3 }, { nn.Conv2D { 16, 3, padding = 'same', activation = 'relu' },
       nn.MaxPooling2D { 2 } }),
+    -- pools computed in the convolution's registers on SIMD targets (cnnc.simd.pool_fuse)
+    m('conv-avgpool-tail', { 7, 9, 3 }, { nn.Conv2D { 20, 3, padding = 'same', activation = 'elu' },
+      nn.AveragePooling2D { 2 } }),
+    m('conv1d-maxpool3', { 13, 2 }, { nn.Conv1D { 5, 3, padding = 'same' }, nn.MaxPooling1D { 3 }, nn.Activation { 'relu' } }),
     m('activations-chain', { 6, 4 }, { nn.Activation { 'softplus' }, nn.Activation { 'hard_sigmoid' },
       nn.LeakyReLU {} }),
     m('clip-relu6', { 6, 4 }, { nn.ParamActivation { 'clip', min = 0, max = 6 } }),

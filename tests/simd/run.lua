@@ -2,7 +2,8 @@
 -- split into several chunks (with a remainder), output channels that are not whole vectors,
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
 -- activations that need the scalar pass; Winograd layers (tests/simd/winograd.lua, built
--- with winograd 'on', and with 'auto'). Every host target, and every cross target this
+-- with winograd 'on', and with 'auto'); pools computed in the convolution's registers
+-- (tests/simd/pooled.lua with each Winograd mode, pooled1d.lua), counted. Every host target, and every cross target this
 -- machine can emulate (neon under qemu-aarch64), compared with the reference interpreter,
 -- and builds on several threads with their 1-thread build (bit for bit). The L1 budget is
 -- shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes. Then the vector forms of the
@@ -29,7 +30,12 @@ os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 local passed, failed = 0, 0
 local cross = testlib.cross_targets('simd')
 
-for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winograd', 'auto' } }) do
+-- Pools computed in the convolution's registers (cnnc.simd.pool_fuse) on a SIMD target, per
+-- case and Winograd mode: a build that fuses fewer has lost the optimisation.
+local POOLS_FUSED = { pooled = { on = 1, off = 3 }, pooled1d = { auto = 3 } }
+
+for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winograd', 'auto' },
+    { 'pooled' }, { 'pooled', 'on' }, { 'pooled', 'off' }, { 'pooled1d' } }) do
   local case, wmode = cv[1], cv[2]
   local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
   local typed = assert(driver.compile(model, { stop = 'shape' })).typed
@@ -62,6 +68,12 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winog
     local res, err
     if threads > 1 then res, err = dofile('tests/lib/testlib.lua').share_all(compile) else res, err = compile() end
     local ok, msg = res ~= nil, err and util.format_error(err)
+    local want = POOLS_FUSED[case] and POOLS_FUSED[case][wmode or 'auto']
+    if ok and want and t ~= 'generic' then
+      local n = 0
+      for _, node in ipairs(res.planned.nodes) do if node.pool then n = n + 1 end end
+      ok, msg = n == want, string.format('%d pools computed in convolution registers, expected %d', n, want)
+    end
     if ok then
       assert(driver.write_c(res, dir))
       local exe, cerr = cli.cc_executable(dir, res.planned.name, toolchain.cc(res.target),

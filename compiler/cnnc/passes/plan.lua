@@ -40,12 +40,17 @@ end
 -- opts.target: the target the code is for; a layer may need scratch memory on it
 -- (cnnc.simd.scratch), reserved while the layer runs: g.plan.scratch[name] = offset.
 -- opts.winograd ('auto'|'on'|'off') and opts.threads: which 3x3 convolutions of a SIMD
--- target run as Winograd (node.winograd, chosen by cnnc.simd.winograd).
+-- target run as Winograd (node.winograd, chosen by cnnc.simd.winograd). Then, unless
+-- keep_all or opts.no_pool_fusion, a pooling layer after a SIMD convolution may be
+-- computed in the convolution's registers (cnnc.simd.pool_fuse).
 function M.run(g, opts)
   local keep_all = opts and opts.keep_all
   local target = opts and opts.target
   g = ir.clone(g)
-  if target then require('cnnc.simd.winograd').choose(g, target, opts.winograd, opts.threads) end
+  if target then
+    require('cnnc.simd.winograd').choose(g, target, opts.winograd, opts.threads)
+    if not keep_all and not opts.no_pool_fusion then require('cnnc.simd.pool_fuse').run(g, target) end
+  end
   local io = ir.io(g)
   local root, storage = {}, {}
   for _, v in ipairs(io.inputs) do

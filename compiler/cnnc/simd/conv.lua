@@ -40,10 +40,13 @@ end
 
 -- Parameters of the loops for a layer: register tile (V vectors x PH x PW pixels) by a small
 -- cost model (FMA cycles against load-port cycles: weight vectors per tile, one broadcast per
--- pixel and tap), then the input-channel chunk so the chunk's weights fit in L1, then the
--- band height so the band's output stays in L2.
-function M.plan(t, g, nvec)
+-- pixel and tap), then the input-channel chunk so the chunk's weights fit in L1 (chunks of
+-- equal size), then the band height so the band's output stays in L2. With `mult` =
+-- {kh, kw} (a pool window computed in the tile, cnnc.simd.pool_fuse), PH and PW are
+-- multiples of kh and kw; nil when no such tile fits the registers.
+function M.plan(t, g, nvec, mult)
   local budget = t.regs >= 32 and 24 or 12
+  local mh, mw = mult and mult.kh or 1, mult and mult.kw or 1
   local taps = g.kh * g.kw * g.ic
   -- Cycles of one input-channel step of a ph x pw x v tile: FMAs on two ports, loads
   -- (weights and broadcasts) on two ports, and at least one FMA latency per step.
@@ -55,18 +58,24 @@ function M.plan(t, g, nvec)
   for V = math.min(nvec, t.regs >= 32 and 4 or 3), 1, -1 do
     for PW = math.min(g.ow, 8, math.floor(budget / V)), 1, -1 do
       local PH = math.max(1, math.min(g.oh, 4, math.floor(budget / (V * PW))))
-      local nh, nw = math.floor(g.oh / PH), math.floor(g.ow / PW)
-      local rh, rw = g.oh % PH, g.ow % PW
-      local per_block = nh * nw * step(PH, PW, V) + nh * step(PH, rw, V) + nw * step(rh, PW, V) + step(rh, rw, V)
-      local cost = per_block * taps * math.ceil(nvec / V)
-      if not best_cost or cost < best_cost * 0.98 then best, best_cost = { V, PH, PW }, cost end
+      if mult then PH = math.min(g.oh, math.max(4, mh), math.floor(budget / (V * PW))) end
+      PH = PH - PH % mh
+      if PW % mw == 0 and PH > 0 then
+        local nh, nw = math.floor(g.oh / PH), math.floor(g.ow / PW)
+        local rh, rw = g.oh % PH, g.ow % PW
+        local per_block = nh * nw * step(PH, PW, V) + nh * step(PH, rw, V) + nw * step(rh, PW, V) + step(rh, rw, V)
+        local cost = per_block * taps * math.ceil(nvec / V)
+        if not best_cost or cost < best_cost * 0.98 then best, best_cost = { V, PH, PW }, cost end
+      end
     end
   end
+  if not best then return nil end
   local V, PH, PW = best[1], best[2], best[3]
   local W = t.width
   local per_ic = g.kh * g.kw * V * W * 4
   local icb = math.max(1, math.min(g.ic, math.floor(M.L1_WEIGHTS / per_ic)))
-  if icb < g.ic and icb >= 8 then icb = icb - icb % 8 end
+  local nicb = math.ceil(g.ic / icb)
+  icb = math.ceil(g.ic / nicb)
   local row_bytes = g.ow * V * W * 4
   local R = math.max(PH, math.floor(M.L2_BAND / row_bytes / PH) * PH)
   return { V = V, PH = PH, PW = PW, ICB = icb, R = math.min(R, g.oh) }
@@ -104,9 +113,23 @@ local function pack(node, W, P, nvec, g)
   return vals, bias, nblocks
 end
 
+-- A vector store of variable a to dst (an expression of a float pointer); a partial last
+-- vector (tail > 0) stores its first tail lanes only.
+local function store_vec(dst, a, tail)
+  if tail > 0 then
+    return string.format('{ float t[VF_W]; vf_store(t, %s); for (int i = 0; i < %d; ++i) (%s)[i] = t[i]; }', a, tail, dst)
+  end
+  return string.format('vf_store(%s, %s);', dst, a)
+end
+
+-- One register tile function. ctx.single: the layer has one chunk of input channels (the
+-- accumulators start from the bias and finish in the same call); ctx.pool: node.pool,
+-- the pool windows combined in registers and stored to pout (partial sums of earlier
+-- chunks go to out, the convolution-sized scratch).
 local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local W, oc = E.target.width, node.p.filters
-  local init, loads, fmas, eps, stores = {}, {}, {}, {}, {}
+  local pool, single = node.pool, ctx.single
+  local init, loads, fmas, eps, stores, pooled = {}, {}, {}, {}, {}, {}
   local pixels = {}
   for r = 0, PH - 1 do
     for c = 0, PW - 1 do
@@ -117,12 +140,18 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
   for _, px in ipairs(pixels) do
     for v = 0, V - 1 do
       local a, off = string.format('a%d_%d', px.id, v), px.ooff + v * W
-      if partial and v == V - 1 then
+      local vtail = v == V - 1 and tail or 0
+      if single then
+        init[#init + 1] = string.format('vf %s = vf_load(bias + %d);', a, v * W)
+      elseif vtail > 0 then
         init[#init + 1] = string.format('vf %s; { float t[VF_W] = {0}; if (first) { for (int i = 0; i < VF_W; ++i) t[i] = bias[%d + i]; } '
-          .. 'else { for (int i = 0; i < %d; ++i) t[i] = out[%d + i]; } %s = vf_load(t); }', a, v * W, tail, off, a)
+          .. 'else { for (int i = 0; i < %d; ++i) t[i] = out[%d + i]; } %s = vf_load(t); }', a, v * W, vtail, off, a)
       else
         init[#init + 1] = string.format('vf %s = first ? vf_load(bias + %d) : vf_load(out + %d);', a, v * W, off)
       end
+      local ep = epilogue.c_vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
+      if ep ~= '' then eps[#eps + 1] = ep end
+      stores[#stores + 1] = store_vec('out + ' .. off, a, vtail)
     end
   end
   for v = 0, V - 1 do loads[#loads + 1] = string.format('const vf w%d = vf_load(w + %d);', v, v * W) end
@@ -131,27 +160,54 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
     for v = 0, V - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', px.id, v, v, px.id, v) end
     fmas[#fmas + 1] = table.concat(line, ' ')
   end
-  for _, px in ipairs(pixels) do
-    for v = 0, V - 1 do
-      local a = string.format('a%d_%d', px.id, v)
-      local ep = epilogue.c_vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
-      if ep ~= '' then eps[#eps + 1] = ep end
-      local off = px.ooff + v * W
-      if partial and v == V - 1 then
-        stores[#stores + 1] = string.format('{ float t[VF_W]; vf_store(t, %s); for (int i = 0; i < %d; ++i) out[%d + i] = t[i]; }',
-          a, tail, off)
-      else
-        stores[#stores + 1] = string.format('vf_store(out + %d, %s);', off, a)
+  local uses_oc0 = ctx.has_affine
+  if pool then
+    local pf = require 'cnnc.simd.pool_fuse'
+    local pkvec = #pool.epilogue
+    for pr = 0, PH / pool.kh - 1 do
+      for pc = 0, PW / pool.kw - 1 do
+        for v = 0, V - 1 do
+          local vals = {}
+          for i = 0, pool.kh - 1 do
+            for j = 0, pool.kw - 1 do
+              vals[#vals + 1] = string.format('a%d_%d', (pr * pool.kh + i) * PW + pc * pool.kw + j, v)
+            end
+          end
+          local m = string.format('p%d_%d_%d', pr, pc, v)
+          pooled[#pooled + 1] = pf.c_combine(pool, vals, m)
+          local ep = epilogue.c_vector(pool.epilogue, pkvec, m, string.format('oc0 + %d', v * W), ctx.padded)
+          if ep ~= '' then pooled[#pooled + 1] = ep end
+          for _, st in ipairs(pool.epilogue) do if st.op == 'affine' then uses_oc0 = true end end
+          pooled[#pooled + 1] = store_vec(string.format('pout + %d', (pr * pool.ow + pc) * oc + v * W), m,
+            v == V - 1 and tail or 0)
+        end
       end
     end
   end
+  local finish
+  local ep_text = table.concat(eps, '\n')
+  if pool then
+    local done = ep_text .. '\n' .. table.concat(pooled, '\n')
+    finish = single and done or ('if (last) {\n' .. done .. '\n} else {\n' .. table.concat(stores, '\n') .. '\n}')
+  else
+    local st = table.concat(stores, '\n')
+    finish = single and (ep_text .. '\n' .. st) or ('if (last) {\n' .. ep_text .. '\n}\n' .. st)
+  end
+  local params = {}
+  if not (pool and single) then params[#params + 1] = 'float *restrict out' end
+  if pool then params[#params + 1] = 'float *restrict pout' end
+  local unused = {}
+  if not uses_oc0 then unused[#unused + 1] = '(void)oc0;' end
+  if single then unused[#unused + 1] = '(void)nic; (void)first; (void)last;' end
   local name = string.format('%s_tile%dx%dx%d%s', E:fn(node), PH, PW, V, partial and 't' or '')
   return name, template.section('simd_conv', 'tile', {
     fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw,
-    ROW_STEP = g.dh * g.iw * g.ic, COL_STEP = g.dw * g.ic, WSTEP = V * W,
+    outputs = table.concat(params, ', '),
+    what = pool and string.format('; the %dx%d %s pool of each window stored to pout', pool.kh, pool.kw, pool.mode) or '',
+    ROW_STEP = g.dh * g.iw * g.ic, COL_STEP = g.dw * g.ic, WSTEP = V * W, NIC = single and g.ic or 'nic',
+    unused = table.concat(unused, ' '),
     acc_init = table.concat(init, '\n'), w_load = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'),
-    epilogue = (ctx.has_affine and '' or '(void)oc0;\n') .. table.concat(eps, '\n'),
-    stores = table.concat(stores, '\n'),
+    finish = finish,
   })
 end
 
@@ -209,15 +265,38 @@ function M.pad_copy(node, E, g0, g)
   })
 end
 
--- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.
-function M.emit(node, E)
+local function r16(n) return math.ceil(n / 16) * 16 end
+
+-- How node runs on target t: the geometry the tiles read (g: the padded copy's when the
+-- layer has padding), the loop plan P, and the layer's scratch memory: the padded copy
+-- (or, when partial sums need a place but there is no copy, 16 floats holding the input's
+-- address: a parallel layer function receives only its output and the scratch), then,
+-- for a pool computed in the tiles (node.pool, or `mult` = {kh, kw} to ask whether one
+-- fits) with several chunks of input channels, the convolution-sized buffer of partial
+-- sums. nil when no register tile holds whole pool windows.
+function M.layout(node, t, mult)
   local g0, oc = node.g, node.p.filters
   local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
   local g = padded and padded_geometry(g0) or g0
+  local nvec = math.ceil(oc / t.width)
+  mult = mult or node.pool
+  local P = M.plan(t, g, nvec, mult)
+  if not P then return nil end
+  local nicb = math.ceil(g.ic / P.ICB)
+  local partials = mult ~= nil and nicb > 1
+  local head = padded and r16(g.ih * g.iw * g.ic) or (partials and 16 or 0)
+  return { g = g, padded = padded, nvec = nvec, P = P, nicb = nicb, partials = partials, head = head,
+    scratch = head + (partials and g0.oh * g0.ow * oc or 0) }
+end
+
+-- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.
+function M.emit(node, E)
+  local g0, oc = node.g, node.p.filters
   local t = E.target
   local W = t.width
-  local nvec = math.ceil(oc / W)
-  local P = M.plan(t, g, nvec)
+  local L = M.layout(node, t)
+  local g, padded, nvec, P = L.g, L.padded, L.nvec, L.P
+  local pool = node.pool
   local V, PH, PW = P.V, P.PH, P.PW
   local kvals, bvals, nblocks = pack(node, W, P, nvec, g)
   local kname = E:constant(node, 'kernel_packed', kvals, string.format(
@@ -227,7 +306,8 @@ function M.emit(node, E)
   -- The tile reads oc0 only for an affine step it applies in registers (one of the first kvec).
   local has_affine = false
   for i = 1, kvec do if node.epilogue[i].op == 'affine' then has_affine = true end end
-  local ctx = { kvec = kvec, padded = M.padded_affine(node, E, nvec, W, oc), has_affine = has_affine }
+  local ctx = { kvec = kvec, padded = M.padded_affine(node, E, nvec, W, oc), has_affine = has_affine,
+    single = L.nicb == 1 }
 
   local fns, made = {}, {}
   local function tile(ph, pw, v, partial)
@@ -272,8 +352,15 @@ function M.emit(node, E)
     local partial = b == nblocks - 1 and oc % W ~= 0
     local c0 = b * V * W
     local function call(ph, pw)
-      return string.format('%s(&out[(oy * %d + ox) * %d + %d], &in[(oy * %d + ox * %d) * %d + icb * %d], w, %s + %d, %d, nic, first, last);',
-        tile(ph, pw, v, partial), g.ow, oc, c0, g.sh * g.iw, g.sw, g.ic, P.ICB, bname, c0, c0)
+      local args = {}
+      if not (pool and ctx.single) then
+        args[1] = string.format('&%s[(oy * %d + ox) * %d + %d]', pool and 'acc' or 'out', g.ow, oc, c0)
+      end
+      if pool then
+        args[#args + 1] = string.format('&out[((oy / %d) * %d + ox / %d) * %d + %d]', pool.kh, pool.ow, pool.kw, oc, c0)
+      end
+      return string.format('%s(%s, &x[(oy * %d + ox * %d) * %d + icb * %d], w, %s + %d, %d, nic, first, last);',
+        tile(ph, pw, v, partial), table.concat(args, ', '), g.sh * g.iw, g.sw, g.ic, P.ICB, bname, c0, c0)
     end
     local function row(ph)
       local pwr = g.ow % PW
@@ -304,12 +391,30 @@ function M.emit(node, E)
       PIXELS = g.oh * g.ow, OC = oc, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
       post = E:post({ epilogue = suffix }, 'y', oc) })
   end
-  if padded then fns[#fns + 1] = M.pad_copy(node, E, g0, g) end
+  -- Where the tiles read the input (x) and keep partial sums of a pooled layer (acc).
+  local source
+  if padded then
+    fns[#fns + 1] = M.pad_copy(node, E, g0, g)
+    source = 'const float *x = in;'
+  elseif L.partials then
+    local keep = E:fn(node) .. '_keep'
+    E:before(node, keep)
+    fns[#fns + 1] = template.section('simd_conv', 'keep_input', { fn = keep, name = node.name })
+    source = 'const float *x;\nmemcpy(&x, in, sizeof x);'
+  else
+    source = 'const float *x = in;'
+  end
+  if L.partials then
+    source = source .. string.format('\nfloat *acc = (float *)in + %d; /* partial sums: %s */', L.head,
+      util.shape_str({ g0.oh, g0.ow, oc }))
+  end
   if threaded then E:parallel(node, nblocks * nbands) end
+  local pooled = pool and string.format(', %dx%d %s pool in the tiles', pool.kh, pool.kw, pool.mode) or ''
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(
-      ' [%s: tiles of %dx%d pixels x %d vectors, input channels in chunks of %d, bands of %d rows]',
-      t.name, PH, PW, V, P.ICB, P.R),
+      ' [%s: tiles of %dx%d pixels x %d vectors, input channels in chunks of %d, bands of %d rows%s]',
+      t.name, PH, PW, V, P.ICB, P.R, pooled),
+    restrict = L.partials and '' or 'restrict ', source = source,
     part_params = threaded and ', int part, int parts' or '', blocks = table.concat(blocks, '\n'),
   })
   return table.concat(fns, '\n\n')

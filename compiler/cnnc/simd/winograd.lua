@@ -204,6 +204,18 @@ local function output_body(p, node, ctx)
   end
   local ragged = p.TH * m ~= node.g.oh or p.TW * m ~= node.g.ow
   local tail = p.K % (ctx.W) ~= 0
+  local pool = node.pool
+  local function store(dst, y, a, b)
+    local text = string.format('vf_store(%s, %s);', dst, y)
+    if tail then
+      text = string.format('if (nk == VF_W) %s else { float t_[VF_W]; vf_store(t_, %s); for (int q = 0; q < nk; ++q) (%s)[q] = t_[q]; }',
+        text, y, dst)
+    end
+    if ragged and (a > 0 or b > 0) then
+      text = string.format('if (%d < rows && %d < cols) { %s }', a, b, text)
+    end
+    lines[#lines + 1] = text
+  end
   for a = 0, m - 1 do
     local row = wmath.transform(F.AT, F.at, function(s) return t[a * n + s] end, def)
     for b = 0, m - 1 do
@@ -211,16 +223,24 @@ local function output_body(p, node, ctx)
       lines[#lines + 1] = string.format('vf %s = vf_add(%s, bv);', y, row[b + 1])
       local ep = epilogue.c_vector(node.epilogue, ctx.kvec, y, 'k', ctx.padded)
       if ep ~= '' then lines[#lines + 1] = ep end
-      local dst = string.format('o + k + %d', (a * node.g.ow + b) * p.K)
-      local store = string.format('vf_store(%s, %s);', dst, y)
-      if tail then
-        store = string.format('if (nk == VF_W) %s else { float t_[VF_W]; vf_store(t_, %s); for (int q = 0; q < nk; ++q) (%s)[q] = t_[q]; }',
-          store, y, dst)
+      if not pool then store(string.format('o + k + %d', (a * node.g.ow + b) * p.K), y, a, b) end
+    end
+  end
+  if pool then
+    -- Each pool window of the tile (ragged tiles hold whole windows: the pool tiles the output).
+    local pf = require 'cnnc.simd.pool_fuse'
+    for pa = 0, m / pool.kh - 1 do
+      for pb = 0, m / pool.kw - 1 do
+        local vals = {}
+        for i = 0, pool.kh - 1 do
+          for j = 0, pool.kw - 1 do vals[#vals + 1] = string.format('y%d_%d', pa * pool.kh + i, pb * pool.kw + j) end
+        end
+        local v = string.format('q%d_%d', pa, pb)
+        lines[#lines + 1] = pf.c_combine(pool, vals, v)
+        local ep = epilogue.c_vector(pool.epilogue, #pool.epilogue, v, 'k', ctx.padded)
+        if ep ~= '' then lines[#lines + 1] = ep end
+        store(string.format('o + k + %d', (pa * pool.ow + pb) * p.K), v, pa * pool.kh, pb * pool.kw)
       end
-      if ragged and (a > 0 or b > 0) then
-        store = string.format('if (%d < rows && %d < cols) { %s }', a, b, store)
-      end
-      lines[#lines + 1] = store
     end
   end
   return table.concat(lines, '\n')
@@ -317,6 +337,10 @@ function M.emit(node, E)
   local ragged = p.TH * p.m ~= g.oh or p.TW * p.m ~= g.ow
   fns[#fns + 1] = template.section('simd_winograd', 'output', { fn = out_fn, T = p.T, N = p.N, TW = p.TW,
     m = p.m, OH = g.oh, OW = g.ow, OC = K, KP = p.Kp,
+    opixel = node.pool and string.format('(oy / %d) * %d + ox / %d', node.pool.kh, node.pool.ow, node.pool.kw)
+      or string.format('oy * %d + ox', g.ow),
+    pooled = node.pool and string.format(', each %dx%d window pooled (%s) into out (%dx%dx%d)', node.pool.kh,
+      node.pool.kw, node.pool.mode, node.pool.oh, node.pool.ow, K) or '',
     bounds = ragged and string.format('const int rows = %d - oy < %d ? %d - oy : %d, cols = %d - ox < %d ? %d - ox : %d;',
       g.oh, p.m, g.oh, p.m, g.ow, p.m, g.ow, p.m) or '',
     nk = K % W ~= 0 and string.format('const int nk = %d - k < VF_W ? %d - k : VF_W;', K, K) or '',
