@@ -18,6 +18,7 @@
 #   BENCH_TORCH_RUNS_R1 .. _R4            timed runs of PyTorch per network
 #   BENCH_PYTHON      the Python with torch (default /usr/bin/python3)
 #   BENCH_LAYERS=0    skip cnnc's per-layer timing of R2/R3 (each layer built alone)
+#   BENCH_LAYER_ROUNDS  rounds of the per-layer timing (default 4)
 #   BENCH_REUSE=1     reuse cnnc builds already in build/bench (build times from then)
 #   BENCH_OUT         output folder (default build/bench); BENCH_RESULTS (bench/results.md)
 # Everything the harnesses print is kept in build/bench/logs/.
@@ -315,18 +316,24 @@ for net in $(echo "$NETS" | tr ',' ' '); do
     done
 
     # cnnc per layer (R2, R3): each layer built alone (bench/layers.lua) for each SIMD target
-    # the network was built for, 1 thread, beside oneDNN's per-primitive times.
+    # the network was built for, 1 thread, beside oneDNN's per-primitive times. All the
+    # layer programs are built first, then timed in LAYER_ROUNDS rounds, each running every
+    # layer of every variant once, so a slow spell of this shared machine hits all alike;
+    # a layer's figures are the minimum of its rounds' minimums and the median of their
+    # medians.
     if { [ $net = r2 ] || [ $net = r3 ]; } && [ "${BENCH_LAYERS:-1}" = 1 ]; then
         ld=$OUT/layers/$net
         rm -rf "$ld"; mkdir -p "$ld"
         if luajit bench/layers.lua "bench/models/$net.lua" "$ld" > "$ld/list.txt" 2> "$LOGS/layers-$net.txt"; then
+            todo=$ld/todo.txt
+            : > "$todo"
             for t in $(echo "$tlist" | tr ',' ' '); do
                 [ "$t" = generic ] && continue
                 [ -x "$OUT/cnnc/$net-$t/$net" ] || continue
                 # default kernels (Winograd where cnnc picks it) and direct convolution only
                 for wmode in auto off; do
                 lvar=$t; [ $wmode = off ] && lvar=$t-direct
-                say "cnnc $net $lvar: timing each layer alone"
+                say "cnnc $net $lvar: building each layer alone"
                 while read -r _ lname lop lmacs lmodel linput; do
                     lb=$ld/$lvar-$lname
                     if ! $CNNC build "$lmodel" -o "$lb" --target "$t" --winograd $wmode --cc "$CC" --cflags "$CFLAGS" \
@@ -334,21 +341,35 @@ for net in $(echo "$NETS" | tr ',' ' '); do
                         say "cnnc $net $lvar layer $lname: FAILED to build (see $LOGS/layer-build-$net-$lvar-$lname.txt)"
                         continue
                     fi
-                    # about 0.3 s of work per layer, 5 to 500 runs
-                    lruns=$(awk -v m="$lmacs" 'BEGIN { r = (m > 0) ? int(3e9 / m) : 500; if (r < 5) r = 5; if (r > 500) r = 500; print r }')
-                    llog=$LOGS/layer-$net-$lvar-$lname.txt
+                    # about 0.1 s of work per layer and round, 3 to 200 runs
+                    lruns=$(awk -v m="$lmacs" 'BEGIN { r = (m > 0) ? int(1e9 / m) : 200; if (r < 3) r = 3; if (r > 200) r = 200; print r }')
+                    echo "$lvar $lname $lop $lmacs $lb $linput $lruns" >> "$todo"
+                done < "$ld/list.txt"
+                done
+            done
+            rounds=${BENCH_LAYER_ROUNDS:-4}
+            say "cnnc $net: timing $(wc -l < "$todo") layer programs, $rounds rounds"
+            round=1
+            while [ $round -le "$rounds" ]; do
+                while read -r lvar lname lop lmacs lb linput lruns; do
+                    llog=$LOGS/layer-$net-$lvar-$lname-$round.txt
                     "$lb/$lname" "$linput" -o "$lb/out.npy" --bench "$lruns" > "$llog" 2>&1
                     bl=$(bench_line "$llog")
                     if [ -z "$bl" ]; then
                         say "cnnc $net $lvar layer $lname: run FAILED (see $llog)"; continue
                     fi
-                    # shellcheck disable=SC2086
-                    set -- $bl
-                    rec layer "net=$net" "impl=cnnc" "variant=$lvar" "threads=1" "name=$lname" "op=$lop" \
-                        "median=$2" "min=$3" "macs=$lmacs"
-                done < "$ld/list.txt"
-                done
+                    echo "$lvar $lname $bl" >> "$ld/times.txt"
+                done < "$todo"
+                round=$((round + 1))
             done
+            while read -r lvar lname lop lmacs lb linput lruns; do
+                set -- $(awk -v v="$lvar" -v n="$lname" '$1 == v && $2 == n { m[++k] = $4; if (min == "" || $5 < min) min = $5 }
+                    END { if (k == 0) exit; for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (m[j] < m[i]) { t = m[i]; m[i] = m[j]; m[j] = t }
+                          med = (k % 2) ? m[(k + 1) / 2] : (m[k / 2] + m[k / 2 + 1]) / 2; print k, med, min }' "$ld/times.txt" 2>/dev/null)
+                [ $# -eq 3 ] || continue
+                rec layer "net=$net" "impl=cnnc" "variant=$lvar" "threads=1" "name=$lname" "op=$lop" \
+                    "median=$2" "min=$3" "macs=$lmacs" "rounds=$1"
+            done < "$todo"
         else
             say "cnnc $net: cannot write the one-layer models ($(tail -n 1 "$LOGS/layers-$net.txt"))"
         fi

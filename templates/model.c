@@ -12,6 +12,13 @@ $feature_macros
 #include <math.h>
 #include <string.h>
 
+/* Weight arrays start on a cache line, so no vector load of them straddles two lines. */
+#if defined(__GNUC__)
+#define CNNC_ALIGNED __attribute__((aligned(64)))
+#else
+#define CNNC_ALIGNED
+#endif
+
 $target_prelude
 
 /* Denormal floats (|x| < 2^-126) cost an x86 core a microcode assist per operation: a
@@ -43,7 +50,7 @@ static void cnnc_denormals_restore(unsigned csr) { (void)csr; }
 
 //@ weights
 /* $comment */
-static const float $cname[$count] = {
+static const float $cname[$count] CNNC_ALIGNED = {
 $values
 };
 

@@ -52,7 +52,7 @@ function M.plan(t, g, nvec, mult)
   -- (weights and broadcasts) on two ports, and at least one FMA latency per step.
   local function step(ph, pw, v)
     if ph == 0 or pw == 0 then return 0 end
-    return math.max(ph * pw * v / 2, (v + ph * pw) / 2, 4)
+    return math.max(ph * pw * v / 2, (v + ph * pw) / 2, M.MIN_STEP)
   end
   local best, best_cost
   for V = math.min(nvec, t.regs >= 32 and 4 or 3), 1, -1 do
@@ -64,12 +64,21 @@ function M.plan(t, g, nvec, mult)
         local nh, nw = math.floor(g.oh / PH), math.floor(g.ow / PW)
         local rh, rw = g.oh % PH, g.ow % PW
         local per_block = nh * nw * step(PH, PW, V) + nh * step(PH, rw, V) + nw * step(rh, PW, V) + step(rh, rw, V)
-        local cost = per_block * taps * math.ceil(nvec / V)
+        -- Every block of V vectors reads the whole input once more: from L2 when it fits
+        -- there, else from L3 or memory.
+        local in_bytes = g.ih * g.iw * g.ic * 4
+        local stream = in_bytes / (in_bytes <= M.L2_INPUT and 32 or 8)
+        local cost = (per_block * taps + stream) * math.ceil(nvec / V)
         if not best_cost or cost < best_cost * 0.98 then best, best_cost = { V, PH, PW }, cost end
       end
     end
   end
   if not best then return nil end
+  local force = os.getenv('CNNC_TILE')
+  if force and not mult then
+    local v, ph, pw = force:match('^(%d+),(%d+),(%d+)$')
+    if v then best = { math.min(tonumber(v), nvec), math.min(tonumber(ph), g.oh), math.min(tonumber(pw), g.ow) } end
+  end
   local V, PH, PW = best[1], best[2], best[3]
   local W = t.width
   local per_ic = g.kh * g.kw * V * W * 4
@@ -81,8 +90,21 @@ function M.plan(t, g, nvec, mult)
   return { V = V, PH = PH, PW = PW, ICB = icb, R = math.min(R, g.oh) }
 end
 
-M.L1_WEIGHTS = tonumber(os.getenv('CNNC_L1_WEIGHTS')) or 64 * 1024
+-- Cycles of a step at the least: an accumulator chain waits one FMA latency (4 cycles) per
+-- step, and tiles of 8-16 accumulators measured slower than that (R2's 8x8 layers on
+-- avx512: 1x6 tiles with 1x2 tails 122 GFLOP/s, 3x4 x 2 vectors 167).
+M.MIN_STEP = tonumber(os.getenv('CNNC_MIN_STEP')) or 8
+-- Bytes of a chunk's packed weights: what stays in L1 (32 KB of 32-48 KB) beside the
+-- input and partial sums the tiles read. R2's 8x8x256 layer: 122 GFLOP/s with 64 KB
+-- chunks, 145 with 32 KB.
+M.L1_WEIGHTS = tonumber(os.getenv('CNNC_L1_WEIGHTS')) or 32 * 1024
 M.L2_BAND = tonumber(os.getenv('CNNC_L2_BAND')) or 256 * 1024
+-- An input up to this size stays in L2 while the blocks of output channels read it again.
+-- The cost model charges each block's pass over the input at 32 bytes a cycle from L2,
+-- 8 from beyond: narrow tiles (many blocks) suit small maps, wide ones large maps (R3's
+-- 56x56x256 layer: 1 vector x 3x8 pixels 135 GFLOP/s, 4 vectors x 1x6 pixels 143; R2's
+-- 8x8x256 layer: 158 against 121).
+M.L2_INPUT = 1024 * 1024
 
 local function pack(node, W, P, nvec, g)
   local oc = node.p.filters
@@ -154,7 +176,7 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
       stores[#stores + 1] = store_vec('out + ' .. off, a, vtail)
     end
   end
-  for v = 0, V - 1 do loads[#loads + 1] = string.format('const vf w%d = vf_load(w + %d);', v, v * W) end
+  for v = 0, V - 1 do loads[#loads + 1] = string.format('vf w%d = vf_load(w + %d); vf_keep(w%d);', v, v * W, v) end
   for _, px in ipairs(pixels) do
     local line = { string.format('xb = vf_set1(x[%d + ic]);', px.xoff) }
     for v = 0, V - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', px.id, v, v, px.id, v) end

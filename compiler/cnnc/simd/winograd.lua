@@ -252,7 +252,7 @@ local function gemm_tile_fn(fname, p, nv, W)
   for i = 0, p.TG - 1 do
     for j = 0, nv - 1 do init[#init + 1] = string.format('vf a%d_%d = vf_zero();', i, j) end
   end
-  for j = 0, nv - 1 do loads[#loads + 1] = string.format('const vf w%d = vf_load(u + %d);', j, j * W) end
+  for j = 0, nv - 1 do loads[#loads + 1] = string.format('vf w%d = vf_load(u + %d); vf_keep(w%d);', j, j * W, j) end
   for i = 0, p.TG - 1 do
     local line = { string.format('xb = vf_set1(v[%d + c]);', i * p.Cp) }
     for j = 0, nv - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', i, j, j, i, j) end
