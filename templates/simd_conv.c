@@ -60,31 +60,29 @@ $row_rest
 }
 
 //@ pad_copy
-/* $name's input with its zero padding ($PT top, $PB bottom, $PL left, $PR right), so every
- * window lies inside and the convolution needs no bounds checks. $rows_comment */
+/* $name's input as its tiles read it: $NICB chunks of $ICB input channels (the last $ICLAST),
+ * each a block of $BLOCK floats holding the chunk's channels of every pixel, $ICB floats
+ * apart, with the zero padding ($PT top, $PB bottom, $PL left, $PR right), so every window
+ * lies inside and the convolution needs no bounds checks. $rows_comment */
 static void $fn(float *restrict scratch, const float *restrict input$part_params)
 {
 $rows
 for (int y = y0; y < y1; ++y) {
-float *row = scratch + y * $PROW;
 if (y < $PT || y >= $PT + $IH) {
-memset(row, 0, sizeof(float) * $PROW);
+for (int k = 0; k < $NICB; ++k) memset(scratch + k * $BLOCK + y * $PROW, 0, sizeof(float) * $PROW);
 continue;
 }
-memset(row, 0, sizeof(float) * $LEFT);
-memcpy(row + $LEFT, input + (y - $PT) * $ROW, sizeof(float) * $ROW);
-memset(row + $LEFT + $ROW, 0, sizeof(float) * $RIGHT);
+for (int k = 0; k < $NICB; ++k) {
+memset(scratch + k * $BLOCK + y * $PROW, 0, sizeof(float) * $LEFT);
+memset(scratch + k * $BLOCK + y * $PROW + $RIGHT0, 0, sizeof(float) * $RIGHT);
+}
+const float *src = input + (y - $PT) * $IW * $IC;
+float *dst = scratch + y * $PROW + $LEFT;
+for (int x = 0; x < $IW; ++x, src += $IC, dst += $ICB) {
+for (int k = 0; k < $NICB - 1; ++k) memcpy(dst + k * $BLOCK, src + k * $ICB, sizeof(float) * $ICB);
+memcpy(dst + $LAST_BLOCK, src + $LAST_SRC, sizeof(float) * $ICLAST);
 }
 }
-
-//@ keep_input
-/* $name reads its input in place: its scratch starts with the input's address, then the
- * partial sums (the layer function, parallel or not, receives only its output and the
- * scratch). */
-static void $fn(float *restrict scratch, const float *restrict input)
-{
-const float *address = input;
-memcpy(scratch, &address, sizeof address);
 }
 
 //@ layer

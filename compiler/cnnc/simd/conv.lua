@@ -4,7 +4,9 @@
 -- channels are contiguous); a register tile of PH x PW output pixels x V channel vectors
 -- stays in accumulators while a chunk of input channels of the whole window is summed,
 -- each input value broadcast once per tile. A padded layer first copies its input into a
--- zero-bordered scratch buffer, so every tile runs without bounds checks. Loops: channel
+-- zero-bordered scratch buffer, so every tile runs without bounds checks; that copy (also
+-- made without padding when there are several chunks) lays the chunks of input channels
+-- out one after another (M.layout). Loops: channel
 -- blocks of V vectors, then bands of output rows, then chunks of input channels (so the
 -- chunk's weights stay in L1 while the band's partial sums stay in cache), then tiles.
 -- Weights are packed at compile time in exactly that order, padded with zeros to whole
@@ -155,7 +157,7 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local pixels = {}
   for r = 0, PH - 1 do
     for c = 0, PW - 1 do
-      pixels[#pixels + 1] = { id = r * PW + c, xoff = r * g.sh * g.iw * g.ic + c * g.sw * g.ic, ooff = (r * g.ow + c) * oc }
+      pixels[#pixels + 1] = { id = r * PW + c, xoff = (r * g.sh * g.iw + c * g.sw) * ctx.stride, ooff = (r * g.ow + c) * oc }
     end
   end
   local tail = partial and oc % W or 0
@@ -226,7 +228,7 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
     fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw,
     outputs = table.concat(params, ', '),
     what = pool and string.format('; the %dx%d %s pool of each window stored to pout', pool.kh, pool.kw, pool.mode) or '',
-    ROW_STEP = g.dh * g.iw * g.ic, COL_STEP = g.dw * g.ic, WSTEP = V * W, NIC = single and g.ic or 'nic',
+    ROW_STEP = g.dh * g.iw * ctx.stride, COL_STEP = g.dw * ctx.stride, WSTEP = V * W, NIC = single and g.ic or 'nic',
     unused = table.concat(unused, ' '),
     acc_init = table.concat(init, '\n'), w_load = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'),
     finish = finish,
@@ -269,16 +271,22 @@ function M.bands(groups, min, want, tiles)
   return best
 end
 
--- The padded copy of node's input (geometry g0; g: the padded one), registered with E to
--- run before the layer; on a threaded build it is cut into bands of rows like a layer.
-function M.pad_copy(node, E, g0, g)
+-- The copy of node's input the tiles read (L: M.layout; g0: the layer's geometry), in chunks
+-- of input channels and with its zero padding, registered with E to run before the layer; on
+-- a threaded build it is cut into bands of rows like a layer.
+function M.pad_copy(node, E, g0, L)
+  local g, P = L.g, L.P
   local rows = g.ih
   local threaded = (E.threads or 1) > 1 and rows > 1
   local fn = E:fn(node) .. '_pad'
   E:before(node, fn, threaded and rows or nil)
+  local nicb = L.nicb
+  local iclast = g.ic - (nicb - 1) * P.ICB
   return template.section('simd_conv', 'pad_copy', { fn = fn, name = node.name,
-    PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, PROW = g.iw * g.ic, ROW = g0.iw * g0.ic,
-    LEFT = g0.pl * g.ic, RIGHT = g0.pr * g.ic,
+    PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, IW = g0.iw, IC = g.ic,
+    ICB = P.ICB, NICB = nicb, ICLAST = iclast, BLOCK = L.block, PROW = g.iw * P.ICB,
+    LAST_BLOCK = (nicb - 1) * L.block, LAST_SRC = (nicb - 1) * P.ICB,
+    LEFT = g0.pl * P.ICB, RIGHT = g0.pr * P.ICB, RIGHT0 = (g0.pl + g0.iw) * P.ICB,
     part_params = threaded and ', int part, int parts' or '',
     rows = threaded and string.format('const int y0 = %s, y1 = %s;', util.c_share('part', rows, 'parts'),
       util.c_share('(part + 1)', rows, 'parts'))
@@ -290,12 +298,16 @@ end
 local function r16(n) return math.ceil(n / 16) * 16 end
 
 -- How node runs on target t: the geometry the tiles read (g: the padded copy's when the
--- layer has padding), the loop plan P, and the layer's scratch memory: the padded copy
--- (or, when partial sums need a place but there is no copy, 16 floats holding the input's
--- address: a parallel layer function receives only its output and the scratch), then,
--- for a pool computed in the tiles (node.pool, or `mult` = {kh, kw} to ask whether one
--- fits) with several chunks of input channels, the convolution-sized buffer of partial
--- sums. nil when no register tile holds whole pool windows.
+-- layer has padding), the loop plan P, and the layer's scratch memory. A layer with padding,
+-- or with several chunks of input channels and a window wider than one pixel, first copies
+-- its input into the scratch (so does one keeping partial sums there, below), chunk by
+-- chunk: block k holds channels k * ICB .. of every
+-- (zero-padded) pixel, ICB floats apart (the last chunk's block uses its first channels
+-- only), so a tile's windows read consecutive cache lines, not one line per pixel a whole
+-- pixel of channels apart (at 512 channels the 2 KB stride put every input line of a tile
+-- into two L1 sets). With a pool computed in the tiles (node.pool, or `mult` = {kh, kw}
+-- to ask whether one fits) and several chunks, the convolution-sized buffer of partial
+-- sums follows. nil when no register tile holds whole pool windows.
 function M.layout(node, t, mult)
   local g0, oc = node.g, node.p.filters
   local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
@@ -306,9 +318,12 @@ function M.layout(node, t, mult)
   if not P then return nil end
   local nicb = math.ceil(g.ic / P.ICB)
   local partials = mult ~= nil and nicb > 1
-  local head = padded and r16(g.ih * g.iw * g.ic) or (partials and 16 or 0)
-  return { g = g, padded = padded, nvec = nvec, P = P, nicb = nicb, partials = partials, head = head,
-    scratch = head + (partials and g0.oh * g0.ow * oc or 0) }
+  local copy = padded or (nicb > 1 and (g.kh * g.kw > 1 or partials))
+  -- stride: floats between two pixels of a chunk in what the tiles read; block: between chunks
+  local stride, block = copy and P.ICB or g.ic, copy and g.ih * g.iw * P.ICB or P.ICB
+  local head = copy and r16(nicb * g.ih * g.iw * P.ICB) or 0
+  return { g = g, padded = padded, copy = copy, stride = stride, block = block, nvec = nvec, P = P, nicb = nicb,
+    partials = partials, head = head, scratch = head + (partials and g0.oh * g0.ow * oc or 0) }
 end
 
 -- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.
@@ -329,7 +344,7 @@ function M.emit(node, E)
   local has_affine = false
   for i = 1, kvec do if node.epilogue[i].op == 'affine' then has_affine = true end end
   local ctx = { kvec = kvec, padded = M.padded_affine(node, E, nvec, W, oc), has_affine = has_affine,
-    single = L.nicb == 1 }
+    single = L.nicb == 1, stride = L.stride }
 
   local fns, made = {}, {}
   local function tile(ph, pw, v, partial)
@@ -382,7 +397,7 @@ function M.emit(node, E)
         args[#args + 1] = string.format('&out[((oy / %d) * %d + ox / %d) * %d + %d]', pool.kh, pool.ow, pool.kw, oc, c0)
       end
       return string.format('%s(%s, &x[(oy * %d + ox * %d) * %d + icb * %d], w, %s + %d, %d, nic, first, last);',
-        tile(ph, pw, v, partial), table.concat(args, ', '), g.sh * g.iw, g.sw, g.ic, P.ICB, bname, c0, c0)
+        tile(ph, pw, v, partial), table.concat(args, ', '), g.sh * g.iw, g.sw, L.stride, L.block, bname, c0, c0)
     end
     local function row(ph)
       local pwr = g.ow % PW
@@ -414,18 +429,8 @@ function M.emit(node, E)
       post = E:post({ epilogue = suffix }, 'y', oc) })
   end
   -- Where the tiles read the input (x) and keep partial sums of a pooled layer (acc).
-  local source
-  if padded then
-    fns[#fns + 1] = M.pad_copy(node, E, g0, g)
-    source = 'const float *x = in;'
-  elseif L.partials then
-    local keep = E:fn(node) .. '_keep'
-    E:before(node, keep)
-    fns[#fns + 1] = template.section('simd_conv', 'keep_input', { fn = keep, name = node.name })
-    source = 'const float *x;\nmemcpy(&x, in, sizeof x);'
-  else
-    source = 'const float *x = in;'
-  end
+  if L.copy then fns[#fns + 1] = M.pad_copy(node, E, g0, L) end
+  local source = 'const float *x = in;'
   if L.partials then
     source = source .. string.format('\nfloat *acc = (float *)in + %d; /* partial sums: %s */', L.head,
       util.shape_str({ g0.oh, g0.ow, oc }))
