@@ -249,6 +249,33 @@ for _, n in ipairs(nets) do
     add(md_table({ 'target', 'cnnc/oneDNN', 'cnnc/oneDNN same ISA', 'cnnc/PyTorch eager', 'cnnc/PyTorch mkldnn' },
       cnnc_rows))
   end
+  local pairs_ = all('pair', function(r) return r.net == net end)
+  if #pairs_ > 0 then
+    local function pick(impl, th)
+      for _, r in ipairs(pairs_) do if r.impl == impl and r.threads == tostring(th) then return r end end
+    end
+    local c1, c2, o1, o2 = pick('cnnc', 1), pick('cnnc', 2), pick('onednn', 1), pick('onednn', 2)
+    local function r2(a, b)
+      if not (a and b) then return '-' end
+      return string.format('%s (%s)', ratio(a.median, b.median), ratio(a.min, b.min))
+    end
+    local prow = {}
+    for _, r in ipairs({ o1, o2, c1, c2 }) do
+      if r then
+        local gb = gflops(macs, r.min)
+        local pk = peak(tonumber(r.threads))
+        prow[#prow + 1] = { r.impl == 'cnnc' and ('cnnc ' .. r.variant) or 'oneDNN', r.threads, r.rounds, fmt_us(r.median),
+          fmt_us(r.min), (gb and pk) and string.format('%.1f%%', 100 * gb / pk) or '-' }
+      end
+    end
+    add('')
+    add(string.format('Paired rounds: oneDNN and cnnc %s, 1 and 2 threads, run in turn %s times (median of the '
+      .. 'rounds\' medians, minimum of their minimums): **cnnc/oneDNN at 1 thread %s**, at 2 threads %s; '
+      .. '2-thread speedup: cnnc %s, oneDNN %s.', pairs_[1].variant, pairs_[1].rounds, r2(c1, o1), r2(c2, o2),
+      r2(c1, c2), r2(o1, o2)))
+    add('')
+    add(md_table({ 'implementation', 'threads', 'rounds', 'median', 'min', '% peak' }, prow))
+  end
   if #build_rows > 0 then
     add('')
     add(md_table({ 'target', 'cnnc build (code + cc)', 'of which cc', 'NAME.c', 'without weight literals',

@@ -19,6 +19,7 @@
 #   BENCH_PYTHON      the Python with torch (default /usr/bin/python3)
 #   BENCH_LAYERS=0    skip cnnc's per-layer timing of R2/R3 (each layer built alone)
 #   BENCH_LAYER_ROUNDS  rounds of the per-layer timing (default 4)
+#   BENCH_PAIR_ROUNDS   rounds of oneDNN and cnnc's best target in turn (default 5)
 #   BENCH_REUSE=1     reuse cnnc builds already in build/bench (build times from then)
 #   BENCH_OUT         output folder (default build/bench); BENCH_RESULTS (bench/results.md)
 # Everything the harnesses print is kept in build/bench/logs/.
@@ -314,6 +315,45 @@ for net in $(echo "$NETS" | tr ',' ' '); do
             time_rec "$net" onednn "$isa" 1 "$log"
         fi
     done
+
+    # Paired rounds: oneDNN and cnnc's best SIMD target (the last built), each at 1 and 2
+    # threads, run in turn PAIR_ROUNDS times, so both meet the same spells of this shared
+    # machine; figures are the minimum of the rounds' minimums and the median of their
+    # medians (report: the "paired rounds" table, cnnc/oneDNN and the 2-thread speedups).
+    pt=""
+    for t in $(echo "$tlist" | tr ',' ' '); do
+        [ "$t" != generic ] && [ -x "$OUT/cnnc/$net-$t/$net" ] && [ -x "$OUT/cnnc/$net-$t-2t/$net" ] && pt=$t
+    done
+    if [ $HAVE_DNNL = 1 ] && [ -n "$pt" ]; then
+        prounds=${BENCH_PAIR_ROUNDS:-5}
+        pruns=$(( (runs + 2) / 3 ))
+        say "paired rounds $net: oneDNN and cnnc $pt, 1 and 2 threads, $prounds rounds of $pruns runs"
+        pf=$OUT/pairs-$net.txt
+        : > "$pf"
+        round=1
+        while [ $round -le "$prounds" ]; do
+            for t in 1 2; do
+                log=$LOGS/pair-$net-onednn-${t}T-$round.txt
+                OMP_NUM_THREADS=$t "$OUT/onednn_bench" "$nd" --threads $t --runs "$pruns" --warmup "$warm" > "$log" 2>&1
+                bl=$(bench_line "$log"); [ -n "$bl" ] && echo "onednn $t $bl" >> "$pf"
+                cdir=$OUT/cnnc/$net-$pt; [ $t = 2 ] && cdir=$cdir-2t
+                log=$LOGS/pair-$net-cnnc-${t}T-$round.txt
+                "$cdir/$net" "$nd/input.npy" --bench "$pruns" > "$log" 2>&1
+                bl=$(bench_line "$log"); [ -n "$bl" ] && echo "cnnc $t $bl" >> "$pf"
+            done
+            round=$((round + 1))
+        done
+        for impl in onednn cnnc; do
+            for t in 1 2; do
+                set -- $(awk -v i="$impl" -v t="$t" '$1 == i && $2 == t { m[++k] = $4; if (min == "" || $5 < min) min = $5 }
+                    END { if (k == 0) exit; for (a = 1; a <= k; a++) for (b = a + 1; b <= k; b++) if (m[b] < m[a]) { x = m[a]; m[a] = m[b]; m[b] = x }
+                          med = (k % 2) ? m[(k + 1) / 2] : (m[k / 2] + m[k / 2 + 1]) / 2; print k, med, min }' "$pf")
+                [ $# -eq 3 ] || continue
+                rec pair "net=$net" "impl=$impl" "variant=$pt" "threads=$t" "rounds=$1" "median=$2" "min=$3"
+                say "paired $net $impl ${t}T: median $2 us, min $3 us ($1 rounds)"
+            done
+        done
+    fi
 
     # cnnc per layer (R2, R3): each layer built alone (bench/layers.lua) for each SIMD target
     # the network was built for, 1 thread, beside oneDNN's per-primitive times. All the
