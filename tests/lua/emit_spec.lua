@@ -51,10 +51,10 @@ local MODELS = {
   { 'SIMD epilogue: register step, then scalar', vector_then_scalar, { target = 'native' } },
 }
 
--- name -> {count =, literals = {...}} for every `static const float NAME[N] = {...};`.
+-- name -> {count =, literals = {...}} for every `static const float NAME[N] CNNC_ALIGNED = {...};`.
 local function float_arrays(c)
   local arrays = {}
-  for cname, count, body in c:gmatch('static const float ([%w_]+)%[(%d+)%] = {\n(.-)\n};') do
+  for cname, count, body in c:gmatch('static const float ([%w_]+)%[(%d+)%] CNNC_ALIGNED = {\n(.-)\n};') do
     local lits = {}
     for lit in body:gmatch('[^,%s]+') do lits[#lits + 1] = lit end
     arrays[cname] = { count = tonumber(count), literals = lits }
