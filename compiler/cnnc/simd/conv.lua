@@ -76,6 +76,9 @@ function M.plan(t, g, nvec, mult)
     end
   end
   if not best then return nil end
+  -- Experiments (bench/README.md): CNNC_TILE=V,PH,PW forces a tile on every direct layer
+  -- without a pool in its tiles; CNNC_MIN_STEP, CNNC_L1_WEIGHTS and CNNC_L2_BAND override
+  -- the constants below.
   local force = os.getenv('CNNC_TILE')
   if force and not mult then
     local v, ph, pw = force:match('^(%d+),(%d+),(%d+)$')
