@@ -51,7 +51,7 @@ function M.plan(t, g, nvec, mult)
   local mh, mw = mult and mult.kh or 1, mult and mult.kw or 1
   local taps = g.kh * g.kw * g.ic
   -- Cycles of one input-channel step of a ph x pw x v tile: FMAs on two ports, loads
-  -- (weights and broadcasts) on two ports, and at least one FMA latency per step.
+  -- (weights and broadcasts) on two ports, and at least M.MIN_STEP.
   local function step(ph, pw, v)
     if ph == 0 or pw == 0 then return 0 end
     return math.max(ph * pw * v / 2, (v + ph * pw) / 2, M.MIN_STEP)
