@@ -548,6 +548,33 @@ static int cpu_lacks_target(const cnnc_model *m)
     return 1;
 }
 
+/* The model's workspace, 64-byte aligned inside *block (malloc'd, NULL when out of memory;
+ * the caller frees it). Over-allocated and rounded up by hand: posix_memalign would make
+ * this file POSIX. */
+static void *workspace_new(const cnnc_model *m, unsigned char **block)
+{
+    *block = m->workspace_size <= (size_t)-1 - 64 ? malloc(m->workspace_size + 64) : NULL;
+    if (*block == NULL)
+        return NULL;
+    return *block + (64 - (size_t)((uintptr_t)*block % 64)) % 64;
+}
+
+/* What both entry points do last: --bench's timing runs, then stdout flushed and checked.
+ * Returns 0, or -1 with err set. */
+static int finish(const cnnc_model *m, long bench, const float *input, float *output, void *ws,
+                  char *err, size_t errsize)
+{
+    if (bench > 0 && bench_run(m, input, output, ws, bench) != 0) {
+        cnnc_err_set(err, errsize, "--bench", "out of memory for %ld timings", bench);
+        return -1;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cnnc_err_set(err, errsize, "stdout", "write error");
+        return -1;
+    }
+    return 0;
+}
+
 static int multi_main(int argc, char **argv, const cnnc_model *m)
 {
     struct multi_options o;
@@ -586,11 +613,11 @@ static int multi_main(int argc, char **argv, const cnnc_model *m)
         items = n;
         batched |= in[k].rank > m->inputs[k].rank;
     }
-    ws_block = m->workspace_size <= (size_t)-1 - 64 ? malloc(m->workspace_size + 64) : NULL;
+    ws = workspace_new(m, &ws_block);
     input = malloc(items * m->input_size * sizeof *input + 1);
     output = items <= ((size_t)-1 - 1) / sizeof *output / (m->output_size + 1)
                  ? malloc(items * m->output_size * sizeof *output + 1) : NULL;
-    if (ws_block == NULL || input == NULL || output == NULL) {
+    if (ws == NULL || input == NULL || output == NULL) {
         cnnc_err_set(err, sizeof err, m->name, "out of memory for a %lu-byte workspace "
                      "and %lu items", (unsigned long)m->workspace_size, (unsigned long)items);
         goto fail;
@@ -599,7 +626,6 @@ static int multi_main(int argc, char **argv, const cnnc_model *m)
         for (k = 0; k < m->num_inputs; k++)
             memcpy(input + item * m->input_size + m->inputs[k].offset,
                    in[k].data + item * m->inputs[k].size, m->inputs[k].size * sizeof *input);
-    ws = ws_block + (64 - (size_t)((uintptr_t)ws_block % 64)) % 64;
     for (item = 0; item < items; item++)
         m->predict_ws(input + item * m->input_size, output + item * m->output_size, ws);
     if (o.outputs > 0) {
@@ -610,14 +636,8 @@ static int multi_main(int argc, char **argv, const cnnc_model *m)
     } else {
         multi_print(output, items, m);
     }
-    if (o.bench > 0 && bench_run(m, input, output, ws, o.bench) != 0) {
-        cnnc_err_set(err, sizeof err, "--bench", "out of memory for %ld timings", o.bench);
+    if (finish(m, o.bench, input, output, ws, err, sizeof err) != 0)
         goto fail;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cnnc_err_set(err, sizeof err, "stdout", "write error");
-        goto fail;
-    }
     rc = 0;
 fail:
     if (rc != 0)
@@ -659,16 +679,14 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *m)
     items = in.count / m->input_size;
     batched = in.rank > m->input_rank;
 
-    /* Over-allocate and round up by hand: posix_memalign would make this file POSIX. */
-    ws_block = m->workspace_size <= (size_t)-1 - 64 ? malloc(m->workspace_size + 64) : NULL;
+    ws = workspace_new(m, &ws_block);
     output = items <= (size_t)-1 / sizeof *output / m->output_size
                  ? malloc(items * m->output_size * sizeof *output) : NULL;
-    if (ws_block == NULL || output == NULL) {
+    if (ws == NULL || output == NULL) {
         cnnc_err_set(err, sizeof err, o.input, "out of memory for a %lu-byte workspace "
                      "and %lu outputs", (unsigned long)m->workspace_size, (unsigned long)items);
         goto fail;
     }
-    ws = ws_block + (64 - (size_t)((uintptr_t)ws_block % 64)) % 64;
     for (item = 0; item < items; item++)
         m->predict_ws(in.data + item * m->input_size, output + item * m->output_size, ws);
 
@@ -678,14 +696,8 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *m)
     } else {
         outputs_print(output, items, m, o.top);
     }
-    if (o.bench > 0 && bench_run(m, in.data, output, ws, o.bench) != 0) {
-        cnnc_err_set(err, sizeof err, "--bench", "out of memory for %ld timings", o.bench);
+    if (finish(m, o.bench, in.data, output, ws, err, sizeof err) != 0)
         goto fail;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cnnc_err_set(err, sizeof err, "stdout", "write error");
-        goto fail;
-    }
     rc = 0;
 fail:
     if (rc != 0)
