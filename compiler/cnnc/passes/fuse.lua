@@ -23,7 +23,9 @@ local window = require 'cnnc.window'
 
 local M = {}
 
-local function sole_producer(g, n)
+-- The node producing n's single input when n is its only reader and it is not a graph
+-- input (what every fusion of a producer into its consumer needs); else nil.
+function M.sole_producer(g, n)
   if #n.inputs ~= 1 then return nil end
   local v = n.inputs[1]
   for _, i in ipairs(ir.inputs(g)) do
@@ -45,7 +47,7 @@ local RULES = {
     return true
   end,
   function(g, n)
-    local p = sole_producer(g, n)
+    local p = M.sole_producer(g, n)
     if not (p and p.op:match('^ZeroPadding') and n.layer.absorb_padding) then return false end
     n.layer.absorb_padding(n, p.p.padding)
     n.inputs[1] = p.inputs[1]
@@ -58,7 +60,7 @@ local RULES = {
   end,
   function(g, n)
     if n.op ~= 'BatchNormalization' or #n.epilogue ~= 1 then return false end
-    local p = sole_producer(g, n)
+    local p = M.sole_producer(g, n)
     if not (p and p.layer.fold_affine and #p.epilogue == 0) then return false end
     local st = n.epilogue[1]
     local scale, shift = {}, {}
@@ -71,7 +73,7 @@ local RULES = {
   end,
   function(g, n)
     if not n.layer.identity then return false end
-    local p = sole_producer(g, n)
+    local p = M.sole_producer(g, n)
     if not (p and p.layer.epilogue and not epilogue.ends_in_softmax(p.epilogue)) then return false end
     for _, st in ipairs(n.epilogue) do p.epilogue[#p.epilogue + 1] = st end
     ir.bypass(g, n, p.name)
@@ -93,7 +95,7 @@ end
 local function trim(g, n)
   local rh, rw = pool_reads(n)
   if not rh then return false end
-  local p = sole_producer(g, n)
+  local p = M.sole_producer(g, n)
   if not (p and (p.op == 'Conv1D' or p.op == 'Conv2D') and p.g) then return false end
   if rh >= p.g.oh and rw >= p.g.ow then return false end
   local before = util.shape_str(p.shape)

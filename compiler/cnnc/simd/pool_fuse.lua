@@ -52,18 +52,13 @@ end
 
 function M.run(g, t)
   if not t or t.width <= 1 then return g end
+  local sole_producer = require('cnnc.passes.fuse').sole_producer
   local changed = true
   while changed do
     changed = false
-    local consumers = ir.consumers(g)
-    local by_name = ir.by_name(g)
-    local inputs = {}
-    for _, v in ipairs(ir.inputs(g)) do inputs[v.name] = true end
     for _, pool in ipairs(g.nodes) do
-      local conv = #pool.inputs == 1 and by_name[pool.inputs[1]]
-      local users = conv and consumers[conv.name]
-      if conv and not inputs[conv.name] and #users == 1 and users[1] == pool
-          and (conv.op == 'Conv1D' or conv.op == 'Conv2D') and (conv.p.groups or 1) == 1 and not conv.pool
+      local conv = sole_producer(g, pool)
+      if conv and (conv.op == 'Conv1D' or conv.op == 'Conv2D') and (conv.p.groups or 1) == 1 and not conv.pool
           and all_vector(conv.epilogue) and all_vector(pool.epilogue) then
         local q = tiles_exactly(pool, conv)
         if q and fits(conv, t, q.kh, q.kw) then
