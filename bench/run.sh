@@ -63,6 +63,13 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # the `bench: N runs, median X us, min Y us` line of a log, as "N X Y"
 bench_line() { sed -n 's/^bench: \([0-9]*\) runs, median \([0-9.]*\) us, min \([0-9.]*\) us.*/\1 \2 \3/p' "$1" | tail -n 1; }
+# `N MEDIAN MIN` over the rounds of FILE's lines whose first two fields are $2 and $3 (fields
+# 4 and 5: a round's median and minimum): the median of the medians, the least minimum
+rounds_agg() {
+    awk -v a="$2" -v b="$3" '$1 == a && $2 == b { m[++k] = $4; if (min == "" || $5 < min) min = $5 }
+        END { if (k == 0) exit; for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (m[j] < m[i]) { t = m[i]; m[i] = m[j]; m[j] = t }
+              med = (k % 2) ? m[(k + 1) / 2] : (m[k / 2] + m[k / 2 + 1]) / 2; print k, med, min }' "$1"
+}
 has_flag() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$1"; }
 in_list() { case ",$2," in *",$1,"*) return 0 ;; esac; return 1; }
 
@@ -345,9 +352,8 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         done
         for impl in onednn cnnc; do
             for t in 1 2; do
-                set -- $(awk -v i="$impl" -v t="$t" '$1 == i && $2 == t { m[++k] = $4; if (min == "" || $5 < min) min = $5 }
-                    END { if (k == 0) exit; for (a = 1; a <= k; a++) for (b = a + 1; b <= k; b++) if (m[b] < m[a]) { x = m[a]; m[a] = m[b]; m[b] = x }
-                          med = (k % 2) ? m[(k + 1) / 2] : (m[k / 2] + m[k / 2 + 1]) / 2; print k, med, min }' "$pf")
+                # shellcheck disable=SC2046
+                set -- $(rounds_agg "$pf" "$impl" "$t")
                 [ $# -eq 3 ] || continue
                 rec pair "net=$net" "impl=$impl" "variant=$pt" "threads=$t" "rounds=$1" "median=$2" "min=$3"
                 say "paired $net $impl ${t}T: median $2 us, min $3 us ($1 rounds)"
@@ -403,9 +409,8 @@ for net in $(echo "$NETS" | tr ',' ' '); do
                 round=$((round + 1))
             done
             while read -r lvar lname lop lmacs lb linput lruns; do
-                set -- $(awk -v v="$lvar" -v n="$lname" '$1 == v && $2 == n { m[++k] = $4; if (min == "" || $5 < min) min = $5 }
-                    END { if (k == 0) exit; for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (m[j] < m[i]) { t = m[i]; m[i] = m[j]; m[j] = t }
-                          med = (k % 2) ? m[(k + 1) / 2] : (m[k / 2] + m[k / 2 + 1]) / 2; print k, med, min }' "$ld/times.txt" 2>/dev/null)
+                # shellcheck disable=SC2046
+                set -- $(rounds_agg "$ld/times.txt" "$lvar" "$lname" 2>/dev/null)
                 [ $# -eq 3 ] || continue
                 rec layer "net=$net" "impl=cnnc" "variant=$lvar" "threads=1" "name=$lname" "op=$lop" \
                     "median=$2" "min=$3" "macs=$lmacs" "rounds=$1"
