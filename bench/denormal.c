@@ -11,16 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include CNNC_MODEL_HEADER
+#include "cnnc_model_names.h"
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define PREDICT_WS CAT(CNNC_MODEL, _predict_ws)
-#define IN_SIZE CAT(CNNC_MODEL_UC, _INPUT_SIZE)
-#define OUT_SIZE CAT(CNNC_MODEL_UC, _OUTPUT_SIZE)
-#define WS_SIZE CAT(CNNC_MODEL_UC, _WORKSPACE_SIZE)
 
-static float normal_in[IN_SIZE], denormal_in[IN_SIZE], out[OUT_SIZE];
+static float normal_in[CNNC_IN_SIZE], denormal_in[CNNC_IN_SIZE], out[CNNC_OUT_SIZE];
 
 static double now(void)
 {
@@ -32,7 +26,7 @@ static double now(void)
 static double once(const float *in, void *ws)
 {
     double t0 = now();
-    PREDICT_WS(in, out, ws);
+    CNNC_PREDICT_WS(in, out, ws);
     return now() - t0;
 }
 
@@ -40,9 +34,9 @@ int main(int argc, char **argv)
 {
     double budget = argc > 1 ? atof(argv[1]) : 2.0;
     void *ws = NULL;
-    if (posix_memalign(&ws, 64, WS_SIZE > 0 ? WS_SIZE : 64) != 0) return 2;
+    if (posix_memalign(&ws, 64, CNNC_WS_SIZE > 0 ? CNNC_WS_SIZE : 64) != 0) return 2;
     int denormals = 0;
-    for (int i = 0; i < IN_SIZE; ++i) {
+    for (int i = 0; i < CNNC_IN_SIZE; ++i) {
         float v = 0.1f + 0.9f * (float)fabs(sin(0.37 * i + 0.5));
         normal_in[i] = v;
         denormal_in[i] = (float)(v * 1e-40);
@@ -59,7 +53,7 @@ int main(int argc, char **argv)
         if (b < best_d) best_d = b;
     }
     printf("normal %.4f ms, denormal %.4f ms, ratio %.2f (%d rounds; %d of %d inputs denormal)\n", 1e3 * best_n,
-           1e3 * best_d, best_d / best_n, rounds, denormals, IN_SIZE);
+           1e3 * best_d, best_d / best_n, rounds, denormals, CNNC_IN_SIZE);
     free(ws);
     return 0;
 }

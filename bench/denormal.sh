@@ -41,7 +41,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         for mode in $MODES; do
             flag=; [ $mode = keep ] && flag=-DCNNC_KEEP_DENORMALS
             if [ ! -f "$dir/$net.c" ] ||
-               ! $CC -std=c99 $CFLAGS $flag -I "$dir" -DCNNC_MODEL_HEADER="\"$net.h\"" -DCNNC_MODEL=$net \
+               ! $CC -std=c99 $CFLAGS $flag -I "$dir" -I runtime -DCNNC_MODEL_HEADER="\"$net.h\"" -DCNNC_MODEL=$net \
                    -DCNNC_MODEL_UC=$(echo $net | tr a-z A-Z) bench/denormal.c "$dir/$net.c" $blob -lm \
                    -o "$dir/denormal-$mode" >> "$dir.log" 2>&1; then
                 echo "$net $t: build failed (see $dir.log)"; continue

@@ -6,22 +6,9 @@
  * It only turns NAME.h's macros into a cnnc_model (by token pasting) and hands over to
  * cnnc_cli_main; everything else is in cnnc_cli.c and the I/O files.
  */
-#if !defined(CNNC_MODEL_HEADER) || !defined(CNNC_MODEL) || !defined(CNNC_MODEL_UC)
-#error "define CNNC_MODEL_HEADER, CNNC_MODEL and CNNC_MODEL_UC (see the comment above)"
-#endif
-
-#include CNNC_MODEL_HEADER
-
+#include "cnnc_model_names.h"
 #include "cnnc_runtime.h"
 
-/* Two levels so that CNNC_MODEL expands before pasting or quoting. */
-#define CNNC_PASTE_(a, b) a##b
-#define CNNC_PASTE(a, b) CNNC_PASTE_(a, b)
-#define CNNC_QUOTE_(a) #a
-#define CNNC_QUOTE(a) CNNC_QUOTE_(a)
-#define CNNC_UC(suffix) CNNC_PASTE(CNNC_MODEL_UC, suffix)
-
-/* Fails to compile (negative array size) if the header breaks the runtime's limits. */
 /* A header for several inputs or outputs (or none) lists them (an undefined name is 0 in #if). */
 #if CNNC_UC(_NUM_OUTPUTS) + 0 > 0
 static const cnnc_tensor_info cnnc_inputs[] = CNNC_UC(_INPUT_LIST);
@@ -31,6 +18,7 @@ static const cnnc_tensor_info cnnc_outputs[] = CNNC_UC(_OUTPUT_LIST);
 #define CNNC_TENSORS 1, 1, NULL, NULL
 #endif
 
+/* Fails to compile (negative array size) if the header breaks the runtime's limits. */
 typedef char cnnc_check_ranks[CNNC_UC(_INPUT_RANK) >= 1 && CNNC_UC(_INPUT_RANK) <= 4
                               && CNNC_UC(_OUTPUT_RANK) >= 1 && CNNC_UC(_OUTPUT_RANK) <= 4
                               ? 1 : -1];
@@ -42,7 +30,7 @@ static const cnnc_model cnnc_this_model = {
     CNNC_UC(_INPUT_SIZE), CNNC_UC(_OUTPUT_SIZE),
     CNNC_UC(_WORKSPACE_SIZE),
     CNNC_UC(_OUTPUT_SOFTMAX),
-    CNNC_PASTE(CNNC_MODEL, _predict_ws),
+    CNNC_PREDICT_WS,
     CNNC_UC(_TARGET),
     CNNC_PASTE(CNNC_MODEL, _cpu_supported),
     CNNC_TENSORS,

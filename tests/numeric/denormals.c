@@ -10,32 +10,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include CNNC_MODEL_HEADER
+#include "cnnc_model_names.h"
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define PREDICT_WS CAT(CNNC_MODEL, _predict_ws)
-#define IN_SIZE CAT(CNNC_MODEL_UC, _INPUT_SIZE)
-#define OUT_SIZE CAT(CNNC_MODEL_UC, _OUTPUT_SIZE)
-#define WS_SIZE CAT(CNNC_MODEL_UC, _WORKSPACE_SIZE)
 
-static float zero_in[IN_SIZE], tiny_in[IN_SIZE], zero_out[OUT_SIZE], tiny_out[OUT_SIZE];
-static float ws[WS_SIZE / sizeof(float) + 16];
+static float zero_in[CNNC_IN_SIZE], tiny_in[CNNC_IN_SIZE], zero_out[CNNC_OUT_SIZE], tiny_out[CNNC_OUT_SIZE];
+static float ws[CNNC_WS_SIZE / sizeof(float) + 16];
 
 int main(void)
 {
     int bad = 0;
-    for (int i = 0; i < IN_SIZE; ++i) tiny_in[i] = (float)(((i % 7) + 1) * 1e-40);
-    PREDICT_WS(zero_in, zero_out, ws);
-    PREDICT_WS(tiny_in, tiny_out, ws);
+    for (int i = 0; i < CNNC_IN_SIZE; ++i) tiny_in[i] = (float)(((i % 7) + 1) * 1e-40);
+    CNNC_PREDICT_WS(zero_in, zero_out, ws);
+    CNNC_PREDICT_WS(tiny_in, tiny_out, ws);
     int nonzero = 0;
-    for (int i = 0; i < OUT_SIZE; ++i) nonzero += tiny_out[i] != 0.0f;
+    for (int i = 0; i < CNNC_OUT_SIZE; ++i) nonzero += tiny_out[i] != 0.0f;
 #ifdef CNNC_KEEP_DENORMALS
     printf("%s keep: %d of %d outputs of the denormal input are nonzero\n", nonzero ? "ok  " : "FAIL", nonzero,
-           OUT_SIZE);
+           CNNC_OUT_SIZE);
     bad += nonzero == 0;
 #else
     int same = memcmp(zero_out, tiny_out, sizeof zero_out) == 0;
@@ -48,7 +42,7 @@ int main(void)
     const unsigned before = _mm_getcsr();
     for (int on = 0; on < 2; ++on) {
         _mm_setcsr(on ? (before | bits) : (before & ~bits));
-        PREDICT_WS(tiny_in, tiny_out, ws);
+        CNNC_PREDICT_WS(tiny_in, tiny_out, ws);
         unsigned after = _mm_getcsr() & bits, want = on ? bits : 0u;
         printf("%s restore: FTZ/DAZ %s before a prediction, %s after\n", after == want ? "ok  " : "FAIL",
                on ? "on" : "off", after == bits ? "on" : (after == 0 ? "off" : "half on"));

@@ -13,7 +13,7 @@ run() {
     dir="$work/$target-$threads$flags"
     mkdir -p "$dir"
     if ! bin/cnnc build tests/numeric/tiny.lua --target $target --threads $threads --no-exe -o "$dir" > "$dir/log" 2>&1 ||
-       ! $cc -std=c99 -O2 -pthread $flags -I "$dir" -DCNNC_MODEL_HEADER='"tiny.h"' -DCNNC_MODEL=tiny \
+       ! $cc -std=c99 -O2 -pthread $flags -I "$dir" -I runtime -DCNNC_MODEL_HEADER='"tiny.h"' -DCNNC_MODEL=tiny \
            -DCNNC_MODEL_UC=TINY tests/numeric/denormals.c "$dir/tiny.c" -lm -o "$dir/denormals" >> "$dir/log" 2>&1; then
         echo "FAIL denormals $label: build failed: $(tail -3 "$dir/log")"; return
     fi

@@ -8,19 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include CNNC_MODEL_HEADER
+#include "cnnc_model_names.h"
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define PREDICT_WS CAT(CNNC_MODEL, _predict_ws)
-#define IN_SIZE CAT(CNNC_MODEL_UC, _INPUT_SIZE)
-#define OUT_SIZE CAT(CNNC_MODEL_UC, _OUTPUT_SIZE)
-#define WS_SIZE CAT(CNNC_MODEL_UC, _WORKSPACE_SIZE)
 
 enum { THREADS = 4, INPUTS = 8 };
 
-static float inputs[INPUTS][IN_SIZE];
-static float expected[INPUTS][OUT_SIZE];
+static float inputs[INPUTS][CNNC_IN_SIZE];
+static float expected[INPUTS][CNNC_OUT_SIZE];
 static int iterations = 20;
 
 struct worker {
@@ -33,18 +27,18 @@ static void *run(void *arg)
     struct worker *w = arg;
     /* 64-byte aligned, as the SIMD kernels would like it (float alignment is the contract). */
     void *ws = NULL;
-    if (posix_memalign(&ws, 64, WS_SIZE > 0 ? WS_SIZE : 64) != 0) {
+    if (posix_memalign(&ws, 64, CNNC_WS_SIZE > 0 ? CNNC_WS_SIZE : 64) != 0) {
         w->mismatches = -1;
         return NULL;
     }
-    static float out_buf[THREADS][OUT_SIZE];
+    static float out_buf[THREADS][CNNC_OUT_SIZE];
     float *out = out_buf[w->id];
     for (int it = 0; it < iterations; ++it) {
         /* Each thread walks the inputs from a different start, so different inputs run at once. */
         int k = (it + w->id * 3) % INPUTS;
-        memset(out, 0xff, sizeof(float) * OUT_SIZE);
-        PREDICT_WS(inputs[k], out, ws);
-        if (memcmp(out, expected[k], sizeof(float) * OUT_SIZE) != 0) w->mismatches++;
+        memset(out, 0xff, sizeof(float) * CNNC_OUT_SIZE);
+        CNNC_PREDICT_WS(inputs[k], out, ws);
+        if (memcmp(out, expected[k], sizeof(float) * CNNC_OUT_SIZE) != 0) w->mismatches++;
     }
     free(ws);
     return NULL;
@@ -54,19 +48,19 @@ int main(int argc, char **argv)
 {
     if (argc > 1) iterations = atoi(argv[1]);
     for (int k = 0; k < INPUTS; ++k) {
-        for (int i = 0; i < IN_SIZE; ++i) inputs[k][i] = (float)sin(0.37 * i + 1.3 * k) * 0.8f + 0.1f * (float)k;
+        for (int i = 0; i < CNNC_IN_SIZE; ++i) inputs[k][i] = (float)sin(0.37 * i + 1.3 * k) * 0.8f + 0.1f * (float)k;
     }
     /* Include the specials: NaN and infinities must come out the same on every thread too. */
     inputs[1][0] = NAN;
-    inputs[2][IN_SIZE / 2] = INFINITY;
-    inputs[3][IN_SIZE - 1] = -INFINITY;
+    inputs[2][CNNC_IN_SIZE / 2] = INFINITY;
+    inputs[3][CNNC_IN_SIZE - 1] = -INFINITY;
     void *ws = NULL;
-    if (posix_memalign(&ws, 64, WS_SIZE > 0 ? WS_SIZE : 64) != 0) return 2;
-    for (int k = 0; k < INPUTS; ++k) PREDICT_WS(inputs[k], expected[k], ws);
+    if (posix_memalign(&ws, 64, CNNC_WS_SIZE > 0 ? CNNC_WS_SIZE : 64) != 0) return 2;
+    for (int k = 0; k < INPUTS; ++k) CNNC_PREDICT_WS(inputs[k], expected[k], ws);
     /* Running the same input twice on one thread gives the same bits. */
     for (int k = 0; k < INPUTS; ++k) {
-        static float again[OUT_SIZE];
-        PREDICT_WS(inputs[k], again, ws);
+        static float again[CNNC_OUT_SIZE];
+        CNNC_PREDICT_WS(inputs[k], again, ws);
         if (memcmp(again, expected[k], sizeof again) != 0) {
             fprintf(stderr, "input %d: a second run on the same thread differs\n", k);
             return 1;

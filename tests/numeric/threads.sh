@@ -21,7 +21,7 @@ for target in generic native; do
                 --target $target --threads $threads --no-blob --no-exe -o "$dir" > "$dir/build.log" 2>&1; then
             echo "FAIL $name: cnnc build failed: $(tail -3 "$dir/build.log")"; continue
         fi
-        if ! $cc -std=c99 -O1 -g -fsanitize=thread -pthread -I "$dir" -DCNNC_MODEL_HEADER='"mnist.h"' \
+        if ! $cc -std=c99 -O1 -g -fsanitize=thread -pthread -I "$dir" -I runtime -DCNNC_MODEL_HEADER='"mnist.h"' \
                 -DCNNC_MODEL=mnist -DCNNC_MODEL_UC=MNIST tests/numeric/threads.c "$dir/mnist.c" -lm \
                 -o "$dir/threads" > "$dir/cc.log" 2>&1; then
             echo "FAIL $name: $cc -fsanitize=thread failed: $(head -5 "$dir/cc.log")"; continue
