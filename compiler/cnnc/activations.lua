@@ -139,6 +139,13 @@ M.ops = {
   },
 }
 
+-- The helpers of templates/helpers.c an activation's C form calls (cnnc_clampf).
+local CLAMPED = { softplus = true, hard_sigmoid = true, onnx_hard_sigmoid = true, hard_swish = true, celu = true }
+function M.helpers(name, p)
+  if CLAMPED[name] or (name == 'clip' and (p.min or p.max)) then return { 'clampf' } end
+  return {}
+end
+
 M.names = {}
 for k, op in pairs(M.ops) do
   if not op.internal then M.names[#M.names + 1] = k end

@@ -155,12 +155,12 @@ function M.set_weight(model, layer, wname, value)
 end
 
 local COMPILE_OPTS = { target = true, threads = true, fuse = true, name = true, cc = true, cflags = true,
-  cache = true, weights = true, winograd = true }
+  cache = true, weights = true, winograd = true, tune = true }
 
 -- Generates (driver.compile), builds or finds in the cache, and loads one library.
 local function build_variant(model, o)
   local r = run_driver(model, { weights = o.weights, name = o.name, fuse = o.fuse, keep_all = o.keep_all,
-    target = o.target, source = o.source, threads = o.threads, winograd = o.winograd })
+    target = o.target, source = o.source, threads = o.threads, winograd = o.winograd, tune = o.tune })
   local planned = r.planned
   local build = require 'cnnc.ffi.build'
   local spec = { name = planned.name, c = r.c, h = r.h, blob = r.blob, cc = o.cc, cflags = o.cflags, cache = o.cache }
@@ -195,6 +195,9 @@ function M.compile(model, opts)
       common.fail('model:compile: option %s must be a string, got %s', k, type(opts[k]))
     end
   end
+  if opts.tune ~= nil and type(opts.tune) ~= 'table' then
+    common.fail('model:compile: option tune must be a table of knobs (cnnc.tune), got %s', type(opts.tune))
+  end
   local target, terr = require('cnnc.targets').get(opts.target or 'native')
   if not target then common.fail('model:compile: %s', terr) end
   if require('cnnc.toolchain').is_cross(target) then
@@ -204,7 +207,8 @@ function M.compile(model, opts)
   end
   local o = { fuse = opts.fuse ~= false, target = target.name, weights = opts.weights, name = opts.name,
     cc = opts.cc or os.getenv('CC') or 'cc', cflags = (opts.cflags or '-O2') .. (threads > 1 and ' -pthread' or ''),
-    cache = opts.cache, threads = threads, source = model.where and model.where.file, winograd = opts.winograd }
+    cache = opts.cache, threads = threads, source = model.where and model.where.file, winograd = opts.winograd,
+    tune = opts.tune }
   local main = build_variant(model, o)
   local ir = require 'cnnc.ir'
   local typed = main.typed

@@ -23,19 +23,19 @@ commands:
 ]],
   summary = [[
 usage: cnnc summary MODEL [--weights DIR] [--bind NAME=FILE] [--no-fuse] [--name NAME]
-                    [--target T] [--threads N] [--winograd auto|on|off]
+                    [--target T] [--threads N] [--winograd auto|on|off] [--tune KEY=VALUE]
 
 Prints the layers with their output shapes and parameter counts, the totals, the
 multiply-adds, the activation arena the memory plan needs (next to the sum of all
 activations) and which layers were fused into which. MODEL is a Lua model file or an
 ONNX model (.onnx); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
 constant tensor in FILE (a TensorProto .pb or a .npy), e.g. weights passed as inputs.
-With a SIMD --target, the fused table also names the 3x3 convolutions that run as
-Winograd (see cnnc build --help).
+With a SIMD --target, the fused table also names the kernel each layer runs (direct
+register tiles, Winograd, depthwise; see cnnc build --help).
 ]],
   build = [[
 usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--winograd auto|on|off] [--name NAME]
-                  [--weights DIR] [--no-fuse]
+                  [--weights DIR] [--no-fuse] [--tune KEY=VALUE]...
                   [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
                   [--bind NAME=FILE]
 
@@ -53,7 +53,8 @@ executable DIR/NAME with the runtime (libc and libm only).
   --winograd W    SIMD targets: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) or
                   F(4x4,3x3): auto (default: per layer, where a cost model says it is
                   faster than direct convolution), on (every such layer), off
-  --no-fuse       keep every layer separate (no fusion pass)
+  --no-fuse       keep every layer separate: no fusion pass, and no pool computed in a
+                  convolution's registers
   --cc CC         C compiler (default: $CC or cc; for a target of another architecture,
                   such as neon on x86-64, $CNNC_CROSS_CC or aarch64-linux-gnu-gcc, whose
                   executable then runs under qemu-aarch64 -L /usr/aarch64-linux-gnu);
@@ -62,8 +63,11 @@ executable DIR/NAME with the runtime (libc and libm only).
                   GNU binutils), instead of C literals: small C, fast compiles; the
                   default for models with more than 1M weights (--no-blob forces literals)
   --no-exe        write the C files only
-  --dump PASS     print the graph after PASS (frontend, shape, fuse, plan) and stop
-]],
+  --dump PASS     print the graph after PASS (frontend, shape, fuse, select, plan) and
+                  stop; `select` lists the kernel, loop plan, pool and threads of each layer
+  --tune KEY=VALUE  set an experiment knob of the kernels' cost models (repeatable; the
+                  generated banner lists those set); for measurements, not for daily use:
+]] .. require('cnnc.tune').help() .. '\n',
   run = [[
 usage: cnnc run MODEL INPUT... [-o OUTPUT.npy]... [--weights DIR] [--bind NAME=FILE]
 
@@ -157,11 +161,12 @@ end
 
 function M.summary(argv)
   local pos, opt = parse(argv, { ['--weights'] = 'value', ['--no-fuse'] = 'switch', ['--name'] = 'value',
-    ['--bind'] = 'list', ['--target'] = 'value', ['--threads'] = 'value', ['--winograd'] = 'value' }, 'summary')
+    ['--bind'] = 'list', ['--target'] = 'value', ['--threads'] = 'value', ['--winograd'] = 'value',
+    ['--tune'] = 'list' }, 'summary')
   if #pos ~= 1 then die('summary: expected one MODEL argument (see cnnc summary --help)', 2) end
   local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'], fuse = not opt['--no-fuse'],
-    name = opt['--name'], target = opt['--target'], winograd = opt['--winograd'],
+    name = opt['--name'], target = opt['--target'], winograd = opt['--winograd'], tune = opt['--tune'],
     threads = opt['--threads'] and (tonumber(opt['--threads']) or die('summary: --threads takes a number', 2)) })
   if not r then fail_with(err) end
   io.write(require('cnnc.summary').text(r), '\n')
@@ -313,24 +318,29 @@ function M.build(argv)
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
     ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--bind'] = 'list', ['--threads'] = 'value',
-    ['--winograd'] = 'value',
+    ['--winograd'] = 'value', ['--tune'] = 'list',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
     die("build: --name must be a C identifier, got '" .. opt['--name'] .. "'", 2)
   end
   local dump = opt['--dump']
-  if dump and not ({ frontend = 1, shape = 1, fuse = 1, plan = 1 })[dump] then
-    die('build: --dump takes frontend, shape, fuse or plan', 2)
+  if dump and not ({ frontend = 1, shape = 1, fuse = 1, select = 1, plan = 1 })[dump] then
+    die('build: --dump takes frontend, shape, fuse, select or plan', 2)
   end
   if not dump and not opt['-o'] then die('build: -o DIR is required (see cnnc build --help)', 2) end
   local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
     blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto', winograd = opt['--winograd'],
+    tune = opt['--tune'],
     threads = opt['--threads'] and (tonumber(opt['--threads']) or die('build: --threads takes a number', 2)) })
   if not r then fail_with(err) end
   if dump then
+    if dump == 'select' then
+      io.write(require('cnnc.passes.select').describe(r.selected), '\n')
+      return
+    end
     local g = ({ frontend = r.graph, shape = r.typed, fuse = r.fused, plan = r.planned })[dump]
     dump_graph(g, dump)
     return

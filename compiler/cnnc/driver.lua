@@ -11,7 +11,7 @@ local util = require 'cnnc.util'
 
 local M = {}
 
-M.PASSES = { 'frontend', 'shape', 'fuse', 'plan', 'emit' }
+M.PASSES = { 'frontend', 'shape', 'fuse', 'select', 'plan', 'emit' }
 
 -- Runs a Lua model file in the sandbox and returns the model it returns.
 local function load_lua_model(path)
@@ -76,8 +76,9 @@ M.BLOB_THRESHOLD = 1048576
 -- keep_all = true: the workspace keeps every layer's output (cnnc.passes.plan),
 -- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals,
 -- threads = N: layers worth it shared among N POSIX threads (build with -pthread),
--- winograd = 'auto'|'on'|'off': 3x3 stride-1 convolutions as Winograd (cnnc.simd.winograd)}. Returns a table of the graphs made so far
--- {graph, typed, fused, planned, c, h}.
+-- winograd = 'auto'|'on'|'off': 3x3 stride-1 convolutions as Winograd (cnnc.simd.winograd),
+-- tune = {key = value} or {"key=value", ...}: experiment knobs (cnnc.tune)}. Returns a table
+-- of the graphs made so far {graph, typed, fused, selected, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
   return util.try(function()
@@ -103,14 +104,16 @@ function M.compile(model, opts)
     if type(threads) ~= 'number' or threads < 1 or threads > 256 or threads ~= math.floor(threads) then
       util.fail(nil, 'threads must be a whole number from 1 to 256, got %s', tostring(threads))
     end
-    r.planned = require('cnnc.passes.plan').run(r.fused, { keep_all = opts.keep_all, target = target,
-      winograd = opts.winograd, threads = threads })
+    r.selected = require('cnnc.passes.select').run(r.fused, { target = target, winograd = opts.winograd,
+      threads = threads, fuse = opts.fuse ~= false, keep_all = opts.keep_all, tune = require('cnnc.tune').resolve(opts.tune) })
+    if opts.stop == 'select' then return r end
+    r.planned = require('cnnc.passes.plan').run(r.selected, { keep_all = opts.keep_all })
     if opts.stop == 'plan' then return r end
     local emit = require 'cnnc.emit'
     local blob = opts.blob
     if blob == nil or blob == 'auto' then blob = emit.weight_floats(r.planned) > M.BLOB_THRESHOLD end
-    r.threads = threads
-    r.c, r.h, r.blob = emit.run(r.planned, { source = opts.source, target = target, blob = blob, threads = threads })
+    r.threads = r.planned.threads
+    r.c, r.h, r.blob = emit.run(r.planned, { source = opts.source, blob = blob })
     return r
   end)
 end

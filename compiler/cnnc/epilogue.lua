@@ -76,11 +76,12 @@ function M.affine_names(st)
   return base .. '_scale', base .. '_shift'
 end
 
--- The float32 constant arrays an epilogue needs in C: list of {name, values, comment}.
-function M.c_constants(steps, channels)
+-- The float32 constant arrays an epilogue needs in C: list of {name, values, comment}; with
+-- `only` (a set of steps), those of the steps in it.
+function M.c_constants(steps, channels, only)
   local out = {}
   for _, st in ipairs(steps) do
-    if st.op == 'affine' then
+    if st.op == 'affine' and (not only or only[st]) then
       local scale, shift = {}, {}
       for c = 0, channels - 1 do scale[c + 1], shift[c + 1] = affine_coeffs(st, c) end
       local sname, hname = M.affine_names(st)
@@ -169,6 +170,21 @@ function M.c_vector(steps, k, a, oc, padded)
     end
   end
   return table.concat(lines, '\n')
+end
+
+-- The helpers of templates/helpers.c the C of steps[1..k] calls: their scalar forms
+-- (c_store, c_post) or, with `vector`, their vector forms (c_vector). Constant arrays are
+-- not helpers: see M.c_constants.
+function M.helpers(steps, k, vector)
+  local list = {}
+  for i = 1, k or #steps do
+    local st = steps[i]
+    if st.op == 'act' then
+      local more = vector and require('cnnc.simd.vmath').helpers(st) or acts.helpers(st.name, st.p or {})
+      for _, h in ipairs(more) do list[#list + 1] = h end
+    end
+  end
+  return list
 end
 
 function M.describe(steps)

@@ -23,7 +23,7 @@ local function fused_text(node)
   local e = epilogue.describe(node.epilogue or {})
   if e ~= '' then t[#t + 1] = e end
   for _, f in ipairs(node.fused or {}) do t[#t + 1] = f end
-  if node.kernel then t[#t + 1] = node.kernel end -- set by the plan pass: direct or Winograd
+  if node.sel and node.sel.text then t[#t + 1] = node.sel.text end -- the kernel cnnc.passes.select chose
   return table.concat(t, '; ')
 end
 

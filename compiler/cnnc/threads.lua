@@ -19,17 +19,15 @@ local M = {}
 -- forward function (and no pthreads). Times are rough single-thread estimates:
 -- multiply-adds at MACS_PER_NS_LANE per vector lane of the target, plus the floats a layer
 -- reads (weights too) and writes at FLOATS_PER_NS (R2's and R4's layers measured on the
--- 2-core AVX-512 machine: within a factor of 2). CNNC_SHARE_MIN_NS / CNNC_TEAM_MIN_NS
--- override the thresholds (0: share whatever can be shared; the test suites do, through
--- tests/lib/testlib.lua).
+-- 2-core AVX-512 machine: within a factor of 2). cnnc.tune's share_min_ns and team_min_ns
+-- are the thresholds (0: share whatever can be shared; the test suites do, through
+-- tests/lib/testlib.lua). team_min_ns is 250 us: a new thread may wait long for a CPU on a
+-- busy machine (R4, 350 us alone, about 170 us to gain: 2 threads took 230-300 us at best
+-- but a median of 380-690 us against 355-370 on the loaded development machine), so a
+-- prediction must gain clearly more than that.
 M.MACS_PER_NS_LANE = 4.5
 M.FLOATS_PER_NS = 8
 M.STEP_NS = 5000
-M.SHARE_MIN_NS = tonumber(os.getenv('CNNC_SHARE_MIN_NS')) or 20000
--- A new thread may wait long for a CPU on a busy machine (R4, 350 us alone, about 170 us
--- to gain: 2 threads took 230-300 us at best but a median of 380-690 us against 355-370
--- on the loaded development machine), so a prediction must gain clearly more than that.
-M.TEAM_MIN_NS = tonumber(os.getenv('CNNC_TEAM_MIN_NS')) or 250000
 -- Parts of a shared layer: enough that a delayed thread costs little (about PART_NS each),
 -- as many as the layer offers at most.
 M.PART_NS = 20000
@@ -48,17 +46,21 @@ function M.cost_ns(node, t)
 end
 
 -- Marks each step worth sharing (step.parts = the parts to cut it into); true if any is.
-function M.share(steps, threads)
+-- steps: the forward function's steps in order, each {fn = true when it takes (part,
+-- parts), units (the most parts), cost (ns on one thread)}; tune: cnnc.tune's knobs
+-- (share_min_ns, team_min_ns).
+function M.share(steps, threads, tune)
   if threads < 2 then return false end
+  local share_min, team_min = tune.share_min_ns, tune.team_min_ns
   local saved, any = 0, false
   for _, st in ipairs(steps) do
-    if st.fn and st.units >= 2 and st.cost >= M.SHARE_MIN_NS then
+    if st.fn and st.units >= 2 and st.cost >= share_min then
       st.parts = math.max(2, math.min(st.units, math.max(threads, math.floor(st.cost / M.PART_NS))))
       saved = saved + st.cost * (1 - 1 / math.min(threads, st.parts)) - M.STEP_NS
       any = true
     end
   end
-  if not any or saved < M.TEAM_MIN_NS then
+  if not any or saved < team_min then
     for _, st in ipairs(steps) do st.parts = nil end
     return false
   end
@@ -67,7 +69,7 @@ function M.share(steps, threads)
   -- copy between two convolutions, say).
   for i = 2, #steps - 1 do
     local st = steps[i]
-    if st.fn and not st.parts and st.units >= 2 and st.cost >= M.SHARE_MIN_NS / 10
+    if st.fn and not st.parts and st.units >= 2 and st.cost >= share_min / 10
         and steps[i - 1].parts and steps[i + 1].parts then
       st.parts = math.min(st.units, threads)
     end
@@ -88,7 +90,8 @@ end
 
 -- The team function's body: shared steps run by all threads (each numbered, for its
 -- counters), runs of the others by thread 0 alone, after which it lets the others on.
--- Returns the lines and the number of shared steps.
+-- Returns the lines, the number of shared steps and of thread 0's groups followed by a
+-- hand-off (cnnc_open).
 function M.team_calls(steps)
   local calls, alone, shared, groups = {}, false, 0, 0
   local function close()
@@ -111,7 +114,7 @@ function M.team_calls(steps)
   end
   -- Nothing follows the last group: the others need not wait for it.
   if alone then calls[#calls + 1] = '}' end
-  return calls, shared
+  return calls, shared, groups
 end
 
 return M

@@ -137,6 +137,10 @@ function M.c_in_pixel(g) return g.rank == 1 and 'ix' or string.format('(iy * %d 
 function M.c_out_pixel(g) return g.rank == 1 and 'ox' or string.format('(oy * %d + ox)', g.ow) end
 function M.c_tap(g) return g.rank == 1 and 'kx' or string.format('(ky * %d + kx)', g.kw) end
 
+-- The parts a layer on this skeleton can be cut into for threads: its output rows (1-D:
+-- positions).
+function M.units(g) return g.rank == 1 and g.ow or g.oh end
+
 -- Renders the shared skeleton (templates/window.c) for g. With E and node given and more
 -- than one thread, the function takes (part, parts): part p of N computes output rows (1-D:
 -- positions) p * OH / N up to the next part's, and E learns it may be shared.
@@ -145,7 +149,7 @@ function M.c_render(g, fn, comment, body, E, node)
   local h = M.c_holes(g, fn, comment, body)
   local n = g.rank == 1 and g.ow or g.oh
   if E and node and (E.threads or 1) > 1 then
-    E:parallel(node, n)
+    E:parallel(node)
     h.part_params = ', int part, int parts'
     h.first, h.last = util.c_share('part', n, 'parts'), util.c_share('(part + 1)', n, 'parts')
   else

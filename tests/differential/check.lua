@@ -210,21 +210,16 @@ function M.variants(net, ctx)
   return list
 end
 
--- The SIMD convolution's cache budgets (cnnc.simd.conv, also read from the environment)
--- shrunk so that input-channel chunks and row bands occur in small networks too.
-M.SMALL_CACHE = { { 'L1_WEIGHTS', 2048 }, { 'L2_BAND', 4096 } }
+-- The SIMD convolution's cache budgets (cnnc.tune's knobs) shrunk so that input-channel
+-- chunks and row bands occur in small networks too.
+M.SMALL_CACHE = { 'l1_weights=2048', 'l2_band=4096' }
 
-local function with_small_cache(on, f)
-  local ok, sc = pcall(require, 'cnnc.simd.conv')
-  if not on or not ok or type(sc) ~= 'table' then return f() end
-  local saved = {}
-  for _, kv in ipairs(M.SMALL_CACHE) do
-    local k, v = kv[1], kv[2]
-    if type(sc[k]) == 'number' then saved[k] = sc[k]; sc[k] = v end
-  end
-  local r, err = f()
-  for k, v in pairs(saved) do sc[k] = v end
-  return r, err
+-- The tuning knobs of build b.
+local function knobs(b)
+  local t = {}
+  if b.small_cache then for _, kv in ipairs(M.SMALL_CACHE) do t[#t + 1] = kv end end
+  if b.threads then for _, kv in ipairs(testlib.SHARE_ALL) do t[#t + 1] = kv end end
+  return t
 end
 
 -- Instructions kept beside a failing network (run from the repository root).
@@ -240,17 +235,13 @@ local function repro_text(net, variants, ctx)
     'bin/cnnc run $d/model.lua $d/input.npy -o $d/repro_reference.npy',
   }
   for _, b in ipairs(variants) do
-    local env = ''
-    if b.small_cache then
-      for _, kv in ipairs(M.SMALL_CACHE) do env = env .. 'CNNC_' .. kv[1] .. '=' .. kv[2] .. ' ' end
-    end
-    if b.threads then env = env .. testlib.SHARE_ALL_ENV end
     local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '')
       .. (b.threads and (' --threads ' .. b.threads) or '') .. (b.winograd and (' --winograd ' .. b.winograd) or '')
     local out = '$d/repro_' .. b.variant
     local tc = toolchain_of(ctx, b)
-    lines[#lines + 1] = string.format('%sbin/cnnc build $d/model.lua -o %s --target %s%s --cflags -O1 && '
-      .. '%s -c %s%s %s/%s.c -o /dev/null && %s%s/%s $d/input.npy -o %s.npy', env, out, b.target, opts,
+    for _, kv in ipairs(knobs(b)) do opts = opts .. ' --tune ' .. kv end
+    lines[#lines + 1] = string.format('bin/cnnc build $d/model.lua -o %s --target %s%s --cflags -O1 && '
+      .. '%s -c %s%s %s/%s.c -o /dev/null && %s%s/%s $d/input.npy -o %s.npy', out, b.target, opts,
       b.cross and tc.cc or 'cc', M.STRICT, b.threads and ' -pthread' or '', out, net.name, tc.run, out, net.name, out)
   end
   return table.concat(lines, '\n') .. '\n'
@@ -358,15 +349,9 @@ function M.run(net, dir, ctx)
     local fail = b.cross and cross_fail or fail
     local variant = b.variant
     local m2 = assert(driver.load(model_path))
-    local r, cerr = with_small_cache(b.small_cache, function()
-      local function build()
-        return compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
-          winograd = b.winograd, source = 'model.lua' })
-      end
-      -- A threaded build shares every layer it can, so the team code runs on small nets too.
-      if b.threads then return testlib.share_all(build) end
-      return build()
-    end)
+    -- A threaded build shares every layer it can, so the team code runs on small nets too.
+    local r, cerr = compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
+      winograd = b.winograd, source = 'model.lua', tune = knobs(b) })
     if not r then
       fail('%s: compilation failed: %s', variant, fmt_err(cerr))
     else

@@ -83,11 +83,8 @@ for ci, case in ipairs(cases) do
       local last = k == n_host
       local blob, threads = last, last and 2 or 1
       if k > n_host then blob, threads = ci % 2 == 0, ci % 2 == 1 and 2 or 1 end
-      local function compile()
-        return driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = blob, threads = threads })
-      end
-      local r, cerr
-      if threads > 1 then r, cerr = testlib.share_all(compile) else r, cerr = compile() end
+      local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = blob, threads = threads,
+        tune = threads > 1 and testlib.SHARE_ALL or nil })
       if not r then fail(v.test or case, util.format_error(cerr)) end
       if r and k == 1 then
         local y = runner.run_batch(r.typed, x)

@@ -60,19 +60,22 @@ function M.compare_each(got, want, rtol)
   return nil
 end
 
--- Runs f() with every layer that can be shared among threads shared, however small (a
--- --threads build otherwise keeps small layers, and small nets, on one thread), so test
--- networks exercise the team code: shared layers, thread 0's own runs and the hand-offs.
--- The same for `cnnc build` in a shell: the environment prefix M.SHARE_ALL_ENV.
-M.SHARE_ALL_ENV = 'CNNC_SHARE_MIN_NS=0 CNNC_TEAM_MIN_NS=0 '
-function M.share_all(f)
-  local sharing = require 'cnnc.threads'
-  local a, b = sharing.SHARE_MIN_NS, sharing.TEAM_MIN_NS
-  sharing.SHARE_MIN_NS, sharing.TEAM_MIN_NS = 0, 0
-  local r = { pcall(f) }
-  sharing.SHARE_MIN_NS, sharing.TEAM_MIN_NS = a, b
-  if not r[1] then error(r[2], 0) end
-  return unpack(r, 2, table.maxn(r))
+-- The tuning knobs (cnnc.tune) with which a --threads build shares every layer that can be
+-- shared, however small (it otherwise keeps small layers, and small nets, on one thread),
+-- so test networks exercise the team code: shared layers, thread 0's own runs and the
+-- hand-offs. As driver.compile's `tune` (M.SHARE_ALL) or `cnnc build` flags (M.SHARE_ALL_FLAGS).
+M.SHARE_ALL = { 'share_min_ns=0', 'team_min_ns=0' }
+M.SHARE_ALL_FLAGS = ' --tune share_min_ns=0 --tune team_min_ns=0'
+
+-- opts (driver.compile's options) with the knobs in list added to its tune list.
+function M.with_tune(opts, list)
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  local t = {}
+  for _, kv in ipairs(opts.tune or {}) do t[#t + 1] = kv end
+  for _, kv in ipairs(list or {}) do t[#t + 1] = kv end
+  o.tune = t
+  return o
 end
 
 -- The targets of another architecture this machine can build and run under emulation

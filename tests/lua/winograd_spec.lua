@@ -1,6 +1,6 @@
 -- Winograd convolution (cnnc.simd.winograd): the transform matrices compute a 3-tap
 -- correlation exactly (in double), their factored forms equal the matrix products, and the
--- plan pass picks the layers it may run as Winograd.
+-- select pass picks the layers it may run as Winograd.
 
 local T = dofile((debug.getinfo(1, 'S').source:match('^@(.*[/\\])') or './') .. 'testutil.lua')
 local nn = T.nn
@@ -91,19 +91,19 @@ describe('winograd choice', function()
   end
   it('auto takes the 3x3 stride-1 layer on a SIMD target', function()
     local g = planned(layers(), { target = 'avx2' })
-    assert.is_truthy(g.nodes[1].winograd)
-    for i = 2, 4 do assert.is_nil(g.nodes[i].winograd) end
+    assert.equal('winograd', g.nodes[1].sel.kernel)
+    for i = 2, 4 do assert.equal('direct', g.nodes[i].sel.kernel) end
     assert.is_true(g.plan.scratch[g.nodes[1].name] ~= nil)
   end)
   it('off and the generic target never do', function()
     for _, opts in ipairs({ { target = 'avx2', winograd = 'off' }, { target = 'generic', winograd = 'on' } }) do
       local g = planned(layers(), opts)
-      for i = 1, 4 do assert.is_nil(g.nodes[i].winograd) end
+      for i = 1, 4 do assert.is_true(g.nodes[i].sel.kernel ~= 'winograd') end
     end
   end)
   it('chooses the same kernel for any thread count', function()
-    local a = planned(layers(), { target = 'avx512' }).nodes[1].winograd
-    local b = planned(layers(), { target = 'avx512', threads = 3 }).nodes[1].winograd
+    local a = planned(layers(), { target = 'avx512' }).nodes[1].sel.plan
+    local b = planned(layers(), { target = 'avx512', threads = 3 }).nodes[1].sel.plan
     assert.equal(a.m, b.m)
     assert.equal(a.TG, b.TG)
     assert.equal(a.NV, b.NV)

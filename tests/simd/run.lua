@@ -6,7 +6,7 @@
 -- (tests/simd/pooled.lua with each Winograd mode, pooled1d.lua), counted. Every host target, and every cross target this
 -- machine can emulate (neon under qemu-aarch64), compared with the reference interpreter,
 -- and builds on several threads with their 1-thread build (bit for bit). The L1 budget is
--- shrunk (CNNC_L1_WEIGHTS) so chunking happens at these sizes. Then the vector forms of the
+-- shrunk (tuning knob l1_weights) so chunking happens at these sizes. Then the vector forms of the
 -- activations on a sweep of inputs (tests/simd/vmath.lua), and a network of every layer
 -- kind checked for scalar-only layers (tests/simd/vectorised.lua).
 -- Ends with `simd: N passed, M failed`.
@@ -22,15 +22,13 @@ local toolchain = require 'cnnc.toolchain'
 local testlib = dofile('tests/lib/testlib.lua')
 local util = require 'cnnc.util'
 
-local simd_conv = require 'cnnc.simd.conv'
-simd_conv.L1_WEIGHTS = 4000
 
 local work = 'build/tests/simd'
 os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 local passed, failed = 0, 0
 local cross = testlib.cross_targets('simd')
 
--- Pools computed in the convolution's registers (cnnc.simd.pool_fuse) on a SIMD target, per
+-- Pools computed in the convolution's registers (cnnc.passes.select) on a SIMD target, per
 -- case and Winograd mode: a build that fuses fewer has lost the optimisation.
 local POOLS_FUSED = { pooled = { on = 1, off = 3 }, pooled1d = { auto = 3 } }
 
@@ -64,14 +62,14 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winog
     local t, threads = tv[1], tv[2]
     local dir = string.format('%s/%s%s_%s_%d', work, case, wmode or '', t, threads)
     os.execute('mkdir -p ' .. dir)
-    local function compile() return driver.compile(model, { target = t, threads = threads, winograd = wmode }) end
-    local res, err
-    if threads > 1 then res, err = dofile('tests/lib/testlib.lua').share_all(compile) else res, err = compile() end
+    local tune = { 'l1_weights=4000' }
+    if threads > 1 then tune = { 'l1_weights=4000', unpack(testlib.SHARE_ALL) } end
+    local res, err = driver.compile(model, { target = t, threads = threads, winograd = wmode, tune = tune })
     local ok, msg = res ~= nil, err and util.format_error(err)
     local want = POOLS_FUSED[case] and POOLS_FUSED[case][wmode or 'auto']
     if ok and want and t ~= 'generic' then
       local n = 0
-      for _, node in ipairs(res.planned.nodes) do if node.pool then n = n + 1 end end
+      for _, node in ipairs(res.planned.nodes) do if node.sel and node.sel.pool then n = n + 1 end end
       ok, msg = n == want, string.format('%d pools computed in convolution registers, expected %d', n, want)
     end
     if ok then

@@ -54,8 +54,8 @@ function M.emit(node, E)
   if vector and not flat and c % E.target.width == 0 then
     return template.section('elementwise', 'elementwise_simd_channels', {
       fn = E:fn(node), comment = E:comment(node), target = E.target.name, PIXELS = util.prod(node.shape) / c, C = c,
-      vector = epilogue.c_vector(steps, #steps, 'a', 'c', function(st)
-        local sname, hname = epilogue.affine_names(st)
+      vector = E:vector(steps, #steps, 'a', 'c', function(st)
+        local sname, hname = E:affine_arrays(st)
         return '&' .. sname .. '[0]', '&' .. hname .. '[0]'
       end),
     })
@@ -64,8 +64,8 @@ function M.emit(node, E)
     local n = util.prod(node.shape)
     return template.section('elementwise', 'elementwise_simd', {
       fn = E:fn(node), comment = E:comment(node), target = E.target.name, N = n, TAIL = n % E.target.width,
-      vector = epilogue.c_vector(steps, #steps, 'a', '0', function() error('no affine step here') end),
-      store = epilogue.c_store(steps, 'out[i]', 'in[i]', 'i'),
+      vector = E:vector(steps, #steps, 'a', '0', function() error('no affine step here') end),
+      store = E:store(node, 'out[i]', 'in[i]', 'i'),
     })
   end
   return template.section('elementwise', 'elementwise', {

@@ -40,6 +40,9 @@ M.kinds = {
   Conv2D = { rank = 2, args = spec(2) },
 }
 M.epilogue = true
+-- The SIMD kernels that can run a convolution (cnnc.passes.select): direct register tiles
+-- by default, Winograd for 3x3 stride-1 layers where faster, depthwise for groups = channels.
+M.kernels = { 'conv', 'winograd', 'depthwise' }
 
 local function check_rank(node, in_shape)
   if #in_shape ~= node.rank + 1 then
@@ -167,11 +170,11 @@ function M.c_body(node, E, kernel_tap, bias_expr, pixels)
   }
 end
 
+-- The portable C (and what SIMD targets run for grouped convolutions): the shared
+-- sliding-window skeleton, its rows shared among threads.
+function M.units(node) return window.units(node.g) end
+
 function M.emit(node, E)
-  local gr = groups(node)
-  if E.simd and node.winograd then return require('cnnc.simd.winograd').emit(node, E) end
-  if E.simd and gr == 1 then return require('cnnc.simd.conv').emit(node, E) end
-  if E.simd and gr == node.g.ic and node.p.filters == gr then return require('cnnc.simd.depthwise').emit(node, E) end
   local bias = node.p.use_bias and (E:weight(node, 'bias') .. '[oc]') or '0.0f'
   local body = M.c_body(node, E, window.c_tap(node.g), bias)
   return window.c_render(node.g, E:fn(node), E:comment(node), body, E, node)

@@ -23,6 +23,7 @@ M.kinds = {
   } },
 }
 M.epilogue = true
+M.kernels = { 'dense' }
 
 function M.shape(node, in_shape)
   if #in_shape ~= 1 then
@@ -56,7 +57,6 @@ function M.reference(node, x, W)
 end
 
 function M.emit(node, E)
-  if E.simd then return require('cnnc.simd.dense').emit(node, E) end
   local n = node.p.units
   return template.section('dense', 'dense', {
     fn = E:fn(node), comment = E:comment(node), N = n, K = node.in_shape[1],

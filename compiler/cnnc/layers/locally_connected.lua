@@ -37,6 +37,9 @@ M.kinds = {
 }
 M.epilogue = true
 
+-- Output rows (1-D: positions) are the parts threads share.
+function M.units(node) return window.units(node.g) end
+
 function M.shape(node, in_shape)
   if #in_shape ~= node.rank + 1 then
     util.fail(node, '%s needs a rank-%d input, got shape %s', node.op, node.rank + 1, util.shape_str(in_shape))

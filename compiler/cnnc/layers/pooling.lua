@@ -42,12 +42,25 @@ M.kinds = {
 }
 M.epilogue = true
 
+-- Output rows (1-D: positions) are the parts threads share.
+function M.units(node) return window.units(node.g) end
+
 local function mode(node)
   local op = node.op
   if op:match('^Max') then return 'max' end
   if op:match('^Average') then return 'average' end
   if op:match('^LP') then return 'lp' end
   return 'weighted'
+end
+
+-- A max or average pool whose windows tile its input exactly (pool size = strides, no
+-- padding, no dilation): what a convolution kernel may compute in its registers
+-- (cnnc.passes.select). Returns {mode, kh, kw, ih, iw, oh, ow} or nil.
+function M.register_pool(node)
+  local m, q = mode(node), node.g
+  if (m ~= 'max' and m ~= 'average') or not q then return nil end
+  if q.pt + q.pb + q.pl + q.pr ~= 0 or q.dh ~= 1 or q.dw ~= 1 or q.sh ~= q.kh or q.sw ~= q.kw then return nil end
+  return { mode = m, kh = q.kh, kw = q.kw, ih = q.ih, iw = q.iw, oh = q.oh, ow = q.ow }
 end
 
 function M.shape(node, in_shape)

@@ -37,20 +37,12 @@ end
 
 -- opts.keep_all: every value keeps its own block until the end (no reuse, no in-place), so
 -- after a prediction the workspace holds every layer's output (for inspecting activations).
--- opts.target: the target the code is for; a layer may need scratch memory on it
--- (cnnc.simd.scratch), reserved while the layer runs: g.plan.scratch[name] = offset.
--- opts.winograd ('auto'|'on'|'off') and opts.threads: which 3x3 convolutions of a SIMD
--- target run as Winograd (node.winograd, chosen by cnnc.simd.winograd). Then, unless
--- keep_all or opts.no_pool_fusion, a pooling layer after a SIMD convolution may be
--- computed in the convolution's registers (cnnc.simd.pool_fuse).
+-- A layer's kernel may need scratch memory (node.sel.scratch floats, cnnc.passes.select),
+-- reserved while the layer runs: g.plan.scratch[name] = offset; g.plan.scratch_floats is
+-- the most scratch alive at once, next to the activations' peak (activation_floats).
 function M.run(g, opts)
   local keep_all = opts and opts.keep_all
-  local target = opts and opts.target
   g = ir.clone(g)
-  if target then
-    require('cnnc.simd.winograd').choose(g, target, opts.winograd, opts.threads)
-    if not keep_all and not opts.no_pool_fusion then require('cnnc.simd.pool_fuse').run(g, target) end
-  end
   local io = ir.io(g)
   local root, storage = {}, {}
   for _, v in ipairs(io.inputs) do
@@ -78,7 +70,7 @@ function M.run(g, opts)
   local live, blocks, peak, total = {}, {}, 0, 0
   local scratch = {}
   for i, n in ipairs(g.nodes) do
-    local sfloats = require('cnnc.simd').scratch(n, target)
+    local sfloats = n.sel and n.sel.scratch or 0
     local sblock
     if sfloats > 0 then
       sblock = allocate(live, round_up(sfloats))

@@ -6,13 +6,17 @@
 -- each input value broadcast once per tile. A padded layer first copies its input into a
 -- zero-bordered scratch buffer, so every tile runs without bounds checks; that copy (also
 -- made without padding when there are several chunks) lays the chunks of input channels
--- out one after another (M.layout). Loops: channel
+-- out one after another (M.plan). Loops: channel
 -- blocks of V vectors, then bands of output rows, then chunks of input channels (so the
 -- chunk's weights stay in L1 while the band's partial sums stay in cache), then tiles.
 -- Weights are packed at compile time in exactly that order, padded with zeros to whole
 -- vectors. Epilogue steps with a vector form run on the registers after the last chunk;
 -- others run in one scalar pass over the finished output.
+--
+-- As a kernel (cnnc.passes.select): `plan` gives the loop plan, `emit` writes it; a pool
+-- whose windows tile the output may be combined in the register tiles (holds_pool).
 
+local common = require 'cnnc.simd.common'
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
 local template = require 'cnnc.template'
@@ -21,40 +25,24 @@ local window = require 'cnnc.window'
 
 local M = {}
 
--- Names of an affine step's scale/shift arrays padded to whole vectors.
-function M.padded_affine(node, E, nvec, W, channels)
-  local cache = {}
-  return function(st)
-    if cache[st] then return cache[st][1], cache[st][2] end
-    local scale, shift = {}, {}
-    for c = 0, nvec * W - 1 do
-      local s, h = 0, 0
-      if c < channels then s, h = epilogue.affine_coeffs(st, c) end
-      scale[c + 1], shift[c + 1] = s, h
-    end
-    local base = util.c_ident(st.origin)
-    local sn = E:constant(node, base .. '_scale_v', scale, 'batch norm ' .. st.origin .. ' scale, padded to whole vectors')
-    local hn = E:constant(node, base .. '_shift_v', shift, 'batch norm ' .. st.origin .. ' shift, padded to whole vectors')
-    cache[st] = { sn, hn }
-    return sn, hn
-  end
-end
+M.name = 'direct'
+M.holds_pool = true
+M.padded_affine = common.padded_affine
 
 -- Parameters of the loops for a layer: register tile (V vectors x PH x PW pixels) by a small
--- cost model (FMA cycles against load-port cycles: weight vectors per tile, one broadcast per
--- pixel and tap), then the input-channel chunk so the chunk's weights fit in L1 (chunks of
--- equal size), then the band height so the band's output stays in L2. With `mult` =
--- {kh, kw} (a pool window computed in the tile, cnnc.simd.pool_fuse), PH and PW are
--- multiples of kh and kw; nil when no such tile fits the registers.
-function M.plan(t, g, nvec, mult)
-  local budget = t.regs >= 32 and 24 or 12
+-- cost model (cnnc.simd.common.step: FMA cycles against load-port cycles, weight vectors
+-- per tile, one broadcast per pixel and tap), then the input-channel chunk so the chunk's
+-- weights fit in L1 (chunks of equal size), then the band height so the band's output stays
+-- in L2. With `mult` = {kh, kw} (a pool window computed in the tile), PH and PW are
+-- multiples of kh and kw; nil when no such tile fits the registers. tune: cnnc.tune's
+-- knobs (tile, min_step, l1_weights, l2_band).
+function M.tile_plan(t, g, nvec, mult, tune)
+  local budget = common.budget(t)
   local mh, mw = mult and mult.kh or 1, mult and mult.kw or 1
   local taps = g.kh * g.kw * g.ic
-  -- Cycles of one input-channel step of a ph x pw x v tile: FMAs on two ports, loads
-  -- (weights and broadcasts) on two ports, and at least M.MIN_STEP.
   local function step(ph, pw, v)
     if ph == 0 or pw == 0 then return 0 end
-    return math.max(ph * pw * v / 2, (v + ph * pw) / 2, M.MIN_STEP)
+    return common.step(ph * pw, v, tune.min_step)
   end
   local best, best_cost
   for V = math.min(nvec, t.regs >= 32 and 4 or 3), 1, -1 do
@@ -76,40 +64,39 @@ function M.plan(t, g, nvec, mult)
     end
   end
   if not best then return nil end
-  -- Experiments (bench/README.md): CNNC_TILE=V,PH,PW forces a tile on every direct layer
-  -- without a pool in its tiles; CNNC_MIN_STEP, CNNC_L1_WEIGHTS and CNNC_L2_BAND override
-  -- the constants below.
-  local force = os.getenv('CNNC_TILE')
-  if force and not mult then
-    local v, ph, pw = force:match('^(%d+),(%d+),(%d+)$')
-    if v then best = { math.min(tonumber(v), nvec), math.min(tonumber(ph), g.oh), math.min(tonumber(pw), g.ow) } end
+  -- The tile knob (experiments, bench/README.md) forces a tile on every layer without a
+  -- pool in its tiles.
+  if tune.tile and not mult then
+    local f = tune.tile
+    best = { math.min(f[1], nvec), math.min(f[2], g.oh), math.min(f[3], g.ow) }
   end
   local V, PH, PW = best[1], best[2], best[3]
   local W = t.width
   local per_ic = g.kh * g.kw * V * W * 4
-  local icb = math.max(1, math.min(g.ic, math.floor(M.L1_WEIGHTS / per_ic)))
+  local icb = math.max(1, math.min(g.ic, math.floor(tune.l1_weights / per_ic)))
   local nicb = math.ceil(g.ic / icb)
   icb = math.ceil(g.ic / nicb)
   local row_bytes = g.ow * V * W * 4
-  local R = math.max(PH, math.floor(M.L2_BAND / row_bytes / PH) * PH)
+  local R = math.max(PH, math.floor(tune.l2_band / row_bytes / PH) * PH)
   return { V = V, PH = PH, PW = PW, ICB = icb, R = math.min(R, g.oh) }
 end
 
--- Cycles of a step at the least: an accumulator chain waits one FMA latency (4 cycles) per
--- step, and tiles of 8-16 accumulators measured slower than that (R2's 8x8 layers on
--- avx512: 1x6 tiles with 1x2 tails 122 GFLOP/s, 3x4 x 2 vectors 167).
-M.MIN_STEP = tonumber(os.getenv('CNNC_MIN_STEP')) or 8
--- Bytes of a chunk's packed weights: what stays in L1 (32 KB of 32-48 KB) beside the
--- input and partial sums the tiles read. R2's 8x8x256 layer: 122 GFLOP/s with 64 KB
--- chunks, 145 with 32 KB.
-M.L1_WEIGHTS = tonumber(os.getenv('CNNC_L1_WEIGHTS')) or 32 * 1024
-M.L2_BAND = tonumber(os.getenv('CNNC_L2_BAND')) or 256 * 1024
+-- The defaults of cnnc.tune's direct-kernel knobs were measured so: min_step 8 (an
+-- accumulator chain waits one FMA latency (4 cycles) per step, and tiles of 8-16
+-- accumulators measured slower than that: R2's 8x8 layers on avx512, 1x6 tiles with 1x2
+-- tails 122 GFLOP/s, 3x4 x 2 vectors 167); l1_weights 32 KB (what stays in L1, of 32-48 KB,
+-- beside the input and partial sums the tiles read: R2's 8x8x256 layer 122 GFLOP/s with
+-- 64 KB chunks, 145 with 32 KB); l2_band 256 KB.
 -- An input up to this size stays in L2 while the blocks of output channels read it again.
 -- The cost model charges each block's pass over the input at 32 bytes a cycle from L2,
 -- 8 from beyond: narrow tiles (many blocks) suit small maps, wide ones large maps (R3's
 -- 56x56x256 layer: 1 vector x 3x8 pixels 135 GFLOP/s, 4 vectors x 1x6 pixels 143; R2's
 -- 8x8x256 layer: 158 against 121).
 M.L2_INPUT = 1024 * 1024
+
+-- Fraction of the FMA peak the direct kernel reaches on 3x3 layers (per-layer CPU-time
+-- measurements of R2/R3 on the avx512 machine of bench/results.md): its modelled cost.
+M.EFFICIENCY = 0.80
 
 local function pack(node, W, P, nvec, g)
   local oc = node.p.filters
@@ -140,22 +127,14 @@ local function pack(node, W, P, nvec, g)
   return vals, bias, nblocks
 end
 
--- A vector store of variable a to dst (an expression of a float pointer); a partial last
--- vector (tail > 0) stores its first tail lanes only.
-local function store_vec(dst, a, tail)
-  if tail > 0 then
-    return string.format('{ float t[VF_W]; vf_store(t, %s); for (int i = 0; i < %d; ++i) (%s)[i] = t[i]; }', a, tail, dst)
-  end
-  return string.format('vf_store(%s, %s);', dst, a)
-end
-
 -- One register tile function. ctx.single: the layer has one chunk of input channels (the
--- accumulators start from the bias and finish in the same call); ctx.pool: node.pool,
--- the pool windows combined in registers and stored to pout (partial sums of earlier
--- chunks go to out, the convolution-sized scratch).
+-- accumulators start from the bias and finish in the same call); ctx.pool: the pool
+-- computed in the tiles (node.sel.pool), its windows combined in registers and stored to
+-- pout (partial sums of earlier chunks go to out, the convolution-sized scratch).
 local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local W, oc = E.target.width, node.p.filters
-  local pool, single = node.pool, ctx.single
+  local pool, single = ctx.pool, ctx.single
+  local store_vec = common.store_vec
   local init, loads, fmas, eps, stores, pooled = {}, {}, {}, {}, {}, {}
   local pixels = {}
   for r = 0, PH - 1 do
@@ -176,20 +155,16 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
       else
         init[#init + 1] = string.format('vf %s = first ? vf_load(bias + %d) : vf_load(out + %d);', a, v * W, off)
       end
-      local ep = epilogue.c_vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
+      local ep = E:vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
       if ep ~= '' then eps[#eps + 1] = ep end
       stores[#stores + 1] = store_vec('out + ' .. off, a, vtail)
     end
   end
-  for v = 0, V - 1 do loads[#loads + 1] = string.format('vf w%d = vf_load(w + %d); vf_keep(w%d);', v, v * W, v) end
-  for _, px in ipairs(pixels) do
-    local line = { string.format('xb = vf_set1(x[%d + ic]);', px.xoff) }
-    for v = 0, V - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', px.id, v, v, px.id, v) end
-    fmas[#fmas + 1] = table.concat(line, ' ')
-  end
-  local uses_oc0 = ctx.has_affine
+  local bcast = {}
+  for i, px in ipairs(pixels) do bcast[i] = string.format('x[%d + ic]', px.xoff) end
+  loads, fmas = common.tile_step(bcast, V, W, 'w')
+  local uses_oc0 = common.uses_channel(node.epilogue, ctx.kvec, pool)
   if pool then
-    local pf = require 'cnnc.simd.pool_fuse'
     local pkvec = #pool.epilogue
     for pr = 0, PH / pool.kh - 1 do
       for pc = 0, PW / pool.kw - 1 do
@@ -201,10 +176,9 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
             end
           end
           local m = string.format('p%d_%d_%d', pr, pc, v)
-          pooled[#pooled + 1] = pf.c_combine(pool, vals, m)
-          local ep = epilogue.c_vector(pool.epilogue, pkvec, m, string.format('oc0 + %d', v * W), ctx.padded)
+          pooled[#pooled + 1] = common.combine_pool(pool, vals, m)
+          local ep = E:vector(pool.epilogue, pkvec, m, string.format('oc0 + %d', v * W), ctx.padded)
           if ep ~= '' then pooled[#pooled + 1] = ep end
-          for _, st in ipairs(pool.epilogue) do if st.op == 'affine' then uses_oc0 = true end end
           pooled[#pooled + 1] = store_vec(string.format('pout + %d', (pr * pool.ow + pc) * oc + v * W), m,
             v == V - 1 and tail or 0)
         end
@@ -233,7 +207,7 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
     what = pool and string.format('; the %dx%d %s pool of each window stored to pout', pool.kh, pool.kw, pool.mode) or '',
     ROW_STEP = g.dh * g.iw * ctx.stride, COL_STEP = g.dw * ctx.stride, WSTEP = V * W, NIC = single and g.ic or 'nic',
     unused = table.concat(unused, ' '),
-    acc_init = table.concat(init, '\n'), w_load = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'),
+    acc_init = table.concat(init, '\n'), w_load = loads, fmas = fmas,
     finish = finish,
   })
 end
@@ -274,15 +248,15 @@ function M.bands(groups, min, want, tiles)
   return best
 end
 
--- The copy of node's input the tiles read (L: M.layout; g0: the layer's geometry), in chunks
--- of input channels and with its zero padding, registered with E to run before the layer; on
--- a threaded build it is cut into bands of rows like a layer.
+-- The copy of node's input the tiles read (L: the plan; g0: the layer's geometry), in
+-- chunks of input channels and with its zero padding, registered with E to run before the
+-- layer; on a threaded build it is cut into bands of rows like a layer.
 function M.pad_copy(node, E, g0, L)
   local g, P = L.g, L.P
   local rows = g.ih
-  local threaded = (E.threads or 1) > 1 and rows > 1
+  local threaded = L.pre_units ~= nil
   local fn = E:fn(node) .. '_pad'
-  E:before(node, fn, threaded and rows or nil)
+  E:before(node, fn)
   local nicb = L.nicb
   local iclast = g.ic - (nicb - 1) * P.ICB
   return template.section('simd_conv', 'pad_copy', { fn = fn, name = node.name,
@@ -300,24 +274,29 @@ end
 
 local function r16(n) return math.ceil(n / 16) * 16 end
 
--- How node runs on target t: the geometry the tiles read (g: the padded copy's when the
--- layer has padding), the loop plan P, and the layer's scratch memory. A layer with padding,
--- or with several chunks of input channels and a window wider than one pixel, first copies
--- its input into the scratch (so does one keeping partial sums there, below), chunk by
--- chunk: block k holds channels k * ICB .. of every
+function M.eligible(node, t)
+  return node.g ~= nil and (node.p.groups or 1) == 1 and t.width > 1
+end
+
+-- How node runs on target t (the kernel's plan, cnnc.passes.select): the geometry the tiles
+-- read (g: the padded copy's when the layer has padding), the loop plan P, and the layer's
+-- scratch memory. A layer with padding, or with several chunks of input channels and a
+-- window wider than one pixel, first copies its input into the scratch (so does one keeping
+-- partial sums there, below), chunk by chunk: block k holds channels k * ICB .. of every
 -- (zero-padded) pixel, ICB floats apart (the last chunk's block uses its first channels
 -- only), so a tile's windows read consecutive cache lines, not one line per pixel a whole
 -- pixel of channels apart (at 512 channels the 2 KB stride put every input line of a tile
--- into two L1 sets). With a pool computed in the tiles (node.pool, or `mult` = {kh, kw}
--- to ask whether one fits) and several chunks, the convolution-sized buffer of partial
--- sums follows. nil when no register tile holds whole pool windows.
-function M.layout(node, t, mult)
+-- into two L1 sets). With a pool computed in the tiles (ctx.pool = {kh, kw}) and several
+-- chunks, the convolution-sized buffer of partial sums follows. nil when no register tile
+-- holds whole pool windows. With ctx.threads > 1, the output is cut into bands (units: bands
+-- x channel blocks) that threads share; the copy into bands of rows (pre_units).
+function M.plan(node, t, ctx)
   local g0, oc = node.g, node.p.filters
   local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
   local g = padded and padded_geometry(g0) or g0
   local nvec = math.ceil(oc / t.width)
-  mult = mult or node.pool
-  local P = M.plan(t, g, nvec, mult)
+  local mult = ctx.pool
+  local P = M.tile_plan(t, g, nvec, mult, ctx.tune)
   if not P then return nil end
   local nicb = math.ceil(g.ic / P.ICB)
   local partials = mult ~= nil and nicb > 1
@@ -325,8 +304,35 @@ function M.layout(node, t, mult)
   -- stride: floats between two pixels of a chunk in what the tiles read; block: between chunks
   local stride, block = copy and P.ICB or g.ic, copy and g.ih * g.iw * P.ICB or P.ICB
   local head = copy and r16(nicb * g.ih * g.iw * P.ICB) or 0
-  return { g = g, padded = padded, copy = copy, stride = stride, block = block, nvec = nvec, P = P, nicb = nicb,
-    partials = partials, head = head, scratch = head + (partials and g0.oh * g0.ow * oc or 0) }
+  local L = { g = g, padded = padded, copy = copy, stride = stride, block = block, nvec = nvec, P = P, nicb = nicb,
+    partials = partials, head = head, scratch = head + (partials and g0.oh * g0.ow * oc or 0),
+    nblocks = math.ceil(nvec / P.V), nbands = math.ceil(g.oh / P.R),
+    pre = copy, post = epilogue.vector_prefix(node.epilogue) < #node.epilogue }
+  local threads = ctx.threads or 1
+  if threads > 1 then
+    -- Bands are the units threads share: equal ones (whole register tiles of PH rows, within
+    -- one tile), and enough of them for several per thread. A single output row (Conv1D)
+    -- is cut into bands of columns (whole tiles of PW pixels) instead.
+    local want = math.ceil(M.UNITS_PER_THREAD * threads / L.nblocks)
+    if g.oh == 1 then
+      L.groups = math.ceil(g.ow / P.PW)
+      L.nbands = M.bands(L.groups, 1, want, 1)
+    else
+      L.groups = math.ceil(g.oh / P.PH)
+      L.nbands = M.bands(L.groups, L.nbands, want, math.ceil(g.ow / P.PW))
+    end
+    L.units = L.nblocks * L.nbands
+    if copy and g.ih > 1 then L.pre_units = g.ih end
+  end
+  L.describe = string.format('tiles of %dx%d pixels x %d vectors, input channels in chunks of %d, bands of %d rows%s',
+    P.PH, P.PW, P.V, P.ICB, P.R, L.units and string.format(', %d parts', L.units) or '')
+  return L
+end
+
+-- Modelled cycles on one thread: the layer's multiply-adds at the kernel's efficiency.
+function M.cost(node, L, t)
+  local g = node.g
+  return g.oh * g.ow * g.kh * g.kw * g.ic * L.nvec * t.width / (common.macs_per_cycle(t) * M.EFFICIENCY)
 end
 
 -- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.
@@ -334,19 +340,16 @@ function M.emit(node, E)
   local g0, oc = node.g, node.p.filters
   local t = E.target
   local W = t.width
-  local L = M.layout(node, t)
-  local g, padded, nvec, P = L.g, L.padded, L.nvec, L.P
-  local pool = node.pool
+  local L = node.sel.plan
+  local g, nvec, P = L.g, L.nvec, L.P
+  local pool = node.sel.pool
   local V, PH, PW = P.V, P.PH, P.PW
   local kvals, bvals, nblocks = pack(node, W, P, nvec, g)
   local kname = E:constant(node, 'kernel_packed', kvals, string.format(
     '%s.kernel packed: (block of %d vectors, chunk of %d input channels, ky, kx, ic, %d channels)', node.name, V, P.ICB, V * W))
   local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
   local kvec = epilogue.vector_prefix(node.epilogue)
-  -- The tile reads oc0 only for an affine step it applies in registers (one of the first kvec).
-  local has_affine = false
-  for i = 1, kvec do if node.epilogue[i].op == 'affine' then has_affine = true end end
-  local ctx = { kvec = kvec, padded = M.padded_affine(node, E, nvec, W, oc), has_affine = has_affine,
+  local ctx = { kvec = kvec, padded = common.padded_affine(node, E, nvec, W, oc), pool = pool,
     single = L.nicb == 1, stride = L.stride }
 
   local fns, made = {}, {}
@@ -359,25 +362,19 @@ function M.emit(node, E)
     end
     return made[key]
   end
-  local threaded = (E.threads or 1) > 1
-  local nbands, y0, y1, bands_of = math.ceil(g.oh / P.R), 'band * ' .. P.R, nil, P.R .. ' rows'
+  local threaded = L.units ~= nil
+  local nbands, y0, y1, bands_of = L.nbands, 'band * ' .. P.R, nil, P.R .. ' rows'
   y1 = string.format('y0 + %d < %d ? y0 + %d : %d', P.R, g.oh, P.R, g.oh)
   local columns, x0, x1 = '', '0', tostring(g.ow)
   if threaded then
-    -- Bands are the units threads share: equal ones (whole register tiles of PH rows, within
-    -- one tile), and enough of them for several per thread. A single output row (Conv1D)
-    -- is cut into bands of columns (whole tiles of PW pixels) instead.
-    local want = math.ceil(M.UNITS_PER_THREAD * E.threads / nblocks)
     if g.oh == 1 then
-      local groups = math.ceil(g.ow / PW)
-      nbands = M.bands(groups, 1, want, 1)
+      local groups = L.groups
       columns = string.format('const int x0 = %s * %d, x1 = band == %d ? %d : %s * %d;',
         util.c_share('band', groups, nbands), PW, nbands - 1, g.ow, util.c_share('(band + 1)', groups, nbands), PW)
       x0, x1 = 'x0', 'x1'
       y0, y1, bands_of = '0', '1', string.format('%d groups of %d columns', groups, PW)
     else
-      local groups = math.ceil(g.oh / PH)
-      nbands = M.bands(groups, nbands, want, math.ceil(g.ow / PW))
+      local groups = L.groups
       y0 = string.format('%s * %d', util.c_share('band', groups, nbands), PH)
       y1 = string.format('band == %d ? %d : %s * %d', nbands - 1, g.oh, util.c_share('(band + 1)', groups, nbands), PH)
       bands_of = string.format('%d groups of %d rows', groups, PH)
@@ -422,15 +419,8 @@ function M.emit(node, E)
     block_off = block_off + g.kh * g.kw * g.ic * v * W
   end
 
-  local suffix = {}
-  for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
-  if #suffix > 0 then
-    local post_fn = E:fn(node) .. '_post'
-    E:after(node, post_fn)
-    fns[#fns + 1] = template.section('simd_conv', 'scalar_pass', { fn = post_fn, name = node.name,
-      PIXELS = g.oh * g.ow, OC = oc, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
-      post = E:post({ epilogue = suffix }, 'y', oc) })
-  end
+  local post = common.scalar_pass(node, E, kvec, g.oh * g.ow, oc)
+  if post ~= '' then fns[#fns + 1] = post end
   -- Where the tiles read the input (x) and keep partial sums of a pooled layer (acc).
   if L.copy then fns[#fns + 1] = M.pad_copy(node, E, g0, L) end
   local source = 'const float *x = in;'
@@ -438,7 +428,7 @@ function M.emit(node, E)
     source = source .. string.format('\nfloat *acc = (float *)in + %d; /* partial sums: %s */', L.head,
       util.shape_str({ g0.oh, g0.ow, oc }))
   end
-  if threaded then E:parallel(node, nblocks * nbands) end
+  if threaded then E:parallel(node) end
   local pooled = pool and string.format(', %dx%d %s pool in the tiles', pool.kh, pool.kw, pool.mode) or ''
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(

@@ -8,9 +8,23 @@
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
 local template = require 'cnnc.template'
-local simd_conv = require 'cnnc.simd.conv'
+local common = require 'cnnc.simd.common'
 
 local M = {}
+
+M.name = 'dense'
+
+function M.eligible(node, t) return t.width > 1 end
+
+-- Blocks of up to 8 output vectors; a threaded build shares the blocks.
+function M.plan(node, t, ctx)
+  local nvec = math.ceil(node.p.units / t.width)
+  local nblocks = math.ceil(nvec / math.min(nvec, 8))
+  return { scratch = 0, nblocks = nblocks, units = (ctx.threads or 1) > 1 and nblocks > 1 and nblocks or nil,
+    post = epilogue.vector_prefix(node.epilogue) < #node.epilogue }
+end
+
+function M.describe() return nil end
 
 function M.emit(node, E)
   local t = E.target
@@ -22,7 +36,7 @@ function M.emit(node, E)
   local b = ir.weight(node, 'bias')
   local packed, blocks = {}, {}
   local kvec = epilogue.vector_prefix(node.epilogue)
-  local padded = simd_conv.padded_affine(node, E, nvec, W, N)
+  local padded = common.padded_affine(node, E, nvec, W, N)
   local bname
   if b then
     local bv = {}
@@ -31,7 +45,7 @@ function M.emit(node, E)
   end
   local nblocks = math.ceil(nvec / VB)
   -- With threads, the blocks are the parts (their sizes, and so the sums, do not change).
-  local threaded = (E.threads or 1) > 1 and nblocks > 1
+  local threaded = node.sel.plan.units ~= nil
   local kname = E:constant(node, 'kernel_packed', packed,
     string.format('%s.kernel packed in blocks of %d output vectors, row by row', node.name, VB))
   for blk = 0, nblocks - 1 do
@@ -68,7 +82,7 @@ function M.emit(node, E)
       for c = 1, C - 1 do sum[#sum + 1] = string.format('a0_%d = vf_add(a0_%d, a%d_%d);', v, v, c, v) end
       if #sum > 0 then reduce[#reduce + 1] = table.concat(sum, ' ') end
       local o = blk * VB * W + v * W
-      local ep = epilogue.c_vector(node.epilogue, kvec, 'a0_' .. v, tostring(o), padded)
+      local ep = E:vector(node.epilogue, kvec, 'a0_' .. v, tostring(o), padded)
       if ep ~= '' then stores[#stores + 1] = ep end
       if o + W <= N then
         stores[#stores + 1] = string.format('vf_store(out + %d, a0_%d);', o, v)
@@ -87,7 +101,7 @@ function M.emit(node, E)
       reduce = table.concat(reduce, '\n'), stores = table.concat(stores, '\n'),
     })
   end
-  if threaded then E:parallel(node, nblocks) end
+  if threaded then E:parallel(node) end
   local suffix = {}
   for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
   local post = ''
@@ -95,7 +109,7 @@ function M.emit(node, E)
     local post_fn = E:fn(node) .. '_post'
     E:after(node, post_fn)
     post = template.section('simd_conv', 'scalar_pass', { fn = post_fn, name = node.name,
-      PIXELS = 1, OC = N, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
+      PIXELS = 1, OC = N, store = E:store({ epilogue = suffix }, 'y[c]', 'y[c]', 'c'),
       post = E:post({ epilogue = suffix }, 'y', N) }) .. '\n\n'
   end
   return post .. template.section('simd_dense', 'layer', {

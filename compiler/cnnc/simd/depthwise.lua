@@ -10,9 +10,9 @@
 -- past the end of the input). Epilogue steps with a vector form run on the registers, the
 -- others in one scalar pass over the finished output.
 
+local common = require 'cnnc.simd.common'
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
-local simd_conv = require 'cnnc.simd.conv'
 local template = require 'cnnc.template'
 local window = require 'cnnc.window'
 
@@ -26,6 +26,18 @@ local function interior(n, k, s, d, before, o)
   if hi < lo then hi = lo end
   return lo, hi
 end
+
+M.name = 'depthwise'
+
+function M.eligible(node, t)
+  local gr = node.p.groups or 1
+  return t.width > 1 and node.g ~= nil and node.g.rank ~= nil and gr > 1 and gr == node.g.ic and node.p.filters == gr
+end
+
+function M.plan() return { scratch = 0 } end
+
+-- The layer's own description already says depthwise.
+function M.describe() return nil end
 
 function M.emit(node, E)
   local g, C = node.g, node.p.filters
@@ -46,7 +58,7 @@ function M.emit(node, E)
   local bname = E:constant(node, 'bias_packed', bv, node.name .. '.bias padded to whole vectors')
 
   local kvec = epilogue.vector_prefix(node.epilogue)
-  local padded = simd_conv.padded_affine(node, E, nvec, W, C)
+  local padded = common.padded_affine(node, E, nvec, W, C)
   local prefix, suffix = {}, {}
   for i, st in ipairs(node.epilogue) do
     if i <= kvec then prefix[#prefix + 1] = st else suffix[#suffix + 1] = st end
@@ -58,14 +70,14 @@ function M.emit(node, E)
   if CV < C then
     parts[#parts + 1] = template.section('simd_depthwise', 'tail', { fn = fn .. '_tail', OW = g.ow, CV = CV, C = C,
       bias = bname, KH = g.kh, KW = g.kw, iy = iy, ix = ix, IH = g.ih, IW = g.iw, kernel = kname, CP = CP,
-      store = epilogue.c_store(prefix, 'y[c]', 'acc', 'c') })
+      store = E:store({ epilogue = prefix }, 'y[c]', 'acc', 'c') })
     tail = fn .. '_tail(out, in, oy, ox);'
   end
   local vectors = ''
   if CV > 0 then
     vectors = template.section('simd_depthwise', 'pixel_vectors', {
       OW = g.ow, C = C, CV = CV, bias = bname, KH = g.kh, KW = g.kw, iy = iy, ix = ix, IH = g.ih, IW = g.iw,
-      kernel = kname, CP = CP, vector_epilogue = epilogue.c_vector(node.epilogue, kvec, 'a', 'c', padded) })
+      kernel = kname, CP = CP, vector_epilogue = E:vector(node.epilogue, kvec, 'a', 'c', padded) })
   end
   parts[#parts + 1] = template.section('simd_depthwise', 'pixel', { fn = fn .. '_pixel', vectors = vectors, tail = tail })
 
@@ -79,7 +91,7 @@ function M.emit(node, E)
     for p = 0, PW - 1 do
       init[#init + 1] = string.format('vf a%d = vf_load(%s + c);', p, bname)
       fmas[#fmas + 1] = string.format('a%d = vf_fma(vf_load(x + %d), wv, a%d);', p, p * g.sw * C, p)
-      local ep = epilogue.c_vector(node.epilogue, kvec, 'a' .. p, 'c', padded)
+      local ep = E:vector(node.epilogue, kvec, 'a' .. p, 'c', padded)
       if ep ~= '' then stores[#stores + 1] = ep end
       stores[#stores + 1] = string.format('vf_store(&y[%d + c], a%d);', p * C, p)
     end
@@ -100,7 +112,7 @@ function M.emit(node, E)
   local scalar = ''
   if #suffix > 0 then
     scalar = template.section('simd_depthwise', 'scalar_pass', {
-      PIXELS = g.oh * g.ow, C = C, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
+      PIXELS = g.oh * g.ow, C = C, store = E:store({ epilogue = suffix }, 'y[c]', 'y[c]', 'c'),
       post = E:post({ epilogue = suffix }, 'y', C) })
   end
   parts[#parts + 1] = template.section('simd_depthwise', 'layer', {

@@ -65,6 +65,12 @@ M.forms = {
   end,
 }
 
+-- The vector math helpers of templates/helpers.c each form calls (cnnc_vf_tanh calls
+-- cnnc_vf_exp too).
+local NEEDS = { sigmoid = { 'vexp' }, tanh = { 'vtanh', 'vexp' }, elu = { 'vexp' }, selu = { 'vexp' },
+  softplus = { 'vexp', 'vlog1p' }, swish = { 'vexp' }, onnx_elu = { 'vexp' }, onnx_selu = { 'vexp' }, celu = { 'vexp' } }
+function M.helpers(st) return NEEDS[st.name] or {} end
+
 -- Does the activation step have a vector form here?
 function M.has(st) return st.op == 'act' and M.forms[st.name] ~= nil end
 

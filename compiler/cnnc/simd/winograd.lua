@@ -19,23 +19,27 @@
 --     output transform A^T m A + bias + the epilogue steps with a vector form, written to
 --     the channels-last output (ragged right/bottom tiles store only their valid pixels).
 -- Threads take whole blocks; a tile's arithmetic does not depend on its block, so results
--- are identical for any thread count. `choose` (called by the plan pass) decides per layer
--- between this and the direct kernel (cnnc.simd.conv) with a small cost model.
+-- are identical for any thread count. As a kernel (cnnc.passes.select): `plan` picks the
+-- tile size m by a small cost model, `cost` is compared with the direct kernel's
+-- (cnnc.simd.conv), and an output tile of whole pool windows holds a following pool.
 
+local common = require 'cnnc.simd.common'
 local epilogue = require 'cnnc.epilogue'
-local ir = require 'cnnc.ir'
 local template = require 'cnnc.template'
-local util = require 'cnnc.util'
 
 local M = {}
 
 local wmath = require 'cnnc.simd.winograd_math'
 M.F = wmath.F   -- the transform matrices (tests read them here)
 
--- Can this node run as Winograd at all?
+M.name = 'winograd'
+M.holds_pool = true
+M.margin = 1.1           -- `auto` takes Winograd only when the model says it is this much faster
+
+-- Can this node run as Winograd at all? 2-D, 3x3, stride 1, no dilation, no groups.
 function M.eligible(node, t)
-  if not t or t.width <= 1 or node.op ~= 'Conv2D' or (node.p.groups or 1) > 1 then return false end
   local g = node.g
+  if not (t and t.width > 1 and g and g.rank == 2) or (node.p.groups or 1) > 1 then return false end
   return g.kh == 3 and g.kw == 3 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
 end
 
@@ -43,28 +47,22 @@ local function ceil_div(a, b) return math.floor((a + b - 1) / b) end
 
 -- Cost-model constants (per core, in cycles), set from per-layer CPU-time measurements of
 -- direct, F(2x2) and F(4x4) on R2/R3's layers and small odd ones (avx512 machine of
--- bench/results.md). The environment knobs are for such experiments; CNNC_WINO_NV (at
--- most that many vectors per GEMM tile) is read by gemm_tile.
-M.DIRECT_EFF = 0.80      -- fraction of FMA peak the direct kernel reaches on 3x3 layers
+-- bench/results.md). cnnc.tune's wino_* knobs are for such experiments: wino_block (bytes
+-- of V and M of a block, L2), wino_m (the tile size of every Winograd layer), wino_t
+-- (tiles per block), wino_nv (at most that many vectors per GEMM tile).
 M.GEMM_EFF = 0.80        -- fraction of FMA peak of the per-point GEMM
 M.MEM_BYTES = 8          -- bytes per cycle for weights streamed from memory / L3
 M.L2_BYTES = 32          -- bytes per cycle for the transformed tiles V and M (L2)
 M.TRANSFORM_OPS = 1.0    -- cycles per vector operation of the transforms (loads, stores, FMAs)
-M.BLOCK_BYTES = tonumber(os.getenv('CNNC_WINO_BLOCK')) or 768 * 1024   -- V + M of a block (L2)
-M.FORCE_M = tonumber(os.getenv('CNNC_WINO_M'))   -- 2 or 4: the tile size for every Winograd layer (experiments)
-M.FORCE_T = tonumber(os.getenv('CNNC_WINO_T'))   -- tiles per block (experiments)
-M.MIN_SPEEDUP = 1.1      -- `auto` takes Winograd only when the model says at least this much
 
--- The register tile of the GEMM: TG tiles x NV vectors (cost model as in cnnc.simd.conv).
-local function gemm_tile(t, N, kvec)
-  local budget = t.regs >= 32 and 24 or 12
-  local function step(tg, nv)
-    if tg == 0 or nv == 0 then return 0 end
-    -- 5, not the FMA latency of 4: tiles of 8 accumulators measured slower than 24-wide ones
-    return math.max(tg * nv / 2, (tg + nv) / 2, 5)
-  end
+-- The register tile of the GEMM: TG tiles x NV vectors (cnnc.simd.common's step model; a
+-- floor of 5 cycles, not the FMA latency of 4: tiles of 8 accumulators measured slower than
+-- 24-wide ones).
+local function gemm_tile(t, N, kvec, tune)
+  local budget = common.budget(t)
+  local function step(tg, nv) return common.step(tg, nv, 5) end
   local best, best_cost
-  local maxnv = tonumber(os.getenv('CNNC_WINO_NV')) or (t.regs >= 32 and 6 or 3)
+  local maxnv = tune.wino_nv or (t.regs >= 32 and 6 or 3)
   for NV = math.min(kvec, maxnv), 1, -1 do
     for TG = math.min(8, math.floor(budget / NV)), 1, -1 do
       local tiles = ceil_div(N, TG) * TG
@@ -83,9 +81,9 @@ local function nnz(A)
   return n
 end
 
--- The plan of a layer for output tile m, or nil: sizes, GEMM tile, block size, scratch,
--- and the modelled cycles (est) next to the direct kernel's (direct).
-function M.plan(node, t, m, threads)
+-- The plan of a layer for output tile m: sizes, GEMM tile, block size, scratch, and the
+-- modelled cycles (est).
+local function plan_m(node, t, m, threads, tune)
   local g, W = node.g, t.width
   local n = m + 2
   local P = n * n
@@ -94,15 +92,15 @@ function M.plan(node, t, m, threads)
   local kvec = Kp / W
   local TH, TW = ceil_div(g.oh, m), ceil_div(g.ow, m)
   local N = TH * TW
-  local TG, NV = gemm_tile(t, N, kvec)
+  local TG, NV = gemm_tile(t, N, kvec, tune)
   local Ntg = ceil_div(N, TG)                 -- tile groups in the layer
   local per_tile = P * (Cp + Kp) * 4
-  local ublock = math.max(1, math.floor(M.BLOCK_BYTES / per_tile / TG))   -- tile groups per block
+  local ublock = math.max(1, math.floor(tune.wino_block / per_tile / TG))   -- tile groups per block
   local ubytes = P * C * Kp * 4
-  local macs_cycle = 2 * W * (t.name == 'sse4' and 0.5 or 1)
+  local macs_cycle = common.macs_per_cycle(t)
   local best
   -- Blocks of g tile groups: fewer blocks read U fewer times, bigger ones spill V and M.
-  local cands = M.FORCE_T and { math.ceil(M.FORCE_T / TG) } or { ublock, Ntg }
+  local cands = tune.wino_t and { math.ceil(tune.wino_t / TG) } or { ublock, Ntg }
   for _, gpb in ipairs(cands) do
     gpb = math.max(1, math.min(gpb, Ntg))
     -- Blocks of equal size (no block mostly empty), a multiple of the thread count of them.
@@ -112,7 +110,7 @@ function M.plan(node, t, m, threads)
     local T = gpb * TG
     local nblk = ceil_div(N, T)
     local gemm = nblk * T * P * C * Kp / (macs_cycle * M.GEMM_EFF)
-    local spill = per_tile * T > M.BLOCK_BYTES and 2 * nblk * per_tile * T / M.MEM_BYTES or 0   -- V, M to L3 and back
+    local spill = per_tile * T > tune.wino_block and 2 * nblk * per_tile * T / M.MEM_BYTES or 0   -- V, M to L3 and back
     local trans = nblk * T * ((Cp / W) * (2 * n * nnz(M.F[m].BT) + 2 * P) + (Kp / W) * ((n + m) * nnz(M.F[m].AT) + P + 2 * m * m)) * M.TRANSFORM_OPS / 2
     local umem = ubytes > 2 * 1024 * 1024 and nblk * ubytes / M.MEM_BYTES or ubytes / M.MEM_BYTES
     local vm = nblk * T * per_tile * 2 / M.L2_BYTES   -- V and M written, then read
@@ -128,43 +126,33 @@ function M.plan(node, t, m, threads)
   local direct_input = C == Cp
   local padded = direct_input and 16 or r16(PH * PW * Cp)
   local vsize, msize = r16(P * T * Cp), r16(P * T * Kp)
-  local direct = g.oh * g.ow * 9 * C * Kp / (macs_cycle * M.DIRECT_EFF) / threads
   return {
     m = m, n = n, P = P, C = C, K = K, Cp = Cp, Kp = Kp, TH = TH, TW = TW, N = N, TG = TG, NV = NV,
     T = T, nblk = nblk, PH = PH, PW = PW, padded = padded, direct_input = direct_input, vsize = vsize, wsp = vsize + msize,
-    parts = threads, scratch = padded + threads * (vsize + msize), est = best.est, direct = direct,
+    parts = threads, scratch = padded + threads * (vsize + msize), est = best.est,
+    units = threads > 1 and threads or nil, pre = true, post = epilogue.vector_prefix(node.epilogue) < #node.epilogue,
+    describe = string.format('%d tiles in blocks of %d, GEMM tiles of %d tiles x %d vectors', N, T, TG, NV),
   }
 end
 
-function M.describe(p)
-  return string.format('winograd F(%dx%d,3x3)', p.m, p.m)
+-- The kernel's plan (cnnc.passes.select): the tile size m (2 or 4) the cost model prefers,
+-- chosen as for one thread so every thread count computes the same bits (the blocking
+-- follows ctx.threads). With ctx.pool, nil unless m is a multiple of the pool window.
+function M.plan(node, t, ctx)
+  local tune = ctx.tune
+  local m = tune.wino_m
+  if not m then
+    local p2, p4 = plan_m(node, t, 2, 1, tune), plan_m(node, t, 4, 1, tune)
+    m = p4.est <= p2.est and 4 or 2
+  end
+  if ctx.pool and (m % ctx.pool.kh ~= 0 or m % ctx.pool.kw ~= 0) then return nil end
+  return plan_m(node, t, m, ctx.threads or 1, tune)
 end
 
--- The plan pass's hook: marks node.winograd on the nodes that run as Winograd, and says in
--- node.kernel which kernel each eligible node runs (shown by cnnc.report).
--- mode: 'auto' (default: where the cost model says it is faster), 'on' (every eligible
--- layer), 'off'.
-function M.choose(g, t, mode, threads)
-  mode = mode or 'auto'
-  if mode ~= 'auto' and mode ~= 'on' and mode ~= 'off' then
-    util.fail(nil, "winograd must be auto, on or off, got '%s'", tostring(mode))
-  end
-  for _, node in ipairs(g.nodes) do
-    node.winograd, node.kernel = nil, nil
-    if M.eligible(node, t) then node.kernel = 'direct' end
-    if mode ~= 'off' and M.eligible(node, t) then
-      -- The kernel is chosen as for one thread, so every thread count computes the same bits;
-      -- only the blocking follows the thread count.
-      local p2, p4 = M.plan(node, t, 2, 1), M.plan(node, t, 4, 1)
-      local best = p4.est <= p2.est and p4 or p2
-      if M.FORCE_M then best = M.FORCE_M == 2 and p2 or p4 end
-      if mode == 'on' or best.est * M.MIN_SPEEDUP < best.direct then
-        node.winograd = M.plan(node, t, best.m, threads or 1)
-        node.kernel = M.describe(node.winograd)
-      end
-    end
-  end
-  return g
+function M.cost(node, p) return p.est end
+
+function M.describe(node, p)
+  return string.format('winograd F(%dx%d,3x3)', p.m, p.m)
 end
 
 -- Body of the input transform for one channel vector at c: V[(i, j)] = (B^T d B)[i][j].
@@ -204,7 +192,7 @@ local function output_body(p, node, ctx)
   end
   local ragged = p.TH * m ~= node.g.oh or p.TW * m ~= node.g.ow
   local tail = p.K % (ctx.W) ~= 0
-  local pool = node.pool
+  local pool = ctx.pool
   local function store(dst, y, a, b)
     local text = string.format('vf_store(%s, %s);', dst, y)
     if tail then
@@ -221,14 +209,13 @@ local function output_body(p, node, ctx)
     for b = 0, m - 1 do
       local y = string.format('y%d_%d', a, b)
       lines[#lines + 1] = string.format('vf %s = vf_add(%s, bv);', y, row[b + 1])
-      local ep = epilogue.c_vector(node.epilogue, ctx.kvec, y, 'k', ctx.padded)
+      local ep = ctx.E:vector(node.epilogue, ctx.kvec, y, 'k', ctx.padded)
       if ep ~= '' then lines[#lines + 1] = ep end
       if not pool then store(string.format('o + k + %d', (a * node.g.ow + b) * p.K), y, a, b) end
     end
   end
   if pool then
     -- Each pool window of the tile (ragged tiles hold whole windows: the pool tiles the output).
-    local pf = require 'cnnc.simd.pool_fuse'
     for pa = 0, m / pool.kh - 1 do
       for pb = 0, m / pool.kw - 1 do
         local vals = {}
@@ -236,8 +223,8 @@ local function output_body(p, node, ctx)
           for j = 0, pool.kw - 1 do vals[#vals + 1] = string.format('y%d_%d', pa * pool.kh + i, pb * pool.kw + j) end
         end
         local v = string.format('q%d_%d', pa, pb)
-        lines[#lines + 1] = pf.c_combine(pool, vals, v)
-        local ep = epilogue.c_vector(pool.epilogue, #pool.epilogue, v, 'k', ctx.padded)
+        lines[#lines + 1] = common.combine_pool(pool, vals, v)
+        local ep = ctx.E:vector(pool.epilogue, #pool.epilogue, v, 'k', ctx.padded)
         if ep ~= '' then lines[#lines + 1] = ep end
         store(string.format('o + k + %d', (pa * pool.ow + pb) * p.K), v, pa * pool.kh, pb * pool.kw)
       end
@@ -248,29 +235,24 @@ end
 
 -- The GEMM register tile: TG tiles x nv vectors of one point.
 local function gemm_tile_fn(fname, p, nv, W)
-  local init, loads, fmas, stores = {}, {}, {}, {}
+  local init, stores, bcast = {}, {}, {}
   for i = 0, p.TG - 1 do
-    for j = 0, nv - 1 do init[#init + 1] = string.format('vf a%d_%d = vf_zero();', i, j) end
+    for j = 0, nv - 1 do init[#init + 1] = string.format('vf %s = vf_zero();', common.acc(i, j)) end
+    bcast[i + 1] = string.format('v[%d + c]', i * p.Cp)
   end
-  for j = 0, nv - 1 do loads[#loads + 1] = string.format('vf w%d = vf_load(u + %d); vf_keep(w%d);', j, j * W, j) end
+  local loads, fmas = common.tile_step(bcast, nv, W, 'u')
   for i = 0, p.TG - 1 do
-    local line = { string.format('xb = vf_set1(v[%d + c]);', i * p.Cp) }
-    for j = 0, nv - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, w%d, a%d_%d);', i, j, j, i, j) end
-    fmas[#fmas + 1] = table.concat(line, ' ')
-  end
-  for i = 0, p.TG - 1 do
-    for j = 0, nv - 1 do stores[#stores + 1] = string.format('vf_store(m + %d, a%d_%d);', i * p.Kp + j * W, i, j) end
+    for j = 0, nv - 1 do stores[#stores + 1] = string.format('vf_store(m + %d, %s);', i * p.Kp + j * W, common.acc(i, j)) end
   end
   return template.section('simd_winograd', 'gemm_tile', {
     fn = fname, TG = p.TG, NV = nv, C = p.C, USTEP = nv * W,
-    acc_init = table.concat(init, '\n'), w_load = table.concat(loads, '\n'),
-    fmas = table.concat(fmas, '\n'), stores = table.concat(stores, '\n'),
+    acc_init = table.concat(init, '\n'), w_load = loads, fmas = fmas, stores = table.concat(stores, '\n'),
   })
 end
 
 -- Returns the C text; tells E how the forward function calls it (E:before, E:after, E:parallel).
 function M.emit(node, E)
-  local p, g, t = node.winograd, node.g, E.target
+  local p, g, t = node.sel.plan, node.g, E.target
   local W = t.width
   local base = E:fn(node)
   local K = p.K
@@ -278,12 +260,10 @@ function M.emit(node, E)
   local uname = E:constant(node, 'winograd_u', uvals, string.format(
     '%s.kernel as Winograd F(%dx%d,3x3) U = G g G^T: (point %d, block of %d vectors, input channel %d, channels)',
     node.name, p.m, p.m, p.P, p.NV, p.C))
-  local b = ir.weight(node, 'bias')
-  local bias = {}
-  for c = 0, p.Kp - 1 do bias[c + 1] = (b and c < K) and b.data[c] or 0 end
-  local bname = E:constant(node, 'bias_packed', bias, node.name .. '.bias padded to whole vectors')
+  local bname = common.padded_bias(node, E, p.Kp / W, W)
   local kvec = epilogue.vector_prefix(node.epilogue)
-  local ctx = { W = W, kvec = kvec, padded = require('cnnc.simd.conv').padded_affine(node, E, p.Kp / W, W, K) }
+  local pool = node.sel.pool
+  local ctx = { E = E, W = W, kvec = kvec, padded = common.padded_affine(node, E, p.Kp / W, W, K), pool = pool }
   local fns = {}
 
   local in_fn, gemm_fn, out_fn = base .. '_wi', base .. '_wgemm', base .. '_wo'
@@ -337,30 +317,23 @@ function M.emit(node, E)
   local ragged = p.TH * p.m ~= g.oh or p.TW * p.m ~= g.ow
   fns[#fns + 1] = template.section('simd_winograd', 'output', { fn = out_fn, T = p.T, N = p.N, TW = p.TW,
     m = p.m, OH = g.oh, OW = g.ow, OC = K, KP = p.Kp,
-    opixel = node.pool and string.format('(oy / %d) * %d + ox / %d', node.pool.kh, node.pool.ow, node.pool.kw)
+    opixel = pool and string.format('(oy / %d) * %d + ox / %d', pool.kh, pool.ow, pool.kw)
       or string.format('oy * %d + ox', g.ow),
-    pooled = node.pool and string.format(', each %dx%d window pooled (%s) into out (%dx%dx%d)', node.pool.kh,
-      node.pool.kw, node.pool.mode, node.pool.oh, node.pool.ow, K) or '',
+    pooled = pool and string.format(', each %dx%d window pooled (%s) into out (%dx%dx%d)', pool.kh,
+      pool.kw, pool.mode, pool.oh, pool.ow, K) or '',
     bounds = ragged and string.format('const int rows = %d - oy < %d ? %d - oy : %d, cols = %d - ox < %d ? %d - ox : %d;',
       g.oh, p.m, g.oh, p.m, g.ow, p.m, g.ow, p.m) or '',
     nk = K % W ~= 0 and string.format('const int nk = %d - k < VF_W ? %d - k : VF_W;', K, K) or '',
     body = output_body(p, node, ctx) })
 
-  local suffix = {}
-  for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
-  if #suffix > 0 then
-    local post_fn = base .. '_post'
-    E:after(node, post_fn)
-    fns[#fns + 1] = template.section('simd_conv', 'scalar_pass', { fn = post_fn, name = node.name,
-      PIXELS = g.oh * g.ow, OC = K, store = epilogue.c_store(suffix, 'y[c]', 'y[c]', 'c'),
-      post = E:post({ epilogue = suffix }, 'y', K) })
-  end
-  local threaded = (E.threads or 1) > 1
+  local post = common.scalar_pass(node, E, kvec, g.oh * g.ow, K)
+  if post ~= '' then fns[#fns + 1] = post end
+  local threaded = p.units ~= nil
   if threaded then E:parallel(node) end
   fns[#fns + 1] = template.section('simd_winograd', 'layer', {
     fn = base, comment = E:comment(node) .. string.format(
       ' [%s: %s, %d tiles in blocks of %d, GEMM tiles of %d tiles x %d vectors]',
-      t.name, M.describe(p), p.N, p.T, p.TG, p.NV),
+      t.name, M.describe(node, p), p.N, p.T, p.TG, p.NV),
     part_params = threaded and ', int part, int parts' or '',
     part_locals = threaded and '' or 'const int part = 0, parts = 1;',
     PADDED = p.padded, WSP = p.wsp, VSIZE = p.vsize, NBLK = p.nblk, T = p.T, P = p.P,

@@ -1,0 +1,111 @@
+-- cnnc.emit.context: what a layer's emit(node, E) (or a kernel's) is given.
+--
+-- E names things (a layer's function, its weight arrays), renders a layer's epilogue steps
+-- in its store loop or on vectors, registers the constant arrays a layer derives at emit
+-- time (packed weights, padded bias, window tables), and records what the code it returns
+-- needs from the rest of the file: the helpers of templates/helpers.c it calls (E:need),
+-- the weight and batch-norm arrays it reads, and how the forward function calls it (a
+-- padded copy before it, a pass after it, parts for threads). The emitter assembles the
+-- file from these records afterwards; nothing searches the generated text.
+
+local epilogue = require 'cnnc.epilogue'
+local util = require 'cnnc.util'
+
+local M = {}
+
+local Context = {}
+Context.__index = Context
+
+-- g: the planned graph; t: its target.
+function M.new(g, t)
+  return setmetatable({ g = g, target = t, simd = t.width > 1, threads = g.threads or 1,
+    used_weights = {}, helpers = {}, affine = {}, constants = {}, pre = {}, post_fns = {}, par = {} }, Context)
+end
+
+function Context:fn(node) return util.c_ident(node.name) .. '_forward' end
+
+-- The C name of one of node's weight arrays (emitted only if some layer asks for it).
+function Context:weight(node, wname)
+  local name = util.c_ident(node.name) .. '_' .. wname
+  self.used_weights[name] = true
+  return name
+end
+
+-- "conv2d_1: Conv2D 3x3, stride 1x1, 13x13x32 -> 11x11x64, then relu".
+function Context:comment(node)
+  local parts = { node.name .. ': ' .. node.op }
+  if node.layer.describe then parts[#parts + 1] = node.layer.describe(node) end
+  local s = table.concat(parts, ' ') .. string.format(', %s -> %s', util.shape_x(node.in_shape or {}), util.shape_x(node.shape))
+  local e = epilogue.describe(node.epilogue)
+  if e ~= '' then s = s .. ', then ' .. e end
+  return util.c_comment(s)
+end
+
+-- A helper of templates/helpers.c; SIMD targets get the vector softmax (and vector exp).
+function Context:need(helper)
+  if helper == 'softmax' and self.simd then
+    self.helpers.vsoftmax, self.helpers.vexp = true, true
+  else
+    self.helpers[helper] = true
+  end
+end
+
+local function need_all(E, list)
+  for _, h in ipairs(list) do E:need(h) end
+end
+
+-- The batch-norm step st's scale and shift arrays (one value per channel), emitted with the
+-- weights of the node whose epilogue holds st.
+function Context:affine_arrays(st)
+  self.affine[st] = true
+  return epilogue.affine_names(st)
+end
+
+-- C statements storing value src (a float expression) of channel ch to lvalue dst through
+-- node's epilogue steps.
+function Context:store(node, dst, src, ch)
+  need_all(self, epilogue.helpers(node.epilogue))
+  for _, st in ipairs(node.epilogue) do
+    if st.op == 'affine' then self:affine_arrays(st) end
+  end
+  return epilogue.c_store(node.epilogue, dst, src, ch)
+end
+
+-- The statement run after a channel vector is stored ('' unless the steps end in softmax).
+function Context:post(node, ptr, channels)
+  local s = epilogue.c_post(node.epilogue, ptr, channels)
+  if s ~= '' then self:need('softmax') end
+  return s
+end
+
+-- Vector statements applying steps[1..k] to vf variable a (cnnc.epilogue.c_vector).
+function Context:vector(steps, k, a, oc, padded)
+  need_all(self, epilogue.helpers(steps, k, true))
+  return epilogue.c_vector(steps, k, a, oc, padded)
+end
+
+-- A layer whose input first goes through fn(scratch, input) (a padded copy): the forward
+-- function calls that, then the layer on the scratch buffer. node.sel.pre_units: fn takes
+-- (scratch, input, part, parts) like a parallel layer and may be shared too.
+function Context:before(node, fn) self.pre[node] = { fn = fn, units = node.sel and node.sel.pre_units } end
+-- A layer followed by fn(out) on its finished output (epilogue steps without vector form).
+function Context:after(node, fn) self.post_fns[node] = fn end
+-- A layer whose function takes (out, in, part, parts): called for every part from 0 to
+-- parts - 1 (in any order, on any threads), the parts together do the layer's work exactly
+-- once, each writing outputs no other part writes. The function must accept any parts
+-- from 1 to its units (node.sel.units; for a layer running its own C, layer.units(node)).
+-- cnnc.passes.select decided whether it is shared and into how many parts.
+function Context:parallel(node)
+  local units = node.sel and node.sel.units
+  if units == nil and node.layer.units then units = node.layer.units(node) end
+  self.par[node] = units or self.threads
+end
+
+-- A constant array derived at emit time (packed weights, window tables); returns its C name.
+function Context:constant(node, cname_suffix, values, comment)
+  local name = util.c_ident(node.name) .. '_' .. cname_suffix
+  self.constants[#self.constants + 1] = { name = name, values = values, comment = comment }
+  return name
+end
+
+return M

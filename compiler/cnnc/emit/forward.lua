@@ -1,0 +1,117 @@
+-- cnnc.emit.forward: the forward function, a straight list of calls on named buffers.
+--
+-- Each layer's call (after its padded input copy, before its scalar pass, as its emit
+-- registered them with cnnc.emit.context) in the graph's order, on pointers into the
+-- caller's input and output and into the arena (cnnc.passes.plan: one named pointer per
+-- buffer, with its shape), then the copies of outputs that alias an input or another
+-- output. A --threads build whose team pays (cnnc.passes.select) gets the team function
+-- every thread runs instead (cnnc.threads), with the shared layers marked.
+
+local sharing = require 'cnnc.threads'
+local template = require 'cnnc.template'
+local util = require 'cnnc.util'
+
+local M = {}
+
+-- The forward steps: each {call = C text}, or, for a function taking (out, in, part,
+-- parts), {fn, out, inp, parts (when shared), what}; and the buffer declarations.
+local function steps_of(g, E)
+  local plan = g.plan
+  local steps, buffers = {}, {}
+  local function ptr(value)
+    local r = plan.root[value]
+    local s = plan.storage[r]
+    if s.kind == 'input' or s.kind == 'output' then
+      return (s.offset or 0) == 0 and s.kind or string.format('%s + %d', s.kind, s.offset)
+    end
+    return util.c_ident(r) .. '_out'
+  end
+  for _, n in ipairs(g.nodes) do
+    if not n.layer.alias then
+      local sel = n.sel or {}
+      local args = { ptr(n.name) }
+      for _, v in ipairs(n.inputs) do args[#args + 1] = ptr(v) end
+      local what = string.format('%s %s', n.op, util.shape_x(n.shape))
+      if plan.scratch and plan.scratch[n.name] then
+        local sname = util.c_ident(n.name) .. '_scratch'
+        buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* scratch of %s */', sname,
+          plan.scratch[n.name], n.name)
+        local pre = E.pre[n]
+        if pre and pre.units then
+          steps[#steps + 1] = { fn = pre.fn, out = sname, inp = args[2], parts = sel.pre_parts,
+            what = 'padded input of ' .. n.name }
+          args[2] = sname
+        elseif pre then
+          steps[#steps + 1] = { call = string.format('%s(%s, %s);', pre.fn, sname, args[2]) }
+          args[2] = sname
+        else
+          args[#args + 1] = sname
+        end
+      end
+      if E.par[n] then
+        steps[#steps + 1] = { fn = E:fn(n), out = args[1], inp = args[2], parts = sel.parts, what = what }
+      else
+        steps[#steps + 1] = { call = string.format('%s(%s); /* %s */', E:fn(n), table.concat(args, ', '), what) }
+      end
+      if E.post_fns[n] then steps[#steps + 1] = { call = string.format('%s(%s);', E.post_fns[n], args[1]) } end
+      local s = plan.storage[n.name]
+      if s.kind == 'arena' then
+        buffers[#buffers + 1] = string.format('float *%s_out = arena + %d; /* %s */',
+          util.c_ident(n.name), s.offset, util.shape_x(n.shape))
+      end
+    end
+  end
+  for _, c in ipairs(plan.copies or {}) do
+    local dst = c.offset == 0 and 'output' or string.format('output + %d', c.offset)
+    steps[#steps + 1] = { call = string.format('memcpy(%s, %s, %d * sizeof(float));', dst, ptr(c.from), c.count) }
+  end
+  return steps, buffers
+end
+
+-- The forward section's text and what it needs: {text, team = bool, open = bool (the team
+-- calls cnnc_open)}. io: cnnc.ir.io(g).
+function M.render(g, E, io)
+  local plan = g.plan
+  local steps, buffers = steps_of(g, E)
+  local team = g.threads > 1
+  local calls, nshared, groups
+  if team then calls, nshared, groups = sharing.team_calls(steps) else calls = sharing.serial_calls(steps) end
+  -- A model without input values (a constant, or only empty tensors) reads no input.
+  if io.input_size == 0 then table.insert(calls, 1, '(void)input;') end
+  if io.output_size == 0 then table.insert(calls, 1, '(void)output;') end
+  local ws = 4 * plan.arena_floats
+  local name = g.name
+  if not team then
+    return { text = template.section('model', 'forward', {
+      name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
+      arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
+      buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+    }) }
+  end
+  -- The team function reads its pointers from the team; it declares those it uses.
+  local locals = {}
+  local uses_input, uses_output = false, false
+  for _, st in ipairs(steps) do
+    for _, a in ipairs({ st.call or '', st.inp or '', st.out or '' }) do
+      if a:find('%f[%w_]input%f[^%w_]') then uses_input = true end
+      if a:find('%f[%w_]output%f[^%w_]') then uses_output = true end
+    end
+  end
+  for _, b in ipairs(buffers) do
+    if b:find('%f[%w_]input%f[^%w_]') then uses_input = true end
+  end
+  if uses_input or io.input_size == 0 then locals[#locals + 1] = 'const float *input = team->input;' end
+  if uses_output or io.output_size == 0 then locals[#locals + 1] = 'float *output = team->output;' end
+  if #buffers > 0 then locals[#locals + 1] = 'float *arena = team->workspace;' end
+  -- Thread 0 alone runs every step not shared (`if (thread == 0)`).
+  local alone = false
+  for _, st in ipairs(steps) do if not st.parts then alone = true end end
+  if not alone then locals[#locals + 1] = '(void)thread;' end
+  return { team = true, open = groups > 0, text = template.section('model', 'team_forward', {
+    name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1), locals = table.concat(locals, '\n'),
+    NSTEPS = nshared,
+    buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+  }) }
+end
+
+return M
