@@ -73,7 +73,8 @@ extern const unsigned char ${symbol}[];
  * opens the way for the others. If a thread cannot be started, the others do its parts.
  * With gcc or clang the counters use __atomic builtins and a waiting thread spins briefly
  * before it sleeps on a condition variable; with other compilers, a mutex guards them. */
-typedef void (*cnnc_part_fn)(float *restrict out, const float *restrict in, int part, int parts);
+typedef void (*cnnc_part_fn)(float *restrict out, const float *restrict in, float *restrict work, int part,
+int parts);
 struct cnnc_team;
 typedef void (*cnnc_team_fn)(struct cnnc_team *team, int thread);
 struct cnnc_step {
@@ -155,12 +156,14 @@ pthread_mutex_unlock(&t->lock);
 }
 
 /* The calling thread's share of shared layer s, cut into `parts` parts: it takes parts until
- * none is left, then waits until all are done, so the next layer can read the result. */
-static void cnnc_share(struct cnnc_team *t, int s, cnnc_part_fn fn, float *out, const float *in, int parts)
+ * none is left, then waits until all are done, so the next layer can read the result.
+ * work: the layer's scratch memory it writes (NULL when it has none). */
+static void cnnc_share(struct cnnc_team *t, int s, cnnc_part_fn fn, float *out, const float *in, float *work,
+int parts)
 {
 struct cnnc_step *st = &t->step[s];
 for (int k = CNNC_TAKE(st->next); k < parts; k = CNNC_TAKE(st->next)) {
-fn(out, in, k, parts);
+fn(out, in, work, k, parts);
 if (CNNC_ADD(st->done) == parts) cnnc_wake(t);
 }
 cnnc_wait_until(t, &st->done, parts);

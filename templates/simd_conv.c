@@ -5,15 +5,9 @@
 // vectors, per chunk of input channels, then (ky, kx, ic, channel).
 
 //@ tile
-/* $PH x $PW pixels x $V vectors of output channels$what. out: the tile's first output
- * value (or partial sum); in: the first window's top-left input value at this chunk's
- * first channel; w, bias: the block's packed weights for this chunk and its bias; oc0: the
- * block's first channel; nic: input channels in this chunk; first/last: the chunk is the
- * first/last of the sum. */
-static void $fn($outputs, const float *restrict in, const float *restrict w,
-const float *restrict bias, int oc0, int nic, int first, int last)
+/* $PH x $PW pixels x $V vectors of output channels$what. $doc */
+static void $fn($params)
 {
-$unused
 $acc_init
 for (int ky = 0; ky < $KH; ++ky) {
 const float *x = in + ky * $ROW_STEP;
@@ -48,8 +42,7 @@ const int y0 = $y0;
 const int y1 = $y1;
 $columns
 for (int icb = 0; icb < $NICB; ++icb) {
-const int first = icb == 0, last = icb == $NICB - 1;
-const int nic = last ? $ICLAST : $ICB;
+$chunk
 const float *w = $kernel + $BLOCKOFF + icb * $CHUNK;
 int oy = y0;
 for (; oy + $PH <= y1; oy += $PH) {
@@ -59,6 +52,10 @@ $row_rest
 }
 }
 
+//@ chunk
+const int first = icb == 0, last = icb == $NICB - 1;
+const int nic = last ? $ICLAST : $ICB;
+
 //@ pad_copy
 /* $name's input as its tiles read it: $NICB chunks of $ICB input channels (the last $ICLAST),
  * each a block of $BLOCK floats holding the chunk's channels of every pixel, $ICB floats
@@ -66,6 +63,7 @@ $row_rest
  * lies inside and the convolution needs no bounds checks. $rows_comment */
 static void $fn(float *restrict scratch, const float *restrict input$part_params)
 {
+$prologue
 $rows
 for (int y = y0; y < y1; ++y) {
 if (y < $PT || y >= $PT + $IH) {
@@ -87,9 +85,10 @@ memcpy(dst + $LAST_BLOCK, src + $LAST_SRC, sizeof(float) * $ICLAST);
 
 //@ layer
 /* $comment */
-static void $fn(float *restrict out, const float *${restrict}in$part_params)
+static void $fn(float *restrict out, const float *restrict in$part_params)
 {
-$source
+$prologue
+const float *x = in;
 $blocks
 }
 

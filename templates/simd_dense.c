@@ -28,5 +28,6 @@ $stores
 /* $comment */
 static void $fn(float *restrict out, const float *restrict in$part_params)
 {
+$prologue
 $blocks
 }

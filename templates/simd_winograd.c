@@ -21,15 +21,6 @@ memset(row + $RIGHT0, 0, sizeof(float) * $RIGHT);
 }
 }
 
-//@ keep_input
-/* $name reads its input in place: its scratch starts with the input's address (the layer
- * function, parallel or not, receives only its output and the scratch). */
-static void $fn(float *restrict scratch, const float *restrict input)
-{
-const float *address = input;
-memcpy(scratch, &address, sizeof address);
-}
-
 //@ input_direct
 /* Input transform of tiles t0 .. t0 + $T - 1 ($n x $n inputs each, read from the
  * $IH x $IW x $C input, zero outside it) into v [$P][$T][$CP]; tiles past the last ($N) are zero. */
@@ -134,13 +125,13 @@ $body
 
 //@ layer
 /* $comment */
-static void $fn(float *restrict out, const float *in$part_params)
+static void $fn(float *restrict out, const float *restrict in$part_params)
 {
 $part_locals
-/* in: this layer's scratch memory (never const): $source; after it, each part's block
- * buffers v [$P][$T][input channels] and m [$P][$T][output channels]. */
-$input
-float *v = (float *)in + $PADDED + part * $WSP;
+/* in: $source; work: each part's block buffers v [$P][$T][input channels] and
+ * m [$P][$T][output channels]. */
+const float *x = in;
+float *v = work + part * $WSP;
 float *m = v + $VSIZE;
 for (int blk = part; blk < $NBLK; blk += parts) {
 $in_fn(v, x, blk * $T);

@@ -19,6 +19,7 @@ local header = require 'cnnc.emit.header'
 local ir = require 'cnnc.ir'
 local sharing = require 'cnnc.threads'
 local template = require 'cnnc.template'
+local tidy = require 'cnnc.emit.tidy'
 local util = require 'cnnc.util'
 
 local M = {}
@@ -49,7 +50,7 @@ local function layer_functions(g, E)
   for _, n in ipairs(g.nodes) do
     if not n.layer.alias then
       local K = n.sel and n.sel.K
-      funcs[#funcs + 1] = (K or n.layer).emit(n, E)
+      funcs[#funcs + 1] = tidy.run((K or n.layer).emit(n, E))
     end
   end
   return funcs
@@ -104,7 +105,7 @@ function M.run(g, opts)
   end
   section('helpers', helpers)
   section('layers', funcs)
-  section('forward', { fwd.text })
+  section('forward', { tidy.run(fwd.text) })
   local c_text = template.reindent(table.concat(parts, '\n\n'))
   local h_text = header.text(g, info)
   local blob_bytes

@@ -79,7 +79,7 @@ end
 
 local function serial_call(st)
   if st.call then return st.call end
-  return string.format('%s(%s, %s, 0, 1); /* %s */', st.fn, st.out, st.inp, st.what)
+  return string.format('%s(%s, %s, %s, 0, 1); /* %s */', st.fn, st.out, st.inp, st.work or 'NULL', st.what)
 end
 
 function M.serial_calls(steps)
@@ -104,8 +104,8 @@ function M.team_calls(steps)
   for _, st in ipairs(steps) do
     if st.parts then
       close()
-      calls[#calls + 1] = string.format('cnnc_share(team, %d, %s, %s, %s, %d); /* %s, %d parts */',
-        shared, st.fn, st.out, st.inp, st.parts, st.what, st.parts)
+      calls[#calls + 1] = string.format('cnnc_share(team, %d, %s, %s, %s, %s, %d); /* %s, %d parts */',
+        shared, st.fn, st.out, st.inp, st.work or 'NULL', st.parts, st.what, st.parts)
       shared = shared + 1
     else
       if not alone then calls[#calls + 1] = 'if (thread == 0) {'; alone = true end

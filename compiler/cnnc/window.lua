@@ -150,10 +150,10 @@ function M.c_render(g, fn, comment, body, E, node)
   local n = g.rank == 1 and g.ow or g.oh
   if E and node and (E.threads or 1) > 1 then
     E:parallel(node)
-    h.part_params = ', int part, int parts'
+    h.part_params, h.prologue = E:part_params(true, false)
     h.first, h.last = util.c_share('part', n, 'parts'), util.c_share('(part + 1)', n, 'parts')
   else
-    h.part_params, h.first, h.last = '', '0', tostring(n)
+    h.part_params, h.prologue, h.first, h.last = '', '', '0', tostring(n)
   end
   -- The outer loop's bound is $last now.
   if g.rank == 1 then h.OW = nil else h.OH = nil end

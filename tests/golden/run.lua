@@ -3,6 +3,7 @@
 --   1. the reference interpreter on the typed graph matches expected.npy (1e-5 relative);
 --   2. the compiled model (fused) matches it;          } max abs error <= 1e-4 * (1 + max |expected|),
 --   3. the compiled model with --no-fuse matches it.   } built with -Wall -Wextra -Werror -pedantic
+-- and every build's C holds none of the generator's leftovers (tests/lib/leftovers.lua).
 -- 2 runs for every target given (default: generic and every SIMD target this CPU has); 3 for
 -- generic only. Each target of another architecture this machine can emulate (neon, built
 -- with aarch64-linux-gnu-gcc and run under qemu-aarch64; cnnc.toolchain) runs 2 as a test
@@ -21,6 +22,7 @@ local util = require 'cnnc.util'
 local targets = require 'cnnc.targets'
 local toolchain = require 'cnnc.toolchain'
 local testlib = dofile('tests/lib/testlib.lua')
+local leftovers = dofile('tests/lib/leftovers.lua')
 
 local jobs, cc, only = 2, os.getenv('CC') or 'cc', {}
 local target_list = targets.host_list()
@@ -86,6 +88,10 @@ for ci, case in ipairs(cases) do
       local r, cerr = driver.compile(model, { weights = data, fuse = v[2], target = v[1], blob = blob, threads = threads,
         tune = threads > 1 and testlib.SHARE_ALL or nil })
       if not r then fail(v.test or case, util.format_error(cerr)) end
+      if r then
+        local lo = leftovers.find(r.c, 3)
+        if #lo > 0 then fail(v.test or case, v[1] .. ': leftovers in the generated C:\n  ' .. table.concat(lo, '\n  ')) end
+      end
       if r and k == 1 then
         local y = runner.run_batch(r.typed, x)
         local e, m = max_err(y, want)

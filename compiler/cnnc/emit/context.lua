@@ -31,11 +31,14 @@ function Context:weight(node, wname)
   return name
 end
 
--- "conv2d_1: Conv2D 3x3, stride 1x1, 13x13x32 -> 11x11x64, then relu".
+-- "conv2d_1: Conv2D 3x3, stride 1x1, 13x13x32 -> 11x11x64, then relu" (the shapes only when
+-- the layer's own description does not already say them: "dense: Dense 576 -> 64").
 function Context:comment(node)
-  local parts = { node.name .. ': ' .. node.op }
-  if node.layer.describe then parts[#parts + 1] = node.layer.describe(node) end
-  local s = table.concat(parts, ' ') .. string.format(', %s -> %s', util.shape_x(node.in_shape or {}), util.shape_x(node.shape))
+  local s = node.name .. ': ' .. node.op
+  local d = node.layer.describe and node.layer.describe(node) or ''
+  if d ~= '' then s = s .. ' ' .. d end
+  local shapes = string.format('%s -> %s', util.shape_x(node.in_shape or {}), util.shape_x(node.shape))
+  if not d:find(shapes, 1, true) then s = s .. ', ' .. shapes end
   local e = epilogue.describe(node.epilogue)
   if e ~= '' then s = s .. ', then ' .. e end
   return util.c_comment(s)
@@ -99,6 +102,16 @@ function Context:parallel(node)
   local units = node.sel and node.sel.units
   if units == nil and node.layer.units then units = node.layer.units(node) end
   self.par[node] = units or self.threads
+end
+
+-- The parameters after (out, in) of a layer function, and the statement its body opens
+-- with. A part function of a --threads build (E:parallel) takes (work, part, parts), as
+-- every part function does (cnnc_part_fn in templates/model.c); another takes work only if
+-- it uses it. work: the layer's scratch memory it writes (partial sums, transformed
+-- tiles), never a cast of its input.
+function Context:part_params(threaded, uses_work)
+  if threaded then return ', float *restrict work, int part, int parts', uses_work and '' or '(void)work;' end
+  return uses_work and ', float *restrict work' or '', ''
 end
 
 -- A constant array derived at emit time (packed weights, window tables); returns its C name.

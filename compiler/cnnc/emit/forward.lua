@@ -13,8 +13,11 @@ local util = require 'cnnc.util'
 
 local M = {}
 
--- The forward steps: each {call = C text}, or, for a function taking (out, in, part,
--- parts), {fn, out, inp, parts (when shared), what}; and the buffer declarations.
+-- The forward steps: each {call = C text}, or, for a part function taking (out, in, work,
+-- part, parts), {fn, out, inp, work, parts (when shared), what}; and the buffer
+-- declarations. A layer's scratch (cnnc.passes.plan) starts with the copy of its input
+-- it reads (plan.copy_floats, made by its `before` function) and is followed by the work
+-- memory it writes (plan.work).
 local function steps_of(g, E)
   local plan = g.plan
   local steps, buffers = {}, {}
@@ -32,6 +35,7 @@ local function steps_of(g, E)
       local args = { ptr(n.name) }
       for _, v in ipairs(n.inputs) do args[#args + 1] = ptr(v) end
       local what = string.format('%s %s', n.op, util.shape_x(n.shape))
+      local work
       if plan.scratch and plan.scratch[n.name] then
         local sname = util.c_ident(n.name) .. '_scratch'
         buffers[#buffers + 1] = string.format('float *%s = arena + %d; /* scratch of %s */', sname,
@@ -44,13 +48,16 @@ local function steps_of(g, E)
         elseif pre then
           steps[#steps + 1] = { call = string.format('%s(%s, %s);', pre.fn, sname, args[2]) }
           args[2] = sname
-        else
-          args[#args + 1] = sname
+        end
+        local p = sel.plan or {}
+        if p.work then
+          work = (p.copy_floats or 0) > 0 and string.format('%s + %d', sname, p.copy_floats) or sname
         end
       end
       if E.par[n] then
-        steps[#steps + 1] = { fn = E:fn(n), out = args[1], inp = args[2], parts = sel.parts, what = what }
+        steps[#steps + 1] = { fn = E:fn(n), out = args[1], inp = args[2], work = work, parts = sel.parts, what = what }
       else
+        if work then args[#args + 1] = work end
         steps[#steps + 1] = { call = string.format('%s(%s); /* %s */', E:fn(n), table.concat(args, ', '), what) }
       end
       if E.post_fns[n] then steps[#steps + 1] = { call = string.format('%s(%s);', E.post_fns[n], args[1]) } end

@@ -156,6 +156,8 @@ end
 
 -- Expressions ---------------------------------------------------------------------------
 
+local TYPES = { int = true, float = true, long = true, unsigned = true, double = true, char = true, vf = true }
+
 local function is_operand(tk)
   return tk and (tk.t == 'id' or tk.t == 'int' or tk.t == 'num' or tk.t == 'str' or tk.s == ')' or tk.s == ']')
 end
@@ -254,6 +256,19 @@ local function expr_at(toks, i)
       return true
     end
   end
+  -- (x): parentheses around one identifier or number that are not a call or a cast
+  if tk.t == 'op' and tk.s == '(' and not (ptk and (ptk.t == 'id' or ptk.s == ')' or ptk.s == ']')) then
+    local x = next_sig(toks, i)
+    local c = x and next_sig(toks, x)
+    local after = c and next_sig(toks, c)
+    if c and toks[c].s == ')' and (toks[x].t == 'id' or toks[x].t == 'num') and not TYPES[toks[x].s]
+        and not (toks[after] and (toks[after].t == 'id' or toks[after].t == 'int' or toks[after].t == 'num'
+          or toks[after].s == '(')) then
+      drop(toks, i, i, true)
+      drop(toks, c, c, true)
+      return true
+    end
+  end
   -- [(e)]: parentheses around a whole index
   if tk.t == 'op' and tk.s == '(' and ptk and ptk.s == '[' then
     local c = closing(toks, i)
@@ -302,7 +317,6 @@ end
 -- Does the range hold the identifier v assigned, incremented or declared?
 local ASSIGN = { ['='] = true, ['+='] = true, ['-='] = true, ['*='] = true, ['/='] = true, ['%='] = true,
   ['++'] = true, ['--'] = true }
-local TYPES = { int = true, float = true, long = true, unsigned = true, double = true, char = true, vf = true }
 local function touched(toks, a, b, v)
   for k = a, b do
     if toks[k].t == 'id' and toks[k].s == v then
@@ -406,6 +420,9 @@ local function stmt_at(toks, i)
         and not touched(toks, body, body_end, v) then
       substitute(toks, body, body_end, v, tostring(A))
       drop_statement(toks, i, close)
+      if toks[close + 1] and toks[close + 1].t == 'ws' and not toks[close + 1].s:find('\n') then
+        toks[close + 1] = { t = 'gone', s = '' }
+      end
       return true
     end
     -- an empty loop body

@@ -67,8 +67,10 @@ local function candidates(node, t, opts)
   return list
 end
 
+-- The kernel's plan, or nil when it cannot run node so (a kernel without plans has one).
 local function plan_for(K, node, t, ctx)
-  return K.plan and K.plan(node, t, ctx) or {}
+  if K.plan then return K.plan(node, t, ctx) end
+  return {}
 end
 
 -- Step 1: the kernel, chosen as for one thread.

@@ -163,7 +163,7 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local bcast = {}
   for i, px in ipairs(pixels) do bcast[i] = string.format('x[%d + ic]', px.xoff) end
   loads, fmas = common.tile_step(bcast, V, W, 'w')
-  local uses_oc0 = common.uses_channel(node.epilogue, ctx.kvec, pool)
+  local uses_oc0 = ctx.uses_oc0
   if pool then
     local pkvec = #pool.epilogue
     for pr = 0, PH / pool.kh - 1 do
@@ -194,19 +194,31 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
     local st = table.concat(stores, '\n')
     finish = single and (ep_text .. '\n' .. st) or ('if (last) {\n' .. ep_text .. '\n}\n' .. st)
   end
-  local params = {}
-  if not (pool and single) then params[#params + 1] = 'float *restrict out' end
+  -- Parameters: what the tile writes, reads, and (only when used) its block's first
+  -- channel and its chunk of input channels.
+  local params, doc = {}, {}
+  if not (pool and single) then
+    params[#params + 1] = 'float *restrict out'
+    doc[#doc + 1] = pool and 'out: the tile\'s first partial sum;' or 'out: the tile\'s first output value (or partial sum);'
+  end
   if pool then params[#params + 1] = 'float *restrict pout' end
-  local unused = {}
-  if not uses_oc0 then unused[#unused + 1] = '(void)oc0;' end
-  if single then unused[#unused + 1] = '(void)nic; (void)first; (void)last;' end
+  params[#params + 1] = 'const float *restrict in, const float *restrict w, const float *restrict bias'
+  doc[#doc + 1] = 'in: the first window\'s top-left input value at this chunk\'s first channel; w, bias: the block\'s'
+    .. ' packed weights for this chunk and its bias;'
+  if uses_oc0 then
+    params[#params + 1] = 'int oc0'
+    doc[#doc + 1] = 'oc0: the block\'s first channel;'
+  end
+  if not single then
+    params[#params + 1] = 'int nic, int first, int last'
+    doc[#doc + 1] = 'nic: input channels in this chunk; first/last: the chunk is the first/last of the sum.'
+  end
   local name = string.format('%s_tile%dx%dx%d%s', E:fn(node), PH, PW, V, partial and 't' or '')
   return name, template.section('simd_conv', 'tile', {
     fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw,
-    outputs = table.concat(params, ', '),
+    params = table.concat(params, ', '), doc = table.concat(doc, ' '):gsub(';$', '.'),
     what = pool and string.format('; the %dx%d %s pool of each window stored to pout', pool.kh, pool.kw, pool.mode) or '',
     ROW_STEP = g.dh * g.iw * ctx.stride, COL_STEP = g.dw * ctx.stride, WSTEP = V * W, NIC = single and g.ic or 'nic',
-    unused = table.concat(unused, ' '),
     acc_init = table.concat(init, '\n'), w_load = loads, fmas = fmas,
     finish = finish,
   })
@@ -264,7 +276,7 @@ function M.pad_copy(node, E, g0, L)
     ICB = P.ICB, NICB = nicb, ICLAST = iclast, BLOCK = L.block, PROW = g.iw * P.ICB,
     LAST_BLOCK = (nicb - 1) * L.block, LAST_SRC = (nicb - 1) * P.ICB,
     LEFT = g0.pl * P.ICB, RIGHT = g0.pr * P.ICB, RIGHT0 = (g0.pl + g0.iw) * P.ICB,
-    part_params = threaded and ', int part, int parts' or '',
+    part_params = threaded and E:part_params(true, false) or '', prologue = threaded and '(void)work;' or '',
     rows = threaded and string.format('const int y0 = %s, y1 = %s;', util.c_share('part', rows, 'parts'),
       util.c_share('(part + 1)', rows, 'parts'))
       or string.format('const int y0 = 0, y1 = %d;', rows),
@@ -306,6 +318,7 @@ function M.plan(node, t, ctx)
   local head = copy and r16(nicb * g.ih * g.iw * P.ICB) or 0
   local L = { g = g, padded = padded, copy = copy, stride = stride, block = block, nvec = nvec, P = P, nicb = nicb,
     partials = partials, head = head, scratch = head + (partials and g0.oh * g0.ow * oc or 0),
+    copy_floats = head, work = partials,
     nblocks = math.ceil(nvec / P.V), nbands = math.ceil(g.oh / P.R),
     pre = copy, post = epilogue.vector_prefix(node.epilogue) < #node.epilogue }
   local threads = ctx.threads or 1
@@ -350,7 +363,7 @@ function M.emit(node, E)
   local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
   local kvec = epilogue.vector_prefix(node.epilogue)
   local ctx = { kvec = kvec, padded = common.padded_affine(node, E, nvec, W, oc), pool = pool,
-    single = L.nicb == 1, stride = L.stride }
+    single = L.nicb == 1, stride = L.stride, uses_oc0 = common.uses_channel(node.epilogue, kvec, pool) }
 
   local fns, made = {}, {}
   local function tile(ph, pw, v, partial)
@@ -391,13 +404,16 @@ function M.emit(node, E)
     local function call(ph, pw)
       local args = {}
       if not (pool and ctx.single) then
-        args[1] = string.format('&%s[(oy * %d + ox) * %d + %d]', pool and 'acc' or 'out', g.ow, oc, c0)
+        args[1] = string.format('&%s[(oy * %d + ox) * %d + %d]', pool and 'work' or 'out', g.ow, oc, c0)
       end
       if pool then
         args[#args + 1] = string.format('&out[((oy / %d) * %d + ox / %d) * %d + %d]', pool.kh, pool.ow, pool.kw, oc, c0)
       end
-      return string.format('%s(%s, &x[(oy * %d + ox * %d) * %d + icb * %d], w, %s + %d, %d, nic, first, last);',
-        tile(ph, pw, v, partial), table.concat(args, ', '), g.sh * g.iw, g.sw, L.stride, L.block, bname, c0, c0)
+      args[#args + 1] = string.format('&x[(oy * %d + ox * %d) * %d + icb * %d], w, %s + %d', g.sh * g.iw, g.sw,
+        L.stride, L.block, bname, c0)
+      if ctx.uses_oc0 then args[#args + 1] = tostring(c0) end
+      if not ctx.single then args[#args + 1] = 'nic, first, last' end
+      return string.format('%s(%s);', tile(ph, pw, v, partial), table.concat(args, ', '))
     end
     local function row(ph)
       local pwr = g.ow % PW
@@ -412,7 +428,8 @@ function M.emit(node, E)
       NBANDS = nbands, skip = threaded and string.format('if (%d + band < %s || %d + band >= %s) continue;',
         b * nbands, util.c_share('part', nblocks * nbands, 'parts'), b * nbands,
         util.c_share('(part + 1)', nblocks * nbands, 'parts')) or '',
-      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of, NICB = nicb, ICB = P.ICB, ICLAST = iclast,
+      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of, NICB = nicb, ICB = P.ICB,
+      chunk = ctx.single and '' or template.section('simd_conv', 'chunk', { NICB = nicb, ICLAST = iclast, ICB = P.ICB }),
       kernel = kname, BLOCKOFF = block_off, CHUNK = g.kh * g.kw * P.ICB * v * W, PH = PH,
       row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',
     })
@@ -421,21 +438,21 @@ function M.emit(node, E)
 
   local post = common.scalar_pass(node, E, kvec, g.oh * g.ow, oc)
   if post ~= '' then fns[#fns + 1] = post end
-  -- Where the tiles read the input (x) and keep partial sums of a pooled layer (acc).
+  -- The tiles read the input's copy (in) and keep the partial sums of a pooled layer in
+  -- work (the scratch after the copy, cnnc.emit.forward).
   if L.copy then fns[#fns + 1] = M.pad_copy(node, E, g0, L) end
-  local source = 'const float *x = in;'
-  if L.partials then
-    source = source .. string.format('\nfloat *acc = (float *)in + %d; /* partial sums: %s */', L.head,
-      util.shape_str({ g0.oh, g0.ow, oc }))
-  end
   if threaded then E:parallel(node) end
   local pooled = pool and string.format(', %dx%d %s pool in the tiles', pool.kh, pool.kw, pool.mode) or ''
+  local params, prologue = E:part_params(threaded, L.partials)
+  if L.partials then
+    prologue = (prologue ~= '' and prologue .. '\n' or '') .. string.format('/* work: partial sums %s */',
+      util.shape_str({ g0.oh, g0.ow, oc }))
+  end
   fns[#fns + 1] = template.section('simd_conv', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(
       ' [%s: tiles of %dx%d pixels x %d vectors, input channels in chunks of %d, bands of %d rows%s]',
       t.name, PH, PW, V, P.ICB, P.R, pooled),
-    restrict = L.partials and '' or 'restrict ', source = source,
-    part_params = threaded and ', int part, int parts' or '', blocks = table.concat(blocks, '\n'),
+    part_params = params, prologue = prologue, blocks = table.concat(blocks, '\n'),
   })
   return table.concat(fns, '\n\n')
 end

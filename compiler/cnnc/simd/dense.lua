@@ -114,7 +114,8 @@ function M.emit(node, E)
   end
   return post .. template.section('simd_dense', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(' [%s]', t.name),
-    part_params = threaded and ', int part, int parts' or '', blocks = table.concat(blocks, '\n'),
+    part_params = threaded and E:part_params(true, false) or '', prologue = threaded and '(void)work;' or '',
+    blocks = table.concat(blocks, '\n'),
   })
 end
 

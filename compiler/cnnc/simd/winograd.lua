@@ -124,13 +124,13 @@ local function plan_m(node, t, m, threads, tune)
   -- checked in border tiles) and the scratch starts with just the input's address; else it
   -- starts with a zero-bordered copy of whole tiles and whole vectors.
   local direct_input = C == Cp
-  local padded = direct_input and 16 or r16(PH * PW * Cp)
+  local padded = direct_input and 0 or r16(PH * PW * Cp)
   local vsize, msize = r16(P * T * Cp), r16(P * T * Kp)
   return {
     m = m, n = n, P = P, C = C, K = K, Cp = Cp, Kp = Kp, TH = TH, TW = TW, N = N, TG = TG, NV = NV,
     T = T, nblk = nblk, PH = PH, PW = PW, padded = padded, direct_input = direct_input, vsize = vsize, wsp = vsize + msize,
     parts = threads, scratch = padded + threads * (vsize + msize), est = best.est,
-    units = threads > 1 and threads or nil, pre = true, post = epilogue.vector_prefix(node.epilogue) < #node.epilogue,
+    units = threads > 1 and threads or nil, pre = not direct_input, copy_floats = direct_input and 0 or padded, work = true, post = epilogue.vector_prefix(node.epilogue) < #node.epilogue,
     describe = string.format('%d tiles in blocks of %d, GEMM tiles of %d tiles x %d vectors', N, T, TG, NV),
   }
 end
@@ -268,10 +268,7 @@ function M.emit(node, E)
 
   local in_fn, gemm_fn, out_fn = base .. '_wi', base .. '_wgemm', base .. '_wo'
   local pad_fn = base .. '_pad'
-  E:before(node, pad_fn)
   if p.direct_input then
-    -- The input's address goes to the scratch (a parallel layer gets only out and in).
-    fns[#fns + 1] = template.section('simd_winograd', 'keep_input', { fn = pad_fn, name = node.name })
     local row, ic = g.iw * p.C, p.C
     fns[#fns + 1] = template.section('simd_winograd', 'input_direct', { fn = in_fn, T = p.T, N = p.N, P = p.P,
       PSTRIDE = p.T * p.Cp, CP = p.Cp, TW = p.TW, M = p.m, PT = g.pt, PL = g.pl, n = p.n,
@@ -287,6 +284,7 @@ function M.emit(node, E)
         return string.format('r%d && c%d ? vf_load(x + base + %d + c) : vf_zero()', r, j, r * row + j * ic)
       end) })
   else
+    E:before(node, pad_fn)
     local copy_row = template.section('simd_winograd', 'copy_pixels', { IW = g.iw, LEFT = g.pl * p.Cp, CP = p.Cp, C = p.C })
     fns[#fns + 1] = template.section('simd_winograd', 'pad_copy', { fn = pad_fn, name = node.name,
       PH = p.PH, PW = p.PW, PT = g.pt, IH = g.ih, PROW = p.PW * p.Cp, LEFT = g.pl * p.Cp,
@@ -334,11 +332,10 @@ function M.emit(node, E)
     fn = base, comment = E:comment(node) .. string.format(
       ' [%s: %s, %d tiles in blocks of %d, GEMM tiles of %d tiles x %d vectors]',
       t.name, M.describe(node, p), p.N, p.T, p.TG, p.NV),
-    part_params = threaded and ', int part, int parts' or '',
+    part_params = (E:part_params(threaded, true)),
     part_locals = threaded and '' or 'const int part = 0, parts = 1;',
-    PADDED = p.padded, WSP = p.wsp, VSIZE = p.vsize, NBLK = p.nblk, T = p.T, P = p.P,
-    source = p.direct_input and 'the address of the input' or 'the zero-bordered copy of the input',
-    input = p.direct_input and 'const float *x;\nmemcpy(&x, in, sizeof x);' or 'const float *x = in;',
+    WSP = p.wsp, VSIZE = p.vsize, NBLK = p.nblk, T = p.T, P = p.P,
+    source = p.direct_input and 'the layer\'s input' or 'the zero-bordered copy of the input',
     MSTRIDE = p.T * p.Kp, VSTRIDE = p.T * p.Cp, USIZE = p.C * p.Kp,
     in_fn = in_fn, gemm_fn = gemm_fn, out_fn = out_fn, U = uname, bias = bname,
   })
