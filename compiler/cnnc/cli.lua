@@ -151,7 +151,8 @@ local function dump_graph(g, pass)
     end
   end
   if g.plan then
-    io.write(string.format('arena: %d floats; all activations: %d floats\n', g.plan.arena_floats, g.plan.total_floats))
+    io.write(string.format('arena: %d floats = activations %d + scratch %d; all activations: %d floats\n',
+      g.plan.arena_floats, g.plan.activation_floats, g.plan.scratch_floats, g.plan.total_floats))
     for _, n in ipairs(g.nodes) do
       local s = g.plan.storage[g.plan.root[n.name]]
       io.write(string.format('  %-24s %s\n', n.name, s.kind == 'arena' and ('arena + ' .. s.offset) or s.kind))

@@ -1,13 +1,31 @@
 -- cnnc.ir: the graph every pass reads and writes.
 --
 -- A graph is {name, seed, source, input = {name, shape}, nodes = {...}, output = name}.
--- `nodes` is in topological order; a node is
---   {name, op (Keras class name, e.g. 'Conv2D'), layer (its module in cnnc.layers),
---    p (checked arguments), inputs = {value names}, where = {file, line}, index,
---    epilogue = {steps}, fused = {notes}}
--- plus what the shape pass adds: in_shapes, shape, weights = {{name, tensor}, ...}.
--- Values are named by the node producing them; the graph input is a value too. It is a
--- DAG: Sequential models are the common case, not the only one.
+-- `nodes` is in topological order. Values are named by the node producing them; the graph
+-- input is a value too. It is a DAG: Sequential models are the common case, not the only one.
+--
+-- What each pass adds (a pass copies the graph it is given: cnnc.ir.clone):
+--   frontend (or an importer)  node = {name, op (Keras class name, e.g. 'Conv2D'), layer (its
+--              module in cnnc.layers), rank, p (checked arguments), inputs = {value
+--              names}, where = {file, line}, index, epilogue = {}, fused = {}}
+--   shape      node.in_shapes, in_shape (the first), shape; weights = {{name, tensor},
+--              ...} bound from the model file, --weights or initialisers; epilogue's first
+--              step from `activation=`; what the layer module derives (g: the window
+--              geometry of cnnc.window, axis, pads, ...)
+--   fuse       epilogue steps moved in from Activation/BatchNormalization layers; weights
+--              rewritten by folded batch norms; g trimmed to the rows a pool reads; fused
+--              notes; nodes bypassed (cnnc.ir.bypass). Graph: macs_written (the layers'
+--              multiply-adds as written)
+--   select     node.sel = {kernel (name), K (the kernel module, nil for the layer's own C),
+--              plan (the kernel's loop plan), pool (a following pool in its registers; the
+--              node's shape becomes the pool's), scratch (floats), units, pre_units, parts,
+--              pre_parts (thread sharing), text (for the summary)}. Graph: target, threads
+--              (1 when sharing does not pay), tune (cnnc.tune's knobs)
+--   plan       graph.plan = {root (value -> the value whose memory it is), storage (value ->
+--              {kind = input|output|arena, offset}), scratch (node -> offset),
+--              arena_floats = activation_floats + scratch_floats, scratch_layer,
+--              total_floats, copies (outputs copied at the end), keep_all}
+-- The emitter (cnnc.emit) reads all of it and adds nothing.
 --
 -- Several inputs and outputs (ONNX models): `inputs = {{name, shape, layout, label,
 -- dtype}, ...}` (any count, also none) and `outputs = {{name, layout, label, dtype} |

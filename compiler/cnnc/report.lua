@@ -71,6 +71,32 @@ function M.totals(g)
   return params, macs
 end
 
+-- The figures the summary and the generated banner both give, for a planned graph g:
+-- {params, macs (as compiled, after fusion trimmed the rows no pool reads), macs_written
+-- (the layers as written: g.macs_written, set by the fuse pass), arena, activations, scratch
+-- (bytes), scratch_layer, unplanned (bytes of all activations)}.
+function M.figures(g)
+  local params, macs = M.totals(g)
+  local written = g.macs_written or macs
+  local p = g.plan
+  return { params = params, macs = macs, macs_written = written, arena = 4 * p.arena_floats,
+    activations = 4 * p.activation_floats, scratch = 4 * p.scratch_floats, scratch_layer = p.scratch_layer,
+    unplanned = 4 * p.total_floats }
+end
+
+-- "2407168 (2794240 in the layers as written: rows no pool reads are not computed)".
+function M.macs_text(f)
+  if f.macs == f.macs_written then return tostring(f.macs) end
+  return string.format('%d (%d in the layers as written: fusion left out rows no pool reads)', f.macs, f.macs_written)
+end
+
+-- "181696 bytes = activations 27904 + kernel scratch 153792 (conv2d_1)".
+function M.arena_text(f)
+  if f.scratch == 0 then return string.format('%d bytes of activations', f.arena) end
+  return string.format('%d bytes = activations %d + kernel scratch %d (%s)', f.arena, f.activations, f.scratch,
+    f.scratch_layer)
+end
+
 local function human(n)
   if n >= 1e9 then return string.format('%.2f G', n / 1e9) end
   if n >= 1e6 then return string.format('%.2f M', n / 1e6) end

@@ -27,13 +27,14 @@ function M.text(r)
     out[#out + 1] = string.format('Model: %s (input %s)', g.name, util.shape_str(g.input.shape))
   end
   out[#out + 1] = report.table(report.rows(g))
-  local params, macs = report.totals(g)
+  local f = report.figures(p)
   out[#out + 1] = ''
-  out[#out + 1] = string.format('Total params: %d (%s weights as float32: %d bytes)', params,
-    report.human(params), 4 * params)
-  out[#out + 1] = string.format('Multiply-adds per prediction: %d (%s)', macs, report.human(macs))
-  out[#out + 1] = string.format('Activation memory: arena %d bytes (sum of all activations: %d bytes)',
-    4 * p.plan.arena_floats, 4 * p.plan.total_floats)
+  out[#out + 1] = string.format('Total params: %d (%s weights as float32: %d bytes)', f.params,
+    report.human(f.params), 4 * f.params)
+  out[#out + 1] = string.format('Multiply-adds per prediction (%s): %s, %s', r.target.name, report.human(f.macs),
+    report.macs_text(f))
+  out[#out + 1] = string.format('Workspace (arena): %s; every activation in its own buffer: %d bytes',
+    report.arena_text(f), f.unplanned)
   out[#out + 1] = ''
   if f == g then
     out[#out + 1] = 'Fusion: off (--no-fuse)'

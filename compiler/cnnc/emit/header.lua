@@ -19,15 +19,16 @@ local function layout(shape)
   return 'ND'
 end
 
--- The banner's table of layers and totals.
+-- The banner's table of layers and totals (the same figures as `cnnc summary`).
 function M.summary_text(g)
-  local params, macs = report.totals(g)
+  local f = report.figures(g)
   local lines = {
     'Layers (shapes without the batch dimension, channels last):',
     report.table(report.rows(g), ' *   '),
     ' *',
-    string.format(' * Parameters: %d. Multiply-adds: %d. Arena: %d bytes (all activations: %d bytes).',
-      params, macs, 4 * g.plan.arena_floats, 4 * g.plan.total_floats),
+    string.format(' * Parameters: %d. Multiply-adds: %s.', f.params, report.macs_text(f)),
+    string.format(' * Workspace (arena): %s; every activation in its own buffer: %d bytes.', report.arena_text(f),
+      f.unplanned),
   }
   local tuned = g.tune and require('cnnc.tune').describe(g.tune) or ''
   if tuned ~= '' then

@@ -110,6 +110,8 @@ end
 
 function M.run(g, opts)
   g = ir.clone(g)
+  -- The multiply-adds of the layers as written, next to those compiled (cnnc.report.figures).
+  g.macs_written = select(2, require('cnnc.report').totals(g))
   opts = opts or {}
   local rules = RULES
   if not opts.keep_all then

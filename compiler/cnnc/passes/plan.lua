@@ -6,6 +6,11 @@
 -- values that are the model's outputs are written straight into the caller's output buffer;
 -- a layer that may work in place reuses its input's block when it is that block's last
 -- reader. Offsets and sizes are in floats, blocks aligned to 16 floats (64 bytes).
+--
+-- The arena is the activations' region followed by one scratch region, as large as the
+-- largest scratch a layer's kernel needs (a padded input copy, partial sums, Winograd
+-- tiles: node.sel.scratch), which every layer uses in turn: arena_floats =
+-- activation_floats + scratch_floats, and the summary can say which is which.
 
 local ir = require 'cnnc.ir'
 local util = require 'cnnc.util'
@@ -37,9 +42,9 @@ end
 
 -- opts.keep_all: every value keeps its own block until the end (no reuse, no in-place), so
 -- after a prediction the workspace holds every layer's output (for inspecting activations).
--- A layer's kernel may need scratch memory (node.sel.scratch floats, cnnc.passes.select),
--- reserved while the layer runs: g.plan.scratch[name] = offset; g.plan.scratch_floats is
--- the most scratch alive at once, next to the activations' peak (activation_floats).
+-- A layer's kernel may need scratch memory (node.sel.scratch floats, cnnc.passes.select):
+-- g.plan.scratch[name] = its offset (the start of the scratch region), g.plan.scratch_floats
+-- the region's size and scratch_layer the layer needing the most.
 function M.run(g, opts)
   local keep_all = opts and opts.keep_all
   g = ir.clone(g)
@@ -68,14 +73,12 @@ function M.run(g, opts)
     end
   end
   local live, blocks, peak, total = {}, {}, 0, 0
-  local scratch = {}
+  local scratch, scratch_floats, scratch_layer = {}, 0, nil
   for i, n in ipairs(g.nodes) do
     local sfloats = n.sel and n.sel.scratch or 0
-    local sblock
     if sfloats > 0 then
-      sblock = allocate(live, round_up(sfloats))
-      scratch[n.name] = sblock.offset
-      peak = math.max(peak, sblock.offset + sblock.size)
+      scratch[n.name] = true
+      if round_up(sfloats) > scratch_floats then scratch_floats, scratch_layer = round_up(sfloats), n.name end
     end
     if not n.layer.alias then
       local size = util.prod(n.shape)
@@ -91,7 +94,6 @@ function M.run(g, opts)
         peak = math.max(peak, blocks[n.name].offset + blocks[n.name].size)
       end
     end
-    if sblock then release(live, sblock) end
     for _, v in ipairs(n.inputs) do
       local r = root[v]
       if last_use[r] == i and blocks[r] and not keep_all then release(live, blocks[r]); blocks[r] = nil end
@@ -101,8 +103,10 @@ function M.run(g, opts)
   for _, s in pairs(storage) do
     if s.kind == 'arena' then s.offset = s.block.offset; s.block = nil end
   end
+  for name in pairs(scratch) do scratch[name] = peak end
   g.plan = {
-    root = root, storage = storage, arena_floats = peak, total_floats = total, scratch = scratch,
+    root = root, storage = storage, arena_floats = peak + scratch_floats, total_floats = total, scratch = scratch,
+    activation_floats = peak, scratch_floats = scratch_floats, scratch_layer = scratch_layer,
     copies = copies, copy_input_to_output = not ir.is_multi(g) and #copies > 0, keep_all = keep_all or false,
   }
   return g
