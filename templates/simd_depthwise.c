@@ -86,18 +86,7 @@ for (; ox < $OX0; ++ox) ${fn}_pixel(out, in, oy, ox);
 $tiles
 for (; ox < $OW; ++ox) ${fn}_pixel(out, in, oy, ox);
 }
-$scalar_pass
 }
 
 //@ tiles
 for (; ox + $PW <= $OX1; ox += $PW) ${fn}_tile(out, in, oy, ox);
-
-//@ scalar_pass
-/* Epilogue steps without a vector form, over the whole output once it is complete. */
-for (int p = 0; p < $PIXELS; ++p) {
-float *y = &out[p * $C];
-for (int c = 0; c < $C; ++c) {
-$store
-}
-$post
-}

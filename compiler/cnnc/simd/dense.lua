@@ -102,16 +102,8 @@ function M.emit(node, E)
     })
   end
   if threaded then E:parallel(node) end
-  local suffix = {}
-  for i = kvec + 1, #node.epilogue do suffix[#suffix + 1] = node.epilogue[i] end
-  local post = ''
-  if #suffix > 0 then
-    local post_fn = E:fn(node) .. '_post'
-    E:after(node, post_fn)
-    post = template.section('simd_conv', 'scalar_pass', { fn = post_fn, name = node.name,
-      PIXELS = 1, OC = N, store = E:store({ epilogue = suffix }, 'y[c]', 'y[c]', 'c'),
-      post = E:post({ epilogue = suffix }, 'y', N) }) .. '\n\n'
-  end
+  local post = common.scalar_pass(node, E, kvec, 1, N)
+  if post ~= '' then post = post .. '\n\n' end
   return post .. template.section('simd_dense', 'layer', {
     fn = E:fn(node), comment = E:comment(node) .. string.format(' [%s]', t.name),
     part_params = threaded and E:part_params(true, false) or '', prologue = threaded and '(void)work;' or '',

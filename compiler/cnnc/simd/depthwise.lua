@@ -34,7 +34,9 @@ function M.eligible(node, t)
   return t.width > 1 and node.g ~= nil and node.g.rank ~= nil and gr > 1 and gr == node.g.ic and node.p.filters == gr
 end
 
-function M.plan() return { scratch = 0 } end
+function M.plan(node)
+  return { scratch = 0, post = epilogue.vector_prefix(node.epilogue) < #node.epilogue }
+end
 
 -- The layer's own description already says depthwise.
 function M.describe() return nil end
@@ -47,22 +49,18 @@ function M.emit(node, E)
   local CP, CV = nvec * W, math.floor(C / W) * W
   local taps = g.kh * g.kw
   local k = ir.weight(node, 'kernel').data
-  local b = ir.weight(node, 'bias')
-  local kv, bv = {}, {}
+  local kv = {}
   for tap = 0, taps - 1 do
     for c = 0, CP - 1 do kv[#kv + 1] = c < C and k[tap * C + c] or 0 end
   end
-  for c = 0, CP - 1 do bv[c + 1] = (b and c < C) and b.data[c] or 0 end
   local kname = E:constant(node, 'kernel_packed', kv,
     string.format('%s.kernel, (ky, kx, channel) with the channels padded to %d', node.name, CP))
-  local bname = E:constant(node, 'bias_packed', bv, node.name .. '.bias padded to whole vectors')
+  local bname = common.padded_bias(node, E, nvec, W)
 
   local kvec = epilogue.vector_prefix(node.epilogue)
   local padded = common.padded_affine(node, E, nvec, W, C)
-  local prefix, suffix = {}, {}
-  for i, st in ipairs(node.epilogue) do
-    if i <= kvec then prefix[#prefix + 1] = st else suffix[#suffix + 1] = st end
-  end
+  local prefix = {}
+  for i = 1, kvec do prefix[i] = node.epilogue[i] end
   local fn = E:fn(node)
   local iy = window.c_index('oy', g.sh, 'ky', g.dh, g.pt)
   local ix = window.c_index('ox', g.sw, 'kx', g.dw, g.pl)
@@ -109,15 +107,11 @@ function M.emit(node, E)
     })
     tiles = template.section('simd_depthwise', 'tiles', { fn = fn, PW = PW, OX1 = ox1 })
   end
-  local scalar = ''
-  if #suffix > 0 then
-    scalar = template.section('simd_depthwise', 'scalar_pass', {
-      PIXELS = g.oh * g.ow, C = C, store = E:store({ epilogue = suffix }, 'y[c]', 'y[c]', 'c'),
-      post = E:post({ epilogue = suffix }, 'y', C) })
-  end
+  local post = common.scalar_pass(node, E, kvec, g.oh * g.ow, C)
+  if post ~= '' then parts[#parts + 1] = post end
   parts[#parts + 1] = template.section('simd_depthwise', 'layer', {
     fn = fn, comment = E:comment(node) .. string.format(' [%s: depthwise, %d pixels per interior call]', t.name, PW),
-    OH = g.oh, OW = g.ow, OY0 = oy0, OY1 = oy1, OX0 = ox0, tiles = tiles, scalar_pass = scalar,
+    OH = g.oh, OW = g.ow, OY0 = oy0, OY1 = oy1, OX0 = ox0, tiles = tiles,
   })
   return table.concat(parts, '\n\n')
 end
