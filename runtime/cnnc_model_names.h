@@ -25,4 +25,14 @@
 #define CNNC_OUT_SIZE CNNC_UC(_OUTPUT_SIZE)
 #define CNNC_WS_SIZE CNNC_UC(_WORKSPACE_SIZE)
 
+/* The team API of a model built with --threads N (N > 1): compile with -DCNNC_TEAM_API. */
+#define CNNC_TEAM CNNC_PASTE(CNNC_MODEL, _team)
+#define CNNC_TEAM_START CNNC_PASTE(CNNC_MODEL, _team_start)
+#define CNNC_TEAM_THREADS CNNC_PASTE(CNNC_MODEL, _team_threads)
+#define CNNC_TEAM_STOP CNNC_PASTE(CNNC_MODEL, _team_stop)
+#define CNNC_PREDICT_TEAM CNNC_PASTE(CNNC_MODEL, _predict_team)
+#define CNNC_PREDICT_BATCH_TEAM CNNC_PASTE(CNNC_MODEL, _predict_batch_team)
+#define CNNC_MAX_THREADS CNNC_UC(_MAX_THREADS)
+#define CNNC_TEAM_SIZE CNNC_UC(_TEAM_SIZE)
+
 #endif

@@ -62,17 +62,19 @@ extern const unsigned char ${symbol}[];
 #define cnnc_blob ((const float *)${symbol})
 
 //@ threads
-/* A prediction runs on a team of up to $N threads: the calling thread (thread 0) starts
- * the others as the prediction begins and joins them at its end, and every thread runs
- * the layer sequence (the team forward function below). A shared layer is cut into parts
- * that the threads take from the layer's counter as they come free; each part writes its
- * own outputs, so results do not depend on who computed them. A thread leaves a shared
- * layer when all its parts are done (not when all threads have arrived), so a thread that
- * starts late, or that the system holds up while it owns no part, delays nobody: the
- * others simply take more parts. Thread 0 alone runs the layers too small to share, then
- * opens the way for the others. If a thread cannot be started, the others do its parts.
- * With gcc or clang the counters use __atomic builtins and a waiting thread spins briefly
- * before it sleeps on a condition variable; with other compilers, a mutex guards them. */
+/* A prediction runs on a team of up to $N threads. Every thread of the team runs the layer
+ * sequence (the team forward function below); a shared layer is cut into parts that the
+ * threads take from the layer's counter as they come free; each part writes its own
+ * outputs, so results do not depend on who computed them. A thread leaves a shared layer
+ * when all its parts are done (not when all threads have arrived), so a thread that starts
+ * late, or that the system holds up while it owns no part, delays nobody: the others
+ * simply take more parts. Thread 0 (the caller) alone runs the layers too small to share,
+ * then opens the way for the others. A team lives across predictions (${name}_team_start):
+ * between them its workers wait on the team's generation count, spinning briefly, then
+ * asleep; ${name}_predict_ws starts a team and stops it within the call. If a thread cannot
+ * be started, the others do its parts. With gcc or clang the counters use __atomic
+ * builtins and a waiting thread spins briefly before it sleeps on a condition variable;
+ * with other compilers, a mutex guards them. */
 typedef void (*cnnc_part_fn)(float *restrict out, const float *restrict in, float *restrict work, int part,
 int parts);
 struct cnnc_team;
@@ -81,19 +83,28 @@ struct cnnc_step {
 int next; /* the next part nobody has taken */
 int done; /* parts finished */
 };
-struct cnnc_team {
-cnnc_team_fn fn;
-const float *input;
-float *output;
-void *workspace;
-struct cnnc_step *step; /* one per shared layer */
-int opened; /* the last group of thread 0's layers finished */
-pthread_mutex_t lock;
-pthread_cond_t wake;
-};
 struct cnnc_worker {
 struct cnnc_team *team;
 int thread;
+};
+struct cnnc_team {
+cnnc_team_fn fn; /* what every thread runs for the current job */
+const float *input;
+float *output;
+void *workspace;
+int items; /* a batch job: items, each run whole by one thread */
+size_t workspace_bytes;
+int next_item;
+struct cnnc_step step[$NSTEPS_MAX]; /* one per shared layer */
+int opened; /* the last group of thread 0's layers finished */
+int generation; /* jobs started; a worker runs each once */
+int finished; /* workers done with the current job */
+int stop;
+int threads; /* threads running, the caller included */
+pthread_mutex_t lock;
+pthread_cond_t wake;
+pthread_t thread[$N - 1];
+struct cnnc_worker worker[$N - 1];
 };
 
 #if defined(__GNUC__)
@@ -169,43 +180,72 @@ if (CNNC_ADD(st->done) == parts) cnnc_wake(t);
 cnnc_wait_until(t, &st->done, parts);
 }
 
+/* A worker: runs each job once, then waits for the next (or for the team to stop). */
 static void *cnnc_worker_main(void *arg)
 {
 const struct cnnc_worker *w = arg;
+struct cnnc_team *t = w->team;
+int seen = 0;
 /* A new thread need not inherit the caller's control register: flush here too. */
 cnnc_denormals_off();
-w->team->fn(w->team, w->thread);
-return NULL;
+for (;;) {
+cnnc_wait_until(t, &t->generation, seen + 1);
+seen = CNNC_LOAD(t->generation);
+if (CNNC_LOAD(t->stop)) return NULL;
+t->fn(t, w->thread);
+if (CNNC_ADD(t->finished) == t->threads - 1) cnnc_wake(t);
+}
 }
 
-/* Runs fn on a team of up to $N threads, the calling thread being thread 0; step: the
- * counters of the shared layers (nsteps). */
-static void cnnc_team_run(cnnc_team_fn fn, const float *input, float *output, void *workspace,
-struct cnnc_step *step, int nsteps)
+/* Runs fn on every thread of the team (the caller is thread 0) and returns when all have
+ * finished it. nsteps: the shared layers whose counters the job uses. */
+static void cnnc_team_job(struct cnnc_team *t, cnnc_team_fn fn, int nsteps)
 {
-struct cnnc_team team;
-pthread_t thread[$N - 1];
-struct cnnc_worker worker[$N - 1];
-int started = 0;
-team.fn = fn;
-team.input = input;
-team.output = output;
-team.workspace = workspace;
-team.step = step;
-team.opened = 0;
-for (int s = 0; s < nsteps; ++s) step[s].next = step[s].done = 0;
-pthread_mutex_init(&team.lock, NULL);
-pthread_cond_init(&team.wake, NULL);
-for (int i = 1; i < $N; ++i) {
-worker[started].team = &team;
-worker[started].thread = started + 1;
-if (pthread_create(&thread[started], NULL, cnnc_worker_main, &worker[started]) == 0) ++started;
+for (int s = 0; s < nsteps; ++s) t->step[s].next = t->step[s].done = 0;
+t->fn = fn;
+t->opened = 0;
+t->next_item = 0;
+t->finished = 0;
+if (t->threads > 1) {
+CNNC_ADD(t->generation);
+cnnc_wake(t);
 }
-fn(&team, 0);
-for (int i = 0; i < started; ++i) pthread_join(thread[i], NULL);
-pthread_cond_destroy(&team.wake);
-pthread_mutex_destroy(&team.lock);
+fn(t, 0);
+if (t->threads > 1) cnnc_wait_until(t, &t->finished, t->threads - 1);
 }
+
+/* Starts threads - 1 workers (as many as can be started) in the caller's memory. */
+static struct cnnc_team *cnnc_team_init(void *memory, int threads)
+{
+struct cnnc_team *t = memory;
+if (t == NULL || threads < 1 || threads > $N) return NULL;
+memset(t, 0, sizeof *t);
+pthread_mutex_init(&t->lock, NULL);
+pthread_cond_init(&t->wake, NULL);
+t->threads = 1;
+for (int i = 1; i < threads; ++i) {
+t->worker[i - 1].team = t;
+t->worker[i - 1].thread = i;
+if (pthread_create(&t->thread[i - 1], NULL, cnnc_worker_main, &t->worker[i - 1]) != 0) break;
+t->threads = i + 1;
+}
+return t;
+}
+
+/* Stops the workers and joins them. */
+static void cnnc_team_fini(struct cnnc_team *t)
+{
+if (t == NULL) return;
+CNNC_STORE(t->stop, 1);
+CNNC_ADD(t->generation);
+cnnc_wake(t);
+for (int i = 0; i < t->threads - 1; ++i) pthread_join(t->thread[i], NULL);
+pthread_cond_destroy(&t->wake);
+pthread_mutex_destroy(&t->lock);
+}
+
+/* The team's memory must fit the size the header promises. */
+typedef char cnnc_team_fits[sizeof(struct cnnc_team) <= $TEAM_SIZE ? 1 : -1];
 
 //@ threads_open
 /* After thread 0's group g of layers: thread 0 lets the others on; they wait for it. */
@@ -220,7 +260,16 @@ cnnc_wait_until(t, &t->opened, g);
 }
 
 //@ team_forward
-/* The layer sequence, run by every thread of a prediction's team (thread 0: the caller). */
+/* The layer sequence on one thread: the forward function of the single-thread build, also
+ * what each thread runs on its own items of a batch (${name}_predict_batch_team). */
+static void ${name}_forward(const float *input, float *output, float *arena)
+{
+$serial_locals
+$buffers
+$serial_calls
+}
+
+/* The layer sequence, run by every thread of a team (thread 0: the caller). */
 static void ${name}_team_forward(struct cnnc_team *team, int thread)
 {
 $locals
@@ -228,15 +277,72 @@ $buffers
 $calls
 }
 
+/* A batch, items shared among the threads: each runs whole items with its own workspace. */
+static void ${name}_team_items(struct cnnc_team *t, int thread)
+{
+float *arena = (float *)((char *)t->workspace + (size_t)thread * t->workspace_bytes);
+for (int i = CNNC_TAKE(t->next_item); i < t->items; i = CNNC_TAKE(t->next_item)) {
+${name}_forward(t->input + (size_t)i * ${UC}_INPUT_SIZE, t->output + (size_t)i * ${UC}_OUTPUT_SIZE, arena);
+}
+}
+
+${name}_team *${name}_team_start(void *memory, int threads)
+{
+return (${name}_team *)cnnc_team_init(memory, threads);
+}
+
+int ${name}_team_threads(const ${name}_team *team)
+{
+return team ? ((const struct cnnc_team *)team)->threads : 0;
+}
+
+void ${name}_team_stop(${name}_team *team)
+{
+cnnc_team_fini((struct cnnc_team *)team);
+}
+
+void ${name}_predict_team(${name}_team *team, const float *input, float *output, void *workspace)
+{
+struct cnnc_team *t = (struct cnnc_team *)team;
+const unsigned csr = cnnc_denormals_off();
+t->input = input;
+t->output = output;
+t->workspace = workspace;
+cnnc_team_job(t, ${name}_team_forward, $NSTEPS);
+cnnc_denormals_restore(csr);
+}
+
+void ${name}_predict_batch_team(${name}_team *team, int n, const float *inputs, float *outputs, void *workspaces)
+{
+struct cnnc_team *t = (struct cnnc_team *)team;
+if (n <= 0) return;
+if (n < t->threads) {
+/* Fewer items than threads: each item's layers are shared instead. */
+for (int i = 0; i < n; ++i) {
+${name}_predict_team(team, inputs + (size_t)i * ${UC}_INPUT_SIZE, outputs + (size_t)i * ${UC}_OUTPUT_SIZE,
+workspaces);
+}
+return;
+}
+const unsigned csr = cnnc_denormals_off();
+t->input = inputs;
+t->output = outputs;
+t->workspace = workspaces;
+t->workspace_bytes = ${UC}_WORKSPACE_SIZE;
+t->items = n;
+cnnc_team_job(t, ${name}_team_items, 0);
+cnnc_denormals_restore(csr);
+}
+
 /* Runs the network on one input. workspace: $WS bytes, float-aligned, owned by the caller,
  * so several threads can predict at once with separate workspaces. The prediction starts
  * its own team of threads and joins them before it returns. */
 void ${name}_predict_ws(const float *input, float *output, void *workspace)
 {
-const unsigned csr = cnnc_denormals_off();
-struct cnnc_step step[$NSTEPS];
-cnnc_team_run(${name}_team_forward, input, output, workspace, step, $NSTEPS);
-cnnc_denormals_restore(csr);
+union { unsigned char bytes[$TEAM_SIZE]; void *p; long double d; } memory;
+${name}_team *team = ${name}_team_start(&memory, $N);
+${name}_predict_team(team, input, output, workspace);
+${name}_team_stop(team);
 }
 
 /* As ${name}_predict_ws, with a static workspace (not reentrant). */

@@ -35,12 +35,40 @@ int ${name}_cpu_supported(void);
 /* input: ${UC}_INPUT_SIZE floats; output: ${UC}_OUTPUT_SIZE floats. */
 void ${name}_predict(const float *input, float *output);
 void ${name}_predict_ws(const float *input, float *output, void *workspace);
+$team
 
 #ifdef __cplusplus
 }
 #endif
 
 #endif
+
+//@ team
+
+/* Built with --threads $N: a prediction can run on up to ${UC}_MAX_THREADS threads. ${name}_predict
+ * and ${name}_predict_ws start and join their threads within the call. For many
+ * predictions, start a team once: its threads wait between predictions.
+ *   ${name}_team_start  starts `threads` threads (1 to ${UC}_MAX_THREADS, the caller counting
+ *                    as one) in `memory`, ${UC}_TEAM_SIZE bytes aligned for any type, which
+ *                    the caller owns until ${name}_team_stop; returns the team (NULL when
+ *                    threads is out of range). If a thread cannot be started, the team runs
+ *                    with fewer (${name}_team_threads says how many).
+ *   ${name}_predict_team  one prediction on the team (one at a time per team), bit-identical
+ *                    to ${name}_predict_ws.
+ *   ${name}_predict_batch_team  n predictions, input i at inputs + i * ${UC}_INPUT_SIZE, output i
+ *                    at outputs + i * ${UC}_OUTPUT_SIZE; workspaces: one ${UC}_WORKSPACE_SIZE
+ *                    workspace per team thread, one after another. With at least as many items
+ *                    as threads, each thread runs whole items; else each item's layers are
+ *                    shared.
+ *   ${name}_team_stop   joins the team's threads. */
+#define ${UC}_MAX_THREADS $N
+#define ${UC}_TEAM_SIZE $TEAM_SIZE
+typedef struct ${name}_team ${name}_team;
+${name}_team *${name}_team_start(void *memory, int threads);
+int ${name}_team_threads(const ${name}_team *team);
+void ${name}_predict_team(${name}_team *team, const float *input, float *output, void *workspace);
+void ${name}_predict_batch_team(${name}_team *team, int n, const float *inputs, float *outputs, void *workspaces);
+void ${name}_team_stop(${name}_team *team);
 
 //@ io
 

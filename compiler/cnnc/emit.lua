@@ -60,8 +60,9 @@ end
 local function helpers_section(E, fwd, threads)
   local out = {}
   if fwd.team then
-    local text = template.section('model', 'threads', { N = threads, SPINS = sharing.SPINS,
-      SPIN_US = string.format('%g', sharing.SPINS * sharing.PAUSE_NS / 1000) })
+    local text = template.section('model', 'threads', { N = threads, SPINS = sharing.SPINS, name = E.g.name,
+      SPIN_US = string.format('%g', sharing.SPINS * sharing.PAUSE_NS / 1000), NSTEPS_MAX = math.max(fwd.nsteps, 1),
+      TEAM_SIZE = fwd.team_size })
     if fwd.open then text = text .. '\n\n' .. template.section('model', 'threads_open', {}) end
     out[#out + 1] = text
   end
@@ -107,6 +108,7 @@ function M.run(g, opts)
   section('layers', funcs)
   section('forward', { tidy.run(fwd.text) })
   local c_text = template.reindent(table.concat(parts, '\n\n'))
+  info.team = fwd.team and { size = fwd.team_size } or nil
   local h_text = header.text(g, info)
   local blob_bytes
   if blob then blob_bytes = require('ffi').string(blob.buf, 4 * blob.n) end

@@ -75,26 +75,36 @@ local function steps_of(g, E)
   return steps, buffers
 end
 
+-- The bytes a team needs (NAME_TEAM_SIZE): struct cnnc_team of templates/model.c, with room
+-- for any ABI's mutex and condition variable (a static check in the C holds it to this).
+local function team_size(threads, nsteps)
+  local n = 320 + 8 * math.max(nsteps, 1) + 32 * (threads - 1)
+  return math.ceil(n / 64) * 64
+end
+M.team_size = team_size
+
 -- The forward section's text and what it needs: {text, team = bool, open = bool (the team
--- calls cnnc_open)}. io: cnnc.ir.io(g).
+-- calls cnnc_open), team_size}. io: cnnc.ir.io(g).
 function M.render(g, E, io)
   local plan = g.plan
   local steps, buffers = steps_of(g, E)
   local team = g.threads > 1
-  local calls, nshared, groups
-  if team then calls, nshared, groups = sharing.team_calls(steps) else calls = sharing.serial_calls(steps) end
+  local serial = sharing.serial_calls(steps)
   -- A model without input values (a constant, or only empty tensors) reads no input.
-  if io.input_size == 0 then table.insert(calls, 1, '(void)input;') end
-  if io.output_size == 0 then table.insert(calls, 1, '(void)output;') end
+  local unused = {}
+  if io.input_size == 0 then unused[#unused + 1] = '(void)input;' end
+  if io.output_size == 0 then unused[#unused + 1] = '(void)output;' end
+  for i = #unused, 1, -1 do table.insert(serial, 1, unused[i]) end
   local ws = 4 * plan.arena_floats
   local name = g.name
   if not team then
     return { text = template.section('model', 'forward', {
       name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
       arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
-      buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+      buffers = table.concat(buffers, '\n'), calls = table.concat(serial, '\n'),
     }) }
   end
+  local calls, nshared, groups = sharing.team_calls(steps)
   -- The team function reads its pointers from the team; it declares those it uses.
   local locals = {}
   local uses_input, uses_output = false, false
@@ -107,17 +117,21 @@ function M.render(g, E, io)
   for _, b in ipairs(buffers) do
     if b:find('%f[%w_]input%f[^%w_]') then uses_input = true end
   end
-  if uses_input or io.input_size == 0 then locals[#locals + 1] = 'const float *input = team->input;' end
-  if uses_output or io.output_size == 0 then locals[#locals + 1] = 'float *output = team->output;' end
+  if uses_input then locals[#locals + 1] = 'const float *input = team->input;' end
+  if uses_output then locals[#locals + 1] = 'float *output = team->output;' end
   if #buffers > 0 then locals[#locals + 1] = 'float *arena = team->workspace;' end
   -- Thread 0 alone runs every step not shared (`if (thread == 0)`).
   local alone = false
   for _, st in ipairs(steps) do if not st.parts then alone = true end end
   if not alone then locals[#locals + 1] = '(void)thread;' end
-  return { team = true, open = groups > 0, text = template.section('model', 'team_forward', {
-    name = name, WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1), locals = table.concat(locals, '\n'),
-    NSTEPS = nshared,
+  if #buffers == 0 then table.insert(serial, 1, '(void)arena;') end
+  local size = team_size(g.threads, nshared)
+  return { team = true, open = groups > 0, team_size = size, nsteps = nshared, text = template.section('model',
+    'team_forward', {
+    name = name, UC = name:upper(), WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
+    locals = table.concat(locals, '\n'), NSTEPS = nshared, N = g.threads, TEAM_SIZE = size,
     buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
+    serial_locals = '', serial_calls = table.concat(serial, '\n'),
   }) }
 end
 

@@ -95,12 +95,17 @@ local function header_vars(g, vars)
   return vars
 end
 
--- NAME.h. info: {version, source (a C comment), summary (a C comment), target}.
+-- NAME.h. info: {version, source (a C comment), summary (a C comment), target, team =
+-- {size} for a build whose predictions run on a team of threads}.
 function M.text(g, info)
   local name, uc = g.name, g.name:upper()
+  local team = ''
+  if info.team then
+    team = template.section('model.h', 'team', { name = name, UC = uc, N = g.threads, TEAM_SIZE = info.team.size })
+  end
   return template.reindent(template.section('model.h', 'header', header_vars(g, {
     file = name .. '.h', version = info.version, source = info.source, summary = info.summary,
-    GUARD = uc .. '_H', UC = uc, name = name, WS = 4 * g.plan.arena_floats, TARGET = info.target.name,
+    GUARD = uc .. '_H', UC = uc, name = name, WS = 4 * g.plan.arena_floats, TARGET = info.target.name, team = team,
   })))
 end
 

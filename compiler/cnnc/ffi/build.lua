@@ -25,6 +25,11 @@ size_t cnnc_so_workspace_size(void);
 const char *cnnc_so_target(void);
 int cnnc_so_cpu_supported(void);
 void cnnc_so_predict_batch(const float *input, float *output, void *workspace, size_t n);
+int cnnc_so_max_threads(void);
+void *cnnc_so_team_start(int threads);
+int cnnc_so_team_threads(void *team);
+void cnnc_so_team_stop(void *team);
+void cnnc_so_predict_batch_team(void *team, const float *input, float *output, void *workspaces, size_t n);
 ]]
 
 local HERE = debug.getinfo(1, 'S').source:sub(2):match('^(.*)/[^/]*$') or '.'
@@ -74,12 +79,13 @@ local function file_exists(path)
 end
 
 -- The command that builds out from dir/NAME.c, the shim and, for a model whose weights
--- are a blob, the blob's object.
-local function cc_command(cc, cflags, dir, name, out, blob_obj)
+-- are a blob, the blob's object. team: the model has the team API of a --threads build.
+local function cc_command(cc, cflags, dir, name, out, blob_obj, team)
   -- -iquote, not -I: a model named like a system header (features, math) must not hide it.
   return string.format('%s -std=c99 %s -fPIC -shared -Wl,-Bsymbolic -iquote %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s '
-    .. '-DCNNC_MODEL_UC=%s %s %s%s -lm -o %s', cc, cflags, q(dir), q('"' .. name .. '.h"'), name, name:upper(),
-    q(dir .. '/' .. name .. '.c'), q(M.SHIM), blob_obj and (' ' .. q(blob_obj)) or '', q(out))
+    .. '-DCNNC_MODEL_UC=%s%s %s %s%s -lm -o %s', cc, cflags, q(dir), q('"' .. name .. '.h"'), name, name:upper(),
+    team and ' -DCNNC_TEAM_API -pthread' or '', q(dir .. '/' .. name .. '.c'), q(M.SHIM),
+    blob_obj and (' ' .. q(blob_obj)) or '', q(out))
 end
 
 local seq = 0
@@ -95,7 +101,8 @@ function M.library(spec)
   local cc, cflags = spec.cc, spec.cflags
   local shim = util.read_file(M.SHIM)
   if not shim then common.fail('cnnc: missing %s (a broken installation?)', M.SHIM) end
-  local cmd = cc_command(cc, cflags, '@', spec.name, '@')
+  local team = spec.h:find('_team_start(', 1, true) ~= nil
+  local cmd = cc_command(cc, cflags, '@', spec.name, '@', nil, team)
   local key = sha256(table.concat({ 'cnnc.ffi.build 1', spec.name, cmd, compiler_version(cc), shim, spec.h, spec.c,
     spec.blob or '' }, '\0'))
   local root = spec.cache or M.cache_dir()
@@ -120,7 +127,7 @@ function M.library(spec)
     blob_obj, berr = require('cnnc.cli').blob_object(tmp, spec.name, cc)
     if not blob_obj then common.fail('model:compile: %s', tostring(berr)) end
   end
-  local command = cc_command(cc, cflags, tmp, spec.name, tmp .. '/' .. spec.name .. '.so', blob_obj)
+  local command = cc_command(cc, cflags, tmp, spec.name, tmp .. '/' .. spec.name .. '.so', blob_obj, team)
   local cok, log = run(command)
   if not cok then
     util.write_file_atomic(tmp .. '/build.log', command .. '\n' .. log)

@@ -6,13 +6,16 @@
  * Every library exports the same few names, so Lua declares them once and holds one
  * handle per model (libraries are loaded RTLD_LOCAL and linked -Bsymbolic, so two models
  * with the same name never resolve to each other's code). The batch loop runs here, in C:
- * a whole batch costs one FFI call.
+ * a whole batch costs one FFI call. A model built with --threads N keeps a team of threads
+ * across calls (its NAME_team_* API): the Lua side starts one per compiled net and stops it
+ * when the net is collected.
  */
 #if !defined(CNNC_MODEL_HEADER) || !defined(CNNC_MODEL) || !defined(CNNC_MODEL_UC)
 #error "define CNNC_MODEL_HEADER, CNNC_MODEL and CNNC_MODEL_UC (see the comment above)"
 #endif
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #include CNNC_MODEL_HEADER
 
@@ -37,3 +40,41 @@ void cnnc_so_predict_batch(const float *input, float *output, void *workspace, s
     for (i = 0; i < n; i++)
         CNNC_FN(_predict_ws)(input + i * CNNC_UC(_INPUT_SIZE), output + i * CNNC_UC(_OUTPUT_SIZE), workspace);
 }
+
+/* The team API of a --threads build (the header defines NAME_MAX_THREADS); a
+ * single-thread build gets stand-ins that run the plain loop above. */#if defined(CNNC_TEAM_API)
+int cnnc_so_max_threads(void) { return CNNC_UC(_MAX_THREADS); }
+
+/* A team of `threads` threads in memory of its own; NULL when none can be made. */
+void *cnnc_so_team_start(int threads)
+{
+    void *memory = malloc(CNNC_UC(_TEAM_SIZE));
+    void *team = memory ? CNNC_FN(_team_start)(memory, threads) : NULL;
+    if (!team) free(memory);
+    return team;
+}
+
+int cnnc_so_team_threads(void *team) { return CNNC_FN(_team_threads)(team); }
+
+void cnnc_so_team_stop(void *team)
+{
+    CNNC_FN(_team_stop)(team);
+    free(team);
+}
+
+/* n items on the team; workspaces: one WORKSPACE_SIZE block per team thread. */
+void cnnc_so_predict_batch_team(void *team, const float *input, float *output, void *workspaces, size_t n)
+{
+    CNNC_FN(_predict_batch_team)(team, (int)n, input, output, workspaces);
+}
+#else
+int cnnc_so_max_threads(void) { return 1; }
+void *cnnc_so_team_start(int threads) { (void)threads; return NULL; }
+int cnnc_so_team_threads(void *team) { (void)team; return 1; }
+void cnnc_so_team_stop(void *team) { (void)team; }
+void cnnc_so_predict_batch_team(void *team, const float *input, float *output, void *workspaces, size_t n)
+{
+    (void)team;
+    cnnc_so_predict_batch(input, output, workspaces, n);
+}
+#endif

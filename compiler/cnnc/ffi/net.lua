@@ -2,7 +2,9 @@
 --
 -- Holds the library handle, a 64-byte aligned workspace and the graphs it came from.
 -- predict runs one input or a batch in a single FFI call (the batch loop is C, in
--- cnnc_so.c), so calling from Lua costs what calling from C costs. activations compiles,
+-- cnnc_so.c), so calling from Lua costs what calling from C costs. A net compiled with
+-- threads > 1 runs on a team of threads kept for its lifetime: a batch of at least as many
+-- items as threads is shared item by item, a smaller one layer by layer. activations compiles,
 -- on first use, a second library of the same model without fusion and with every value
 -- kept in its own block of the workspace (plan option keep_all), runs it once and copies
 -- each layer's output out of the workspace; layers that are views of their input
@@ -40,8 +42,29 @@ function M.new(f)
       end
     end
   end
-  net.workspace = tensor.new({ math.max(f.workspace_bytes, 1) }, 'uint8')
+  -- A --threads build keeps a team of threads for the net's lifetime (stopped when the net
+  -- is collected), with one workspace per thread for batches shared item by item.
+  local threads = tonumber(f.lib.cnnc_so_max_threads())
+  if threads > 1 then
+    local ffi = require 'ffi'
+    local team = f.lib.cnnc_so_team_start(threads)
+    if team ~= nil then
+      local lib = f.lib
+      net.team = ffi.gc(team, function(t) lib.cnnc_so_team_stop(t) end)
+      net.team_threads = tonumber(lib.cnnc_so_team_threads(team))
+    end
+  end
+  net.workspace = tensor.new({ math.max(f.workspace_bytes, 1) * (net.team_threads or 1) }, 'uint8')
   return net
+end
+
+-- Runs n items (inputs and outputs one after another) on the net's team, or its one thread.
+local function run_batch(net, input, output, n)
+  if net.team then
+    net.lib.cnnc_so_predict_batch_team(net.team, input, output, net.workspace.data, n)
+  else
+    net.lib.cnnc_so_predict_batch(input, output, net.workspace.data, n)
+  end
 end
 
 function Net:__tostring()
@@ -111,7 +134,7 @@ end
 local function predict_multi(net, xs)
   local flat, b, batched = flat_inputs(net, xs, 'net:predict')
   local all = tensor.new({ b, math.max(net.output_size, 1) })
-  net.lib.cnnc_so_predict_batch(flat.data, all.data, net.workspace.data, b)
+  run_batch(net, flat.data, all.data, b)
   local ffi = require 'ffi'
   local outs = {}
   for k, o in ipairs(net.outputs) do
@@ -138,7 +161,7 @@ function Net:predict(x, out, ...)
         util.shape_str(oshape))
     end
   end
-  if b > 0 then self.lib.cnnc_so_predict_batch(x.data, out.data, self.workspace.data, b) end
+  if b > 0 then run_batch(self, x.data, out.data, b) end
   return out
 end
 
