@@ -236,23 +236,17 @@ OnnxModel.__index = OnnxModel
 
 -- cnnc.load(path, opts): a model from a Lua model file (opts.weights: a directory of
 -- <layer>.<weight>.npy) or an ONNX file (opts.binds: {input name -> tensor} to compile
--- as constants), through cnnc.driver.load.
+-- as constants), through cnnc.driver.load, which says what any other file is
+-- (cnnc.formats). The options are those of the file's format.
 function M.load(path, opts)
   common.refuse_in_model_file('cnnc.load')
   if type(path) ~= 'string' then common.fail('cnnc.load: expected a file name, got %s', type(path)) end
-  local ext = (path:match('%.([%w]+)$') or ''):lower()
-  if ext ~= 'lua' and ext ~= 'onnx' then
-    common.fail('cnnc.load: %s: unknown model file type (expected .lua or .onnx)', path)
-  end
-  opts = common.check_opts(opts, ext == 'onnx' and { binds = true } or { weights = true }, 'cnnc.load')
+  local formats = require 'cnnc.formats'
+  local format = formats.FORMATS[formats.detect(path)]
+  -- (a format cnnc cannot read fails in driver.load, whatever the options)
+  opts = format.load and common.check_opts(opts, format.options or {}, 'cnnc.load') or {}
   if opts.weights ~= nil and type(opts.weights) ~= 'string' then
     common.fail('cnnc.load: option weights must be a directory name, got %s', type(opts.weights))
-  end
-  local f = io.open(path, 'rb')
-  if not f then common.fail('cnnc.load: cannot open model file %s', path) end
-  f:close()
-  if ext == 'onnx' and not package.searchpath('cnnc.onnx.importer', package.path) then
-    common.fail('cnnc.load: %s: ONNX import is not available in this cnnc (no cnnc.onnx.importer)', path)
   end
   local model, err = require('cnnc.driver').load(path, opts)
   if not model then common.raise(err) end

@@ -28,7 +28,8 @@ usage: cnnc summary MODEL [--weights DIR] [--bind NAME=FILE] [--no-fuse] [--name
 Prints the layers with their output shapes and parameter counts, the totals, the
 multiply-adds, the activation arena the memory plan needs (next to the sum of all
 activations) and which layers were fused into which. MODEL is a Lua model file or an
-ONNX model (.onnx); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
+ONNX model, recognised by its content (other frameworks' files are refused with what to
+do: export them to ONNX); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
 constant tensor in FILE (a TensorProto .pb or a .npy), e.g. weights passed as inputs.
 With a SIMD --target, the fused table also names the kernel each layer runs (direct
 register tiles, Winograd, depthwise; see cnnc build --help).
@@ -87,15 +88,18 @@ local function fail_with(err)
   die(util.format_error(err), 1)
 end
 
--- flags: name -> 'value' | 'switch' | 'list' (repeatable value). Returns positional list
--- and options table.
-local function parse(argv, flags, cmd)
+-- The options of command cmd: flags maps each option to 'value' (--opt VALUE or
+-- --opt=VALUE), 'switch' (no value) or 'list' (a repeatable value, collected in order).
+-- Returns the positional arguments and the options table. --help prints usage (default:
+-- cmd's text here) and exits 0; a mistake is a message naming the option and exit 2.
+-- Every command parses with this, `cnnc test` (cnnc.testgen) too.
+function M.parse(argv, flags, cmd, usage)
   local pos, opt = {}, {}
   local i = 1
   while i <= #argv do
     local a = argv[i]
     if a == '--help' or a == '-h' then
-      io.write(USAGE[cmd] or USAGE.main)
+      io.write(usage or USAGE[cmd] or USAGE.main)
       os.exit(0)
     elseif a:sub(1, 1) == '-' and #a > 1 then
       local key, inline = a:match('^(%-%-?[%w-]+)=(.*)$')
@@ -103,6 +107,7 @@ local function parse(argv, flags, cmd)
       local kind = flags[key]
       if not kind then die(string.format("%s: unknown option '%s' (see cnnc %s --help)", cmd, a, cmd), 2) end
       if kind == 'switch' then
+        if inline then die(string.format('%s: option %s takes no value', cmd, key), 2) end
         opt[key] = true
       else
         local v = inline
@@ -125,6 +130,7 @@ local function parse(argv, flags, cmd)
   end
   return pos, opt
 end
+local parse = M.parse
 
 -- binds: the --bind NAME=FILE values (or nil).
 local function load_model(path, binds)

@@ -13,29 +13,11 @@ local M = {}
 
 M.PASSES = { 'frontend', 'shape', 'fuse', 'select', 'plan', 'emit' }
 
--- Runs a Lua model file in the sandbox and returns the model it returns.
-local function load_lua_model(path)
-  local res = require('cnnc.sandbox').run(path)
-  local nn = require 'cnnc'
-  if not nn.is_model(res) then
-    util.fail({ file = path }, 'the model file must return a model (e.g. `return m` after nn.Sequential{...}), it returned %s',
-      type(res))
-  end
-  res.where = res.where or { file = path }
-  return res
-end
-
--- opts.binds (ONNX models): {name -> tensor} for graph inputs to compile as constants.
+-- The model in path: a Lua model file or an ONNX model, recognised by cnnc.formats,
+-- which refuses other frameworks' files saying what they are. opts.binds (ONNX models):
+-- {name -> tensor} for graph inputs to compile as constants.
 function M.load(path, opts)
-  return util.try(function()
-    local f = io.open(path, 'rb')
-    if not f then util.fail({ file = path }, 'cannot open model file') end
-    f:close()
-    if path:lower():match('%.onnx$') then
-      return require('cnnc.onnx.importer').import(path, { binds = opts and opts.binds })
-    end
-    return load_lua_model(path)
-  end)
+  return util.try(require('cnnc.formats').load, path, opts)
 end
 
 -- `--bind NAME=FILE`: the tensor in FILE (a TensorProto .pb or a .npy). Returns name,

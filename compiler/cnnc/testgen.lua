@@ -81,41 +81,8 @@ local function die(msg, code)
   os.exit(code or 1)
 end
 
-local shell_quote = require('cnnc.cli').shell_quote
-
--- The same conventions as the other commands (cnnc.cli): --opt VALUE or --opt=VALUE.
-local function parse(argv)
-  local pos, opt = {}, {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    if a == '--help' or a == '-h' then
-      io.write(M.USAGE)
-      os.exit(0)
-    elseif a:sub(1, 1) == '-' and #a > 1 then
-      local key, inline = a:match('^(%-%-?[%w-]+)=(.*)$')
-      key = key or a
-      local kind = FLAGS[key]
-      if not kind then die(string.format("unknown option '%s' (see cnnc test --help)", a), 2) end
-      if kind == 'switch' then
-        if inline then die(string.format('option %s takes no value', key), 2) end
-        opt[key] = true
-      else
-        local v = inline
-        if not v then
-          i = i + 1
-          v = argv[i]
-          if not v then die(string.format('option %s needs a value', key), 2) end
-        end
-        opt[key] = v
-      end
-    else
-      pos[#pos + 1] = a
-    end
-    i = i + 1
-  end
-  return pos, opt
-end
+local cli = require 'cnnc.cli'
+local shell_quote = cli.shell_quote
 
 local function tolerance(opt, key, default)
   local s = opt[key]
@@ -140,7 +107,7 @@ end
 -- Checked options: {model, weights, inputs, expect, count, seed, atol, rtol, dir, name,
 -- fuse, target, cc, cflags, build, run}. Usage errors exit with status 2.
 local function options(argv)
-  local pos, opt = parse(argv)
+  local pos, opt = cli.parse(argv, FLAGS, 'test', M.USAGE)
   if #pos ~= 1 then die('expected one MODEL argument (see cnnc test --help)', 2) end
   local o = {
     model = pos[1], weights = opt['--weights'], inputs = opt['--inputs'], expect = opt['--expect'],
@@ -403,7 +370,7 @@ function M.main(argv)
   if has_criterion then has_criterion:close() end
   compile(o, base .. '.o', { base .. '.c' }, '', true)
   local objs = { base .. '.o' }
-  local blob, berr = require('cnnc.cli').blob_object(o.dir, name, o.cc)
+  local blob, berr = cli.blob_object(o.dir, name, o.cc)
   if blob == nil then die(berr) end
   if blob then objs[2] = blob end
   compile(o, base .. '_test_plain', { base .. '_test_plain.c', unpack(objs) }, ' -lm')

@@ -52,17 +52,9 @@ end
 local function prod(t) local p = 1 for _, v in ipairs(t) do p = p * v end return p end
 local function npyf(shape, opts) return npy(shape, f32n(prod(shape)), opts) end
 
--- protobuf encoder (for hand-assembled ONNX)
-local function varint(n)
-  local out = {}
-  repeat
-    local b = n % 128; n = math.floor(n / 128)
-    out[#out + 1] = string.char(n > 0 and b + 128 or b)
-  until n == 0
-  return table.concat(out)
-end
-local function fv(field, n) return varint(field * 8) .. varint(n) end               -- varint field
-local function fb(field, s) return varint(field * 8 + 2) .. varint(#s) .. s end      -- bytes field
+-- other frameworks' files, and the protobuf encoder (for hand-assembled ONNX)
+local FOREIGN = dofile(ROOT .. '/tests/lib/foreign_files.lua')
+local varint, fv, fb = FOREIGN.varint, FOREIGN.fv, FOREIGN.fb
 local function cat(...) return table.concat({...}) end
 local function vinfo(name, dims)
   local d = {}
@@ -256,6 +248,29 @@ ocase('external weights', onnx_model{inputs = {X}, outputs = {vinfo('Y', {1, 2, 
   inits = {tensor('W', {2, 1, 1, 1}, nil, cat(fb(13, cat(fb(1, 'location'), fb(2, 'w.bin'))), fv(14, 1)))},
   nodes = {node('Conv', 'conv_1', {'X', 'W'}, {'Y'})}}, "external")
 case{name = 'onnx: --bind unknown input', files = {['m.onnx'] = GOOD_ONNX, ['b.npy'] = npyf({2})}, cmd = '{C} build m.onnx -o out --no-exe --bind nosuch=b.npy', pat = "nosuch"}
+
+-- other frameworks' model files (cnnc.formats): what each is, what to do -------------
+-- cmd: '{C} build FILE -o out' unless given (%s: FILE); the message names `named` (FILE).
+local function fcase(name, file, bytes, pat, cmd, named)
+  case{name = 'format: ' .. name, files = {[file] = bytes}, cmd = (cmd or '{C} build %s -o out'):format(file),
+    pat = (named or file):gsub('%p', '%%%0') .. ': ' .. pat}
+end
+local KERAS_PAT = 'not a lua or onnx model; keras files are not supported yet.*tf2onnx'
+fcase('Keras HDF5', 'm.h5', FOREIGN.keras_h5(), 'a keras model saved as hdf5.*' .. KERAS_PAT)
+fcase('Keras HDF5 named .onnx', 'm.onnx', FOREIGN.keras_h5(), 'a keras model saved as hdf5.*' .. KERAS_PAT)
+fcase('Keras 3 archive', 'm.keras', FOREIGN.keras(), 'a keras model archive.*' .. KERAS_PAT)
+fcase('HDF5 without a Keras model', 'data.h5', FOREIGN.hdf5(), 'an hdf5 file with no keras model')
+fcase('PyTorch torch.save zip', 'm.pt', FOREIGN.torch_zip(), "a pytorch file.*torch%.onnx%.export%(model, example_input, 'model%.onnx'%)")
+fcase('PyTorch legacy torch.save', 'm.pth', FOREIGN.TORCH_LEGACY, 'a pytorch file.*torch%.onnx%.export')
+fcase('TorchScript archive', 'm.pt', FOREIGN.torchscript(), "a torchscript archive.*torch%.jit%.load%('m%.pt'%)")
+fcase('pickle', 'm.pkl', FOREIGN.PICKLE, 'a python pickle.*torch%.onnx%.export')
+fcase('TFLite', 'm.tflite', FOREIGN.tflite(), 'a tensorflow lite model.*tf2onnx%.convert %-%-tflite m%.tflite')
+fcase('TensorFlow GraphDef', 'frozen.pb', FOREIGN.graphdef(), 'a tensorflow graph.*tf2onnx%.convert %-%-graphdef frozen%.pb')
+fcase('SavedModel directory', 'sm/saved_model.pb', FOREIGN.saved_model(),
+  'a tensorflow savedmodel.*tf2onnx%.convert %-%-saved%-model sm ', '{C} summary sm', 'sm')
+fcase('ONNX TensorProto', 'input_0.pb', FOREIGN.onnx_tensor(), 'an onnx tensor.*%-%-bind')
+fcase('NumPy array as the model', 'x.npy', FOREIGN.npy(), 'a numpy array', '{C} run %s x.npy -o out')
+fcase('binary file', 'model.bin', '\1\2\3\255\0\0\7', 'a binary file of no format cnnc knows', '{C} test %s -o out')
 
 -- the reference interpreter (cnnc run) -----------------------------------------------
 local KM = q(ROOT .. '/examples/keras_mnist.lua')

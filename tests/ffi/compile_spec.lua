@@ -276,7 +276,14 @@ io.write(net:predict(cnnc.Tensor({ 28, 28, 1 }):fill(0.25)):bytes())
 
   it('loads Lua model files and refuses what it cannot load', function()
     H.fails({ 'cannot open model file', dir .. '/none.lua' }, function() return cnnc.load(dir .. '/none.lua') end)
-    H.fails({ 'unknown model file type', '.h5' }, function() return cnnc.load(dir .. '/m.h5') end)
+    H.fails({ 'cannot open model file', dir .. '/m.h5' }, function() return cnnc.load(dir .. '/m.h5') end)
+    -- What other frameworks save is recognised by its content (cnnc.formats, tests/lua/formats_spec.lua).
+    H.write(dir .. '/m.h5', '\137HDF\r\n\26\n' .. string.rep('\0', 56) .. 'keras_version')
+    H.fails({ dir .. '/m.h5', 'a Keras model saved as HDF5', 'not supported yet', 'tf2onnx' },
+      function() return cnnc.load(dir .. '/m.h5', { weights = dir }) end)
+    H.write(dir .. '/m.pt', '\128\2\138\10\108\252\156\70\249\32\106\168\80\25.')
+    H.fails({ dir .. '/m.pt', 'a PyTorch file', 'torch.onnx.export(model, example_input' },
+      function() return cnnc.load(dir .. '/m.pt') end)
     H.write(dir .. '/bad.lua', "local nn = require 'cnnc'\nreturn nn.Sequential{input_shape = {4}}:add(nn.Dense{0})\n")
     H.fails({ 'bad.lua:2', "Dense argument 'units'" }, function() return cnnc.load(dir .. '/bad.lua') end)
     H.fails({ 'missing weight file', dir .. '/conv2d.kernel.npy' },

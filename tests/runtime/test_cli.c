@@ -239,6 +239,20 @@ Test(cli, writes_one_pgm_per_channel_each_stretched)
     cr_assert_eq(tu_temp_files(), 0);
 }
 
+/* A batch of one item is a single input: its channels are written as for an unbatched one. */
+Test(cli, pgm_output_takes_a_batch_of_one)
+{
+    unsigned char *b;
+    size_t len;
+    cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,
+                        write_input("in.npy", 1, 1), "-o", tu_path("one.pgm"), NULL), 0, "%s", err);
+    b = tu_read(tu_path("one_2.pgm"), &len);
+    cr_assert_eq(len, 11 + 30);
+    cr_assert_eq(memcmp(b, "P5\n6 5\n255\n", 11), 0);
+    free(b);
+    cr_assert(!tu_exists(tu_path("one_3.pgm")));
+}
+
 Test(cli, pgm_output_refuses_a_batch)
 {
     cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,

@@ -2,7 +2,9 @@
  *
  * `fakepair` (fake_model.h) takes a (2) and b (3) and gives 2a, b + 1 and an empty
  * (2, 0) output: one file per input, -o once per output, batches laid out item by item,
- * printing by name, and the usage errors.
+ * printing by name, and the usage errors. `fake` with its tensors listed is the list form
+ * of a model with one input and one output: the same path as the single form, which
+ * test_cli.c tests, with the list form's names and options.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -95,4 +97,52 @@ Test(multi, usage_errors_name_the_counts)
     cr_assert_eq(rc, 0);
     CONTAINS(out, "usage: fakepair a b [-o OUTPUT]...");
     CONTAINS(out, "(ONNX uint8)");
+}
+
+Test(multi, rejects_an_inconsistent_tensor_list)
+{
+    cnnc_tensor_info outs[3];
+    cnnc_model m = tu_fakepair_model;
+    memcpy(outs, m.outputs, sizeof outs);
+    outs[1].offset = 3; /* overlaps twice_a */
+    m.outputs = outs;
+    cr_assert_eq(tu_cli(&m, out, sizeof out, err, sizeof err, "a.npy", "b.npy", NULL), 1);
+    cr_assert_str_eq(err, "fakepair: error: model description: tensor shapes, offsets and sizes "
+                          "disagree\n");
+}
+
+/* fake with its one input and one output listed, as an ONNX model names its tensors. */
+static const cnnc_tensor_info listed_in = { "image", 0, 90, 3, { 5, 6, 3 }, "float32" };
+static const cnnc_tensor_info listed_out = { "doubled", 0, 90, 3, { 5, 6, 3 }, "float32" };
+
+Test(multi, a_listed_single_tensor_model_runs_with_the_list_form)
+{
+    cnnc_model m = tu_fake_model;
+    cnnc_array y;
+    char o[512];
+    unsigned char b[4 * 180]; /* two items, values 0, 1, 2, ...: item 1 starts at 90 */
+    int i;
+    m.inputs = &listed_in;
+    m.outputs = &listed_out;
+    for (i = 0; i < 180; i++)
+        tu_f32le(b + 4 * i, (float)i);
+    tu_write_npy(tu_path("x.npy"), 1, "{'descr': '<f4', 'fortran_order': False, "
+                 "'shape': (2, 5, 6, 3), }", b, sizeof b);
+    cr_assert_eq(tu_cli(&m, out, sizeof out, err, sizeof err, tu_path("x.npy"), NULL), 0, "%s",
+                 err);
+    CONTAINS(out, "output[0] doubled shape (5, 6, 3):\n  0 2 4");
+    CONTAINS(out, "output[1] doubled shape (5, 6, 3):\n  180 182");
+    snprintf(o, sizeof o, "%s", tu_path("y.npy"));
+    cr_assert_eq(tu_cli(&m, out, sizeof out, err, sizeof err, tu_path("x.npy"), "-o", o, NULL),
+                 0, "%s", err);
+    cr_assert_eq(cnnc_npy_read(&y, o, err, sizeof err), 0, "%s", err);
+    cr_assert(y.rank == 4 && y.shape[0] == 2 && y.data[179] == 358.0f);
+    cnnc_array_free(&y);
+    cr_assert_eq(tu_cli(&m, out, sizeof out, err, sizeof err, "x.npy", "--top", "3", NULL), 2);
+    CONTAINS(err, "fake: unknown option --top\nusage: fake INPUT... [-o OUTPUT]...");
+    cr_assert_eq(tu_cli(&m, out, sizeof out, err, sizeof err, "x.npy", "y.npy", NULL), 2);
+    CONTAINS(err, "the model takes 1 input file (one per input), got 2");
+    cr_assert_eq(tu_cli(&m, out, sizeof out, err, sizeof err, "--help", NULL), 0);
+    CONTAINS(out, "usage: fake image [-o OUTPUT]...");
+    CONTAINS(out, "output 0 doubled   float32 (5, 6, 3) (ONNX float32)");
 }
