@@ -5,6 +5,9 @@
  * holds one item or a batch (all the same number of items); the items are run one after
  * another with a single 64-byte aligned workspace, then each output is printed or written
  * (.npy, one PGM per channel, or raw float32), and --bench optionally times the model.
+ * A model built with --threads N runs on a team of threads kept for the whole run (its
+ * NAME_team_* API; --threads picks how many): a batch of at least as many items as threads
+ * is shared item by item, each thread with a workspace of its own.
  *
  * A model with one input and one output (inputs == outputs == NULL in its cnnc_model) is
  * run as lists of one tensor each, through the same parser, checks and main; it keeps
@@ -40,6 +43,7 @@ struct cli {
     const char *input[CLI_MAX_TENSORS], *output[CLI_MAX_TENSORS];
     int inputs, outputs;     /* files given */
     long bench, top;
+    long threads;            /* the team's size (a --threads build) */
 };
 
 /* "(28, 28, 1)" for t; a batch's "(N, 28, 28, 1)" is "(N, " + that text + 1. */
@@ -85,13 +89,17 @@ static void help_single(FILE *f, const struct cli *c)
         "            .pgm: one 8-bit image per channel, OUTPUT_<c>.pgm, each stretched\n"
         "                  from its min to its max (rank-3 output, single input only);\n"
         "            anything else: raw little-endian float32\n"
-        "--bench N   time N runs of the model on the first input (after %d warm-up runs)\n"
+        "--bench N   time N runs of the model on the first input (after %d warm-up runs);\n"
+        "            with a batch, also N / items runs of the whole batch (items per second)\n"
         "--top K     for class probabilities, list the K most likely classes\n"
-        "            (default %d, 0 for none)\n"
-        "-h, --help  show this help\n",
+        "            (default %d, 0 for none)\n",
         c->m.name, c->m.name, in, in + 1, out,
         c->m.output_is_softmax ? ", class probabilities (softmax)" : "", CLI_WARMUP_RUNS,
         CLI_TOP_DEFAULT);
+    if (c->m.max_threads > 1)
+        fprintf(f, "--threads N the threads to run on, 1 to %d (default %d)\n", c->m.max_threads,
+                c->m.max_threads);
+    fprintf(f, "-h, --help  show this help\n");
 }
 
 static void help_lists(FILE *f, const cnnc_model *m)
@@ -125,8 +133,13 @@ static void help_lists(FILE *f, const cnnc_model *m)
         "            one), .pgm (one image per channel, rank-3 output, single item), or\n"
         "            raw little-endian float32. Integer and boolean outputs are written\n"
         "            as float32 values (exact; booleans 0 and 1).\n"
-        "--bench N   time N runs of the model on the first item (after %d warm-up runs)\n"
-        "-h, --help  show this help\n", CLI_WARMUP_RUNS);
+        "--bench N   time N runs of the model on the first item (after %d warm-up runs);\n"
+        "            with a batch, also N / items runs of the whole batch (items per second)\n",
+        CLI_WARMUP_RUNS);
+    if (m->max_threads > 1)
+        fprintf(f, "--threads N the threads to run on, 1 to %d (default %d)\n", m->max_threads,
+                m->max_threads);
+    fprintf(f, "-h, --help  show this help\n");
 }
 
 #if defined(__GNUC__)
@@ -226,10 +239,11 @@ static int options_parse(struct cli *c, int argc, char **argv)
     c->inputs = c->outputs = 0;
     c->bench = 0;
     c->top = c->single ? CLI_TOP_DEFAULT : 0;
+    c->threads = m->max_threads > 1 ? m->max_threads : 1;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--bench") == 0
-                          || (c->single && strcmp(a, "--top") == 0);
+                          || strcmp(a, "--threads") == 0 || (c->single && strcmp(a, "--top") == 0);
         if (only_files || a[0] != '-' || a[1] == '\0') {
             if (c->single && c->inputs == 1)
                 return usage_error(c, "more than one input: %s", a);
@@ -258,6 +272,12 @@ static int options_parse(struct cli *c, int argc, char **argv)
             if (count_parse(&c->bench, v, 1, CLI_BENCH_MAX) != 0)
                 return usage_error(c, "--bench needs a number of runs from 1 to %ld, not %s",
                                    CLI_BENCH_MAX, v);
+        } else if (strcmp(a, "--threads") == 0) {
+            long most = m->max_threads > 1 ? m->max_threads : 1;
+            if (count_parse(&c->threads, v, 1, most) != 0)
+                return usage_error(c, most > 1 ? "--threads needs a number from 1 to %ld, not %s"
+                                   : "--threads: this build runs on %ld thread (rebuild with "
+                                   "`cnnc build --threads N`), not %s", most, v);
         } else if (count_parse(&c->top, v, 0, INT_MAX) != 0) {
             return usage_error(c, "--top needs a number of classes (0 or more), not %s", v);
         }
@@ -322,15 +342,70 @@ static int input_read(cnnc_array *in, const char *path, const cnnc_model *m, int
     return cnnc_input_read(in, path, &v, err, errlen);
 }
 
-/* The model's workspace, 64-byte aligned inside *block (malloc'd, NULL when out of memory;
- * the caller frees it). Over-allocated and rounded up by hand: posix_memalign would make
- * this file POSIX. */
-static void *workspace_new(const cnnc_model *m, unsigned char **block)
+/* `bytes` of memory 64-byte aligned inside *block (malloc'd, NULL when out of memory; the
+ * caller frees it). Over-allocated and rounded up by hand: posix_memalign would make this
+ * file POSIX. */
+static void *aligned_new(size_t bytes, unsigned char **block)
 {
-    *block = m->workspace_size <= (size_t)-1 - 64 ? malloc(m->workspace_size + 64) : NULL;
+    *block = bytes <= (size_t)-1 - 64 ? malloc(bytes + 64) : NULL;
     if (*block == NULL)
         return NULL;
     return *block + (64 - (size_t)((uintptr_t)*block % 64)) % 64;
+}
+
+/* The model's workspaces: one per thread of a team (workspace sizes are whole cache lines). */
+static void *workspace_new(const cnnc_model *m, size_t count, unsigned char **block)
+{
+    if (count > 1 && m->workspace_size > ((size_t)-1 - 64) / count) {
+        *block = NULL;
+        return NULL;
+    }
+    return aligned_new(m->workspace_size * count, block);
+}
+
+/* The run's team of threads (NULL for a single-thread build, or when its memory is
+ * lacking: the items then run one after another on this thread). */
+struct team {
+    void *team;
+    unsigned char *block;
+    int threads;
+};
+
+static void team_start(struct team *t, const cnnc_model *m, long threads)
+{
+    void *memory;
+    t->team = NULL;
+    t->block = NULL;
+    t->threads = 1;
+    if (m->team_start == NULL || m->max_threads < 2)
+        return;
+    memory = aligned_new(m->team_size, &t->block);
+    t->team = memory ? m->team_start(memory, (int)threads) : NULL;
+    if (t->team)
+        t->threads = m->team_threads(t->team);
+}
+
+static void team_stop(struct team *t, const cnnc_model *m)
+{
+    if (t->team)
+        m->team_stop(t->team);
+    free(t->block);
+}
+
+/* n items, one after another in input and output: on the team, or on this thread. */
+static void items_run(const cnnc_model *m, const struct team *t, const float *input, float *output, size_t n,
+                      void *ws)
+{
+    size_t i;
+    while (t->team && n > 0) {
+        int chunk = n > INT_MAX ? INT_MAX : (int)n;
+        m->predict_batch_team(t->team, chunk, input, output, ws);
+        input += (size_t)chunk * m->input_size;
+        output += (size_t)chunk * m->output_size;
+        n -= (size_t)chunk;
+    }
+    for (i = 0; i < n; i++)
+        m->predict_ws(input + i * m->input_size, output + i * m->output_size, ws);
 }
 
 /* ---------------------------------------------------------------- outputs */
@@ -479,10 +554,18 @@ static int double_compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* --bench's timing runs on the first item; then stdout flushed and checked. Returns 0, or
- * -1 with err set. */
-static int finish(const cnnc_model *m, long runs, const float *input, float *output, void *ws,
-                  char *err, size_t errlen)
+/* The median of t[0..n) (sorted in place). */
+static double median_of(double *t, long n)
+{
+    qsort(t, (size_t)n, sizeof *t, double_compare);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+/* --bench's timing runs on the first item (on the team, if any), and with a batch of
+ * several items also runs of the whole batch; then stdout flushed and checked. Returns 0,
+ * or -1 with err set. */
+static int finish(const cnnc_model *m, const struct team *team, long runs, const float *input, float *output,
+                  size_t items, void *ws, char *err, size_t errlen)
 {
     double *t = runs > 0 ? malloc((size_t)runs * sizeof *t) : NULL, median;
     long r;
@@ -491,19 +574,38 @@ static int finish(const cnnc_model *m, long runs, const float *input, float *out
         return -1;
     }
     if (runs > 0) {
-        for (r = 0; r < CLI_WARMUP_RUNS; r++)
-            m->predict_ws(input, output, ws);
-        for (r = 0; r < runs; r++) {
+        for (r = -CLI_WARMUP_RUNS; r < runs; r++) {
             double t0 = cnnc_time_now();
-            m->predict_ws(input, output, ws);
-            t[r] = cnnc_time_now() - t0;
+            if (team->team)
+                m->predict_team(team->team, input, output, ws);
+            else
+                m->predict_ws(input, output, ws);
+            if (r >= 0)
+                t[r] = cnnc_time_now() - t0;
         }
-        qsort(t, (size_t)runs, sizeof *t, double_compare);
-        median = runs % 2 ? t[runs / 2] : (t[runs / 2 - 1] + t[runs / 2]) / 2;
-        printf("bench: %ld runs, median %.2f us, min %.2f us\n", runs, median * 1e6,
-               t[0] * 1e6);
-        free(t);
+        median = median_of(t, runs);
+        printf("bench: %ld runs, median %.2f us, min %.2f us", runs, median * 1e6, t[0] * 1e6);
+        if (team->team)
+            printf(" (%d thread%s)", team->threads, team->threads == 1 ? "" : "s");
+        printf("\n");
     }
+    if (runs > 0 && items > 1) {
+        long batches = runs / (long)(items < (size_t)runs ? items : (size_t)runs);
+        if (batches < 3)
+            batches = 3;
+        if (batches > runs)
+            batches = runs;
+        for (r = -1; r < batches; r++) {
+            double t0 = cnnc_time_now();
+            items_run(m, team, input, output, items, ws);
+            if (r >= 0)
+                t[r] = cnnc_time_now() - t0;
+        }
+        median = median_of(t, batches);
+        printf("bench: batch of %lu items, %ld runs, median %.3f ms, %.1f items/s (best %.1f)\n",
+               (unsigned long)items, batches, median * 1e3, (double)items / median, (double)items / t[0]);
+    }
+    free(t);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cnnc_err_set(err, errlen, "stdout", "write error");
         return -1;
@@ -518,6 +620,7 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
     cnnc_array in[CLI_MAX_TENSORS];
     char err[1024];
     unsigned char *ws_block = NULL;
+    struct team team = { NULL, NULL, 1 };
     float *joined = NULL, *output = NULL;
     const float *input;
     void *ws;
@@ -552,7 +655,8 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
 
     /* Each item's inputs one after another, as the model takes them; a sole input's file
      * is laid out so already. */
-    ws = workspace_new(m, &ws_block);
+    team_start(&team, m, c.threads);
+    ws = workspace_new(m, (size_t)team.threads, &ws_block);
     if (m->num_inputs != 1)
         joined = malloc(items * m->input_size * sizeof *joined + 1);
     input = m->num_inputs == 1 ? in[0].data : joined;
@@ -567,8 +671,7 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
         for (k = 0; k < m->num_inputs; k++)
             memcpy(joined + item * m->input_size + m->inputs[k].offset,
                    in[k].data + item * m->inputs[k].size, m->inputs[k].size * sizeof *joined);
-    for (item = 0; item < items; item++)
-        m->predict_ws(input + item * m->input_size, output + item * m->output_size, ws);
+    items_run(m, &team, input, output, items, ws);
 
     if (c.outputs > 0) {
         for (k = 0; k < m->num_outputs; k++)
@@ -577,12 +680,13 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
     } else {
         outputs_print(output, items, &c);
     }
-    if (finish(m, c.bench, input, output, ws, err, sizeof err) != 0)
+    if (finish(m, &team, c.bench, input, output, items, ws, err, sizeof err) != 0)
         goto fail;
     rc = 0;
 fail:
     if (rc != 0)
         fprintf(stderr, "%s: error: %s\n", m->name, err);
+    team_stop(&team, m);
     for (k = 0; k < m->num_inputs; k++)
         cnnc_array_free(&in[k]);
     free(ws_block);

@@ -23,6 +23,26 @@ typedef char cnnc_check_ranks[CNNC_UC(_INPUT_RANK) >= 1 && CNNC_UC(_INPUT_RANK) 
                               && CNNC_UC(_OUTPUT_RANK) >= 1 && CNNC_UC(_OUTPUT_RANK) <= 4
                               ? 1 : -1];
 
+/* A --threads build (compiled with -DCNNC_TEAM_API): its team API behind the runtime's
+ * model-independent signatures. */
+#ifdef CNNC_TEAM_API
+static void *team_start(void *memory, int threads) { return CNNC_TEAM_START(memory, threads); }
+static int team_threads(void *team) { return CNNC_TEAM_THREADS((CNNC_TEAM *)team); }
+static void predict_team(void *team, const float *input, float *output, void *workspace)
+{
+    CNNC_PREDICT_TEAM((CNNC_TEAM *)team, input, output, workspace);
+}
+static void predict_batch_team(void *team, int n, const float *inputs, float *outputs, void *workspaces)
+{
+    CNNC_PREDICT_BATCH_TEAM((CNNC_TEAM *)team, n, inputs, outputs, workspaces);
+}
+static void team_stop(void *team) { CNNC_TEAM_STOP((CNNC_TEAM *)team); }
+#define CNNC_TEAM_OPS CNNC_MAX_THREADS, CNNC_TEAM_SIZE, team_start, team_threads, predict_team, \
+    predict_batch_team, team_stop
+#else
+#define CNNC_TEAM_OPS 1, 0, NULL, NULL, NULL, NULL, NULL
+#endif
+
 static const cnnc_model cnnc_this_model = {
     CNNC_QUOTE(CNNC_MODEL),
     CNNC_UC(_INPUT_RANK), CNNC_UC(_INPUT_SHAPE),
@@ -34,6 +54,7 @@ static const cnnc_model cnnc_this_model = {
     CNNC_UC(_TARGET),
     CNNC_PASTE(CNNC_MODEL, _cpu_supported),
     CNNC_TENSORS,
+    CNNC_TEAM_OPS,
 };
 
 int main(int argc, char **argv)

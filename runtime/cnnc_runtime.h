@@ -55,6 +55,15 @@ typedef struct cnnc_model {
     int (*cpu_supported)(void);     /* 1 if this CPU runs that target; NULL means yes */
     int num_inputs, num_outputs;    /* entries of inputs and outputs */
     const cnnc_tensor_info *inputs, *outputs;
+    /* The team API of a model built with --threads N (NAME_team_*; all NULL and max_threads
+     * 1 in a single-thread build): a team of threads kept for the whole run. */
+    int max_threads;
+    size_t team_size;               /* bytes of a team's memory */
+    void *(*team_start)(void *memory, int threads);
+    int (*team_threads)(void *team);
+    void (*predict_team)(void *team, const float *input, float *output, void *workspace);
+    void (*predict_batch_team)(void *team, int n, const float *inputs, float *outputs, void *workspaces);
+    void (*team_stop)(void *team);
 } cnnc_model;
 
 /* An n-d float32 array owned by the caller; rank 0 is a scalar (count 1). */

@@ -205,6 +205,9 @@ function M.cc_command(dir, name, cc, cflags, out, objs)
   -- A model built with --threads uses POSIX threads; others depend on libc and libm only.
   local c = util.read_file(dir .. '/' .. name .. '.c') or ''
   if c:find('#include <pthread.h>', 1, true) then cflags = cflags .. ' -pthread' end
+  -- ... and its executable runs on a team of threads kept for the whole run (NAME_team_*).
+  local h = util.read_file(dir .. '/' .. name .. '.h') or ''
+  if h:find('_team_start(', 1, true) then cflags = cflags .. ' -DCNNC_TEAM_API' end
   -- -iquote: a model named like a system header (math, string) must not shadow it.
   return string.format('%s -std=c99 %s -iquote %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
     .. '%s %s -lm -o %s',

@@ -319,21 +319,69 @@ Test(cli, refuses_to_run_on_a_cpu_without_the_target_isa)
 
 Test(cli, bench_runs_n_times_after_warm_up)
 {
-    double median, min;
-    int runs, used = 0;
+    double median, min, rate, best;
+    int runs, items, batches, used = 0;
     const char *line;
     cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,
                         write_input("in.npy", 2, 1), "--bench", "7", "-o", tu_path("o.npy"),
                         NULL), 0, "%s", err);
-    cr_assert_eq(fake_calls, 2 + 2 + 7);
+    /* The batch's 2 items, 2 warm-up runs and 7 timed runs of the first item, then one
+     * warm-up and 3 timed runs of the whole batch (at least 3, at most runs / items). */
+    cr_assert_eq(fake_calls, 2 + 2 + 7 + (1 + 3) * 2);
     line = strstr(out, "bench: ");
     cr_assert_not_null(line, "%s", out);
     cr_assert_eq(sscanf(line, "bench: %d runs, median %lf us, min %lf us\n%n", &runs, &median,
                         &min, &used), 3, "%s", line);
     cr_assert_eq(runs, 7);
     cr_assert(min <= median);
+    line += used;
+    cr_assert_eq(sscanf(line, "bench: batch of %d items, %d runs, median %lf ms, %lf items/s (best %lf)\n%n",
+                        &items, &batches, &median, &rate, &best, &used), 5, "%s", line);
+    cr_assert_eq(items, 2);
+    cr_assert_eq(batches, 3);
+    cr_assert(rate > 0 && best >= rate);
     cr_assert_eq(line[used], '\0', "trailing text: %s", line);
     cr_assert(tu_exists(tu_path("o.npy")));
+}
+
+Test(cli, a_single_item_is_timed_alone)
+{
+    cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,
+                        write_input("in.npy", 1, 0), "--bench", "5", NULL), 0, "%s", err);
+    cr_assert_eq(fake_calls, 1 + 2 + 5);
+    cr_assert_null(strstr(out, "batch of"), "%s", out);
+}
+
+Test(cli, a_threads_build_runs_its_items_on_a_team)
+{
+    cnnc_array a;
+    char e[256];
+    double median, min;
+    int runs, threads;
+    const char *line;
+    cr_assert_eq(tu_cli(&tu_fake_team_model, out, sizeof out, err, sizeof err,
+                        write_input("in5.npy", 5, 1), "-o", tu_path("o5.npy"), "--threads", "2", "--bench", "4",
+                        NULL), 0, "%s", err);
+    cr_assert_eq(cnnc_npy_read(&a, tu_path("o5.npy"), e, sizeof e), 0, "%s", e);
+    cr_assert_eq(a.shape[0], 5);
+    cr_assert_eq(a.data[4 * 90 + 89], 2.0f * (4 * 90 + 89), "%g", a.data[4 * 90 + 89]);
+    cnnc_array_free(&a);
+    line = strstr(out, "bench: ");
+    cr_assert_not_null(line, "%s", out);
+    cr_assert_eq(sscanf(line, "bench: %d runs, median %lf us, min %lf us (%d threads)", &runs, &median, &min,
+                        &threads), 4, "%s", line);
+    cr_assert_eq(threads, 2);
+    cr_assert_not_null(strstr(out, "bench: batch of 5 items"), "%s", out);
+    cr_assert_eq(tu_cli(&tu_fake_team_model, out, sizeof out, err, sizeof err, "--help", NULL), 0);
+    CONTAINS(out, "--threads N the threads to run on, 1 to 3 (default 3)");
+}
+
+Test(cli, threads_out_of_range_is_a_usage_error)
+{
+    usage_fails("--threads: this build runs on 1 thread (rebuild with `cnnc build --threads N`), not 2", "in.npy",
+                "--threads", "2", NULL);
+    cr_assert_eq(tu_cli(&tu_fake_team_model, out, sizeof out, err, sizeof err, "in.npy", "--threads", "4", NULL), 2);
+    cr_assert(strstr(err, "--threads needs a number from 1 to 3, not 4") != NULL, "%s", err);
 }
 
 /* ---- the real executable, built by run.sh with the compiler's command line */

@@ -19,13 +19,49 @@
 const cnnc_model tu_fake_model = {
     "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
+    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL,
+};
+
+/* A stand-in for a --threads build's team API: a "team" of up to 3 threads that records
+ * its size and runs the items on the calling thread (what matters here is how the command
+ * line drives the API). */
+struct tu_team { int threads, batches; };
+static void *tu_team_start(void *memory, int threads)
+{
+    struct tu_team *t = memory;
+    if (!t || threads < 1 || threads > 3) return NULL;
+    t->threads = threads;
+    t->batches = 0;
+    return t;
+}
+static int tu_team_threads(void *team) { return ((struct tu_team *)team)->threads; }
+static void tu_predict_team(void *team, const float *input, float *output, void *workspace)
+{
+    (void)team;
+    fake_predict_ws(input, output, workspace);
+}
+static void tu_predict_batch_team(void *team, int n, const float *inputs, float *outputs, void *workspaces)
+{
+    struct tu_team *t = team;
+    t->batches++;
+    for (int i = 0; i < n; i++)
+        fake_predict_ws(inputs + (size_t)i * FAKE_INPUT_SIZE, outputs + (size_t)i * FAKE_OUTPUT_SIZE,
+                        (char *)workspaces + (size_t)(i % t->threads) * FAKE_WORKSPACE_SIZE);
+}
+static void tu_team_stop(void *team) { ((struct tu_team *)team)->threads = -1; }
+
+const cnnc_model tu_fake_team_model = {
+    "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
+    FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
     fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL,
+    3, sizeof(struct tu_team), tu_team_start, tu_team_threads, tu_predict_team, tu_predict_batch_team, tu_team_stop,
 };
 
 const cnnc_model tu_fakecls_model = {
     "fakecls", FAKECLS_INPUT_RANK, FAKECLS_INPUT_SHAPE, FAKECLS_OUTPUT_RANK,
     FAKECLS_OUTPUT_SHAPE, FAKECLS_INPUT_SIZE, FAKECLS_OUTPUT_SIZE, FAKECLS_WORKSPACE_SIZE,
     FAKECLS_OUTPUT_SOFTMAX, fakecls_predict_ws, FAKECLS_TARGET, fakecls_cpu_supported, 1, 1, NULL, NULL,
+    1, 0, NULL, NULL, NULL, NULL, NULL,
 };
 
 static const cnnc_tensor_info tu_pair_inputs[] = FAKEPAIR_INPUT_LIST;
@@ -35,7 +71,8 @@ const cnnc_model tu_fakepair_model = {
     "fakepair", FAKEPAIR_INPUT_RANK, FAKEPAIR_INPUT_SHAPE, FAKEPAIR_OUTPUT_RANK,
     FAKEPAIR_OUTPUT_SHAPE, FAKEPAIR_INPUT_SIZE, FAKEPAIR_OUTPUT_SIZE, FAKEPAIR_WORKSPACE_SIZE,
     FAKEPAIR_OUTPUT_SOFTMAX, fakepair_predict_ws, FAKEPAIR_TARGET, fakepair_cpu_supported,
-    FAKEPAIR_NUM_INPUTS, FAKEPAIR_NUM_OUTPUTS, tu_pair_inputs, tu_pair_outputs,
+    FAKEPAIR_NUM_INPUTS, FAKEPAIR_NUM_OUTPUTS, tu_pair_inputs, tu_pair_outputs, 1, 0, NULL, NULL, NULL, NULL,
+    NULL,
 };
 
 static char tu_dir[256];
