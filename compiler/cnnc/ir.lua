@@ -5,7 +5,10 @@
 --   {name, op (Keras class name, e.g. 'Conv2D'), layer (its module in cnnc.layers),
 --    p (checked arguments), inputs = {value names}, where = {file, line}, index,
 --    epilogue = {steps}, fused = {notes}}
--- plus what the shape pass adds: in_shapes, shape, weights = {{name, tensor}, ...}.
+-- plus what the shape pass adds: in_shapes, shape, weights = {{name, tensor}, ...}, and
+-- what the fuse pass adds to a node a BatchNormalization was folded into: folded =
+-- {{origin = the batch norm's name, step = its affine epilogue step, kernel =, bias = the
+-- node's weights before that fold (bias nil if it had none)}, ...} in folding order.
 -- Values are named by the node producing them; the graph input is a value too. It is a
 -- DAG: Sequential models are the common case, not the only one.
 --
@@ -46,6 +49,7 @@ function M.clone(g)
     m.epilogue = util.copy(n.epilogue or {})
     m.fused = util.copy(n.fused or {})
     m.weights = n.weights and util.copy(n.weights)
+    m.folded = n.folded and util.copy(n.folded)
     m.p = util.copy(n.p)
     c.nodes[i] = m
   end
