@@ -374,6 +374,7 @@ function M.run(argv)
   if opt['--weight-grads'] and not opt['--grad-output'] then
     die('run: --weight-grads needs --grad-output (the gradient of the output)', 2)
   end
+  if opt['--grad-output'] then require('cnnc.cli_grad').check_options(opt, die) end
   local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { stop = 'shape', weights = opt['--weights'] })
   if not r then fail_with(err) end

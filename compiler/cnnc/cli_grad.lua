@@ -81,6 +81,18 @@ local function norm(t)
   return math.sqrt(s)
 end
 
+-- The checks of the options that need no model: calls die(message, code) on a mistake.
+function M.check_options(opt, die)
+  local dir = opt['--weight-grads']
+  if dir and opt['--weights'] then
+    local _, a = util.path_kind(dir)
+    local _, b = util.path_kind(opt['--weights'])
+    if (a or dir):gsub('/+$', '') == (b or opt['--weights']):gsub('/+$', '') then
+      die('run: --weight-grads ' .. dir .. ' is the --weights directory: its files would be overwritten', 2)
+    end
+  end
+end
+
 -- r: the driver's result (r.typed); pos: MODEL, INPUT; opt: the parsed options. Returns
 -- nothing; calls die(message, code) on every error.
 function M.run(model, r, pos, opt, die)
@@ -94,13 +106,6 @@ function M.run(model, r, pos, opt, die)
   if #outs > 1 then die('run: -o given twice (with --grad-output it names the one input gradient)', 2) end
   local dtype = opt['--dtype'] or 'float32'
   local dir = opt['--weight-grads']
-  if dir and opt['--weights'] then
-    local _, a = util.path_kind(dir)
-    local _, b = util.path_kind(opt['--weights'])
-    if (a or dir):gsub('/+$', '') == (b or opt['--weights']):gsub('/+$', '') then
-      die('run: --weight-grads ' .. dir .. ' is the --weights directory: its files would be overwritten', 2)
-    end
-  end
   local x, xerr = npy.read_input(pos[2])
   if not x then die(xerr) end
   local dy, derr = npy.read_input(opt['--grad-output'], 'double')
