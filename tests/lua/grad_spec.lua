@@ -251,6 +251,12 @@ describe('reference backward: fused graphs', function()
     end)())
   end)
 
+  it('a convolution trimmed to the rows a pool reads', function()
+    local r = both(model({ 9, 8, 2 }, { nn.Conv2D{ 3, 3, activation = 'relu', bias_initializer = BIAS },
+      nn.MaxPooling2D{ 2 }, nn.Flatten{}, nn.Dense{ 2, bias_initializer = BIAS } }), 9)
+    assert.same({ 6, 6, 3 }, T.node(r.fused, 'conv2d').shape)
+  end)
+
   it('the batch norm standing alone on the input', function()
     both(model({ 5, 3 }, { bn(), nn.Conv1D{ 2, 2, padding = 'causal', bias_initializer = BIAS }, nn.MaxPooling1D{ 2 } }), 8)
   end)
