@@ -106,6 +106,18 @@ describe('cnnc run --grad-output', function()
     end)
   end
 
+  it('--dtype float64 writes a forward run\'s outputs unrounded too', function()
+    local data = ROOT .. 'data/mixed_1d'
+    local q = cli.shell_quote
+    local rc, log = run(string.format('%s %s --weights %s -o %s --dtype float64', q(ROOT .. 'models/mixed_1d.lua'),
+      q(data .. '/input.npy'), q(data), q(dir .. '/y64.npy')))
+    assert.same(0, rc, log)
+    assert.truthy(T.util.read_file(dir .. '/y64.npy'):find("'<f8'", 1, true))
+    local r = T.compile(assert(T.driver.load(ROOT .. 'models/mixed_1d.lua')), { stop = 'shape', weights = data })
+    local want = assert(runner.run_batch(r.typed, read(data .. '/input.npy'), nil, 'double'))
+    close(read(dir .. '/y64.npy', 'double'), want, 0, 'output')
+  end)
+
   it('writes nothing when the output gradient does not fit', function()
     local data = ROOT .. 'data/batch3_conv_dense'
     local q = cli.shell_quote
