@@ -5,6 +5,15 @@
 -- `softmax` is the one non-elementwise activation: it works on the last axis and is
 -- handled by cnnc.epilogue. Definitions follow tf.keras 2.x (see DESIGN.md); NaN and the
 -- infinities follow cnnc.ieee (NaN propagates, never fmaxf/fminf).
+--
+-- Gradients: `grad(x, y, p)` is the derivative dy/dx at input x with output y, in double
+-- (the reference backward pass, cnnc.backward); `grad_from` says what it reads: 'y' (the
+-- output alone: the C can recompute it from the stored output), 'x' (the input), or
+-- 'none'. At kinks it follows PyTorch (docs/gradients.md): relu'(0) = 0, leaky'(0) =
+-- alpha, elu/selu/celu take their x <= 0 branch at 0, a clip (hard_sigmoid, clip) passes
+-- the inner slope at its bounds (torch.clamp, TensorFlow's clip_by_value), hard_swish'
+-- is -0.5 at -3 and 1.5 at 3 (torch's hardswish_backward). softmax has no elementwise
+-- derivative: cnnc.epilogue.backward_ref handles it on the whole channel vector.
 
 local ieee = require 'cnnc.ieee'
 
@@ -32,24 +41,30 @@ M.ops = {
   linear = {
     ref = function(x) return x end,
     c = function(x) return x end,
+    grad = function() return 1 end, grad_from = 'none',
   },
   relu = {
     ref = function(x) return x < 0 and 0 or x end,
     c = ieee.c_relu,
     needs_var = true,
+    grad = function(_, y) return y > 0 and 1 or 0 end, grad_from = 'y',
   },
   sigmoid = {
     ref = sigmoid,
     c = function(x) return string.format('1.0f / (1.0f + expf(-%s))', x) end,
+    grad = function(_, y) return y * (1 - y) end, grad_from = 'y',
   },
   tanh = {
     ref = function(x) return math.tanh(x) end,
     c = function(x) return string.format('tanhf(%s)', x) end,
+    grad = function(_, y) return 1 - y * y end, grad_from = 'y',
   },
   elu = {
     ref = function(x) return x > 0 and x or expm1(x) end,
     c = function(x) return string.format('(%s > 0.0f ? %s : expm1f(%s))', x, x, x) end,
     needs_var = true,
+    -- y > 0 exactly when x > 0; below, y = exp(x) - 1
+    grad = function(_, y) return y > 0 and 1 or y + 1 end, grad_from = 'y',
   },
   selu = {
     ref = function(x) return SELU_SCALE * (x > 0 and x or SELU_ALPHA * expm1(x)) end,
@@ -57,32 +72,44 @@ M.ops = {
       return string.format('%s * (%s > 0.0f ? %s : %s * expm1f(%s))', f(SELU_SCALE), x, x, f(SELU_ALPHA), x)
     end,
     needs_var = true,
+    -- below 0, y = scale * alpha * (exp(x) - 1), so dy/dx = y + scale * alpha
+    grad = function(_, y) return y > 0 and SELU_SCALE or y + SELU_SCALE * SELU_ALPHA end, grad_from = 'y',
   },
   softplus = {
     -- max(x, 0) + log1p(exp(-|x|)): no overflow for large |x|.
     ref = function(x) return ieee.max(x, 0) + log1p(math.exp(-math.abs(x))) end,
     c = function(x) return string.format('%s + log1pf(expf(-fabsf(%s)))', ieee.c_clamp(x, '0.0f', nil), x) end,
     needs_var = true,
+    -- sigmoid(x) = 1 - exp(-y)
+    grad = function(_, y) return -expm1(-y) end, grad_from = 'y',
   },
   softsign = {
     ref = function(x) return x / (1 + math.abs(x)) end,
     c = function(x) return string.format('%s / (1.0f + fabsf(%s))', x, x) end,
     needs_var = true,
+    -- 1 / (1 + |x|) = 1 - |y|
+    grad = function(_, y) local u = 1 - math.abs(y); return u * u end, grad_from = 'y',
   },
   hard_sigmoid = {
     ref = function(x) return ieee.clamp(0.2 * x + 0.5, 0, 1) end,
     c = function(x) return ieee.c_clamp(string.format('0.2f * %s + 0.5f', x), '0.0f', '1.0f') end,
+    -- the bounds pass the slope (x = -2.5 and 2.5): the input is needed to tell them
+    grad = function(x) local u = 0.2 * x + 0.5; return (u >= 0 and u <= 1) and 0.2 or 0 end, grad_from = 'x',
   },
   swish = {
     ref = function(x) return x * sigmoid(x) end,
     c = function(x) return string.format('%s / (1.0f + expf(-%s))', x, x) end,
     needs_var = true,
+    -- s + x s (1 - s) = s + y (1 - s)
+    grad = function(x, y) local sg = sigmoid(x); return sg + y * (1 - sg) end, grad_from = 'x',
   },
   leaky_relu = {
     default_alpha = 0.2,
     ref = function(x, p) return x > 0 and x or p.alpha * x end,
     c = function(x, p) return string.format('(%s > 0.0f ? %s : %s * %s)', x, x, f(p.alpha), x) end,
     needs_var = true,
+    -- from x: with a negative alpha the sign of y does not tell the branch
+    grad = function(x, _, p) return x > 0 and 1 or p.alpha end, grad_from = 'x',
   },
   softmax = {
     last_axis = true,
@@ -95,6 +122,7 @@ M.ops = {
     ref = function(x, p) return x > 0 and x or p.alpha * expm1(x) end,
     c = function(x, p) return string.format('(%s > 0.0f ? %s : %s * expm1f(%s))', x, x, f(p.alpha), x) end,
     needs_var = true,
+    grad = function(x, _, p) return x > 0 and 1 or p.alpha * math.exp(x) end, grad_from = 'x',
   },
   onnx_selu = {
     internal = true,
@@ -103,17 +131,27 @@ M.ops = {
       return string.format('%s * (%s > 0.0f ? %s : %s * expm1f(%s))', f(p.gamma), x, x, f(p.alpha), x)
     end,
     needs_var = true,
+    grad = function(x, _, p) return x > 0 and p.gamma or p.gamma * p.alpha * math.exp(x) end, grad_from = 'x',
   },
   onnx_hard_sigmoid = {
     internal = true,
     ref = function(x, p) return ieee.clamp(p.alpha * x + p.beta, 0, 1) end,
     c = function(x, p) return ieee.c_clamp(string.format('%s * %s + %s', f(p.alpha), x, f(p.beta)), '0.0f', '1.0f') end,
+    grad = function(x, _, p)
+      local u = p.alpha * x + p.beta
+      return (u >= 0 and u <= 1) and p.alpha or 0
+    end, grad_from = 'x',
   },
   hard_swish = {
     internal = true,
     ref = function(x) return x * ieee.clamp(x / 6 + 0.5, 0, 1) end,
     c = function(x) return string.format('%s * %s', x, ieee.c_clamp(x .. ' / 6.0f + 0.5f', '0.0f', '1.0f')) end,
     needs_var = true,
+    grad = function(x)
+      if x < -3 then return 0 end
+      if x <= 3 then return x / 3 + 0.5 end
+      return 1
+    end, grad_from = 'x',
   },
   celu = {
     internal = true,
@@ -123,6 +161,7 @@ M.ops = {
         ieee.c_clamp(string.format('%s * expm1f(%s / %s)', f(p.alpha), x, f(p.alpha)), nil, '0.0f'))
     end,
     needs_var = true,
+    grad = function(x, _, p) return x > 0 and 1 or math.exp(x / p.alpha) end, grad_from = 'x',
   },
   -- Bounds that are nil are absent (infinite).
   clip = {
@@ -136,6 +175,10 @@ M.ops = {
       if not p.min and not p.max then return x end
       return ieee.c_clamp(x, p.min and f(p.min), p.max and f(p.max))
     end,
+    grad = function(x, _, p)
+      if (p.min and x < p.min) or (p.max and x > p.max) then return 0 end
+      return 1
+    end, grad_from = 'x',
   },
 }
 

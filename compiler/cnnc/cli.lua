@@ -71,11 +71,23 @@ executable DIR/NAME with the runtime (libc and libm only).
 ]] .. require('cnnc.tune').help() .. '\n',
   run = [[
 usage: cnnc run MODEL INPUT... [-o OUTPUT.npy]... [--weights DIR] [--bind NAME=FILE]
+                [--dtype float32|float64]
+       cnnc run MODEL INPUT --grad-output DY.npy [-o DX.npy] [--weight-grads DIR]
+                [--weights DIR] [--dtype float32|float64]
 
 Runs the reference interpreter (plain loops, double precision) on INPUT (.npy, .pgm,
 .ppm or raw float32; a leading batch dimension runs every item) and writes the outputs
 as float32 .npy, or prints them without -o. A model with several inputs and outputs (or
 none) takes one INPUT per input and -o once per output, both in the model's order.
+
+With --grad-output, runs the backward pass instead (the gradient of the inference
+function, docs/gradients.md): DY is the gradient of the output (the output's shape, with
+a leading batch axis exactly when INPUT has one); -o writes the input gradient (INPUT's
+shape) and --weight-grads DIR writes DIR/<layer>.<weight>.npy for every trainable weight
+(kernel, bias, gamma, beta, ...; Keras shapes, as --weights reads them), summed over the
+batch. Without either it prints the input gradient and each weight gradient's norm.
+Lua models only.
+  --dtype T       element type of the .npy files written: float32 (default) or float64
 ]],
 }
 
@@ -374,11 +386,19 @@ function M.build(argv)
 end
 
 function M.run(argv)
-  local pos, opt = parse(argv, { ['-o'] = 'list', ['--weights'] = 'value', ['--bind'] = 'list' }, 'run')
+  local pos, opt = parse(argv, { ['-o'] = 'list', ['--weights'] = 'value', ['--bind'] = 'list',
+    ['--grad-output'] = 'value', ['--weight-grads'] = 'value', ['--dtype'] = 'value' }, 'run')
   if #pos < 1 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
+  local dtype = opt['--dtype'] or 'float32'
+  if dtype ~= 'float32' and dtype ~= 'float64' then die("run: --dtype takes float32 or float64, got '" .. dtype .. "'", 2) end
+  if opt['--weight-grads'] and not opt['--grad-output'] then
+    die('run: --weight-grads needs --grad-output (the gradient of the output)', 2)
+  end
+  if opt['--grad-output'] then require('cnnc.cli_grad').check_options(opt, die) end
   local model = load_model(pos[1], opt['--bind'])
   local r, err = driver.compile(model, { stop = 'shape', weights = opt['--weights'] })
   if not r then fail_with(err) end
+  if opt['--grad-output'] then return require('cnnc.cli_grad').run(model, r, pos, opt, die) end
   local npy = require 'cnnc.npy'
   local runner = require 'cnnc.runner'
   local ir = require 'cnnc.ir'
@@ -399,11 +419,11 @@ function M.run(argv)
       if not x then die(xerr) end
       xs[k - 1] = x
     end
-    local ys, rerr = runner.run_tensors(r.typed, xs, { unpack(pos, 2) })
+    local ys, rerr = runner.run_tensors(r.typed, xs, { unpack(pos, 2) }, dtype == 'float64' and 'double' or nil)
     if not ys then fail_with(rerr) end
     if #outs == 0 then io.write(runner.format_tensors(ys, r.typed), '\n') end
     for k, path in ipairs(outs) do
-      local ok, werr = npy.write(path, ys[k])
+      local ok, werr = npy.write(path, ys[k], dtype)
       if not ok then die(werr) end
       io.write('wrote ', path, ' ', util.shape_str(ys[k].shape), '\n')
     end
@@ -413,10 +433,10 @@ function M.run(argv)
   if #outs > 1 then die('run: -o given twice', 2) end
   local x, xerr = npy.read_input(pos[2])
   if not x then die(xerr) end
-  local out, rerr = runner.run_batch(r.typed, x, pos[2])
+  local out, rerr = runner.run_batch(r.typed, x, pos[2], dtype == 'float64' and 'double' or nil)
   if not out then fail_with(rerr) end
   if outs[1] then
-    local ok, werr = npy.write(outs[1], out)
+    local ok, werr = npy.write(outs[1], out, dtype)
     if not ok then die(werr) end
     io.write('wrote ', outs[1], ' ', util.shape_str(out.shape), '\n')
   else

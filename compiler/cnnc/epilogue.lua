@@ -70,6 +70,56 @@ function M.apply_ref(steps, t)
   return t
 end
 
+-- The values a traced forward keeps of an epilogue: vals[1] is the layer's own output,
+-- vals[i + 1] the value after step i (copies, double).
+function M.trace_ref(steps, t)
+  local vals = { t:clone() }
+  for _, st in ipairs(steps) do
+    M.apply_ref({ st }, t)
+    vals[#vals + 1] = t:clone()
+  end
+  return vals
+end
+
+-- The vector-Jacobian product of the steps (reference, double). vals: as trace_ref gives;
+-- d: the gradient with respect to the last value (consumed: it is overwritten). Returns
+-- the gradient with respect to vals[1]. add_grad(key, c, v) receives the gradients of the
+-- batch-norm weights of affine steps: key '<origin>.gamma' or '<origin>.beta', channel c.
+function M.backward_ref(steps, vals, d, add_grad)
+  local channels = d.shape[#d.shape]
+  for i = #steps, 1, -1 do
+    local st, x, y = steps[i], vals[i].data, vals[i + 1].data
+    local g = d.data
+    if st.op == 'act' and st.name == 'softmax' then
+      -- dx = y * (d - sum(d * y)) over each channel vector
+      for base = 0, d.n - 1, channels do
+        local dot = 0
+        for c = 0, channels - 1 do dot = dot + g[base + c] * y[base + c] end
+        for c = 0, channels - 1 do g[base + c] = y[base + c] * (g[base + c] - dot) end
+      end
+    elseif st.op == 'act' then
+      local f, p = acts.ops[st.name].grad, st.p
+      for k = 0, d.n - 1 do g[k] = g[k] * f(x[k], y[k], p) end
+    elseif st.op == 'affine' then
+      for c = 0, channels - 1 do
+        local s = math.sqrt(st.var.data[c] + st.eps)
+        local scale = (st.gamma and st.gamma.data[c] or 1) / s
+        local mean, dgamma, dbeta = st.mean.data[c], 0, 0
+        for k = c, d.n - 1, channels do
+          dgamma = dgamma + g[k] * (x[k] - mean) / s
+          dbeta = dbeta + g[k]
+          g[k] = g[k] * scale
+        end
+        if st.gamma then add_grad(st.origin .. '.gamma', c, dgamma) end
+        if st.beta then add_grad(st.origin .. '.beta', c, dbeta) end
+      end
+    else
+      error('cnnc: unknown epilogue step ' .. tostring(st.op))
+    end
+  end
+  return d
+end
+
 -- C names of an affine step's scale and shift arrays.
 function M.affine_names(st)
   local base = util.c_ident(st.origin)

@@ -13,9 +13,12 @@
 --              step from `activation=`; what the layer module derives (g: the window
 --              geometry of cnnc.window, axis, pads, ...)
 --   fuse       epilogue steps moved in from Activation/BatchNormalization layers; weights
---              rewritten by folded batch norms; g trimmed to the rows a pool reads; fused
---              notes; nodes bypassed (cnnc.ir.bypass). Graph: macs_written (the layers'
---              multiply-adds as written)
+--              rewritten by folded batch norms, each fold recorded in node.folded =
+--              {{origin = the batch norm's name, step = its affine epilogue step, kernel =,
+--              bias = the node's weights before that fold (bias nil if it had none)}, ...}
+--              in folding order (for gradients, cnnc.backward); g trimmed to the rows a pool
+--              reads; fused notes; nodes bypassed (cnnc.ir.bypass). Graph: macs_written (the
+--              layers' multiply-adds as written)
 --   select     node.sel = {kernel (name), K (the kernel module, nil for the layer's own C),
 --              plan (the kernel's loop plan), pool (a following pool in its registers; the
 --              node's shape becomes the pool's), scratch (floats), units, pre_units, parts,
@@ -64,6 +67,7 @@ function M.clone(g)
     m.epilogue = util.copy(n.epilogue or {})
     m.fused = util.copy(n.fused or {})
     m.weights = n.weights and util.copy(n.weights)
+    m.folded = n.folded and util.copy(n.folded)
     m.p = util.copy(n.p)
     c.nodes[i] = m
   end

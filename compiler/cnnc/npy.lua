@@ -159,14 +159,14 @@ function M.parse(s, path, dtypes, expected)
   return info
 end
 
--- Returns tensor (float32) or nil, message.
-function M.read(path)
+-- Returns tensor (float32; ctype 'double' keeps float64 values whole) or nil, message.
+function M.read(path, ctype)
   local s, err = util.read_file(path)
   if not s then return nil, string.format('%s: cannot read: %s', path, err) end
   local info, perr = M.parse(s, path)
   if not info then return nil, perr end
   local n, need = info.n, info.n * info.dtype.size
-  local t = tensor.new(info.shape, 'float')
+  local t = tensor.new(info.shape, ctype or 'float')
   if n > 0 then
     -- A NaN with a payload must not reach a Lua number as is (LuaJIT tags values inside
     -- NaNs): copy the bytes and make every NaN the canonical one first.
@@ -181,22 +181,24 @@ function M.read(path)
   return t
 end
 
--- float32 .npy v1.0 bytes of a tensor.
-function M.encode(t)
+-- .npy v1.0 bytes of a tensor: float32 ('<f4'), or float64 ('<f8') when dtype is
+-- 'float64'.
+function M.encode(t, dtype)
+  local wide = dtype == 'float64'
   local dims = {}
   for i = 1, #t.shape do dims[i] = tostring(t.shape[i]) end
   local shape = '(' .. table.concat(dims, ', ') .. (#dims == 1 and ',)' or ')')
-  local header = string.format("{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape)
+  local header = string.format("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", wide and '<f8' or '<f4', shape)
   local total = 10 + #header + 1
   header = header .. string.rep(' ', (64 - total % 64) % 64) .. '\n'
-  local buf = ffi.new('float[?]', math.max(t.n, 1))
+  local buf = ffi.new(wide and 'double[?]' or 'float[?]', math.max(t.n, 1))
   for i = 0, t.n - 1 do buf[i] = t.data[i] end
   return MAGIC .. '\1\0' .. string.char(#header % 256, math.floor(#header / 256)) .. header
-    .. ffi.string(buf, 4 * t.n)
+    .. ffi.string(buf, (wide and 8 or 4) * t.n)
 end
 
-function M.write(path, t)
-  local ok, err = util.write_file_atomic(path, M.encode(t))
+function M.write(path, t, dtype)
+  local ok, err = util.write_file_atomic(path, M.encode(t, dtype))
   if not ok then return nil, string.format('%s: cannot write: %s', path, err) end
   return true
 end
@@ -283,10 +285,11 @@ function M.parse_pnm(s, path)
 end
 
 -- Reads an input file by extension: .npy, .pgm/.ppm, or raw float32 (anything else).
-function M.read_input(path)
+-- ctype 'double': a float64 .npy keeps its values whole (else float32).
+function M.read_input(path, ctype)
   local ext = path:match('%.(%w+)$')
   ext = ext and ext:lower()
-  if ext == 'npy' then return M.read(path) end
+  if ext == 'npy' then return M.read(path, ctype) end
   if ext == 'pgm' or ext == 'ppm' then return M.read_pnm(path) end
   local s, err = util.read_file(path)
   if not s then return nil, string.format('%s: cannot read: %s', path, err) end

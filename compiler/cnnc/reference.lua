@@ -29,7 +29,10 @@ end
 -- several inputs takes them one after another).
 -- Returns the output tensor (double; several outputs one after another, as the compiled
 -- model writes them) and a table name -> tensor of every value.
-function M.run(g, x)
+-- trace (optional, for the backward pass cnnc.backward): a table that receives, per node
+-- name, {inputs = {tensors}, steps = cnnc.epilogue.trace_ref's values} (no steps for
+-- alias nodes).
+function M.run(g, x, trace)
   local io = ir.io(g)
   local n_in = io.input_size
   if x.n ~= n_in then
@@ -49,11 +52,13 @@ function M.run(g, x)
     local y
     if n.layer.alias then
       y = setmetatable({ shape = n.shape, n = ins[1].n, data = ins[1].data, ctype = 'double' }, tensor.Tensor)
+      if trace then trace[n.name] = { inputs = ins } end
     else
       local W = {}
       for _, w in ipairs(n.weights or {}) do W[w.name] = w.tensor end
       y = n.layer.reference(n, ins[1], W, ins)
-      epilogue.apply_ref(n.epilogue, y)
+      if trace then trace[n.name] = { inputs = ins, steps = epilogue.trace_ref(n.epilogue, y) }
+      else epilogue.apply_ref(n.epilogue, y) end
       flush_denormals(y)
     end
     values[n.name] = y

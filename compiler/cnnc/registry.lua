@@ -12,7 +12,13 @@
 --   epilogue = true    can apply fused activation/batch-norm steps while storing
 --   identity = true    the layer's own work is its epilogue (Activation, BatchNormalization)
 --   fold_affine(node, scale, shift)            can absorb a following batch norm exactly
+--     and unfold_grads(node, dW, add_grad)     (required with a backward) the gradients of the weights
+--                                              before the folds (cnnc.backward)
 --   absorb_padding(node, pads)                 can absorb a preceding ZeroPadding
+--   backward(node, x, y, W, dy, ins) -> dx, dW (optional) the vector-Jacobian product in
+--                                              double (cnnc.backward; docs/gradients.md);
+--                                              graphs with a layer without it have no gradients
+--   trainable = {weight names}                 the weights that get gradients (kernel, bias, ...)
 
 local M = {}
 
@@ -32,6 +38,7 @@ for _, file in ipairs(M.modules) do
   end
   need('kinds'); need('shape')
   if not mod.alias then need('reference'); need('emit') end
+  if mod.fold_affine and mod.backward then need('unfold_grads') end
   for kind, spec in pairs(mod.kinds) do
     assert(not M.kinds[kind], 'cnnc: layer kind ' .. kind .. ' registered twice')
     assert(spec.args and spec.rank, 'cnnc: layer kind ' .. kind .. ' needs args and rank')

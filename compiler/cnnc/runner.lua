@@ -35,7 +35,9 @@ function M.batch_of(g, x, path)
     util.shape_str(x.shape), util.shape_str(ishape))
 end
 
-function M.run_batch(g, x, path)
+-- ctype: of the returned tensor, 'float' (default) or 'double' (the interpreter's values
+-- unrounded).
+function M.run_batch(g, x, path, ctype)
   return util.try(function()
     local b, batched = M.batch_of(g, x, path)
     local io = ir.io(g)
@@ -44,7 +46,7 @@ function M.run_batch(g, x, path)
     local n_out = util.prod(oshape)
     local out_shape = util.copy(oshape)
     if batched then table.insert(out_shape, 1, b) end
-    local out = tensor.new(out_shape, 'float')
+    local out = tensor.new(out_shape, ctype or 'float')
     local item = tensor.new(ir.is_multi(g) and { n_in } or g.input.shape, 'float')
     for i = 0, b - 1 do
       for k = 0, n_in - 1 do item.data[k] = x.data[i * n_in + k] end
@@ -56,8 +58,8 @@ function M.run_batch(g, x, path)
 end
 
 -- xs: one tensor per model input (each one item or a batch, all of as many items).
--- Returns one float32 tensor per output (with a batch axis iff an input had one).
-function M.run_tensors(g, xs, paths)
+-- Returns one float32 (or ctype) tensor per output (with a batch axis iff an input had one).
+function M.run_tensors(g, xs, paths, ctype)
   return util.try(function()
     local io = ir.io(g)
     if #xs ~= #io.inputs then util.fail(nil, 'the model takes %d inputs, got %d', #io.inputs, #xs) end
@@ -87,7 +89,7 @@ function M.run_tensors(g, xs, paths)
     for k, o in ipairs(io.outputs) do
       local shape = util.copy(o.shape)
       if batched then table.insert(shape, 1, items) end
-      outs[k] = tensor.new(shape, 'float')
+      outs[k] = tensor.new(shape, ctype or 'float')
     end
     for i = 0, items - 1 do
       local item = tensor.new({ io.input_size }, 'float')
@@ -99,6 +101,58 @@ function M.run_tensors(g, xs, paths)
     end
     return outs
   end)
+end
+
+-- The reference backward pass (cnnc.backward) over a batch, for a model with one input
+-- and one output. x: as run_batch takes it; dy: the output gradient, shaped as the
+-- output run_batch gives for x (or flat with as many values). Returns dx (double, x's
+-- shape) and the weight gradients summed over the items (the gradient of the summed
+-- objective; {key -> double tensor}) and the trainable list (cnnc.backward.trainable).
+function M.backward_batch(g, x, dy, xpath, dypath)
+  local backward = require 'cnnc.backward'
+  return util.try(function()
+    backward.check(g)
+    local b, batched = M.batch_of(g, x, xpath)
+    local want = util.copy(ir.shape_of(g, g.output))
+    if batched then table.insert(want, 1, b) end
+    if not util.shape_eq(dy.shape, want) and not (#dy.shape == 1 and dy.n == util.prod(want)) then
+      util.fail({ file = dypath }, 'the output gradient has shape %s but the output is %s%s: expected %s',
+        util.shape_str(dy.shape), util.shape_str(ir.shape_of(g, g.output)),
+        batched and string.format(' and the input holds %d items', b) or ' (the input has no batch axis)',
+        util.shape_str(want))
+    end
+    return M.backward_items(g, x, dy, b, x.shape)
+  end)
+end
+
+-- The items of the flat buffers x and dy through cnnc.backward; dx gets dx_shape.
+function M.backward_items(g, x, dy, items, dx_shape)
+  local backward = require 'cnnc.backward'
+  local io = ir.io(g)
+  local n_in, n_out = io.input_size, io.output_size
+  local dx = tensor.new(dx_shape, 'double')
+  local item = tensor.new({ n_in }, 'float')
+  local dyi = tensor.new({ n_out }, 'double')
+  local sums, order
+  for i = 0, items - 1 do
+    for k = 0, n_in - 1 do item.data[k] = x.data[i * n_in + k] end
+    for k = 0, n_out - 1 do dyi.data[k] = dy.data[i * n_out + k] end
+    local d, w, _, o = backward.run(g, item, dyi)
+    order = o
+    for k = 0, n_in - 1 do dx.data[i * n_in + k] = d.data[k] end
+    if not sums then sums = w
+    else
+      for key, t in pairs(w) do
+        local s = sums[key]
+        for k = 0, t.n - 1 do s.data[k] = s.data[k] + t.data[k] end
+      end
+    end
+  end
+  if not sums then -- no items: zero gradients
+    sums, order = {}, backward.trainable(g)
+    for _, wt in ipairs(order) do sums[wt.key] = tensor.new(wt.shape, 'double') end
+  end
+  return dx, sums, order
 end
 
 -- The outputs of run_tensors as text, item by item, each output named.

@@ -185,6 +185,10 @@ local function path_kind(path)
   return 'special', path
 end
 
+-- What path is: 'file', 'directory', 'special' (a device, FIFO, ...) or nil (absent or
+-- unknown), and the path with symbolic links resolved.
+M.path_kind = path_kind
+
 -- Replaces a regular file whole (a temporary file renamed over it, so a failed write
 -- leaves the old one), following a symbolic link rather than replacing it; a device or
 -- FIFO (/dev/null, /dev/stdout) is written in place, since a rename would replace it.

@@ -281,6 +281,31 @@ case{name = 'run: -o is a directory', files = {['x.pgm'] = GOODPGM, ['od/'] = tr
 case{name = 'run: missing input', files = {}, cmd = '{C} run ' .. KM .. ' nothere.npy -o y.npy', pat = "nothere%.npy", out = 'y.npy'}
 case{name = 'summary: unknown option', files = {}, cmd = '{C} summary ' .. KM .. ' --frob', pat = "%-%-frob", out = false}
 
+-- the reference backward pass (cnnc run --grad-output): nothing written on any failure
+local GRUN = '{C} run ' .. KM .. ' x.npy --grad-output dy.npy -o dx.npy --weight-grads wg'
+local GX = npyf({2, 28, 28, 1})
+local function gcase(name, files, cmd, pat, out) case{name = 'grad: ' .. name, files = files, cmd = cmd, pat = pat, out = out or 'dx.npy'} end
+gcase('output gradient without the batch axis', {['x.npy'] = GX, ['dy.npy'] = npyf({10})}, GRUN, "dy%.npy.*%(10,%).*2 items.*%(2, 10%)")
+gcase('output gradient of the wrong shape', {['x.npy'] = npyf({28, 28, 1}), ['dy.npy'] = npyf({9})}, GRUN, "dy%.npy.*%(9,%).*%(10,%)")
+gcase('output gradient with a batch axis the input lacks', {['x.npy'] = npyf({28, 28, 1}), ['dy.npy'] = npyf({1, 10})}, GRUN, "dy%.npy.*no batch axis")
+gcase('missing output gradient', {['x.npy'] = GX}, GRUN, "dy%.npy")
+gcase('truncated output gradient', {['x.npy'] = GX, ['dy.npy'] = npyf({2, 10}):sub(1, -5)}, GRUN, "dy%.npy.*trunc")
+gcase('no weight gradients left when -o cannot be written', {['x.npy'] = GX, ['dy.npy'] = npyf({2, 10}), ['dx.npy/'] = true}, GRUN, "dx%.npy", 'wg')
+gcase('--weight-grads is a file', {['x.npy'] = GX, ['dy.npy'] = npyf({2, 10}), ['wg'] = 'x'}, GRUN, "wg.*not a directory")
+gcase('--weight-grads is the --weights directory', {['x.npy'] = GX, ['dy.npy'] = npyf({2, 10}), ['w/'] = true},
+  '{C} run ' .. KM .. ' x.npy --weights w --grad-output dy.npy -o dx.npy --weight-grads w', "weights directory")
+gcase('--weight-grads without --grad-output', {['x.npy'] = GX}, '{C} run ' .. KM .. ' x.npy --weight-grads wg', "needs %-%-grad%-output", 'wg')
+gcase('--dtype unknown', {['x.npy'] = GX, ['dy.npy'] = npyf({2, 10})}, GRUN .. ' --dtype float16', "float16")
+gcase('-o twice', {['x.npy'] = GX, ['dy.npy'] = npyf({2, 10})}, GRUN .. ' -o dx2.npy', "%-o given twice")
+gcase('an ONNX model', {['m.onnx'] = GOOD_ONNX, ['x.npy'] = npyf({1, 28, 28}), ['dy.npy'] = npyf({10})},
+  '{C} run m.onnx x.npy --grad-output dy.npy -o dx.npy', "m%.onnx.*Lua models only")
+gcase('an ONNX operator without a backward', {['m.onnx'] = onnx_model{inputs = {vinfo('X', {1, 1, 3, 3, 3})},
+  outputs = {vinfo('Y', {1, 1, 2, 2, 2})}, inits = {tensor('W', {1, 1, 2, 2, 2}, f32n(8))},
+  nodes = {node('Conv', 'c3', {'X', 'W'}, {'Y'}), node('Relu', 'r', {'Y'}, {'Z'})}}, ['x.npy'] = npyf({1, 3, 3, 3}), ['dy.npy'] = npyf({1, 2, 2, 2})},
+  '{C} run m.onnx x.npy --grad-output dy.npy -o dx.npy', "without a backward: Conv %(1 node%)")
+gcase('a layer without a backward', {['m.lua'] = model("m:add(nn.MatMul{operand_shape = {4, 2}})", '{4}'), ['x.npy'] = npyf({4}), ['dy.npy'] = npyf({2})},
+  '{C} run m.lua x.npy --grad-output dy.npy -o dx.npy', "m%.lua:3: layer 'mat_mul' %(#1, MatMul%): gradients are not implemented for MatMul")
+
 -- the generated executable's inputs ------------------------------------------------
 local function ecase(name, files, args, pat, out) case{name = 'exe: ' .. name, files = files, cmd = '{E} ' .. args, pat = pat, out = out or 'y.npy'} end
 local GOODIN = npyf({28, 28, 1})

@@ -41,6 +41,10 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward: identity before the epilogue (the epilogue's steps have their own, in
+-- cnnc.epilogue.backward_ref).
+function M.backward(_, _, _, _, dy) return dy end
+
 -- The elementwise loop shared by every identity layer. On a SIMD target, steps that all
 -- have vector forms run on vectors: over the tensor as one flat run when no step depends
 -- on the channel (no batch-norm affine step), else per pixel over whole channel vectors

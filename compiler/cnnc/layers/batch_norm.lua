@@ -61,5 +61,10 @@ function M.describe(node) return string.format('epsilon %g', node.p.epsilon) end
 
 M.reference = activation.reference
 M.emit = activation.emit
+-- gamma and beta are trained through the affine epilogue step (cnnc.epilogue.backward_ref),
+-- wherever the fuse pass moves it, or through the fold record of the layer it was folded
+-- into (conv.unfold_channels_last_grads); the moving statistics are not trainable.
+M.backward = activation.backward
+M.trainable = {}
 
 return M

@@ -31,12 +31,15 @@ M.kinds = {
 }
 M.epilogue = true
 
+-- grad(a, b): the partial derivatives of the result by the left and the right operand.
 local OPS = {
-  Add = { ref = function(a, b) return a + b end, c = '%s + %s' },
-  Subtract = { ref = function(a, b) return a - b end, c = '%s - %s' },
-  Multiply = { ref = function(a, b) return a * b end, c = '%s * %s' },
-  Divide = { ref = function(a, b) return a / b end, c = '%s / %s' },
-  PReLU = { ref = function(x, s) return x < 0 and s * x or x end, c = '(%s < 0.0f ? %s * %s : %s)' },
+  Add = { ref = function(a, b) return a + b end, c = '%s + %s', grad = function() return 1, 1 end },
+  Subtract = { ref = function(a, b) return a - b end, c = '%s - %s', grad = function() return 1, -1 end },
+  Multiply = { ref = function(a, b) return a * b end, c = '%s * %s', grad = function(a, b) return b, a end },
+  Divide = { ref = function(a, b) return a / b end, c = '%s / %s', grad = function(a, b) return 1 / b, -a / (b * b) end },
+  -- at x = 0 the slope alpha, as torch's prelu and leaky_relu
+  PReLU = { ref = function(x, s) return x < 0 and s * x or x end, c = '(%s < 0.0f ? %s * %s : %s)',
+    grad = function(x, s) if x > 0 then return 1, 0 end return s, x end },
 }
 
 local function wname(node) return node.op == 'PReLU' and 'alpha' or 'operand' end
@@ -98,6 +101,35 @@ function M.reference(node, x, W, ins)
     k = k + 1
   end)
   return y
+end
+
+-- The constant operand is trainable (PReLU's alpha is Keras's weight; `operand` is the
+-- learnable tensor of the arithmetic kinds).
+M.trainable = { 'operand', 'alpha' }
+
+-- Backward (reference, double): each operand's gradient is dy times its partial
+-- derivative, summed over the axes it was stretched along by broadcasting. Returns the
+-- input gradients ({dx1, dx2} with two inputs) and the constant operand's.
+function M.backward(node, x, _, W, dy, ins)
+  local other = ins[2] or W[wname(node)]
+  local sa, sb = operands(node)
+  local grad = OPS[node.op].grad
+  local first = node.p.operand_first
+  local da = tensor.new(node.in_shape, 'double')
+  local db = tensor.new(other.shape, 'double')
+  local k = 0
+  nd.each(node.shape, function(idx)
+    local ia, ib = nd.offset(idx, sa), nd.offset(idx, sb)
+    local u, v = x.data[ia], other.data[ib]
+    if first then u, v = v, u end
+    local gu, gv = grad(u, v)
+    if first then gu, gv = gv, gu end
+    da.data[ia] = da.data[ia] + dy.data[k] * gu
+    db.data[ib] = db.data[ib] + dy.data[k] * gv
+    k = k + 1
+  end)
+  if ins[2] then return { da, db } end
+  return da, { [wname(node)] = db }
 end
 
 function M.emit(node, E)

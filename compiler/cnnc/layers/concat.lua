@@ -90,6 +90,22 @@ function M.reference(node, _, W, ins)
   return y
 end
 
+-- Backward: each input's gradient is its part of dy (constant parts are not trained).
+function M.backward(node, _, _, _, dy)
+  local outer, row, list = blocks(node)
+  local dxs = {}
+  for _, b in ipairs(list) do
+    if b.input then
+      local dx = tensor.new(b.shape, 'double')
+      for o = 0, outer - 1 do
+        for k = 0, b.chunk - 1 do dx.data[o * b.chunk + k] = dy.data[o * row + b.offset + k] end
+      end
+      dxs[b.input] = dx
+    end
+  end
+  return dxs
+end
+
 function M.emit(node, E)
   local outer, row, list = blocks(node)
   local params, copies = {}, {}

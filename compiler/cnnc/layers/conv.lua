@@ -143,6 +143,42 @@ function M.reference_grouped(node, x, k, b, y, gr)
   return y
 end
 
+-- The trainable weights (cnnc.backward): those of `weights` with these names.
+M.trainable = { 'kernel', 'bias' }
+
+-- Backward (reference, double): dy is the gradient of the output before the epilogue. Each
+-- tap that added x * k to an output adds dy * k to dx and x * dy to the kernel's gradient;
+-- the bias gathers dy. Groups (ONNX) as in reference_grouped; y is not needed.
+function M.backward(node, x, _, W, dy)
+  local g, oc_n, gr = node.g, node.p.filters, groups(node)
+  local icg, ocg = g.ic / gr, oc_n / gr
+  local dx = tensor.new(node.in_shape, 'double')
+  local k, dk = W.kernel.data, tensor.new(W.kernel.shape, 'double')
+  local db = W.bias and tensor.new(W.bias.shape, 'double')
+  local xd, dxd, dkd, d = x.data, dx.data, dk.data, dy.data
+  for oy = 0, g.oh - 1 do
+    for ox = 0, g.ow - 1 do
+      local base = (oy * g.ow + ox) * oc_n
+      if db then
+        for oc = 0, oc_n - 1 do db.data[oc] = db.data[oc] + d[base + oc] end
+      end
+      window.each_tap(g, oy, ox, function(iy, ix, ky, kx)
+        local xb = (iy * g.iw + ix) * g.ic
+        local kb = (ky * g.kw + kx) * icg * oc_n
+        for oc = 0, oc_n - 1 do
+          local dv, first = d[base + oc], math.floor(oc / ocg) * icg
+          for i = 0, icg - 1 do
+            local ki = kb + i * oc_n + oc
+            dxd[xb + first + i] = dxd[xb + first + i] + dv * k[ki]
+            dkd[ki] = dkd[ki] + dv * xd[xb + first + i]
+          end
+        end
+      end)
+    end
+  end
+  return dx, { kernel = dk, bias = db }
+end
+
 -- C body holes shared with LocallyConnected and Conv3D (templates/conv.c). pixels:
 -- optional {input =, output =} C expressions of the pixel indices (default: 1-D or 2-D).
 function M.c_body(node, E, kernel_tap, bias_expr, pixels)
@@ -214,5 +250,47 @@ end
 function M.fold_affine(node, scale, shift)
   M.fold_channels_last(node, scale, shift, { node.p.filters })
 end
+
+-- The gradients of a node batch norms were folded into (node.folded, cnnc.ir), from dW,
+-- those of its folded kernel and bias (last axis the channel c). Undoes the folds last
+-- first: with K' = K * scale and b' = b * scale + shift, scale = gamma / s, shift = beta -
+-- mean * scale, s = sqrt(var + eps): dK = dK' * scale, db = db' * scale, dbeta = sum of
+-- db', and dgamma = sum (dK' K + db' (b - mean)) / s, which is sum dy (z - mean) / s for
+-- the unfolded output z = conv(x, K) + b, without recomputing z. Calls add_grad(key, c,
+-- v) for gamma and beta; returns the gradients of the kernel and bias the model has.
+function M.unfold_channels_last_grads(node, dW, add_grad)
+  local dk, db = dW.kernel, dW.bias
+  for i = #node.folded, 1, -1 do
+    local f = node.folded[i]
+    local st, oc_n = f.step, dk.shape[#dk.shape]
+    local K, B = f.kernel.data, f.bias and f.bias.data
+    local dgamma, dbeta, scale = {}, {}, {}
+    for c = 0, oc_n - 1 do dgamma[c], dbeta[c] = 0, 0 end
+    for j = 0, dk.n - 1 do
+      local c = j % oc_n
+      dgamma[c] = dgamma[c] + dk.data[j] * K[j]
+    end
+    for j = 0, db.n - 1 do
+      local c = j % oc_n
+      dbeta[c] = dbeta[c] + db.data[j]
+      dgamma[c] = dgamma[c] + db.data[j] * ((B and B[j] or 0) - st.mean.data[c])
+    end
+    for c = 0, oc_n - 1 do
+      local s = math.sqrt(st.var.data[c] + st.eps)
+      scale[c] = (st.gamma and st.gamma.data[c] or 1) / s
+      if st.gamma then add_grad(f.origin .. '.gamma', c, dgamma[c] / s) end
+      if st.beta then add_grad(f.origin .. '.beta', c, dbeta[c]) end
+    end
+    local nk = tensor.new(dk.shape, 'double')
+    for j = 0, dk.n - 1 do nk.data[j] = dk.data[j] * scale[j % oc_n] end
+    local nb = f.bias and tensor.new(db.shape, 'double')
+    if nb then
+      for j = 0, db.n - 1 do nb.data[j] = db.data[j] * scale[j % oc_n] end
+    end
+    dk, db = nk, nb
+  end
+  return { kernel = dk, bias = db }
+end
+M.unfold_grads = M.unfold_channels_last_grads
 
 return M

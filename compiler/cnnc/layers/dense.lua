@@ -56,6 +56,26 @@ function M.reference(node, x, W)
   return y
 end
 
+M.trainable = conv.trainable
+
+-- Backward (reference, double): dx = kernel dy, dkernel = x dy^T (an outer product),
+-- dbias = dy.
+function M.backward(node, x, _, W, dy)
+  local k_n, n = node.in_shape[1], node.p.units
+  local dx = tensor.new(node.in_shape, 'double')
+  local k, dk = W.kernel.data, tensor.new(W.kernel.shape, 'double')
+  for i = 0, k_n - 1 do
+    local s, xv = 0, x.data[i]
+    for o = 0, n - 1 do
+      s = s + k[i * n + o] * dy.data[o]
+      dk.data[i * n + o] = xv * dy.data[o]
+    end
+    dx.data[i] = s
+  end
+  local db = W.bias and dy:clone('double')
+  return dx, { kernel = dk, bias = db }
+end
+
 function M.emit(node, E)
   local n = node.p.units
   return template.section('dense', 'dense', {
@@ -69,5 +89,6 @@ end
 function M.fold_affine(node, scale, shift)
   conv.fold_channels_last(node, scale, shift, { node.p.units })
 end
+M.unfold_grads = conv.unfold_channels_last_grads
 
 return M

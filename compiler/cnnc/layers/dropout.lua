@@ -1,6 +1,7 @@
 -- cnnc.layers.dropout: Dropout, the identity at inference. A view of its input; the fuse
 -- pass removes it from the graph.
 
+local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 
 local M = {}
@@ -20,5 +21,10 @@ function M.shape(node, in_shape)
 end
 
 function M.describe(node) return string.format('rate %g, identity at inference', node.p.rate) end
+
+-- Backward: the same values viewed with the input's shape.
+function M.backward(node, _, _, _, dy)
+  return setmetatable({ shape = node.in_shape, n = dy.n, data = dy.data, ctype = dy.ctype }, tensor.Tensor)
+end
 
 return M

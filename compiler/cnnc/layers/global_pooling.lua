@@ -44,6 +44,31 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward (reference, double): the mean spreads dy evenly over the positions; the
+-- maximum splits dy evenly among the positions holding it (ties share, as the gradient of
+-- Keras's reduce_max and torch.amax; a NaN maximum goes to the NaN positions).
+function M.backward(node, x, y, _, dy)
+  local c = node.in_shape[#node.in_shape]
+  local pixels = x.n / c
+  local dx = tensor.new(node.in_shape, 'double')
+  for ch = 0, c - 1 do
+    local d, m = dy.data[ch], y.data[ch]
+    if is_max(node) then
+      local function hit(v) return v == m or (v ~= v and m ~= m) end
+      local ties = 0
+      for p = 0, pixels - 1 do
+        if hit(x.data[p * c + ch]) then ties = ties + 1 end
+      end
+      for p = 0, pixels - 1 do
+        if hit(x.data[p * c + ch]) then dx.data[p * c + ch] = d / ties end
+      end
+    else
+      for p = 0, pixels - 1 do dx.data[p * c + ch] = d / pixels end
+    end
+  end
+  return dx
+end
+
 function M.emit(node, E)
   local c = node.in_shape[#node.in_shape]
   local pixels = util.prod(node.in_shape) / c

@@ -87,6 +87,37 @@ function M.reference(node, x, W)
   return y
 end
 
+M.trainable = conv.trainable
+
+-- Backward (reference, double): as Conv's, with the weights of each output position.
+function M.backward(node, x, _, W, dy)
+  local g, oc_n = node.g, node.p.filters
+  local dx = tensor.new(node.in_shape, 'double')
+  local k, dk = W.kernel.data, tensor.new(W.kernel.shape, 'double')
+  local db = W.bias and tensor.new(W.bias.shape, 'double')
+  local patch = g.kh * g.kw * g.ic
+  for oy = 0, g.oh - 1 do
+    for ox = 0, g.ow - 1 do
+      local pos = oy * g.ow + ox
+      if db then
+        for oc = 0, oc_n - 1 do db.data[pos * oc_n + oc] = dy.data[pos * oc_n + oc] end
+      end
+      window.each_tap(g, oy, ox, function(iy, ix, ky, kx)
+        for ic = 0, g.ic - 1 do
+          local xi = (iy * g.iw + ix) * g.ic + ic
+          local row = (pos * patch + (ky * g.kw + kx) * g.ic + ic) * oc_n
+          for oc = 0, oc_n - 1 do
+            local dv = dy.data[pos * oc_n + oc]
+            dx.data[xi] = dx.data[xi] + dv * k[row + oc]
+            dk.data[row + oc] = dk.data[row + oc] + dv * x.data[xi]
+          end
+        end
+      end)
+    end
+  end
+  return dx, { kernel = dk, bias = db }
+end
+
 function M.emit(node, E)
   local g, oc = node.g, node.p.filters
   local opix = window.c_out_pixel(g)
@@ -99,5 +130,6 @@ end
 function M.fold_affine(node, scale, shift)
   conv.fold_channels_last(node, scale, shift, window.out_shape(node.g, node.p.filters))
 end
+M.unfold_grads = conv.unfold_channels_last_grads
 
 return M

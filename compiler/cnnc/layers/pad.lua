@@ -60,8 +60,9 @@ local function source(mode, i, n)
   return i
 end
 
-function M.reference(node, x)
-  local y = tensor.new(node.shape, 'double')
+-- Calls f(k, off) for every output value k with the offset of its input value (nil where
+-- constant mode puts the padding value).
+local function each_source(node, f)
   local ins, mode = node.in_shape, node.p.mode
   local st = nd.strides(ins)
   local k = 0
@@ -72,10 +73,25 @@ function M.reference(node, x)
       if not s then off = nil; break end
       off = off + s * st[i]
     end
-    y.data[k] = off and x.data[off] or node.p.value
+    f(k, off)
     k = k + 1
   end)
+end
+
+function M.reference(node, x)
+  local y = tensor.new(node.shape, 'double')
+  each_source(node, function(k, off) y.data[k] = off and x.data[off] or node.p.value end)
   return y
+end
+
+-- Backward: each output value's gradient goes to the input value it copies (edge and
+-- reflect copy some several times: their gradients add up); padding values take none.
+function M.backward(node, _, _, _, dy)
+  local dx = tensor.new(node.in_shape, 'double')
+  each_source(node, function(k, off)
+    if off then dx.data[off] = dx.data[off] + dy.data[k] end
+  end)
+  return dx
 end
 
 function M.emit(node, E)

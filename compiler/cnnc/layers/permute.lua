@@ -53,6 +53,18 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward: every value goes back where it came from.
+function M.backward(node, _, _, _, dy)
+  local dx = tensor.new(node.in_shape, 'double')
+  local dims, src = walk(node)
+  local k = 0
+  nd.each(dims, function(idx)
+    dx.data[nd.offset(idx, src)] = dy.data[k]
+    k = k + 1
+  end)
+  return dx
+end
+
 function M.emit(node, E)
   local dims, src = walk(node)
   local d, ls = nd.merge(dims, { nd.strides(dims), src })

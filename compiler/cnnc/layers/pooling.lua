@@ -158,6 +158,60 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward (reference, double): dy is the gradient of the output before the epilogue.
+--   max       all of a window's dy goes to its first maximal cell in row-major window
+--             order (PyTorch, TensorFlow); a NaN cell counts as maximal, as in the forward
+--   average   dy / count to every counted cell
+--   lp        dy * sign(v) * (|v| / y)^(p - 1) to cell v; 0 to a cell v = 0 (the
+--             derivative of |v| there is taken as 0, torch.abs's) and to every cell of a
+--             window whose result y is 0 (torch.linalg.vector_norm's choice at 0)
+--   weighted  dy * w / (sum of w) to every cell
+function M.backward(node, x, y, _, dy)
+  local g, m, c_n = node.g, mode(node), node.g.ic
+  local p = node.p.p
+  local wts = m == 'weighted' and gaussian(g, node.p.sigma)
+  local dx = tensor.new(node.in_shape, 'double')
+  local xd, dxd = x.data, dx.data
+  for oy = 0, g.oh - 1 do
+    for ox = 0, g.ow - 1 do
+      local base = (oy * g.ow + ox) * c_n
+      for c = 0, c_n - 1 do
+        local d = dy.data[base + c]
+        if m == 'max' then
+          local best, at = -math.huge, nil
+          window.each_tap(g, oy, ox, function(iy, ix)
+            local i = (iy * g.iw + ix) * c_n + c
+            local v = xd[i]
+            if not at or v > best or (v ~= v and best == best) then best, at = v, i end
+          end)
+          if at then dxd[at] = dxd[at] + d end -- (an ONNX ceil-mode window may hold no cell)
+        else
+          local count = 0
+          if m == 'average' and node.p.count_include_pad then
+            count = padded_cells(oy, g.sh, g.kh, g.pt, g.ylim) * padded_cells(ox, g.sw, g.kw, g.pl, g.xlim)
+          elseif m ~= 'lp' then
+            window.each_tap(g, oy, ox, function(_, _, ky, kx) count = count + (wts and wts[ky * g.kw + kx] or 1) end)
+          end
+          local yv = y.data[base + c]
+          window.each_tap(g, oy, ox, function(iy, ix, ky, kx)
+            local i = (iy * g.iw + ix) * c_n + c
+            local share
+            if m == 'average' then share = 1 / count
+            elseif m == 'weighted' then share = wts[ky * g.kw + kx] / count
+            else
+              local v = xd[i]
+              if v == 0 or yv == 0 then share = 0
+              else share = (v > 0 and 1 or -1) * (math.abs(v) / yv) ^ (p - 1) end
+            end
+            dxd[i] = dxd[i] + d * share
+          end)
+        end
+      end
+    end
+  end
+  return dx
+end
+
 local function lp_terms(p)
   if p == 2 then return 'x[c] * x[c]', 'sqrtf(acc[c])' end
   if p == 1 then return 'fabsf(x[c])', 'acc[c]' end

@@ -2,6 +2,7 @@
 -- another shape (Keras semantics, the batch axis excluded; one dimension may be -1, taken
 -- from the others). No code, no copy.
 
+local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 
 local M = {}
@@ -27,5 +28,10 @@ function M.shape(node, in_shape)
 end
 
 function M.describe() return 'view, no code' end
+
+-- Backward: the same values viewed with the input's shape.
+function M.backward(node, _, _, _, dy)
+  return setmetatable({ shape = node.in_shape, n = dy.n, data = dy.data, ctype = dy.ctype }, tensor.Tensor)
+end
 
 return M

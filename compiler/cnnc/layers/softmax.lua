@@ -49,6 +49,29 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward along the axis: softmax dx = y (dy - sum(dy y)); log-softmax dx = dy -
+-- exp(y) sum(dy).
+function M.backward(node, _, y, _, dy)
+  local dx = tensor.new(node.in_shape, 'double')
+  local outer, n, inner = dims(node)
+  local log = node.op == 'LogSoftmax'
+  for o = 0, outer - 1 do
+    for i = 0, inner - 1 do
+      local base = o * n * inner + i
+      local s = 0
+      for k = 0, n - 1 do
+        local j = base + k * inner
+        s = s + (log and dy.data[j] or dy.data[j] * y.data[j])
+      end
+      for k = 0, n - 1 do
+        local j = base + k * inner
+        dx.data[j] = log and dy.data[j] - math.exp(y.data[j]) * s or y.data[j] * (dy.data[j] - s)
+      end
+    end
+  end
+  return dx
+end
+
 function M.emit(node, E)
   local outer, n, inner = dims(node)
   if E.simd and inner == 1 and node.op ~= 'LogSoftmax' then

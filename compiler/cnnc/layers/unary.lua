@@ -45,5 +45,6 @@ end
 
 M.reference = activation.reference
 M.emit = activation.emit
+M.backward = activation.backward
 
 return M

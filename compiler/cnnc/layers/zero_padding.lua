@@ -58,6 +58,21 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward: the gradient of the padded output, without the padding.
+function M.backward(node, _, _, _, dy)
+  local dx = tensor.new(node.in_shape, 'double')
+  local ih, iw, c, _, ow = dims(node)
+  local pt, _, pl = pads(node)
+  for yy = 0, ih - 1 do
+    for xx = 0, iw - 1 do
+      for ch = 0, c - 1 do
+        dx.data[(yy * iw + xx) * c + ch] = dy.data[((yy + pt) * ow + xx + pl) * c + ch]
+      end
+    end
+  end
+  return dx
+end
+
 function M.emit(node, E)
   local ih, iw, c, _, ow = dims(node)
   local pt, _, pl = pads(node)

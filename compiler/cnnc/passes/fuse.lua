@@ -7,6 +7,8 @@
 --               zeros become that layer's explicit padding.
 --   fold        BatchNormalization after a layer with fold_affine (Conv, Dense,
 --               LocallyConnected) and nothing in its epilogue: folded into its weights.
+--               The node keeps the batch norm's step and its own weights from before the
+--               fold in `folded` (cnnc.ir), for the gradients (cnnc.backward).
 --   epilogue    an identity layer (Activation, LeakyReLU, BatchNormalization) after a layer
 --               that takes epilogues: its steps run in the producer's store loop.
 --   trim        an unpadded pooling layer whose windows never reach the last rows/columns
@@ -66,7 +68,12 @@ local RULES = {
     local scale, shift = {}, {}
     local c = n.shape[#n.shape]
     for i = 0, c - 1 do scale[i], shift[i] = epilogue.affine_coeffs(st, i) end
+    -- What the gradients of the unfolded weights and of gamma/beta need (cnnc.backward):
+    -- the batch norm's step and the weights before this fold.
+    local record = { origin = n.name, step = st, kernel = ir.weight(p, 'kernel'), bias = ir.weight(p, 'bias') }
     p.layer.fold_affine(p, scale, shift)
+    p.folded = util.copy(p.folded or {})
+    p.folded[#p.folded + 1] = record
     ir.bypass(g, n, p.name)
     note(p, 'batch norm ' .. n.name .. ' folded into weights')
     return true
