@@ -107,7 +107,7 @@ function M.write_c(r, dir)
   local c_path, h_path = dir .. '/' .. name .. '.c', dir .. '/' .. name .. '.h'
   local blob_path = dir .. '/' .. name .. '.weights.bin'
   local ok, err = true, nil
-  if r.blob then ok, err = util.write_if_changed(blob_path, r.blob)
+  if r.blob then ok, err = util.write_if_changed(blob_path, { ptr = r.blob.buf, size = 4 * r.blob.n })
   else os.remove(blob_path); os.remove(dir .. '/' .. name .. '.weights.o') end
   if ok then ok, err = util.write_if_changed(h_path, r.h) end
   if ok then ok, err = util.write_if_changed(c_path, r.c) end
