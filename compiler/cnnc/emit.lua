@@ -112,6 +112,7 @@ function M.run(g, opts)
   section('forward', { tidy.run(fwd.text) })
   local c_text = template.reindent(table.concat(parts, '\n\n'))
   info.team = fwd.team and { size = fwd.team_size } or nil
+  info.profile = fwd.profile
   local h_text = header.text(g, info)
   return c_text, h_text, blob
 end
