@@ -123,7 +123,7 @@ end
 
 function M.render_steps(g, E, io, steps, buffers)
   local plan = g.plan
-  local team = g.threads > 1
+  local team = (g.threads or 1) > 1
   local serial = sharing.serial_calls(steps)
   -- A model without input values (a constant, or only empty tensors) reads no input.
   local unused = {}
