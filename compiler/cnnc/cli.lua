@@ -48,9 +48,11 @@ executable DIR/NAME with the runtime (libc and libm only).
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
   --bind NAME=FILE  ONNX models: compile graph input NAME as the constant in FILE
                   (TensorProto .pb or .npy); repeatable
-  --threads N     a prediction runs on up to N POSIX threads (started and joined by each
-                  prediction), sharing the layers large enough to gain from it; a
-                  model with none links no pthreads (else -pthread); default 1
+  --threads N     a prediction runs on up to N POSIX threads, sharing the layers large
+                  enough to gain from it: NAME_predict starts and joins them, the team
+                  API (NAME_team_start) keeps them between predictions, and the
+                  executable shares a batch's items between them; a model with no
+                  layer to share links no pthreads (else -pthread); default 1
   --winograd W    SIMD targets: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) or
                   F(4x4,3x3): auto (default: per layer, where a cost model says it is
                   faster than direct convolution), on (every such layer), off

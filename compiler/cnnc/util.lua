@@ -149,7 +149,17 @@ end
 function M.read_file(path)
   local f, err = io.open(path, 'rb')
   if not f then return nil, err end
-  local s, rerr = f:read('*a')
+  -- A regular file is read in one piece of its size (reading '*a' grows a buffer by
+  -- doubling: twice the memory and copies, for a model file of hundreds of MB).
+  local size = f:seek('end')
+  local s, rerr
+  if size and size > 0 and f:seek('set', 0) then
+    s, rerr = f:read(size)
+    local more = s and f:read('*a')
+    if more and more ~= '' then s = s .. more end
+  else
+    s, rerr = f:read('*a')
+  end
   f:close()
   -- Reading a directory opens fine and then fails.
   if not s then return nil, rerr or 'cannot read it (is it a directory?)' end
@@ -202,6 +212,9 @@ local function write_content(f, content)
   for off = 0, content.size - 1, CHUNK do
     local ok, err = f:write(ffi.string(p + off, math.min(CHUNK, content.size - off)))
     if not ok then return nil, err end
+    -- each chunk's string is garbage once written; collected now, since LuaJIT would let
+    -- garbage grow to the size of everything live (a blob) before its next cycle
+    if content.size > CHUNK then collectgarbage() end
   end
   return true
 end
@@ -219,6 +232,7 @@ local function same_content(path, content)
   for off = 0, content.size - 1, CHUNK do
     local n = math.min(CHUNK, content.size - off)
     if f:read(n) ~= ffi.string(p + off, n) then f:close(); return false end
+    if content.size > CHUNK then collectgarbage() end
   end
   f:close()
   return true

@@ -3,7 +3,8 @@
 -- ONNX graphs compute some of their own constants (a weight transposed before a MatMul,
 -- a shape unsqueezed before a Reshape, Celu's expansion into Div and Mul); the importer
 -- folds such nodes here instead of emitting code. Tensors are cnnc tensors in ONNX's
--- row-major order with ONNX shapes (a scalar has shape {}); results are 'double' tensors.
+-- row-major order with ONNX shapes (a scalar has shape {}); results are 'double' tensors,
+-- but for transpose, which keeps its input's type.
 
 local nd = require 'cnnc.layers.nd'
 local tensor = require 'cnnc.tensor'
@@ -36,17 +37,27 @@ function M.reshape(t, shape)
   return r
 end
 
--- Axes permuted: result axis j is t's axis perm[j] (1-based).
+-- Axes permuted: result axis j is t's axis perm[j] (1-based). The result keeps t's element
+-- type (a float32 weight stays float32: a transposed Gemm kernel of 100M floats must not
+-- double in size); a matrix transposes in plain loops.
 function M.transpose(t, perm)
   local shape = {}
   for j, a in ipairs(perm) do shape[j] = t.shape[a] end
+  local r = tensor.new(shape, t.ctype)
+  local src_data, dst = t.data, r.data
+  if #perm == 2 and perm[1] == 2 and perm[2] == 1 then
+    local rows, cols = t.shape[1], t.shape[2]
+    for i = 0, rows - 1 do
+      for j = 0, cols - 1 do dst[j * rows + i] = src_data[i * cols + j] end
+    end
+    return r
+  end
   local st = nd.strides(t.shape)
   local src = {}
   for j, a in ipairs(perm) do src[j] = st[a] end
-  local r = tensor.new(shape, 'double')
   local k = 0
   nd.each(shape, function(idx)
-    r.data[k] = t.data[nd.offset(idx, src)]
+    dst[k] = src_data[nd.offset(idx, src)]
     k = k + 1
   end)
   return r
@@ -104,8 +115,10 @@ function M.concat(list, axis)
   return r
 end
 
--- A float32 copy (what the generated C holds).
+-- A float32 tensor (what the generated C holds): t itself when it is one (constants are
+-- never written to), else a rounded copy.
 function M.float(t)
+  if t.ctype == 'float' then return t end
   local r = tensor.new(t.shape, 'float')
   for i = 0, t.n - 1 do r.data[i] = t.data[i] end
   return r

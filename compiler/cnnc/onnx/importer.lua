@@ -154,9 +154,14 @@ local function lower(m, opts, batch, nobatch_reason)
   g.source = path
   local ctx = context.new(g, { path = path, opset = m.opsets[''], batch = batch, nobatch_reason = nobatch_reason,
     handlers = HANDLERS })
+  -- Initializers are read once (a second attempt without the batch axis reuses them: the
+  -- importer never writes to a constant), and then the file's text is let go: tensors
+  -- and their protos no longer point into it, so the model's bytes are held once.
   for _, t in ipairs(graph.initializers) do
-    ctx.vals[t.name] = { const = onnx.values(t, path), dtype = t.data_type }
+    if not t.value then t.value, t.s, t.raw = onnx.values(t, path), nil, nil end
+    ctx.vals[t.name] = { const = t.value, dtype = t.data_type }
   end
+  collectgarbage()
   for name, t in pairs(opts.binds or {}) do ctx.vals[name] = { const = t, dtype = t.onnx_type } end
   for _, v in pairs(ctx.vals) do v.shape = v.const.shape end
   -- The model's inputs, one after another in its input buffer. In batch mode every input's
@@ -386,6 +391,10 @@ function M.import(path, opts)
     g = nil
   end
   if not g then g, weights = lower(m, lopts, false, reason) end
+  -- The constants the layers took copies of (a Gemm's transposed kernel) are garbage now:
+  -- collected before code generation allocates the weight blob.
+  for _, t in ipairs(graph.initializers) do t.value = nil end
+  collectgarbage()
   local provider = function(layer, wname)
     local w = weights[layer] and weights[layer][wname]
     if not w then return nil, string.format('cnnc: no imported value for %s.%s', layer, wname) end

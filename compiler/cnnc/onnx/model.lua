@@ -102,7 +102,11 @@ local function attribute(s, i, j)
     elseif f == 2 and w == 5 then at.f = pb.float32(s, a)
     elseif f == 3 and w == 0 then at.i = a
     elseif f == 4 and w == 2 then at.s = pb.string(s, a, b)
-    elseif f == 5 and w == 2 then at.t = tensor_proto(s, a, b)
+    elseif f == 5 and w == 2 then
+      -- its own copy of the bytes: a tensor proto keeps the text it points into alive, and
+      -- the whole file's must be freed once the initializers are read
+      local sub = s:sub(a, b)
+      at.t = tensor_proto(sub, 1, #sub)
     elseif f == 6 or f == 11 then at.has_graph = true
     elseif f == 7 then at.floats = pb.repeated(at.floats or {}, s, w, a, b, 'float')
     elseif f == 8 then at.ints = pb.repeated(at.ints or {}, s, w, a, b, 'varint')

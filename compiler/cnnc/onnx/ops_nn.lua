@@ -245,14 +245,28 @@ function M.dense_capable(ctx, node)
   return false
 end
 
--- x (N, K) as a Dense layer: kernel (K, N) and optional bias (N,). x may carry `rows`,
--- the memory order of a folded Flatten: kernel rows follow it.
-local function dense(ctx, node, x, kernel, bias)
+-- x (N, K) as a Dense layer: kernel (K, N), or (N, K) with `transposed` (Gemm's transB),
+-- and optional bias (N,). x may carry `rows`, the memory order of a folded Flatten: kernel
+-- rows follow it. A transposed kernel is transposed and its rows reordered in one pass, in
+-- blocks of 64 x 64 (a classifier's kernel may hold 100M floats: one copy, not three).
+local function dense(ctx, node, x, kernel, bias, transposed)
   local kn, n = kernel.shape[1], kernel.shape[2]
+  if transposed then kn, n = n, kn end
   if kn ~= x.shape[2] then
     ctx:fail(node, 'cannot multiply %s by %s', util.shape_str(x.shape), util.shape_str(kernel.shape))
   end
-  if x.rows then
+  if transposed then
+    local k, src, rows = tensor.new({ kn, n }, 'float'), kernel.data, x.rows
+    for m0 = 0, kn - 1, 64 do
+      for j0 = 0, n - 1, 64 do
+        for m = m0, math.min(m0 + 63, kn - 1) do
+          local from = rows and rows[m + 1] or m
+          for j = j0, math.min(j0 + 63, n - 1) do k.data[m * n + j] = src[j * kn + from] end
+        end
+      end
+    end
+    kernel = k
+  elseif x.rows then
     local k = tensor.new({ kn, n }, 'float')
     for m = 0, kn - 1 do
       local src = x.rows[m + 1]
@@ -344,10 +358,13 @@ function M.Gemm(ctx, node)
   local kdim = ta == 0 and a.shape[2] or a.shape[1]
   local bk = b.const and b.const or nil
   local ndim
+  -- (a transposed B stays so for a Dense layer, which transposes it as it copies it)
+  local as_dense = ta == 0 and bk and M.dense_capable(ctx, node)
+  local bt = as_dense and tb ~= 0 and alpha == 1
   if bk then
-    if tb ~= 0 then bk = const.transpose(bk, { 2, 1 }) end
-    if bk.shape[1] ~= kdim then ctx:fail(node, 'A %s and B %s do not multiply', util.shape_str(a.shape), util.shape_str(b.const.shape)) end
-    ndim = bk.shape[2]
+    if tb ~= 0 and not bt then bk = const.transpose(bk, { 2, 1 }) end
+    if bk.shape[bt and 2 or 1] ~= kdim then ctx:fail(node, 'A %s and B %s do not multiply', util.shape_str(a.shape), util.shape_str(b.const.shape)) end
+    ndim = bk.shape[bt and 1 or 2]
     if alpha ~= 1 then bk = const.map(bk, function(v) return v * alpha end) end
   else
     ndim = tb == 0 and b.shape[2] or b.shape[1]
@@ -362,10 +379,10 @@ function M.Gemm(ctx, node)
     if beta ~= 1 then ct = const.map(ct, function(v) return v * beta end) end
     if beta == 0 then ct = nil end
   end
-  if ta == 0 and bk and M.dense_capable(ctx, node) then
+  if as_dense then
     local bias
     if ct then bias = const.float(const.reshape(const.broadcast_to(ct, { 1, ndim }), { ndim })) end
-    return { dense(ctx, node, a, const.float(bk), bias) }
+    return { dense(ctx, node, a, const.float(bk), bias, bt) }
   end
   -- The general case: a MatMul, then C added.
   if ta ~= 0 then
