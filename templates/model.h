@@ -90,3 +90,34 @@ $tensors
 #define ${UC}_${WHAT}_${K}_SHAPE {$SHAPE}
 #define ${UC}_${WHAT}_${K}_LAYOUT $LAYOUT
 #define ${UC}_${WHAT}_${K}_TYPE $DTYPE
+
+//@ backward
+
+/* Backward code (cnnc build --backward): the gradient of the network's inference function
+ * (docs/gradients.md). ${name}_backward(input, grad_output, grad_input, grad_weights) takes
+ * the gradient of the output (${UC}_OUTPUT_SIZE floats) and writes that of the input
+ * (${UC}_INPUT_SIZE floats; NULL: not computed) and those of the trainable weights
+ * (${UC}_GRAD_WEIGHTS_SIZE floats): weight k's gradient is the ${UC}_WEIGHT_<k>_SIZE floats at
+ * ${UC}_WEIGHT_<k>_OFFSET, in its Keras shape, named "layer.weight" as `--weights DIR`
+ * names its file. ${name}_backward_ws takes a workspace of ${UC}_BACKWARD_WORKSPACE_SIZE bytes;
+ * ${name}_train_forward and ${name}_train_backward are its two halves (the second adds the
+ * weight gradients into grad_weights, so a batch can sum them). ${UC}_WEIGHT_LIST repeats
+ * the weights as initialisers of {name, offset, size, rank, {shape}}. */
+#define ${UC}_NUM_WEIGHTS $NUM
+#define ${UC}_GRAD_WEIGHTS_SIZE $SIZE
+#define ${UC}_BACKWARD_WORKSPACE_SIZE $WS
+$weights
+#define ${UC}_WEIGHT_LIST {$list}
+void ${name}_backward(const float *input, const float *grad_output, float *grad_input, float *grad_weights);
+void ${name}_backward_ws(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
+void *workspace);
+void ${name}_train_forward(const float *input, float *output, void *workspace);
+void ${name}_train_backward(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
+void *workspace);
+
+//@ weight
+#define ${UC}_WEIGHT_${K}_NAME "$NAME"
+#define ${UC}_WEIGHT_${K}_OFFSET $OFFSET
+#define ${UC}_WEIGHT_${K}_SIZE $SIZE
+#define ${UC}_WEIGHT_${K}_RANK $RANK
+#define ${UC}_WEIGHT_${K}_SHAPE {$SHAPE}

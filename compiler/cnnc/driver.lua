@@ -59,8 +59,9 @@ M.BLOB_THRESHOLD = 1048576
 -- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals,
 -- threads = N: layers worth it shared among N POSIX threads (build with -pthread),
 -- winograd = 'auto'|'on'|'off': 3x3 stride-1 convolutions as Winograd (cnnc.simd.winograd),
--- tune = {key = value} or {"key=value", ...}: experiment knobs (cnnc.tune)}. Returns a table
--- of the graphs made so far {graph, typed, fused, selected, planned, c, h}.
+-- tune = {key = value} or {"key=value", ...}: experiment knobs (cnnc.tune),
+-- backward = true: backward code too (cnnc.passes.grad, cnnc.emit.backward)}. Returns a
+-- table of the graphs made so far {graph, typed, fused, selected, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
   return util.try(function()
@@ -78,6 +79,10 @@ function M.compile(model, opts)
     r.typed = require('cnnc.passes.shape').run(r.graph, provider)
     if opts.stop == 'shape' then return r end
     r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed, { keep_all = opts.keep_all })
+    if opts.backward then
+      if opts.keep_all then util.fail(nil, 'backward code and keep_all do not go together') end
+      r.fused = require('cnnc.passes.grad').run(r.fused)
+    end
     if opts.stop == 'fuse' then return r end
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end
@@ -87,7 +92,8 @@ function M.compile(model, opts)
       util.fail(nil, 'threads must be a whole number from 1 to 256, got %s', tostring(threads))
     end
     r.selected = require('cnnc.passes.select').run(r.fused, { target = target, winograd = opts.winograd,
-      threads = threads, fuse = opts.fuse ~= false, keep_all = opts.keep_all, tune = require('cnnc.tune').resolve(opts.tune) })
+      threads = threads, fuse = opts.fuse ~= false, keep_all = opts.keep_all, tune = require('cnnc.tune').resolve(opts.tune),
+      backward = opts.backward })
     if opts.stop == 'select' then return r end
     r.planned = require('cnnc.passes.plan').run(r.selected, { keep_all = opts.keep_all })
     if opts.stop == 'plan' then return r end

@@ -83,6 +83,7 @@ function M.run(g, opts)
 
   local funcs = layer_functions(g, E)
   local fwd = forward.render(g, E, ir.io(g))
+  local bwd = g.backward and require('cnnc.emit.backward').render(g, E)
   local blob = opts.blob and constants.blob_new('_binary_' .. name .. '_weights_bin_start') or nil
   local weights = constants.section(g, E, blob)
   local helpers = helpers_section(E, fwd, g.threads)
@@ -100,15 +101,19 @@ function M.run(g, opts)
   section('weights', weights)
   -- The target's instructions are enabled for the helpers and layers only (an empty region
   -- would draw clang's "unused attribute" warning: a model of views only).
-  if E.simd and (#funcs > 0 or #helpers > 0) then
+  local bfuncs = bwd and bwd.functions or {}
+  if E.simd and (#funcs > 0 or #helpers > 0 or #bfuncs > 0) then
     table.insert(helpers, fwd.team and 2 or 1, 'CNNC_ISA_BEGIN')
-    funcs[#funcs + 1] = 'CNNC_ISA_END'
+    if #bfuncs > 0 then bfuncs[#bfuncs + 1] = 'CNNC_ISA_END' else funcs[#funcs + 1] = 'CNNC_ISA_END' end
   end
   section('helpers', helpers)
   section('layers', funcs)
+  section('backward', bfuncs)
   section('forward', { tidy.run(fwd.text) })
+  if bwd then section('gradients', { bwd.api }) end
   local c_text = template.reindent(table.concat(parts, '\n\n'))
   info.team = fwd.team and { size = fwd.team_size } or nil
+  info.backward = bwd
   local h_text = header.text(g, info)
   local blob_bytes
   if blob then blob_bytes = require('ffi').string(blob.buf, 4 * blob.n) end

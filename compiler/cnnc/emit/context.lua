@@ -22,7 +22,10 @@ function M.new(g, t)
     used_weights = {}, helpers = {}, affine = {}, constants = {}, pre = {}, post_fns = {}, par = {} }, Context)
 end
 
-function Context:fn(node) return util.c_ident(node.name) .. '_forward' end
+function Context:fn(node) return node.fn_name or (util.c_ident(node.name) .. '_forward') end
+
+-- The C name of one of node's backward functions (what: 'input', 'weights', 'epilogue').
+function Context:backward_fn(node, what) return util.c_ident(node.name) .. '_backward_' .. what end
 
 -- The C name of one of node's weight arrays (emitted only if some layer asks for it).
 function Context:weight(node, wname)

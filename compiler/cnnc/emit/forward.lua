@@ -17,9 +17,10 @@ local M = {}
 -- part, parts), {fn, out, inp, work, parts (when shared), what}; and the buffer
 -- declarations. A layer's scratch (cnnc.passes.plan) starts with the copy of its input
 -- it reads (plan.copy_floats, made by its `before` function) and is followed by the work
--- memory it writes (plan.work).
-local function steps_of(g, E)
-  local plan = g.plan
+-- memory it writes (plan.work). plan: g.plan, or another with its fields (root, storage,
+-- scratch, copies: the backward pass's forward steps, cnnc.emit.backward).
+function M.steps_of(g, E, plan)
+  plan = plan or g.plan
   local steps, buffers = {}, {}
   local function ptr(value)
     local r = plan.root[value]
@@ -87,7 +88,7 @@ M.team_size = team_size
 -- calls cnnc_open), team_size}. io: cnnc.ir.io(g).
 function M.render(g, E, io)
   local plan = g.plan
-  local steps, buffers = steps_of(g, E)
+  local steps, buffers = M.steps_of(g, E)
   local team = g.threads > 1
   local serial = sharing.serial_calls(steps)
   -- A model without input values (a constant, or only empty tensors) reads no input.

@@ -95,14 +95,29 @@ local function header_vars(g, vars)
   return vars
 end
 
+-- The backward section: the trainable weights and the backward entry points.
+local function backward_section(name, uc, b)
+  local parts, list = {}, {}
+  for k, w in ipairs(b.weights) do
+    local shape = dims(w.shape)
+    parts[#parts + 1] = template.section('model.h', 'weight', { UC = uc, K = k - 1, NAME = w.key, OFFSET = w.offset,
+      SIZE = w.size, RANK = #w.shape, SHAPE = shape })
+    list[#list + 1] = string.format('{%s, %d, %d, %d, {%s}}', c_string(w.key), w.offset, w.size, #w.shape, shape)
+  end
+  return template.section('model.h', 'backward', { name = name, UC = uc, NUM = #b.weights, SIZE = b.size, WS = b.ws,
+    weights = table.concat(parts, '\n'), list = #list > 0 and table.concat(list, ', ') or '{"", 0, 0, 0, {0}}' })
+end
+
 -- NAME.h. info: {version, source (a C comment), summary (a C comment), target, team =
--- {size} for a build whose predictions run on a team of threads}.
+-- {size} for a build whose predictions run on a team of threads, backward = what
+-- cnnc.emit.backward.render returned, for a build with backward code}.
 function M.text(g, info)
   local name, uc = g.name, g.name:upper()
   local team = ''
   if info.team then
     team = template.section('model.h', 'team', { name = name, UC = uc, N = g.threads, TEAM_SIZE = info.team.size })
   end
+  if info.backward then team = team .. '\n' .. backward_section(name, uc, info.backward) end
   return template.reindent(template.section('model.h', 'header', header_vars(g, {
     file = name .. '.h', version = info.version, source = info.source, summary = info.summary,
     GUARD = uc .. '_H', UC = uc, name = name, WS = 4 * g.plan.arena_floats, TARGET = info.target.name, team = team,

@@ -179,6 +179,51 @@ function M.backward(node, x, _, W, dy)
   return dx, { kernel = dk, bias = db }
 end
 
+-- Backward code (portable C; cnnc.passes.grad, cnnc.emit.backward): the input gradient
+-- as the forward window skeleton run backwards (each window's dy times the kernel
+-- transposed, added into dx), the weight gradients as the sum over windows of x^T dy.
+-- The kernel's gradient needs the input.
+function M.backward_reads() return { x = true } end
+
+-- nil, or why backward code cannot run this node.
+function M.backward_refusal(node)
+  if groups(node) > 1 then return 'grouped convolutions have no backward code' end
+end
+
+-- cell(kernel_tap) and the bias's pixel index: Conv and LocallyConnected differ only there.
+function M.window_backward(node, E, tap, bias_index)
+  local g, oc = node.g, node.p.filters
+  local h = { OC = oc, IC = g.ic, ICOC = g.ic * oc, in_pixel = window.c_in_pixel(g), out_pixel = window.c_out_pixel(g),
+    tap = tap }
+  local input_fn, weights_fn = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
+  local dx = template.section('backward', 'window_input', { fn = input_fn, params = ', const float *restrict dy',
+    comment = util.c_comment(node.name .. ': the input gradient, each window\'s dy times the kernel transposed'),
+    IN_SIZE = util.prod(node.in_shape),
+    loops = window.c_pixels(g, template.section('backward', 'conv_input_pixel', { out_pixel = h.out_pixel, OC = oc,
+      taps = window.c_taps(g, template.section('backward', 'conv_input_tap', { in_pixel = h.in_pixel, IC = g.ic,
+        kernel = E:weight(node, 'kernel'), tap = tap, ICOC = h.ICOC, OC = oc })) })) })
+  local bias = node.p.use_bias
+  local params = 'float *restrict dkernel' .. (bias and ', float *restrict dbias' or '')
+    .. ', const float *restrict x, const float *restrict dy'
+  local dw = template.section('backward', 'window_weights', { fn = weights_fn, params = params,
+    comment = util.c_comment(node.name .. ': the weight gradients, added to: the kernel\'s the sum over the windows'
+      .. ' of x^T dy' .. (bias and ', the bias\'s of dy' or '')),
+    loops = window.c_pixels(g, template.section('backward', 'conv_weights_pixel', { out_pixel = h.out_pixel, OC = oc,
+      bias = bias and string.format('for (int oc = 0; oc < %d; ++oc) dbias[%s] += g[oc];', oc,
+        bias_index and string.format('%s * %d + oc', bias_index, oc) or 'oc') or '',
+      taps = window.c_taps(g, template.section('backward', 'conv_weights_tap', { in_pixel = h.in_pixel, IC = g.ic,
+        tap = tap, ICOC = h.ICOC, OC = oc })) })) })
+  local wargs = { 'dw:kernel' }
+  if bias then wargs[#wargs + 1] = 'dw:bias' end
+  wargs[#wargs + 1] = 'x'
+  wargs[#wargs + 1] = 'dy'
+  return dx .. '\n\n' .. dw, { { fn = input_fn, args = { 'dx', 'dy' }, input = true }, { fn = weights_fn, args = wargs } }
+end
+
+function M.emit_backward(node, E)
+  return M.window_backward(node, E, window.c_tap(node.g))
+end
+
 -- C body holes shared with LocallyConnected and Conv3D (templates/conv.c). pixels:
 -- optional {input =, output =} C expressions of the pixel indices (default: 1-D or 2-D).
 function M.c_body(node, E, kernel_tap, bias_expr, pixels)

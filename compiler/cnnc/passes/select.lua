@@ -28,8 +28,9 @@
 --      output, after a kernel that holds pools and whose register tile can hold whole
 --      windows (both epilogues with vector forms), is computed in that kernel's registers:
 --      the pool node goes, the producer stores the pooled values (its shape becomes the
---      pool's). Not with opts.fuse == false (--no-fuse keeps every layer separate) nor
---      opts.keep_all (every layer's output must be whole);
+--      pool's). Not with opts.fuse == false (--no-fuse keeps every layer separate),
+--      opts.keep_all (every layer's output must be whole) nor opts.backward (backward
+--      code reads the convolution's output);
 --   3. the threads: with opts.threads > 1, which layers are shared and into how many parts
 --      (cnnc.threads), and whether the team of threads pays at all; when it does not, the
 --      plans are made again for one thread and g.threads is 1: such a build is exactly the
@@ -165,7 +166,7 @@ local function thread_steps(g, t)
 end
 
 -- opts: {target (cnnc.targets entry), winograd = 'auto'|'on'|'off', threads = N, fuse = bool,
--- keep_all = bool, tune = cnnc.tune table}.
+-- keep_all = bool, backward = bool, tune = cnnc.tune table}.
 function M.run(g, opts)
   opts = opts or {}
   local t = opts.target or require('cnnc.targets').list.generic
@@ -175,14 +176,14 @@ function M.run(g, opts)
     util.fail(nil, "winograd must be auto, on or off, got '%s'", tostring(mode))
   end
   opts = { winograd = mode, threads = opts.threads or 1, fuse = opts.fuse ~= false, keep_all = opts.keep_all,
-    tune = tune }
+    backward = opts.backward, tune = tune }
   g = ir.clone(g)
   for _, n in ipairs(g.nodes) do
     n.sel = { K = choose(n, t, opts) }
     n.sel.kernel = n.sel.K and n.sel.K.name or 'generic'
     if n.sel.K then replan(n, t, opts, 1) else n.sel.scratch = 0 end
   end
-  if opts.fuse and not opts.keep_all and t.width > 1 then pools_in_registers(g, t, opts) end
+  if opts.fuse and not opts.keep_all and not opts.backward and t.width > 1 then pools_in_registers(g, t, opts) end
   local threads = opts.threads
   if threads > 1 then
     for _, n in ipairs(g.nodes) do replan(n, t, opts, threads) end
