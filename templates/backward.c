@@ -279,3 +279,111 @@ void ${name}_backward(const float *input, const float *grad_output, float *grad_
 static float arena[$ARENA_FLOATS];
 ${name}_backward_ws(input, grad_output, grad_input, grad_weights, arena);
 }
+
+//@ batch
+/* A batch of n items for ${name}_backward_batch: item i's input at inputs + i * ${UC}_INPUT_SIZE,
+ * its output written to outputs + i * ${UC}_OUTPUT_SIZE (outputs may be NULL), its output
+ * gradient read from grad_outputs + i * ${UC}_OUTPUT_SIZE or, when grad_of is given, computed
+ * by grad_of(arg, i, output, grad_output) from the item's output (called from any thread of
+ * a team, once per item); its input gradient written to grad_inputs + i * ${UC}_INPUT_SIZE
+ * (grad_inputs may be NULL). */
+struct ${name}_batch {
+int n, groups;
+const float *inputs;
+float *outputs;
+const float *grad_outputs;
+float *grad_inputs;
+float *grad_weights;
+${name}_grad_fn grad_of;
+void *arg;
+float *sums; /* the weight gradients of groups 1 .. groups - 1 */
+};
+
+/* Group k of the batch's items, k * n / groups up to the next group's, one after another on
+ * one thread (ws: its ${UC}_BACKWARD_WORKSPACE_SIZE bytes and room for an output and its
+ * gradient): the group's weight gradients summed in its own buffer (group 0's in
+ * grad_weights). */
+static void ${name}_batch_group(const struct ${name}_batch *b, int k, float *ws)
+{
+float *gw = k == 0 ? b->grad_weights : b->sums + (size_t)(k - 1) * ${UC}_GRAD_WEIGHTS_SIZE;
+float *out = ws + $ARENA_FLOATS;
+float *dy = out + ${UC}_OUTPUT_SIZE;
+const int first = (int)((long long)k * b->n / b->groups), last = (int)((long long)(k + 1) * b->n / b->groups);
+$zero_group
+for (int i = first; i < last; ++i) {
+const float *x = b->inputs + (size_t)i * ${UC}_INPUT_SIZE;
+float *y = b->outputs != NULL ? b->outputs + (size_t)i * ${UC}_OUTPUT_SIZE : out;
+const float *g = b->grad_of != NULL ? dy : b->grad_outputs + (size_t)i * ${UC}_OUTPUT_SIZE;
+${name}_train_forward(x, y, ws);
+if (b->grad_of != NULL) b->grad_of(b->arg, i, y, dy);
+${name}_train_backward(x, g, b->grad_inputs != NULL ? b->grad_inputs + (size_t)i * ${UC}_INPUT_SIZE : NULL, gw, ws);
+}
+}
+
+/* The groups' sums in order: the same bits whoever computed them. */
+static void ${name}_batch_sum(const struct ${name}_batch *b)
+{
+for (int k = 1; k < b->groups; ++k) {
+const float *s = b->sums + (size_t)(k - 1) * ${UC}_GRAD_WEIGHTS_SIZE;
+for (int j = 0; j < ${UC}_GRAD_WEIGHTS_SIZE; ++j) b->grad_weights[j] += s[j];
+}
+}
+
+static struct ${name}_batch ${name}_batch_new(int n, const float *inputs, float *outputs, const float *grad_outputs,
+float *grad_inputs, float *grad_weights, ${name}_grad_fn grad_of, void *arg, void *workspace, int threads)
+{
+struct ${name}_batch b;
+b.n = n;
+b.groups = n < ${UC}_GRAD_GROUPS ? n : ${UC}_GRAD_GROUPS;
+b.inputs = inputs;
+b.outputs = outputs;
+b.grad_outputs = grad_outputs;
+b.grad_inputs = grad_inputs;
+b.grad_weights = grad_weights;
+b.grad_of = grad_of;
+b.arg = arg;
+b.sums = (float *)((char *)workspace + (size_t)threads * ${UC}_BACKWARD_THREAD_BYTES);
+return b;
+}
+
+/* The gradients of a batch of n items (see struct ${name}_batch): grad_weights (written) is
+ * the sum of the items' weight gradients, summed in ${UC}_GRAD_GROUPS groups of consecutive
+ * items and then group after group, so that every build and every number of threads gives
+ * the same bits. workspace: ${UC}_BACKWARD_BATCH_WORKSPACE_SIZE(1) bytes. */
+void ${name}_backward_batch(int n, const float *inputs, float *outputs, const float *grad_outputs, float *grad_inputs,
+float *grad_weights, ${name}_grad_fn grad_of, void *arg, void *workspace)
+{
+struct ${name}_batch b = ${name}_batch_new(n, inputs, outputs, grad_outputs, grad_inputs, grad_weights, grad_of, arg,
+workspace, 1);
+$zero_all
+for (int k = 0; k < b.groups; ++k) ${name}_batch_group(&b, k, workspace);
+${name}_batch_sum(&b);
+}
+
+//@ batch_team
+/* A team's share of a batch: each thread takes groups until none is left. */
+static void ${name}_team_groups(struct cnnc_team *t, int thread)
+{
+const struct ${name}_batch *b = t->job;
+float *ws = (float *)((char *)t->workspace + (size_t)thread * ${UC}_BACKWARD_THREAD_BYTES);
+for (int k = CNNC_TAKE(t->next_item); k < b->groups; k = CNNC_TAKE(t->next_item)) ${name}_batch_group(b, k, ws);
+}
+
+/* ${name}_backward_batch on a team: the groups shared among its threads, the same bits.
+ * workspace: ${UC}_BACKWARD_BATCH_WORKSPACE_SIZE(threads of the team) bytes. */
+void ${name}_backward_batch_team(${name}_team *team, int n, const float *inputs, float *outputs,
+const float *grad_outputs, float *grad_inputs, float *grad_weights, ${name}_grad_fn grad_of, void *arg,
+void *workspace)
+{
+struct cnnc_team *t = (struct cnnc_team *)team;
+struct ${name}_batch b = ${name}_batch_new(n, inputs, outputs, grad_outputs, grad_inputs, grad_weights, grad_of, arg,
+workspace, t->threads);
+const unsigned csr = cnnc_denormals_off();
+$zero_all
+t->workspace = workspace;
+t->job = &b;
+cnnc_team_job(t, ${name}_team_groups, 0);
+t->job = NULL;
+${name}_batch_sum(&b);
+cnnc_denormals_restore(csr);
+}

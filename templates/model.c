@@ -93,6 +93,7 @@ const float *input;
 float *output;
 void *workspace;
 int items; /* a batch job: items, each run whole by one thread */
+void *job; /* what else a job needs (the backward pass's batches) */
 size_t workspace_bytes;
 int next_item;
 struct cnnc_step step[$NSTEPS_MAX]; /* one per shared layer */

@@ -115,6 +115,22 @@ void ${name}_train_forward(const float *input, float *output, void *workspace);
 void ${name}_train_backward(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
 void *workspace);
 
+/* Batches: ${name}_backward_batch(n, inputs, outputs, grad_outputs, grad_inputs, grad_weights,
+ * grad_of, arg, workspace) runs n items, one after another in each buffer: it writes the
+ * outputs (outputs may be NULL) and the input gradients (grad_inputs may be NULL), and the
+ * sum of the items' weight gradients into grad_weights. Each item's output gradient is
+ * read from grad_outputs or, with grad_of, computed by grad_of(arg, item, output,
+ * grad_output) (the gradient of a loss, say). The sum is taken in ${UC}_GRAD_GROUPS groups of
+ * consecutive items, then group after group, so every build and number of threads gives
+ * the same bits. workspace: ${UC}_BACKWARD_BATCH_WORKSPACE_SIZE(1) bytes$team_batch_doc. */
+#define ${UC}_GRAD_GROUPS $GROUPS
+#define ${UC}_BACKWARD_THREAD_BYTES $THREAD_BYTES
+#define ${UC}_BACKWARD_BATCH_WORKSPACE_SIZE(threads) ((size_t)(threads) * $THREAD_BYTES + $SUMS_BYTES)
+typedef void (*${name}_grad_fn)(void *arg, int item, const float *output, float *grad_output);
+void ${name}_backward_batch(int n, const float *inputs, float *outputs, const float *grad_outputs, float *grad_inputs,
+float *grad_weights, ${name}_grad_fn grad_of, void *arg, void *workspace);
+$team_batch
+
 //@ weight
 #define ${UC}_WEIGHT_${K}_NAME "$NAME"
 #define ${UC}_WEIGHT_${K}_OFFSET $OFFSET

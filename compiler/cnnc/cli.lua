@@ -203,7 +203,7 @@ function M.root()
 end
 
 -- The runtime files an executable links (runtime/), the CLI main first.
-M.RUNTIME_SOURCES = { 'cnnc_main.c', 'cnnc_cli.c', 'cnnc_io.c', 'cnnc_npy.c', 'cnnc_pnm.c' }
+M.RUNTIME_SOURCES = { 'cnnc_main.c', 'cnnc_cli.c', 'cnnc_grad.c', 'cnnc_io.c', 'cnnc_npy.c', 'cnnc_pnm.c' }
 
 -- The shell command that builds executable `out` from dir/NAME.c and the runtime. objs:
 -- optional prebuilt objects of the model-independent runtime files (M.runtime_objects),

@@ -24,6 +24,10 @@ local util = require 'cnnc.util'
 
 local M = {}
 
+-- Groups of a batch's items whose weight gradients are summed apart (at least the build's
+-- threads): a team shares the groups, and the sums do not depend on who computed them.
+M.GROUPS = 8
+
 -- The trainable weights in grad_weights: a list of {key, shape, size, offset} and the total
 -- size in floats.
 function M.weights(g)
@@ -230,7 +234,22 @@ function M.render(g, E)
     barena = #decls > 0 and 'float *arena = workspace;' or '(void)workspace;',
     zero = wsize > 0 and string.format('memset(grad_weights, 0, sizeof(float) * %d);', wsize) or '',
   })
-  return { functions = texts, api = tidy.run(api), weights = wlist, size = wsize, ws = 4 * bp.arena_floats }
+  -- Batches: GRAD_GROUPS fixed groups of items (any team size gives the same sums).
+  local groups = math.max(M.GROUPS, g.threads or 1)
+  local thread_bytes = math.ceil((4 * bp.arena_floats + 8 * util.prod(ir.shape_of(g, g.output))) / 64) * 64
+  local zero = wsize > 0 and string.format('memset(gw, 0, sizeof(float) * %d);', wsize) or ''
+  local batch = template.section('backward', 'batch', { name = name, UC = uc, ARENA_FLOATS = bp.arena_floats,
+    zero_group = zero,
+    zero_all = wsize > 0 and string.format('if (b.groups == 0) memset(grad_weights, 0, sizeof(float) * %d);', wsize) or '' })
+  local team = g.threads > 1
+  if team then
+    batch = batch .. '\n\n' .. template.section('backward', 'batch_team', { name = name, UC = uc,
+      zero_all = wsize > 0 and string.format('if (b.groups == 0) memset(grad_weights, 0, sizeof(float) * %d);', wsize)
+        or '' })
+  end
+  return { functions = texts, api = tidy.run(api) .. '\n\n' .. tidy.run(batch), weights = wlist, size = wsize,
+    ws = 4 * bp.arena_floats, groups = groups, thread_bytes = thread_bytes, sums_bytes = 4 * (groups - 1) * wsize,
+    team = team }
 end
 
 return M

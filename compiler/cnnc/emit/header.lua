@@ -104,7 +104,17 @@ local function backward_section(name, uc, b)
       SIZE = w.size, RANK = #w.shape, SHAPE = shape })
     list[#list + 1] = string.format('{%s, %d, %d, %d, {%s}}', c_string(w.key), w.offset, w.size, #w.shape, shape)
   end
+  local team_batch, team_doc = '', ''
+  if b.team then
+    team_doc = string.format(', or %s_BACKWARD_BATCH_WORKSPACE_SIZE(threads of the team) for %s_backward_batch_team',
+      uc, name)
+    team_batch = string.format('void %s_backward_batch_team(%s_team *team, int n, const float *inputs, float *outputs, '
+      .. 'const float *grad_outputs, float *grad_inputs, float *grad_weights, %s_grad_fn grad_of, void *arg, '
+      .. 'void *workspace);', name, name, name)
+  end
   return template.section('model.h', 'backward', { name = name, UC = uc, NUM = #b.weights, SIZE = b.size, WS = b.ws,
+    GROUPS = b.groups, THREAD_BYTES = b.thread_bytes, SUMS_BYTES = b.sums_bytes, team_batch = team_batch,
+    team_batch_doc = team_doc,
     weights = table.concat(parts, '\n'), list = #list > 0 and table.concat(list, ', ') or '{"", 0, 0, 0, {0}}' })
 end
 

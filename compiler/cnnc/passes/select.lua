@@ -34,7 +34,8 @@
 --   3. the threads: with opts.threads > 1, which layers are shared and into how many parts
 --      (cnnc.threads), and whether the team of threads pays at all; when it does not, the
 --      plans are made again for one thread and g.threads is 1: such a build is exactly the
---      single-thread build.
+--      single-thread build (a backward build keeps g.threads: its team shares the items of
+--      batches, cnnc.emit.backward).
 -- The memory plan reads sel.scratch; the emitter reads everything else. Generic targets
 -- (no vectors) run every layer's own C (sel.kernel 'generic').
 
@@ -195,7 +196,8 @@ function M.run(g, opts)
         end
       end
     else
-      threads = 1
+      -- A backward build keeps its team for batches, whose items it shares.
+      if not opts.backward then threads = 1 end
       for _, n in ipairs(g.nodes) do replan(n, t, opts, 1) end
     end
   end
