@@ -137,3 +137,12 @@ $team_batch
 #define ${UC}_WEIGHT_${K}_SIZE $SIZE
 #define ${UC}_WEIGHT_${K}_RANK $RANK
 #define ${UC}_WEIGHT_${K}_SHAPE {$SHAPE}
+
+//@ train
+
+/* A training build (model:compile{train = true}): the trainable weights are writable, in
+ * the layout of the weight gradients; after changing them, call ${name}_refresh(), which
+ * makes again the arrays derived from them (folded batch norms, packed kernels). */
+#define ${UC}_TRAINING 1
+float *${name}_weights(void);
+void ${name}_refresh(void);

@@ -81,11 +81,27 @@ function M.run(g, opts)
   local info = { version = M.VERSION, target = t, source = util.c_comment(opts.source or g.source or 'a model'),
     summary = util.c_comment(header.summary_text(g)) }
 
+  local backward = g.backward and require('cnnc.emit.backward')
+  local T
+  if g.train then
+    T = require('cnnc.emit.train').new(g, backward.weights(g))
+    E.train = T
+  end
   local funcs = layer_functions(g, E)
   local fwd = forward.render(g, E, ir.io(g))
-  local bwd = g.backward and require('cnnc.emit.backward').render(g, E)
-  local blob = opts.blob and constants.blob_new('_binary_' .. name .. '_weights_bin_start') or nil
-  local weights = constants.section(g, E, blob)
+  local bwd = backward and backward.render(g, E)
+  local blob = opts.blob and not T and constants.blob_new('_binary_' .. name .. '_weights_bin_start') or nil
+  local weights, refresh
+  if T then
+    -- a training build: its weights writable, and what derives from them refreshed
+    local function emit_all(g2, E2)
+      return table.concat(layer_functions(g2, E2), '\n') .. table.concat(backward.render(g2, E2).functions, '\n')
+    end
+    T:classify(g, E, t, emit_all, table.concat(funcs, '\n') .. table.concat(bwd.functions, '\n'))
+    weights, refresh = T:section(g, E)
+  else
+    weights = constants.section(g, E, blob)
+  end
   local helpers = helpers_section(E, fwd, g.threads)
 
   local parts = {
@@ -110,10 +126,11 @@ function M.run(g, opts)
   section('layers', funcs)
   section('backward', bfuncs)
   section('forward', { tidy.run(fwd.text) })
-  if bwd then section('gradients', { bwd.api }) end
+  if bwd then section('gradients', { bwd.api, refresh and tidy.run(refresh) or nil }) end
   local c_text = template.reindent(table.concat(parts, '\n\n'))
   info.team = fwd.team and { size = fwd.team_size } or nil
   info.backward = bwd
+  if bwd then bwd.train = T ~= nil end
   local h_text = header.text(g, info)
   local blob_bytes
   if blob then blob_bytes = require('ffi').string(blob.buf, 4 * blob.n) end

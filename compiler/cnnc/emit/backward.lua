@@ -72,31 +72,35 @@ local function unfold_fn(n, E, offsets)
       mean[c + 1], inv[c + 1] = st.mean.data[c], 1 / s
       scale[c + 1] = (st.gamma and st.gamma.data[c] or 1) / s
     end
-    local sname = E:constant(n, origin .. '_fold_scale', scale, 'batch norm ' .. fold.origin .. ' folded: gamma / sqrt(var + eps)')
+    -- a training build reads the arrays it refreshes (cnnc.emit.train), others constants
+    local kb, bb, sname
+    if E.train then kb, bb, sname = E.train:fold_names(n, i) end
+    sname = sname or E:constant(n, origin .. '_fold_scale', scale, 'batch norm ' .. fold.origin
+      .. ' folded: gamma / sqrt(var + eps)')
     local gline, bline = '', ''
-    if st.gamma or st.beta then
+    if st.gamma then
       local iname = E:constant(n, origin .. '_fold_inv_std', inv, 'batch norm ' .. fold.origin .. ': 1 / sqrt(var + eps)')
       local mname = E:constant(n, origin .. '_fold_mean', mean, 'batch norm ' .. fold.origin .. ': moving_mean')
-      local kb = E:constant(n, 'kernel_before_' .. origin, (function()
-        local t = {}
-        for j = 0, kn - 1 do t[j + 1] = fold.kernel.data[j] end
-        return t
-      end)(), string.format('%s.kernel before batch norm %s was folded in', n.name, fold.origin))
-      local bb = fold.bias and E:constant(n, 'bias_before_' .. origin, (function()
-        local t = {}
-        for j = 0, bn - 1 do t[j + 1] = fold.bias.data[j] end
-        return t
-      end)(), string.format('%s.bias before batch norm %s was folded in', n.name, fold.origin))
-      if st.gamma then
-        param('float *restrict dgamma_' .. origin, 'dw:' .. fold.origin .. '.gamma')
-        gline = string.format('dgamma_%s[c] += g * %s[j * %d + c] * %s[c];', origin, kb, oc, iname)
-        bline = string.format('dgamma_%s[c] += g * (%s - %s[c]) * %s[c];', origin,
-          bb and string.format('%s[j * %d + c]', bb, oc) or '0.0f', mname, iname)
+      if not E.train then
+        kb = E:constant(n, 'kernel_before_' .. origin, (function()
+          local t = {}
+          for j = 0, kn - 1 do t[j + 1] = fold.kernel.data[j] end
+          return t
+        end)(), string.format('%s.kernel before batch norm %s was folded in', n.name, fold.origin))
+        bb = fold.bias and E:constant(n, 'bias_before_' .. origin, (function()
+          local t = {}
+          for j = 0, bn - 1 do t[j + 1] = fold.bias.data[j] end
+          return t
+        end)(), string.format('%s.bias before batch norm %s was folded in', n.name, fold.origin))
       end
-      if st.beta then
-        param('float *restrict dbeta_' .. origin, 'dw:' .. fold.origin .. '.beta')
-        bline = bline .. string.format('\ndbeta_%s[c] += g;', origin)
-      end
+      param('float *restrict dgamma_' .. origin, 'dw:' .. fold.origin .. '.gamma')
+      gline = string.format('dgamma_%s[c] += g * %s[j * %d + c] * %s[c];', origin, kb, oc, iname)
+      bline = string.format('dgamma_%s[c] += g * (%s - %s[c]) * %s[c];', origin,
+        bb and string.format('%s[j * %d + c]', bb, oc) or '0.0f', mname, iname)
+    end
+    if st.beta then
+      param('float *restrict dbeta_' .. origin, 'dw:' .. fold.origin .. '.beta')
+      bline = bline .. string.format('\ndbeta_%s[c] += g;', origin)
     end
     body[#body + 1] = template.section('backward', 'unfold_one', { origin = fold.origin, ROWS = kn / oc, OC = oc,
       KN = kn, BROWS = bn / oc, scale = sname, kernel_line = gline, bias_line = bline,
@@ -132,7 +136,7 @@ local function functions(g, E)
         texts[#texts + 1] = tidy.run(utext)
         c.unfold = call
       end
-      calls[n] = c
+      calls[n.name] = c
     end
   end
   return texts, calls
@@ -178,7 +182,7 @@ local function steps_text(g, calls, offsets)
     lines[#lines + 1] = guard and ('if (grad_input != NULL) ' .. s) or s
   end
   for i, st in ipairs(bp.steps) do
-    local n, c = st.node, calls[st.node]
+    local n, c = st.node, calls[st.node.name]
     local what = string.format('/* %s (%s) */', n.name, n.op)
     if st.kind == 'epilogue' then
       lines[#lines + 1] = what

@@ -58,6 +58,8 @@ local function array_text(cname, values, count, comment, blob)
     comment = util.c_comment(comment), cname = cname, count = count, values = table.concat(lines, '\n') })
 end
 
+M.array_text = array_text
+
 -- The texts of the weights section (a blob's declaration first), given the graph, the
 -- emit context after every layer was emitted, and the blob (or nil).
 function M.section(g, E, blob)

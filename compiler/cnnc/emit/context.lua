@@ -118,9 +118,12 @@ function Context:part_params(threaded, uses_work)
 end
 
 -- A constant array derived at emit time (packed weights, window tables); returns its C name.
-function Context:constant(node, cname_suffix, values, comment)
+-- affine (optional): {step, part = 'scale' | 'shift'} for an array of a batch norm's scale
+-- or shift padded with zeros, which a training build computes again from gamma and beta
+-- (cnnc.emit.train; other arrays it tells apart by their values).
+function Context:constant(node, cname_suffix, values, comment, affine)
   local name = util.c_ident(node.name) .. '_' .. cname_suffix
-  self.constants[#self.constants + 1] = { name = name, values = values, comment = comment }
+  self.constants[#self.constants + 1] = { name = name, values = values, comment = comment, affine = affine }
   return name
 end
 

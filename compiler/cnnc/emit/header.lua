@@ -113,7 +113,8 @@ local function backward_section(name, uc, b)
       .. 'void *workspace);', name, name, name)
   end
   return template.section('model.h', 'backward', { name = name, UC = uc, NUM = #b.weights, SIZE = b.size, WS = b.ws,
-    GROUPS = b.groups, THREAD_BYTES = b.thread_bytes, SUMS_BYTES = b.sums_bytes, team_batch = team_batch,
+    GROUPS = b.groups, THREAD_BYTES = b.thread_bytes, SUMS_BYTES = b.sums_bytes,
+    team_batch = team_batch .. (b.train and ('\n' .. template.section('model.h', 'train', { name = name, UC = uc })) or ''),
     team_batch_doc = team_doc,
     weights = table.concat(parts, '\n'), list = #list > 0 and table.concat(list, ', ') or '{"", 0, 0, 0, {0}}' })
 end
