@@ -71,6 +71,13 @@ static void backward_batch_team(void *team, int n, const float *inputs, const fl
 #define CNNC_BACKWARD_OPS 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL
 #endif
 
+#ifdef CNNC_PROFILE_API
+static const char *const cnnc_profile_names[] = CNNC_UC(_PROFILE_NAMES);
+#define CNNC_PROFILE_OPS CNNC_UC(_PROFILE_STEPS), cnnc_profile_names, CNNC_PASTE(CNNC_MODEL, _predict_profile)
+#else
+#define CNNC_PROFILE_OPS 0, NULL, NULL
+#endif
+
 static const cnnc_model cnnc_this_model = {
     CNNC_QUOTE(CNNC_MODEL),
     CNNC_UC(_INPUT_RANK), CNNC_UC(_INPUT_SHAPE),
@@ -84,6 +91,7 @@ static const cnnc_model cnnc_this_model = {
     CNNC_TENSORS,
     CNNC_TEAM_OPS,
     CNNC_BACKWARD_OPS,
+    CNNC_PROFILE_OPS,
 };
 
 int main(int argc, char **argv)

@@ -28,6 +28,9 @@ M.VERSION = 'cnnc 0.1'
 M.float_literal = constants.float_literal
 M.weight_floats = constants.weight_floats
 
+-- The bytes of a blob emit.run returned (little-endian float32), as a Lua string.
+function M.blob_bytes(blob) return require('ffi').string(blob.buf, 4 * blob.n) end
+
 -- The target's vector macros and CPU check (templates/simd.c).
 local function target_prelude(t, name)
   if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
@@ -70,9 +73,10 @@ local function helpers_section(E, fwd, threads)
   return out
 end
 
--- Returns c_text, h_text and, with opts.blob, the weights as little-endian float32 bytes
--- (NAME.weights.bin, linked in as an object: see cnnc.cli). g: a graph after the select
--- and plan passes; opts: {source = model file name, blob = bool}.
+-- Returns c_text, h_text and, with opts.blob, the weights as a float32 array {buf, n}
+-- (NAME.weights.bin, little-endian, linked in as an object: see cnnc.cli; M.blob_bytes
+-- gives its bytes as a string). g: a graph after the select and plan passes; opts:
+-- {source = model file name, blob = bool}.
 function M.run(g, opts)
   opts = opts or {}
   local name = g.name
@@ -90,8 +94,7 @@ function M.run(g, opts)
   local funcs = layer_functions(g, E)
   local fwd = forward.render(g, E, ir.io(g))
   local bwd = backward and backward.render(g, E)
-  local blob = opts.blob and not T and constants.blob_new('_binary_' .. name .. '_weights_bin_start') or nil
-  local weights, refresh
+  local weights, refresh, blob
   if T then
     -- a training build: its weights writable, and what derives from them refreshed
     local function emit_all(g2, E2)
@@ -100,7 +103,7 @@ function M.run(g, opts)
     T:classify(g, E, t, emit_all, table.concat(funcs, '\n') .. table.concat(bwd.functions, '\n'))
     weights, refresh = T:section(g, E)
   else
-    weights = constants.section(g, E, blob)
+    weights, blob = constants.section(g, E, opts.blob and ('_binary_' .. name .. '_weights_bin_start') or nil)
   end
   local helpers = helpers_section(E, fwd, g.threads)
 
@@ -131,10 +134,9 @@ function M.run(g, opts)
   info.team = fwd.team and { size = fwd.team_size } or nil
   info.backward = bwd
   if bwd then bwd.train = T ~= nil end
+  info.profile = fwd.profile
   local h_text = header.text(g, info)
-  local blob_bytes
-  if blob then blob_bytes = require('ffi').string(blob.buf, 4 * blob.n) end
-  return c_text, h_text, blob_bytes
+  return c_text, h_text, blob
 end
 
 return M

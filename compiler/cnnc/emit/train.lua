@@ -20,6 +20,7 @@
 -- not a gather of one weight array, is an error: such a kernel cannot run in a training
 -- build (cnnc.passes.select keeps Winograd out of them).
 
+local ffi = require 'ffi'
 local context = require 'cnnc.emit.context'
 local constants = require 'cnnc.emit.constants'
 local ir = require 'cnnc.ir'
@@ -74,6 +75,20 @@ local function weight_source(self, n, w)
   return cname, 'const'
 end
 
+-- The values of constant c as a Lua list (kept in c.values): a constant given by a fill
+-- function (cnnc.emit.context: E:constant) is filled into a buffer of ctype, 'double' for
+-- the tagged emission (a tag needs more bits than a float has).
+local function values_of(c, ctype)
+  if not c.values then
+    local buf = ffi.new(ctype .. '[?]', math.max(c.count, 1))
+    c.fill(buf)
+    local v = {}
+    for i = 1, c.count do v[i] = buf[i - 1] end
+    c.values = v
+  end
+  return c.values
+end
+
 -- Emits the layers once more with tagged weights and sorts E.constants into constant,
 -- affine-derived and gathers. emit_all(g, E) runs every emitter and returns their text;
 -- texts: what it returned for g and E.
@@ -99,6 +114,8 @@ function M.classify(self, g, E, t, emit_all, texts)
   for k, c in ipairs(E.constants) do
     local c2 = E2.constants[k]
     assert(c.name == c2.name, 'cnnc: the tagged emission made other arrays')
+    values_of(c, 'float')
+    values_of(c2, 'double')
     if c.affine then
       c.derived = 'affine'
     else
