@@ -173,6 +173,13 @@ local function steps_text(g, calls, offsets)
     for i, r in ipairs(roles) do
       if r:match('^dw:') then a[i] = weight(n, st, r)
       elseif r == 'fold' then a[i] = ptr(st.fold)
+      elseif r == 'work' then
+        if not used.scratch then
+          used.scratch = true
+          decls[#decls + 1] = string.format('float *scratch = arena + %d; /* the backward kernels\' scratch */',
+            bp.scratch_offset)
+        end
+        a[i] = 'scratch'
       else a[i] = ptr(assert(map[r], 'cnnc: backward step has no ' .. r)) end
     end
     return table.concat(a, ', ')

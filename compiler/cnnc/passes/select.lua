@@ -166,6 +166,22 @@ local function thread_steps(g, t)
   return steps
 end
 
+-- Step 4 (builds with backward code): the kernel of each layer's backward code, the first
+-- of the layer module's `backward_kernels` that is eligible (node.sel.bK, its plan bplan
+-- and the scratch it needs, bscratch); nil: the layer module's own emit_backward.
+local function choose_backward(n, t, opts)
+  for _, entry in ipairs(n.layer.backward_kernels or {}) do
+    local K = kernel(entry)
+    if K.eligible(n, t) then
+      local p = K.plan(n, t, { threads = 1, tune = opts.tune })
+      if p then
+        n.sel.bK, n.sel.bplan, n.sel.bscratch = K, p, p.scratch or 0
+        return
+      end
+    end
+  end
+end
+
 -- opts: {target (cnnc.targets entry), winograd = 'auto'|'on'|'off', threads = N, fuse = bool,
 -- keep_all = bool, backward = bool, tune = cnnc.tune table}.
 function M.run(g, opts)
@@ -201,6 +217,9 @@ function M.run(g, opts)
       for _, n in ipairs(g.nodes) do replan(n, t, opts, 1) end
     end
   end
+  if opts.backward and t.width > 1 then
+    for _, n in ipairs(g.nodes) do choose_backward(n, t, opts) end
+  end
   g.threads = threads
   g.tune = tune
   g.target = t
@@ -227,6 +246,7 @@ function M.describe(g)
     if sel.scratch > 0 then parts[#parts + 1] = string.format('scratch %d floats', sel.scratch) end
     if sel.parts then parts[#parts + 1] = string.format('shared in %d parts', sel.parts) end
     if sel.pre_parts then parts[#parts + 1] = string.format('input copy shared in %d parts', sel.pre_parts) end
+    if sel.bK then parts[#parts + 1] = 'backward: ' .. (sel.bplan.describe or sel.bK.name) end
     lines[#lines + 1] = table.concat(parts, '; ')
   end
   return table.concat(lines, '\n')
