@@ -1,6 +1,6 @@
-// Backward code on a SIMD target (cnnc.simd.conv_backward, cnnc.simd.dense_backward,
-// cnnc.simd.pool_backward): weight gradients in register tiles, pooling gradients on
-// vectors. Gradients written first, then what is read.
+// Backward code of convolutions on a SIMD target (cnnc.simd.conv_backward): the kernel's
+// gradient in register tiles, the bias's on vectors (the input gradient is a forward
+// convolution, templates/simd_conv.c). Gradients written first, then what is read.
 
 //@ dw_tile
 /* $IT input channels x $V vectors of output channels of the kernel's gradient at one window
