@@ -387,3 +387,50 @@ t->job = NULL;
 ${name}_batch_sum(&b);
 cnnc_denormals_restore(csr);
 }
+
+//@ softmax
+/* $comment */
+static void $fn(float *restrict dx, const float *restrict x, const float *restrict dy)
+{
+for (int o = 0; o < $OUTER; ++o) {
+for (int i = 0; i < $INNER; ++i) {
+const float *xr = &x[o * $ROW + i];
+const float *g = &dy[o * $ROW + i];
+float *d = &dx[o * $ROW + i];
+float m = xr[0];
+for (int k = 1; k < $N; ++k) {
+if (xr[k * $INNER] > m) m = xr[k * $INNER];
+}
+float s = 0.0f;
+for (int k = 0; k < $N; ++k) s += expf(xr[k * $INNER] - m);
+float dot = 0.0f;
+for (int k = 0; k < $N; ++k) dot += $term;
+for (int k = 0; k < $N; ++k) d[k * $INNER] = $grad;
+}
+}
+}
+
+//@ permute
+/* $comment */
+static void $fn(float *restrict dx, const float *restrict dy)
+{
+$open
+dx[$in_index] = dy[$out_index];
+$close
+}
+
+//@ binary
+/* $comment */
+static void $fn($params)
+{
+$clear
+$open
+const float *g = &dy[$out_index];
+const float *a = &x[$a_index];
+const float *b = &$b[$b_index];
+$pointer
+for (int c = 0; c < $C; ++c) {
+$body
+}
+$close
+}

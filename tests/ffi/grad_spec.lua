@@ -1,10 +1,12 @@
 -- Gradients in the generated C, from Lua (model:compile{backward = true} / {train = true}):
 -- net:backward against PyTorch autograd on every case of tests/golden/grad (the cases take
 -- turns between the portable C and this machine's SIMD target, whose forward kernels the
--- backward pass reads), with the forward outputs of the run; net:gradient's objectives
--- against net:backward; a training build: an SGD step is w - lr g and refresh makes the
--- layers read the new weights (a folded batch norm too), fit lowers the loss on a
--- learnable task, save_weights writes what training made; and the mistakes' messages.
+-- backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax and Permute
+-- layers against the reference interpreter (also without the input gradient);
+-- net:gradient's objectives against net:backward; a training build: an SGD step is
+-- w - lr g and refresh makes the layers read the new weights (a folded batch norm too),
+-- fit lowers the loss on a learnable task, save_weights writes what training made; and the
+-- mistakes' messages.
 
 local H = dofile((debug.getinfo(1, 'S').source:match('^@(.*[/\\])') or './') .. 'helper.lua')
 local cnnc = require 'cnnc'
@@ -57,6 +59,68 @@ describe('net:backward against PyTorch autograd (tests/golden/grad)', function()
       assert.same(files, keys)
       for k, g in pairs(dw) do close(g, cnnc.read_npy(data .. '/grads/' .. k .. '.npy'), 2e-6, k) end
     end)
+  end
+end)
+
+describe('net:backward of layers the golden cases lack', function()
+  local runner = require 'cnnc.runner'
+  local driver = require 'cnnc.driver'
+  local u = { 'random_uniform', minval = 0.5, maxval = 1.5 }
+  local models = {
+    prelu = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.PReLU { alpha_initializer = u }) end,
+    prelu_shared_first = function(m) m:add(cnnc.PReLU { alpha_shape = { 6, 1 }, alpha_initializer = u }) end,
+    add = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Add { operand_shape = { 6 }, operand_initializer = u }) end,
+    subtract_first = function(m)
+      m:add(cnnc.Conv2D { 6, 3 })
+      m:add(cnnc.Subtract { operand_shape = { 5, 1, 1 }, operand_first = true, operand_initializer = u })
+    end,
+    multiply_stretching_x = function(m)
+      m:add(cnnc.Conv2D { 1, 3 })
+      m:add(cnnc.Multiply { operand_shape = { 5, 4, 3 }, operand_initializer = u })
+      m:add(cnnc.Activation { 'tanh' })
+    end,
+    divide = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Divide { operand_shape = { 6 }, operand_initializer = u }) end,
+    divide_first = function(m)
+      m:add(cnnc.Conv2D { 6, 3, activation = 'sigmoid' })
+      m:add(cnnc.Divide { operand_shape = { 6 }, operand_first = true, operand_initializer = u })
+    end,
+    softmax = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Softmax {}) end,
+    softmax_axis1 = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Softmax { axis = 1 }) end,
+    log_softmax_axis2 = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.LogSoftmax { axis = 2 }) end,
+    permute = function(m)
+      m:add(cnnc.Permute { { 2, 3, 1 } })
+      m:add(cnnc.Conv2D { 6, 3, activation = 'tanh' })
+      m:add(cnnc.Permute { { 3, 1, 2 } })
+    end,
+  }
+  local names = {}
+  for name in pairs(models) do names[#names + 1] = name end
+  table.sort(names)
+  for i, name in ipairs(names) do
+    local add = models[name]
+    do
+      local target = i % 2 == 1 and 'generic' or 'native'
+      it(name .. ' (' .. target .. ')', function()
+        local m = cnnc.Sequential { name = name, input_shape = { 7, 6, 4 }, seed = 3 }
+        add(m)
+        m:add(cnnc.Flatten {})
+        m:add(cnnc.Dense { 3 })
+        local typed = assert(driver.compile(m, { stop = 'shape' })).typed
+        local net = m:compile { backward = true, target = target, cache = cache }
+        local x, dy = cnnc.Tensor({ 2, 7, 6, 4 }), cnnc.Tensor({ 2, 3 })
+        for i = 0, x.n - 1 do x.data[i] = math.sin(i * 0.37) end
+        for i = 0, dy.n - 1 do dy.data[i] = math.cos(i) end
+        local dx, dw = net:backward(x, dy)
+        local want_dx, want = runner.backward_batch(typed, x, dy)
+        close(dx, want_dx, 1e-5, 'input gradient')
+        for k, g in pairs(dw) do close(g, want[k], 1e-5, k) end
+        -- without the input gradient (as fit runs), the weights' are the same
+        local grad = require 'cnnc.ffi.grad'
+        local _, none, gw = grad.run(net, x, 2, { dy = dy, no_dx = true })
+        assert.is_nil(none)
+        for k, g in pairs(grad.by_key(net, gw)) do close(g, dw[k], 0, k .. ' without dx') end
+      end)
+    end
   end
 end)
 
