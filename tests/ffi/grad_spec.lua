@@ -235,6 +235,42 @@ describe('training (train = true)', function()
     H.rmdir(dir)
   end)
 
+  it('trains the constant operands of PReLU and arithmetic layers (SIMD target)', function()
+    local function build(init)
+      local m = cnnc.Sequential { name = 'operands', input_shape = { 6, 6, 2 }, seed = 1 }
+      m:add(cnnc.Conv2D { 16, 3 })
+      m:add(cnnc.PReLU { alpha_shape = { 1, 1, 16 }, alpha_initializer = init and { 'constant', value = 0.25 } or nil })
+      m:add(cnnc.Multiply { operand_shape = { 16 }, operand_initializer = init and 'ones' or nil })
+      m:add(cnnc.Flatten {})
+      m:add(cnnc.Dense { 2, activation = 'softmax' })
+      return m
+    end
+    local net = build(true):compile { train = true, target = 'native', cache = cache }
+    local x, y = cnnc.Tensor({ 4, 6, 6, 2 }), cnnc.Tensor({ 4 }, 'int32')
+    for i = 0, x.n - 1 do x.data[i] = math.sin(i) end
+    for i = 0, 3 do y.data[i] = i % 2 end
+    local p, dy = net:predict(x), cnnc.Tensor({ 4, 2 })
+    for i = 0, 3 do dy.data[i * 2 + y.data[i]] = -1 / (4 * p.data[i * 2 + y.data[i]]) end
+    local _, dw = net:backward(x, dy)
+    local before = { alpha = net:weight('p_re_lu', 'alpha'):clone(), operand = net:weight('multiply', 'operand'):clone() }
+    net:fit { x = x, y = y, optimizer = cnnc.optim.sgd { lr = 0.5 }, epochs = 1, batch_size = 4, quiet = true,
+      shuffle = false }
+    for layer, w in pairs({ p_re_lu = 'alpha', multiply = 'operand' }) do
+      local g, want = dw[layer .. '.' .. w], cnnc.Tensor({ 16 })
+      for i = 0, 15 do want.data[i] = before[w].data[i] - 0.5 * g.data[i] end
+      close(net:weight(layer, w), want, 1e-6, layer .. '.' .. w)
+    end
+    local dir = H.tmpdir()
+    net:save_weights(dir)
+    local m2 = build(false)
+    for _, f in ipairs(list(dir)) do
+      local layer, wname = f:match('^(.*)%.([^.]+)%.npy$')
+      m2:set_weight(layer, wname, cnnc.read_npy(dir .. '/' .. f))
+    end
+    close(m2:compile { target = 'native', cache = cache }:predict(x), net:predict(x), 0, 'predictions after training')
+    H.rmdir(dir)
+  end)
+
   it('fit lowers the loss and learns the task; evaluate agrees with the history', function()
     local net = classifier(2):compile { train = true, threads = 2, cache = cache }
     local x, y = bars(200, 4)
