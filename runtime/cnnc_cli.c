@@ -314,6 +314,8 @@ static int options_parse(struct cli *c, int argc, char **argv)
     }
     if (top_given && c->grad_output != NULL)
         return usage_error(c, "--top does not go with --grad-output");
+    if (c->profile > 0 && c->grad_output != NULL)
+        return usage_error(c, "--profile times the forward pass; it does not go with --grad-output");
     if (c->weight_grads != NULL && c->grad_output == NULL)
         return usage_error(c, "--weight-grads needs --grad-output (the gradient of the output)");
     if (c->single && c->inputs == 0)

@@ -135,6 +135,9 @@ Test(grad, option_mistakes_are_usage_errors)
     cr_assert_eq(tu_cli(&tu_fake_grad_model, out, sizeof out, err, sizeof err, tu_path("x.npy"), "--grad-output",
                         tu_path("x.npy"), "--top", "3", NULL), 2);
     CONTAINS(err, "--top does not go with --grad-output");
+    cr_assert_eq(tu_cli(&tu_fake_grad_model, out, sizeof out, err, sizeof err, tu_path("x.npy"), "--grad-output",
+                        tu_path("x.npy"), "--profile", "3", NULL), 2);
+    CONTAINS(err, "--profile times the forward pass; it does not go with --grad-output");
     cr_assert_eq(tu_cli(&tu_fake_grad_model, out, sizeof out, err, sizeof err, "--help", NULL), 0);
     CONTAINS(out, "--grad-output DY [-o DX] [--weight-grads DIR]");
 }

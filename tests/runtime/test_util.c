@@ -128,7 +128,7 @@ const cnnc_model tu_fake_grad_model = {
     "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
     fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL,
-    2, tu_grad_weights, 5, 64, 64, 0, tu_backward_ws, tu_backward_batch, NULL, 0, NULL, NULL,
+    2, tu_grad_weights, 5, 64, 64, 0, tu_backward_ws, tu_backward_batch, NULL, 2, tu_profile_names, tu_predict_profile,
 };
 
 static char tu_dir[256];
