@@ -19,7 +19,6 @@
  * own beyond stdout/stderr: files go through cnnc_io.c's atomic writers.
  * Exit status: 0 ok, 1 I/O or data error, 2 usage error.
  */
-#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +43,7 @@ struct cli {
     int inputs, outputs;     /* files given */
     long bench, top;
     long threads;            /* the team's size (a --threads build) */
+    const char *grad_output, *weight_grads; /* a --backward build's gradient run (cnnc_grad.c) */
     long profile;            /* --profile runs (a profile build) */
 };
 
@@ -55,17 +55,6 @@ static void shape_format(char *out, size_t outlen, const cnnc_tensor_info *t)
     for (i = 0; i < t->rank; i++)
         shape[i] = t->shape[i];
     cnnc_shape_format(out, outlen, shape, t->rank);
-}
-
-static int ends_with(const char *s, const char *ext)
-{
-    size_t n = strlen(s), e = strlen(ext), i;
-    if (n < e)
-        return 0;
-    for (i = 0; i < e; i++)
-        if (tolower((unsigned char)s[n - e + i]) != ext[i]) /* ext is lower case */
-            return 0;
-    return 1;
 }
 
 /* ---------------------------------------------------------------- help and usage */
@@ -100,6 +89,18 @@ static void help_single(FILE *f, const struct cli *c)
     if (c->m.max_threads > 1)
         fprintf(f, "--threads N the threads to run on, 1 to %d (default %d)\n", c->m.max_threads,
                 c->m.max_threads);
+    if (c->m.backward_ws != NULL)
+        fprintf(f,
+            "\n"
+            "%s INPUT --grad-output DY [-o DX] [--weight-grads DIR] [--bench N]\n"
+            "            runs the backward pass instead (the gradient of the inference function):\n"
+            "            DY, the gradient of the output: float32 %s, or (N, %s with a batch\n"
+            "            (.npy or raw float32); -o writes the input gradient (INPUT's shape:\n"
+            "            .npy, raw float32, or .pgm for a single image) and --weight-grads DIR\n"
+            "            DIR/<layer>.<weight>.npy for each of the %d trainable weights (Keras\n"
+            "            shapes, as --weights reads them), summed over the batch; without\n"
+            "            either, prints them (weights: their norms). --bench N times N\n"
+            "            backward passes of the first item.\n", c->m.name, out, out + 1, c->m.num_weights);
     if (c->m.predict_profile)
         fprintf(f, "--profile N run N times on the first input, one step after another, and print\n"
                    "            the median and least time of every step\n");
@@ -242,17 +243,19 @@ static int options_parse(struct cli *c, int argc, char **argv)
 {
     const cnnc_model *m = &c->m;
     char shape[96];
-    int i, only_files = 0;
+    int i, only_files = 0, top_given = 0;
     c->inputs = c->outputs = 0;
     c->bench = 0;
     c->top = c->single ? CLI_TOP_DEFAULT : 0;
     c->threads = m->max_threads > 1 ? m->max_threads : 1;
+    c->grad_output = c->weight_grads = NULL;
     c->profile = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--bench") == 0
                           || strcmp(a, "--threads") == 0 || strcmp(a, "--profile") == 0
-                          || (c->single && strcmp(a, "--top") == 0);
+                          || (c->single && strcmp(a, "--top") == 0)
+                          || strcmp(a, "--grad-output") == 0 || strcmp(a, "--weight-grads") == 0;
         if (only_files || a[0] != '-' || a[1] == '\0') {
             if (c->single && c->inputs == 1)
                 return usage_error(c, "more than one input: %s", a);
@@ -287,6 +290,14 @@ static int options_parse(struct cli *c, int argc, char **argv)
                 return usage_error(c, most > 1 ? "--threads needs a number from 1 to %ld, not %s"
                                    : "--threads: this build runs on %ld thread (rebuild with "
                                    "`cnnc build --threads N`), not %s", most, v);
+        } else if (strcmp(a, "--grad-output") == 0 || strcmp(a, "--weight-grads") == 0) {
+            if (m->backward_ws == NULL)
+                return usage_error(c, "%s: this build has no backward code (rebuild with `cnnc build "
+                                   "--backward`)", a);
+            if (strcmp(a, "--grad-output") == 0)
+                c->grad_output = v;
+            else
+                c->weight_grads = v;
         } else if (strcmp(a, "--profile") == 0) {
             if (m->predict_profile == NULL)
                 return usage_error(c, "--profile: this build has no per-step timing (rebuild with "
@@ -296,9 +307,17 @@ static int options_parse(struct cli *c, int argc, char **argv)
                                    CLI_BENCH_MAX, v);
         } else if (count_parse(&c->top, v, 0, INT_MAX) != 0) {
             return usage_error(c, "--top needs a number of classes (0 or more), not %s", v);
+        } else {
+            top_given = 1;
         }
         i += takes_value;
     }
+    if (top_given && c->grad_output != NULL)
+        return usage_error(c, "--top does not go with --grad-output");
+    if (c->profile > 0 && c->grad_output != NULL)
+        return usage_error(c, "--profile times the forward pass; it does not go with --grad-output");
+    if (c->weight_grads != NULL && c->grad_output == NULL)
+        return usage_error(c, "--weight-grads needs --grad-output (the gradient of the output)");
     if (c->single && c->inputs == 0)
         return usage_error(c, "missing INPUT");
     if (c->inputs != m->num_inputs)
@@ -307,16 +326,16 @@ static int options_parse(struct cli *c, int argc, char **argv)
     if (c->outputs != 0 && c->outputs != m->num_outputs)
         return usage_error(c, "give -o once per output (%d), or not at all; got %d",
                            m->num_outputs, c->outputs);
-    for (i = 0; i < c->outputs; i++) {
+    for (i = 0; c->grad_output == NULL && i < c->outputs; i++) {
         const cnnc_tensor_info *t = &m->outputs[i];
         shape_format(shape, sizeof shape, t);
-        if (ends_with(c->output[i], ".ppm"))
+        if (cnnc_ends_with(c->output[i], ".ppm"))
             return usage_error(c, "cannot write %s: PPM output is not supported; use .pgm %sor "
                                ".npy", c->output[i], c->single ? "(one image per channel) " : "");
-        if (ends_with(c->output[i], ".pgm") && t->rank != 3 && c->single)
+        if (cnnc_ends_with(c->output[i], ".pgm") && t->rank != 3 && c->single)
             return usage_error(c, "cannot write %s: one PGM per channel needs an (H, W, C) "
                                "output but the model's is %s; use .npy", c->output[i], shape);
-        else if (ends_with(c->output[i], ".pgm") && t->rank != 3)
+        else if (cnnc_ends_with(c->output[i], ".pgm") && t->rank != 3)
             return usage_error(c, "cannot write %s: one PGM per channel needs an (H, W, C) "
                                "output but '%s' has rank %d; use .npy", c->output[i], t->name,
                                t->rank);
@@ -426,44 +445,6 @@ static void items_run(const cnnc_model *m, const struct team *t, const float *in
 
 /* ---------------------------------------------------------------- outputs */
 
-/* One 8-bit image per channel of the (H, W, C) output t, stretched from its min to its
- * max; on failure removes those already written, so either all channels exist or none. */
-static int pgm_channels_write(const char *path, const float *y, const cnnc_tensor_info *t,
-                              char *err, size_t errlen)
-{
-    const int h = t->shape[0], w = t->shape[1], c = t->shape[2];
-    size_t base = strlen(path) - 4, k;
-    char *name = malloc(base + 32);
-    int ch, rc = 0;
-
-    if (name == NULL) {
-        cnnc_err_set(err, errlen, path, "out of memory");
-        return -1;
-    }
-    for (ch = 0; ch < c; ch++) {
-        float lo = 0.0f, hi = 0.0f;
-        int seen = 0;
-        for (k = (size_t)ch; k < t->size; k += (size_t)c) {
-            if (y[k] != y[k]) /* NaN takes no part in the range */
-                continue;
-            lo = !seen || y[k] < lo ? y[k] : lo;
-            hi = !seen || y[k] > hi ? y[k] : hi;
-            seen = 1;
-        }
-        sprintf(name, "%.*s_%d%s", (int)base, path, ch, path + base);
-        if (cnnc_pgm_write(name, y, h, w, c, ch, lo, hi, err, errlen) != 0) {
-            while (--ch >= 0) {
-                sprintf(name, "%.*s_%d%s", (int)base, path, ch, path + base);
-                remove(name);
-            }
-            rc = -1;
-            break;
-        }
-    }
-    free(name);
-    return rc;
-}
-
 /* Output k of every item, written to path by its extension. With several outputs the
  * items' copies of output k are gathered first; a sole output is the buffer itself. */
 static int output_write(const char *path, const float *output, size_t items, int batched,
@@ -489,14 +470,14 @@ static int output_write(const char *path, const float *output, size_t items, int
         shape[rank++] = (long)items;
     for (i = 0; i < t->rank; i++)
         shape[rank++] = t->shape[i];
-    if (ends_with(path, ".npy")) {
+    if (cnnc_ends_with(path, ".npy")) {
         rc = cnnc_npy_write(path, y, rank, shape, err, errlen);
-    } else if (ends_with(path, ".pgm") && items != 1) {
+    } else if (cnnc_ends_with(path, ".pgm") && items != 1) {
         cnnc_err_set(err, errlen, path, "writing one image per channel needs a single input, "
                      "not a batch of %lu; use .npy", (unsigned long)items);
         rc = -1;
-    } else if (ends_with(path, ".pgm")) {
-        rc = pgm_channels_write(path, y, t, err, errlen);
+    } else if (cnnc_ends_with(path, ".pgm")) {
+        rc = cnnc_pgm_channels_write(path, y, t->shape[0], t->shape[1], t->shape[2], err, errlen);
     } else {
         rc = cnnc_raw_write(path, y, items * t->size, err, errlen);
     }
@@ -729,6 +710,11 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
     /* Each item's inputs one after another, as the model takes them; a sole input's file
      * is laid out so already. */
     team_start(&team, m, c.threads);
+    if (c.grad_output != NULL) {
+        rc = cnnc_grad_run(m, in[0].data, items, batched, c.grad_output, c.outputs ? c.output[0] : NULL,
+                           c.weight_grads, c.bench, team.team, err, sizeof err) == 0 ? 0 : 1;
+        goto fail;
+    }
     ws = workspace_new(m, (size_t)team.threads, &ws_block);
     if (m->num_inputs != 1)
         joined = malloc(items * m->input_size * sizeof *joined + 1);

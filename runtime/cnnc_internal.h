@@ -40,4 +40,22 @@ float cnnc_f32_load_le(const unsigned char *p);
 double cnnc_f64_load_le(const unsigned char *p);
 void cnnc_f32_store_le(unsigned char *p, float v);
 
+/* Does s end with ext (lower case), ignoring the case of s? */
+int cnnc_ends_with(const char *s, const char *ext);
+
+/* One 8-bit image per channel of the (h, w, c) values y, PATH_<c>.pgm for PATH.pgm, each
+ * stretched from its min to its max (NaN ignored); on failure removes those already
+ * written, so either all channels exist or none. */
+int cnnc_pgm_channels_write(const char *path, const float *y, int h, int w, int c, char *err, size_t errlen);
+
+/* The command line's gradient run (cnnc_grad.c), after the input was read: n items of
+ * input (batched: the file had a batch axis), the output gradient read from dy_path, the
+ * input gradient written to dx_path (or printed with the weight gradients' norms when
+ * both dx_path and dir are NULL), the weight gradients summed over the items written to
+ * dir/<layer>.<weight>.npy; with bench > 0 also times `bench` backward runs of the first
+ * item. team: the run's team of threads (NULL: none). Everything is computed before
+ * anything is written, and a failed write removes what was written. 0, or -1 with err. */
+int cnnc_grad_run(const cnnc_model *m, const float *input, size_t n, int batched, const char *dy_path,
+                  const char *dx_path, const char *dir, long bench, void *team, char *err, size_t errlen);
+
 #endif /* CNNC_INTERNAL_H */

@@ -454,3 +454,50 @@ double cnnc_time_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+/* ---------------------------------------------------------------- helpers of the command line */
+
+int cnnc_ends_with(const char *s, const char *ext)
+{
+    size_t n = strlen(s), e = strlen(ext), i;
+    if (n < e)
+        return 0;
+    for (i = 0; i < e; i++)
+        if (tolower((unsigned char)s[n - e + i]) != ext[i]) /* ext is lower case */
+            return 0;
+    return 1;
+}
+
+int cnnc_pgm_channels_write(const char *path, const float *y, int h, int w, int c, char *err, size_t errlen)
+{
+    size_t base = strlen(path) - 4, k, size = (size_t)h * (size_t)w * (size_t)c;
+    char *name = malloc(base + 32);
+    int ch, rc = 0;
+
+    if (name == NULL) {
+        cnnc_err_set(err, errlen, path, "out of memory");
+        return -1;
+    }
+    for (ch = 0; ch < c; ch++) {
+        float lo = 0.0f, hi = 0.0f;
+        int seen = 0;
+        for (k = (size_t)ch; k < size; k += (size_t)c) {
+            if (y[k] != y[k]) /* NaN takes no part in the range */
+                continue;
+            lo = !seen || y[k] < lo ? y[k] : lo;
+            hi = !seen || y[k] > hi ? y[k] : hi;
+            seen = 1;
+        }
+        sprintf(name, "%.*s_%d%s", (int)base, path, ch, path + base);
+        if (cnnc_pgm_write(name, y, h, w, c, ch, lo, hi, err, errlen) != 0) {
+            while (--ch >= 0) {
+                sprintf(name, "%.*s_%d%s", (int)base, path, ch, path + base);
+                remove(name);
+            }
+            rc = -1;
+            break;
+        }
+    }
+    free(name);
+    return rc;
+}

@@ -43,6 +43,34 @@ static void team_stop(void *team) { CNNC_TEAM_STOP((CNNC_TEAM *)team); }
 #define CNNC_TEAM_OPS 1, 0, NULL, NULL, NULL, NULL, NULL
 #endif
 
+/* A --backward build (its header defines NAME_GRAD_GROUPS): its backward API behind the
+ * runtime's model-independent signatures. */
+#if CNNC_UC(_GRAD_GROUPS) + 0 > 0
+static const cnnc_weight_info cnnc_weights[] = CNNC_UC(_WEIGHT_LIST);
+static void backward_batch(int n, const float *inputs, const float *grad_outputs, float *grad_inputs,
+                           float *grad_weights, void *workspace)
+{
+    CNNC_PASTE(CNNC_MODEL, _backward_batch)(n, inputs, NULL, grad_outputs, grad_inputs, grad_weights, NULL, NULL,
+                                            workspace);
+}
+#ifdef CNNC_TEAM_API
+static void backward_batch_team(void *team, int n, const float *inputs, const float *grad_outputs,
+                                float *grad_inputs, float *grad_weights, void *workspace)
+{
+    CNNC_PASTE(CNNC_MODEL, _backward_batch_team)((CNNC_TEAM *)team, n, inputs, NULL, grad_outputs, grad_inputs,
+                                                 grad_weights, NULL, NULL, workspace);
+}
+#define CNNC_BACKWARD_TEAM backward_batch_team
+#else
+#define CNNC_BACKWARD_TEAM NULL
+#endif
+#define CNNC_BACKWARD_OPS CNNC_UC(_NUM_WEIGHTS), cnnc_weights, CNNC_UC(_GRAD_WEIGHTS_SIZE), \
+    CNNC_UC(_BACKWARD_WORKSPACE_SIZE), CNNC_UC(_BACKWARD_THREAD_BYTES), CNNC_UC(_BACKWARD_BATCH_WORKSPACE_SIZE)(0), \
+    CNNC_PASTE(CNNC_MODEL, _backward_ws), backward_batch, CNNC_BACKWARD_TEAM
+#else
+#define CNNC_BACKWARD_OPS 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL
+#endif
+
 #ifdef CNNC_PROFILE_API
 static const char *const cnnc_profile_names[] = CNNC_UC(_PROFILE_NAMES);
 #define CNNC_PROFILE_OPS CNNC_UC(_PROFILE_STEPS), cnnc_profile_names, CNNC_PASTE(CNNC_MODEL, _predict_profile)
@@ -62,6 +90,7 @@ static const cnnc_model cnnc_this_model = {
     CNNC_PASTE(CNNC_MODEL, _cpu_supported),
     CNNC_TENSORS,
     CNNC_TEAM_OPS,
+    CNNC_BACKWARD_OPS,
     CNNC_PROFILE_OPS,
 };
 

@@ -37,6 +37,16 @@ typedef struct cnnc_tensor_info {
     const char *type;
 } cnnc_tensor_info;
 
+/* A trainable weight of a model built with --backward (NAME.h's NAME_WEIGHT_LIST): its name
+ * "layer.weight" (as `--weights DIR` names DIR/layer.weight.npy), where its gradient lies
+ * in the buffer of weight gradients (offset and size in floats) and its Keras shape. */
+typedef struct cnnc_weight_info {
+    const char *name;
+    size_t offset, size;
+    int rank;
+    int shape[CNNC_ARRAY_MAX_RANK];
+} cnnc_weight_info;
+
 /* What the runtime needs to know about a compiled model; cnnc_main.c fills one from the
  * macros of the generated NAME.h. Shapes are in Keras order without the batch axis.
  * A model with one input and one output has inputs == outputs == NULL; one with several
@@ -64,6 +74,21 @@ typedef struct cnnc_model {
     void (*predict_team)(void *team, const float *input, float *output, void *workspace);
     void (*predict_batch_team)(void *team, int n, const float *inputs, float *outputs, void *workspaces);
     void (*team_stop)(void *team);
+    /* Backward code of a --backward build (NAME_backward_*; backward_ws NULL otherwise): the
+     * trainable weights, the size of their gradients in floats, one item's gradients
+     * (workspace: backward_workspace_size bytes) and a batch's (workspace: threads *
+     * backward_thread_bytes + backward_sums_bytes; the weight gradients summed over the
+     * items; backward_batch_team NULL in a single-thread build). */
+    int num_weights;
+    const cnnc_weight_info *weights;
+    size_t grad_weights_size;
+    size_t backward_workspace_size, backward_thread_bytes, backward_sums_bytes;
+    void (*backward_ws)(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
+                        void *workspace);
+    void (*backward_batch)(int n, const float *inputs, const float *grad_outputs, float *grad_inputs,
+                           float *grad_weights, void *workspace);
+    void (*backward_batch_team)(void *team, int n, const float *inputs, const float *grad_outputs,
+                                float *grad_inputs, float *grad_weights, void *workspace);
     /* A profile build (cnnc build --profile): its steps, one after another, with a hook
      * called after each (NULL otherwise). */
     int profile_steps;
@@ -127,7 +152,8 @@ int cnnc_input_read(cnnc_array *out, const char *path, const cnnc_model *m,
 /* Monotonic clock in seconds, for benchmarks; the origin is arbitrary. */
 double cnnc_time_now(void);
 
-/* The whole program: `NAME INPUT [-o OUTPUT] [--bench N] [--top K] [--help]`; a model
+/* The whole program: `NAME INPUT [-o OUTPUT] [--bench N] [--top K] [--help]` (and, for a
+ * --backward build, `NAME INPUT --grad-output DY [-o DX] [--weight-grads DIR]`); a model
  * with several inputs and outputs takes one INPUT per input, in order, and -o once per
  * output, in order (or none: the outputs are printed).
  * Returns the process exit status: 0 success, 1 I/O or data error, 2 usage error.

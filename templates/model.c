@@ -93,6 +93,7 @@ const float *input;
 float *output;
 void *workspace;
 int items; /* a batch job: items, each run whole by one thread */
+void *job; /* what else a job needs (the backward pass's batches) */
 size_t workspace_bytes;
 int next_item;
 struct cnnc_step step[$NSTEPS_MAX]; /* one per shared layer */
@@ -166,20 +167,6 @@ while (*x < v) pthread_cond_wait(&t->wake, &t->lock);
 pthread_mutex_unlock(&t->lock);
 }
 
-/* The calling thread's share of shared layer s, cut into `parts` parts: it takes parts until
- * none is left, then waits until all are done, so the next layer can read the result.
- * work: the layer's scratch memory it writes (NULL when it has none). */
-static void cnnc_share(struct cnnc_team *t, int s, cnnc_part_fn fn, float *out, const float *in, float *work,
-int parts)
-{
-struct cnnc_step *st = &t->step[s];
-for (int k = CNNC_TAKE(st->next); k < parts; k = CNNC_TAKE(st->next)) {
-fn(out, in, work, k, parts);
-if (CNNC_ADD(st->done) == parts) cnnc_wake(t);
-}
-cnnc_wait_until(t, &st->done, parts);
-}
-
 /* A worker: runs each job once, then waits for the next (or for the team to stop). */
 static void *cnnc_worker_main(void *arg)
 {
@@ -246,6 +233,21 @@ pthread_mutex_destroy(&t->lock);
 
 /* The team's memory must fit the size the header promises. */
 typedef char cnnc_team_fits[sizeof(struct cnnc_team) <= $TEAM_SIZE ? 1 : -1];
+
+//@ threads_share
+/* The calling thread's share of shared layer s, cut into `parts` parts: it takes parts until
+ * none is left, then waits until all are done, so the next layer can read the result.
+ * work: the layer's scratch memory it writes (NULL when it has none). */
+static void cnnc_share(struct cnnc_team *t, int s, cnnc_part_fn fn, float *out, const float *in, float *work,
+int parts)
+{
+struct cnnc_step *st = &t->step[s];
+for (int k = CNNC_TAKE(st->next); k < parts; k = CNNC_TAKE(st->next)) {
+fn(out, in, work, k, parts);
+if (CNNC_ADD(st->done) == parts) cnnc_wake(t);
+}
+cnnc_wait_until(t, &st->done, parts);
+}
 
 //@ threads_open
 /* After thread 0's group g of layers: thread 0 lets the others on; they wait for it. */

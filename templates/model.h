@@ -100,3 +100,59 @@ $tensors
 #define ${UC}_${WHAT}_${K}_SHAPE {$SHAPE}
 #define ${UC}_${WHAT}_${K}_LAYOUT $LAYOUT
 #define ${UC}_${WHAT}_${K}_TYPE $DTYPE
+
+//@ backward
+
+/* Backward code (cnnc build --backward): the gradient of the network's inference function
+ * (docs/gradients.md). ${name}_backward(input, grad_output, grad_input, grad_weights) takes
+ * the gradient of the output (${UC}_OUTPUT_SIZE floats) and writes that of the input
+ * (${UC}_INPUT_SIZE floats; NULL: not computed) and those of the trainable weights
+ * (${UC}_GRAD_WEIGHTS_SIZE floats): weight k's gradient is the ${UC}_WEIGHT_<k>_SIZE floats at
+ * ${UC}_WEIGHT_<k>_OFFSET, in its Keras shape, named "layer.weight" as `--weights DIR`
+ * names its file. ${name}_backward_ws takes a workspace of ${UC}_BACKWARD_WORKSPACE_SIZE bytes;
+ * ${name}_train_forward and ${name}_train_backward are its two halves (the second adds the
+ * weight gradients into grad_weights, so a batch can sum them). ${UC}_WEIGHT_LIST repeats
+ * the weights as initialisers of {name, offset, size, rank, {shape}}. */
+#define ${UC}_NUM_WEIGHTS $NUM
+#define ${UC}_GRAD_WEIGHTS_SIZE $SIZE
+#define ${UC}_BACKWARD_WORKSPACE_SIZE $WS
+$weights
+#define ${UC}_WEIGHT_LIST {$list}
+void ${name}_backward(const float *input, const float *grad_output, float *grad_input, float *grad_weights);
+void ${name}_backward_ws(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
+void *workspace);
+void ${name}_train_forward(const float *input, float *output, void *workspace);
+void ${name}_train_backward(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
+void *workspace);
+
+/* Batches: ${name}_backward_batch(n, inputs, outputs, grad_outputs, grad_inputs, grad_weights,
+ * grad_of, arg, workspace) runs n items, one after another in each buffer: it writes the
+ * outputs (outputs may be NULL) and the input gradients (grad_inputs may be NULL), and the
+ * sum of the items' weight gradients into grad_weights. Each item's output gradient is
+ * read from grad_outputs or, with grad_of, computed by grad_of(arg, item, output,
+ * grad_output) (the gradient of a loss, say). The sum is taken in ${UC}_GRAD_GROUPS groups of
+ * consecutive items, then group after group, so every build and number of threads gives
+ * the same bits. workspace: ${UC}_BACKWARD_BATCH_WORKSPACE_SIZE(1) bytes$team_batch_doc. */
+#define ${UC}_GRAD_GROUPS $GROUPS
+#define ${UC}_BACKWARD_THREAD_BYTES $THREAD_BYTES
+#define ${UC}_BACKWARD_BATCH_WORKSPACE_SIZE(threads) ((size_t)(threads) * $THREAD_BYTES + $SUMS_BYTES)
+typedef void (*${name}_grad_fn)(void *arg, int item, const float *output, float *grad_output);
+void ${name}_backward_batch(int n, const float *inputs, float *outputs, const float *grad_outputs, float *grad_inputs,
+float *grad_weights, ${name}_grad_fn grad_of, void *arg, void *workspace);
+$team_batch
+
+//@ weight
+#define ${UC}_WEIGHT_${K}_NAME "$NAME"
+#define ${UC}_WEIGHT_${K}_OFFSET $OFFSET
+#define ${UC}_WEIGHT_${K}_SIZE $SIZE
+#define ${UC}_WEIGHT_${K}_RANK $RANK
+#define ${UC}_WEIGHT_${K}_SHAPE {$SHAPE}
+
+//@ train
+
+/* A training build (model:compile{train = true}): the trainable weights are writable, in
+ * the layout of the weight gradients; after changing them, call ${name}_refresh(), which
+ * makes again the arrays derived from them (folded batch norms, packed kernels). */
+#define ${UC}_TRAINING 1
+float *${name}_weights(void);
+void ${name}_refresh(void);

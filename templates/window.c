@@ -42,3 +42,33 @@ $accumulate
 $finalize
 }
 }
+
+//@ pixels_2d
+for (int oy = 0; oy < $OH; ++oy) {
+for (int ox = 0; ox < $OW; ++ox) {
+$body
+}
+}
+
+//@ pixels_1d
+for (int ox = 0; ox < $OW; ++ox) {
+$body
+}
+
+//@ taps_2d
+for (int ky = 0; ky < $KH; ++ky) {
+const int iy = $iy;
+$ycheck
+for (int kx = 0; kx < $KW; ++kx) {
+const int ix = $ix;
+$xcheck
+$body
+}
+}
+
+//@ taps_1d
+for (int kx = 0; kx < $KW; ++kx) {
+const int ix = $ix;
+$xcheck
+$body
+}

@@ -42,22 +42,26 @@ M.ops = {
     ref = function(x) return x end,
     c = function(x) return x end,
     grad = function() return 1 end, grad_from = 'none',
+    grad_c = function() return '1.0f' end,
   },
   relu = {
     ref = function(x) return x < 0 and 0 or x end,
     c = ieee.c_relu,
     needs_var = true,
     grad = function(_, y) return y > 0 and 1 or 0 end, grad_from = 'y',
+    grad_c = function(_, y) return string.format('(%s > 0.0f ? 1.0f : 0.0f)', y) end,
   },
   sigmoid = {
     ref = sigmoid,
     c = function(x) return string.format('1.0f / (1.0f + expf(-%s))', x) end,
     grad = function(_, y) return y * (1 - y) end, grad_from = 'y',
+    grad_c = function(_, y) return string.format('%s * (1.0f - %s)', y, y) end,
   },
   tanh = {
     ref = function(x) return math.tanh(x) end,
     c = function(x) return string.format('tanhf(%s)', x) end,
     grad = function(_, y) return 1 - y * y end, grad_from = 'y',
+    grad_c = function(_, y) return string.format('(1.0f - %s * %s)', y, y) end,
   },
   elu = {
     ref = function(x) return x > 0 and x or expm1(x) end,
@@ -65,6 +69,7 @@ M.ops = {
     needs_var = true,
     -- y > 0 exactly when x > 0; below, y = exp(x) - 1
     grad = function(_, y) return y > 0 and 1 or y + 1 end, grad_from = 'y',
+    grad_c = function(_, y) return string.format('(%s > 0.0f ? 1.0f : %s + 1.0f)', y, y) end,
   },
   selu = {
     ref = function(x) return SELU_SCALE * (x > 0 and x or SELU_ALPHA * expm1(x)) end,
@@ -74,6 +79,9 @@ M.ops = {
     needs_var = true,
     -- below 0, y = scale * alpha * (exp(x) - 1), so dy/dx = y + scale * alpha
     grad = function(_, y) return y > 0 and SELU_SCALE or y + SELU_SCALE * SELU_ALPHA end, grad_from = 'y',
+    grad_c = function(_, y)
+      return string.format('(%s > 0.0f ? %s : %s + %s)', y, f(SELU_SCALE), y, f(SELU_SCALE * SELU_ALPHA))
+    end,
   },
   softplus = {
     -- max(x, 0) + log1p(exp(-|x|)): no overflow for large |x|.
@@ -82,6 +90,7 @@ M.ops = {
     needs_var = true,
     -- sigmoid(x) = 1 - exp(-y)
     grad = function(_, y) return -expm1(-y) end, grad_from = 'y',
+    grad_c = function(_, y) return string.format('-expm1f(-%s)', y) end,
   },
   softsign = {
     ref = function(x) return x / (1 + math.abs(x)) end,
@@ -89,12 +98,16 @@ M.ops = {
     needs_var = true,
     -- 1 / (1 + |x|) = 1 - |y|
     grad = function(_, y) local u = 1 - math.abs(y); return u * u end, grad_from = 'y',
+    grad_c = function(_, y) return string.format('(1.0f - fabsf(%s)) * (1.0f - fabsf(%s))', y, y) end,
   },
   hard_sigmoid = {
     ref = function(x) return ieee.clamp(0.2 * x + 0.5, 0, 1) end,
     c = function(x) return ieee.c_clamp(string.format('0.2f * %s + 0.5f', x), '0.0f', '1.0f') end,
     -- the bounds pass the slope (x = -2.5 and 2.5): the input is needed to tell them
     grad = function(x) local u = 0.2 * x + 0.5; return (u >= 0 and u <= 1) and 0.2 or 0 end, grad_from = 'x',
+    grad_c = function(x)
+      return string.format('(0.2f * %s + 0.5f >= 0.0f && 0.2f * %s + 0.5f <= 1.0f ? 0.2f : 0.0f)', x, x)
+    end,
   },
   swish = {
     ref = function(x) return x * sigmoid(x) end,
@@ -102,6 +115,9 @@ M.ops = {
     needs_var = true,
     -- s + x s (1 - s) = s + y (1 - s)
     grad = function(x, y) local sg = sigmoid(x); return sg + y * (1 - sg) end, grad_from = 'x',
+    grad_c = function(x, y)
+      return string.format('(1.0f / (1.0f + expf(-%s)) + %s * (1.0f - 1.0f / (1.0f + expf(-%s))))', x, y, x)
+    end,
   },
   leaky_relu = {
     default_alpha = 0.2,
@@ -110,6 +126,11 @@ M.ops = {
     needs_var = true,
     -- from x: with a negative alpha the sign of y does not tell the branch
     grad = function(x, _, p) return x > 0 and 1 or p.alpha end, grad_from = 'x',
+    -- C: from y when alpha > 0 (y > 0 exactly when x > 0), else from x
+    grad_c = function(x, y, p)
+      return string.format('(%s > 0.0f ? 1.0f : %s)', p.alpha > 0 and y or x, f(p.alpha))
+    end,
+    grad_c_from = function(p) return p.alpha > 0 and 'y' or 'x' end,
   },
   softmax = {
     last_axis = true,

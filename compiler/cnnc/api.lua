@@ -154,13 +154,36 @@ function M.set_weight(model, layer, wname, value)
   return model
 end
 
+-- The model's layers up to and including `layer` (a Sequential model) as a model of its
+-- own with the same weights (layer names do not change): net:gradient compiles it for an
+-- objective on that layer's output.
+function M.prefix(model, layer, what)
+  if model.onnx then common.fail('%s: gradients of ONNX models are not implemented', what) end
+  local graph = try(function() return require('cnnc.frontend').from_model(model) end)
+  local k
+  local names = {}
+  for i, n in ipairs(graph.nodes) do
+    names[i] = n.name
+    if n.name == layer then k = i end
+  end
+  if not k then
+    common.fail("%s: the model has no layer '%s' (its layers: %s)", what, tostring(layer), table.concat(names, ', '))
+  end
+  local copy = util.copy(model)
+  copy.layers = {}
+  for i = 1, k do copy.layers[i] = model.layers[i] end
+  state[copy] = st(model)
+  return copy, graph.nodes[k]
+end
+
 local COMPILE_OPTS = { target = true, threads = true, fuse = true, name = true, cc = true, cflags = true,
-  cache = true, weights = true, winograd = true, tune = true }
+  cache = true, weights = true, winograd = true, tune = true, backward = true, train = true }
 
 -- Generates (driver.compile), builds or finds in the cache, and loads one library.
 local function build_variant(model, o)
   local r = run_driver(model, { weights = o.weights, name = o.name, fuse = o.fuse, keep_all = o.keep_all,
-    target = o.target, source = o.source, threads = o.threads, winograd = o.winograd, tune = o.tune })
+    target = o.target, source = o.source, threads = o.threads, winograd = o.winograd, tune = o.tune,
+    backward = o.backward, train = o.train })
   local planned = r.planned
   local build = require 'cnnc.ffi.build'
   local spec = { name = planned.name, c = r.c, h = r.h, blob = r.blob and require('cnnc.emit').blob_bytes(r.blob),
@@ -168,11 +191,11 @@ local function build_variant(model, o)
   local rec = build.library(spec)
   local io = require('cnnc.ir').io(planned)
   local sizes = { input = io.input_size, output = io.output_size, workspace = 4 * planned.plan.arena_floats }
-  local lib, err = build.load(rec.so, sizes)
+  local lib, err = build.load(rec.so, sizes, o.train)
   if not lib then -- a damaged cache entry: build it again once
     os.remove(rec.so)
     rec = build.library(spec)
-    lib, err = build.load(rec.so, sizes)
+    lib, err = build.load(rec.so, sizes, o.train)
     if not lib then common.fail('model:compile: cannot load %s: %s', rec.so, err) end
   end
   if lib.cnnc_so_cpu_supported() == 0 then
@@ -196,6 +219,11 @@ function M.compile(model, opts)
       common.fail('model:compile: option %s must be a string, got %s', k, type(opts[k]))
     end
   end
+  for _, k in ipairs({ 'backward', 'train' }) do
+    if opts[k] ~= nil and type(opts[k]) ~= 'boolean' then
+      common.fail('model:compile: option %s must be true or false, got %s', k, type(opts[k]))
+    end
+  end
   if opts.tune ~= nil and type(opts.tune) ~= 'table' then
     common.fail('model:compile: option tune must be a table of knobs (cnnc.tune), got %s', type(opts.tune))
   end
@@ -209,7 +237,7 @@ function M.compile(model, opts)
   local o = { fuse = opts.fuse ~= false, target = target.name, weights = opts.weights, name = opts.name,
     cc = opts.cc or os.getenv('CC') or 'cc', cflags = (opts.cflags or '-O2') .. (threads > 1 and ' -pthread' or ''),
     cache = opts.cache, threads = threads, source = model.where and model.where.file, winograd = opts.winograd,
-    tune = opts.tune }
+    tune = opts.tune, backward = opts.backward or opts.train, train = opts.train }
   local main = build_variant(model, o)
   local ir = require 'cnnc.ir'
   local typed = main.typed
@@ -220,10 +248,18 @@ function M.compile(model, opts)
     cache_hit = main.hit, typed = typed, planned = main.planned, workspace_bytes = main.workspace_bytes,
     input_shape = multi and { io.input_size } or util.copy(main.planned.input.shape),
     output_shape = multi and { io.output_size } or util.copy(ir.shape_of(main.planned, main.planned.output)),
-    io = multi and io or nil,
+    io = multi and io or nil, has_backward = o.backward or nil, training = o.train or nil,
+    compile_prefix = function(layer, what)
+      local sub = M.prefix(model, layer, what)
+      local so = {}
+      for k, v in pairs(opts) do so[k] = v end
+      so.backward, so.train = true, nil
+      so.name = util.c_ident((opts.name or main.planned.name) .. '_' .. layer)
+      return M.compile(sub, so)
+    end,
     compile_variant = function()
       local vo = util.copy(o)
-      vo.fuse, vo.keep_all = false, true
+      vo.fuse, vo.keep_all, vo.backward, vo.train = false, true, nil, nil
       local v = build_variant(model, vo)
       v.workspace = require('cnnc.ffi.tensor').new({ math.max(v.workspace_bytes, 1) }, 'uint8')
       return v
@@ -283,7 +319,7 @@ function M.attach(nn, Sequential)
   }
   for k, v in pairs(exports) do rawset(nn, k, v) end
   -- Modules as tables, loaded on first access.
-  local modules = { learn = 'cnnc.ffi.learn', datasets = 'cnnc.ffi.datasets' }
+  local modules = { learn = 'cnnc.ffi.learn', datasets = 'cnnc.ffi.datasets', optim = 'cnnc.ffi.optim' }
   for k, mod in pairs(modules) do
     rawset(nn, k, setmetatable({}, { __index = function(t, key)
       local m = require(mod)

@@ -36,7 +36,7 @@ register tiles, Winograd, depthwise; see cnnc build --help).
 ]],
   build = [[
 usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--winograd auto|on|off] [--name NAME]
-                  [--weights DIR] [--no-fuse] [--tune KEY=VALUE]...
+                  [--weights DIR] [--no-fuse] [--backward] [--tune KEY=VALUE]...
                   [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
                   [--bind NAME=FILE]
 
@@ -58,6 +58,9 @@ executable DIR/NAME with the runtime (libc and libm only).
                   faster than direct convolution), on (every such layer), off
   --no-fuse       keep every layer separate: no fusion pass, and no pool computed in a
                   convolution's registers
+  --backward      backward code too: NAME_backward gives the gradients of the input and
+                  of every trainable weight, and the executable takes --grad-output
+                  (Lua models; docs/gradients.md)
   --cc CC         C compiler (default: $CC or cc; for a target of another architecture,
                   such as neon on x86-64, $CNNC_CROSS_CC or aarch64-linux-gnu-gcc, whose
                   executable then runs under qemu-aarch64 -L /usr/aarch64-linux-gnu);
@@ -204,7 +207,7 @@ function M.root()
 end
 
 -- The runtime files an executable links (runtime/), the CLI main first.
-M.RUNTIME_SOURCES = { 'cnnc_main.c', 'cnnc_cli.c', 'cnnc_io.c', 'cnnc_npy.c', 'cnnc_pnm.c' }
+M.RUNTIME_SOURCES = { 'cnnc_main.c', 'cnnc_cli.c', 'cnnc_grad.c', 'cnnc_io.c', 'cnnc_npy.c', 'cnnc_pnm.c' }
 
 -- The shell command that builds executable `out` from dir/NAME.c and the runtime. objs:
 -- optional prebuilt objects of the model-independent runtime files (M.runtime_objects),
@@ -345,7 +348,7 @@ function M.build(argv)
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
     ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--bind'] = 'list', ['--threads'] = 'value',
-    ['--winograd'] = 'value', ['--tune'] = 'list', ['--profile'] = 'switch',
+    ['--winograd'] = 'value', ['--tune'] = 'list', ['--profile'] = 'switch', ['--backward'] = 'switch',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -360,7 +363,7 @@ function M.build(argv)
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
     blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto', winograd = opt['--winograd'],
-    tune = opt['--tune'], profile = opt['--profile'],
+    tune = opt['--tune'], profile = opt['--profile'], backward = opt['--backward'],
     threads = opt['--threads'] and (tonumber(opt['--threads']) or die('build: --threads takes a number', 2)) })
   if not r then fail_with(err) end
   if dump then

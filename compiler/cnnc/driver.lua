@@ -60,8 +60,10 @@ M.BLOB_THRESHOLD = 1048576
 -- threads = N: layers worth it shared among N POSIX threads (build with -pthread),
 -- winograd = 'auto'|'on'|'off': 3x3 stride-1 convolutions as Winograd (cnnc.simd.winograd),
 -- tune = {key = value} or {"key=value", ...}: experiment knobs (cnnc.tune), profile = true:
--- add NAME_predict_profile (per-step timing hooks, cnnc.emit.forward)}. Returns a table
--- of the graphs made so far {graph, typed, fused, selected, planned, c, h}.
+-- add NAME_predict_profile (per-step timing hooks, cnnc.emit.forward),
+-- backward = true: backward code too (cnnc.passes.grad, cnnc.emit.backward), train = true:
+-- a training build (backward code, writable weights: cnnc.emit.train)}. Returns a table of
+-- the graphs made so far {graph, typed, fused, selected, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
   return util.try(function()
@@ -79,6 +81,11 @@ function M.compile(model, opts)
     r.typed = require('cnnc.passes.shape').run(r.graph, provider)
     if opts.stop == 'shape' then return r end
     r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed, { keep_all = opts.keep_all })
+    if opts.backward or opts.train then
+      if opts.keep_all then util.fail(nil, 'backward code and keep_all do not go together') end
+      r.fused = require('cnnc.passes.grad').run(r.fused)
+      r.fused.train = opts.train or nil
+    end
     if opts.stop == 'fuse' then return r end
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end
@@ -87,8 +94,12 @@ function M.compile(model, opts)
     if type(threads) ~= 'number' or threads < 1 or threads > 256 or threads ~= math.floor(threads) then
       util.fail(nil, 'threads must be a whole number from 1 to 256, got %s', tostring(threads))
     end
-    r.selected = require('cnnc.passes.select').run(r.fused, { target = target, winograd = opts.winograd,
-      threads = threads, fuse = opts.fuse ~= false, keep_all = opts.keep_all, tune = require('cnnc.tune').resolve(opts.tune) })
+    -- Winograd's transformed kernels are no copies of the weights a training build refreshes
+    local winograd = opts.winograd
+    if opts.train then winograd = 'off' end
+    r.selected = require('cnnc.passes.select').run(r.fused, { target = target, winograd = winograd,
+      threads = threads, fuse = opts.fuse ~= false, keep_all = opts.keep_all, tune = require('cnnc.tune').resolve(opts.tune),
+      backward = opts.backward or opts.train })
     if opts.stop == 'select' then return r end
     r.planned = require('cnnc.passes.plan').run(r.selected, { keep_all = opts.keep_all })
     r.planned.profile = opts.profile or nil
@@ -96,6 +107,7 @@ function M.compile(model, opts)
     local emit = require 'cnnc.emit'
     local blob = opts.blob
     if blob == nil or blob == 'auto' then blob = emit.weight_floats(r.planned) > M.BLOB_THRESHOLD end
+    if opts.train then blob = false end -- its weights are writable arrays
     r.threads = r.planned.threads
     r.c, r.h, r.blob = emit.run(r.planned, { source = opts.source, blob = blob })
     return r

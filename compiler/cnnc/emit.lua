@@ -66,6 +66,8 @@ local function helpers_section(E, fwd, threads)
     local text = template.section('model', 'threads', { N = threads, SPINS = sharing.SPINS, name = E.g.name,
       SPIN_US = string.format('%g', sharing.SPINS * sharing.PAUSE_NS / 1000), NSTEPS_MAX = math.max(fwd.nsteps, 1),
       TEAM_SIZE = fwd.team_size })
+    -- (a backward build keeps its team for batches even when no layer is shared)
+    if fwd.nsteps > 0 then text = text .. '\n\n' .. template.section('model', 'threads_share', {}) end
     if fwd.open then text = text .. '\n\n' .. template.section('model', 'threads_open', {}) end
     out[#out + 1] = text
   end
@@ -85,9 +87,26 @@ function M.run(g, opts)
   local info = { version = M.VERSION, target = t, source = util.c_comment(opts.source or g.source or 'a model'),
     summary = util.c_comment(header.summary_text(g)) }
 
+  local backward = g.backward and require('cnnc.emit.backward')
+  local T
+  if g.train then
+    T = require('cnnc.emit.train').new(g, backward.weights(g))
+    E.train = T
+  end
   local funcs = layer_functions(g, E)
   local fwd = forward.render(g, E, ir.io(g))
-  local weights, blob = constants.section(g, E, opts.blob and ('_binary_' .. name .. '_weights_bin_start') or nil)
+  local bwd = backward and backward.render(g, E)
+  local weights, refresh, blob
+  if T then
+    -- a training build: its weights writable, and what derives from them refreshed
+    local function emit_all(g2, E2)
+      return table.concat(layer_functions(g2, E2), '\n') .. table.concat(backward.render(g2, E2).functions, '\n')
+    end
+    T:classify(g, E, t, emit_all, table.concat(funcs, '\n') .. table.concat(bwd.functions, '\n'))
+    weights, refresh = T:section(g, E)
+  else
+    weights, blob = constants.section(g, E, opts.blob and ('_binary_' .. name .. '_weights_bin_start') or nil)
+  end
   local helpers = helpers_section(E, fwd, g.threads)
 
   local parts = {
@@ -103,15 +122,20 @@ function M.run(g, opts)
   section('weights', weights)
   -- The target's instructions are enabled for the helpers and layers only (an empty region
   -- would draw clang's "unused attribute" warning: a model of views only).
-  if E.simd and (#funcs > 0 or #helpers > 0) then
+  local bfuncs = bwd and bwd.functions or {}
+  if E.simd and (#funcs > 0 or #helpers > 0 or #bfuncs > 0) then
     table.insert(helpers, fwd.team and 2 or 1, 'CNNC_ISA_BEGIN')
-    funcs[#funcs + 1] = 'CNNC_ISA_END'
+    if #bfuncs > 0 then bfuncs[#bfuncs + 1] = 'CNNC_ISA_END' else funcs[#funcs + 1] = 'CNNC_ISA_END' end
   end
   section('helpers', helpers)
   section('layers', funcs)
+  section('backward', bfuncs)
   section('forward', { tidy.run(fwd.text) })
+  if bwd then section('gradients', { bwd.api, refresh and tidy.run(refresh) or nil }) end
   local c_text = template.reindent(table.concat(parts, '\n\n'))
   info.team = fwd.team and { size = fwd.team_size } or nil
+  info.backward = bwd
+  if bwd then bwd.train = T ~= nil end
   info.profile = fwd.profile
   local h_text = header.text(g, info)
   return c_text, h_text, blob

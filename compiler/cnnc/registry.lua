@@ -19,6 +19,10 @@
 --                                              double (cnnc.backward; docs/gradients.md);
 --                                              graphs with a layer without it have no gradients
 --   trainable = {weight names}                 the weights that get gradients (kernel, bias, ...)
+--   emit_backward(node, E) -> C text, calls    (optional) backward code in float32 (cnnc.emit.backward):
+--     and backward_reads(node) -> {x = bool}   its functions, how to call them, and whether they read
+--                                              the layer's input; backward_refusal(node) -> why a
+--                                              node cannot have it (optional)
 
 local M = {}
 
@@ -39,6 +43,7 @@ for _, file in ipairs(M.modules) do
   need('kinds'); need('shape')
   if not mod.alias then need('reference'); need('emit') end
   if mod.fold_affine and mod.backward then need('unfold_grads') end
+  if mod.emit_backward then need('backward_reads'); need('backward') end
   for kind, spec in pairs(mod.kinds) do
     assert(not M.kinds[kind], 'cnnc: layer kind ' .. kind .. ' registered twice')
     assert(spec.args and spec.rank, 'cnnc: layer kind ' .. kind .. ' needs args and rank')

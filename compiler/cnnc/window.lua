@@ -137,6 +137,22 @@ function M.c_in_pixel(g) return g.rank == 1 and 'ix' or string.format('(iy * %d 
 function M.c_out_pixel(g) return g.rank == 1 and 'ox' or string.format('(oy * %d + ox)', g.ow) end
 function M.c_tap(g) return g.rank == 1 and 'kx' or string.format('(ky * %d + kx)', g.kw) end
 
+-- The skeleton's loops as pieces, for code that needs them apart (backward code: a window
+-- visited twice, or the output pixels without a window): `body` run for every output pixel
+-- (oy, ox), and for every window cell inside the input (ky, kx at iy, ix).
+function M.c_pixels(g, body)
+  local template = require 'cnnc.template'
+  return template.section('window', g.rank == 1 and 'pixels_1d' or 'pixels_2d', { OH = g.rank == 2 and g.oh or nil,
+    OW = g.ow, body = body })
+end
+
+function M.c_taps(g, body)
+  local template = require 'cnnc.template'
+  local h = M.c_holes(g, '', '', { init = '', accumulate = '', finalize = '' })
+  return template.section('window', g.rank == 1 and 'taps_1d' or 'taps_2d', { KH = h.KH, KW = h.KW, iy = h.iy,
+    ix = h.ix, ycheck = h.ycheck, xcheck = h.xcheck, body = body })
+end
+
 -- The parts a layer on this skeleton can be cut into for threads: its output rows (1-D:
 -- positions).
 function M.units(g) return g.rank == 1 and g.ow or g.oh end

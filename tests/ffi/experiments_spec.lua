@@ -1,4 +1,4 @@
--- The three experiments of examples/experiments, run as a user runs them but on small
+-- The experiments of examples/experiments, run as a user runs them but on small
 -- subsets of Fashion-MNIST: each finishes, writes valid files, learns far above chance
 -- (10% for ten classes), and gives the same results again with the same seed.
 
@@ -72,5 +72,26 @@ describe('experiments (reduced)', function()
     for _, r in ipairs(rows) do assert.is_true(r[2] > 0.7, r[1] .. ' ' .. r[2]) end
     local im = cnnc.read_png(dir .. '/k/kernels.png')
     assert.same({ 3 * 36 + 2 * 6, 16 * 36 + 15 * 3, 1 }, im.shape)
+  end)
+
+  it('gradients.lua visualises filters by gradient ascent and trains a small network', function()
+    local args = '--channels 4 --steps 15 --epochs 2 --out g' .. (have_data and ' --subset 1000' or ' --subset 0')
+    local out = run(dir, 'gradients.lua', args)
+    local rose = 0
+    for before, after in out:gmatch('channel +%d+: mean +(%S+) %-> +(%S+)') do
+      assert.is_true(tonumber(after) >= tonumber(before), out)
+      if tonumber(after) > 1.5 * tonumber(before) + 0.1 then rose = rose + 1 end
+    end
+    assert.is_true(rose >= 2, out)
+    local im = cnnc.read_png(dir .. '/g/filters.png')
+    assert.same({ 2 * 84 + 2, 2 * 84 + 2, 1 }, im.shape)
+    if not have_data then return end
+    local l1, l2 = out:match('epoch 1: loss (%S+),.-epoch 2: loss (%S+),')
+    assert.is_true(tonumber(l2) < tonumber(l1), out)
+    local before = tonumber(out:match('test loss (%S+), accuracy %S+ before'))
+    local after, acc = out:match('test loss (%S+), accuracy (%S+)%% after')
+    assert.is_true(tonumber(after) < before, out)
+    assert.is_true(tonumber(acc) > 50, out)
+    assert.truthy(io.open(dir .. '/g/weights/dense.kernel.npy', 'rb'), 'weights written')
   end)
 end)

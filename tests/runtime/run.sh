@@ -23,10 +23,10 @@ strict="-std=c99 -Wall -Wextra -Werror -pedantic"
 extra=${CNNC_TEST_CFLAGS:-}
 
 cd "$root"
-runtime="runtime/cnnc_cli.c runtime/cnnc_io.c runtime/cnnc_npy.c runtime/cnnc_pnm.c"
+runtime="runtime/cnnc_cli.c runtime/cnnc_grad.c runtime/cnnc_io.c runtime/cnnc_npy.c runtime/cnnc_pnm.c"
 tests="tests/runtime/fake_model.c tests/runtime/test_util.c tests/runtime/test_npy.c
        tests/runtime/test_pnm.c tests/runtime/test_raw.c tests/runtime/test_cli.c
-       tests/runtime/test_multi.c"
+       tests/runtime/test_multi.c tests/runtime/test_grad.c"
 
 # The line the compiler uses for an executable (plus the strict warnings); the fake
 # model stands in for OUT/NAME.c and NAME.h.

@@ -19,7 +19,8 @@
 const cnnc_model tu_fake_model = {
     "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
-    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
+    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL,
+    0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL,
 };
 
 /* A stand-in for a --threads build's team API: a "team" of up to 3 threads that records
@@ -55,7 +56,7 @@ const cnnc_model tu_fake_team_model = {
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
     fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL,
     3, sizeof(struct tu_team), tu_team_start, tu_team_threads, tu_predict_team, tu_predict_batch_team, tu_team_stop,
-    0, NULL, NULL,
+    0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL,
 };
 
 /* A profile build's stand-in: two steps, each the whole fake prediction. */
@@ -73,14 +74,14 @@ const cnnc_model tu_fake_profile_model = {
     "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
     fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL,
-    2, tu_profile_names, tu_predict_profile,
+    0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 2, tu_profile_names, tu_predict_profile,
 };
 
 const cnnc_model tu_fakecls_model = {
     "fakecls", FAKECLS_INPUT_RANK, FAKECLS_INPUT_SHAPE, FAKECLS_OUTPUT_RANK,
     FAKECLS_OUTPUT_SHAPE, FAKECLS_INPUT_SIZE, FAKECLS_OUTPUT_SIZE, FAKECLS_WORKSPACE_SIZE,
     FAKECLS_OUTPUT_SOFTMAX, fakecls_predict_ws, FAKECLS_TARGET, fakecls_cpu_supported, 1, 1, NULL, NULL,
-    1, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
+    1, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL,
 };
 
 static const cnnc_tensor_info tu_pair_inputs[] = FAKEPAIR_INPUT_LIST;
@@ -91,7 +92,43 @@ const cnnc_model tu_fakepair_model = {
     FAKEPAIR_OUTPUT_SHAPE, FAKEPAIR_INPUT_SIZE, FAKEPAIR_OUTPUT_SIZE, FAKEPAIR_WORKSPACE_SIZE,
     FAKEPAIR_OUTPUT_SOFTMAX, fakepair_predict_ws, FAKEPAIR_TARGET, fakepair_cpu_supported,
     FAKEPAIR_NUM_INPUTS, FAKEPAIR_NUM_OUTPUTS, tu_pair_inputs, tu_pair_outputs, 1, 0, NULL, NULL, NULL, NULL,
-    NULL, 0, NULL, NULL,
+    NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL,
+};
+
+/* A stand-in for a --backward build of `fake` (y = 2 x): dx = 2 dy, and two made-up
+ * "weights" whose gradients are easy to check: scale.kernel (3) = the sum of dy * x per
+ * channel, scale.bias (2, 1) = {sum of dy, number of items}. */
+static void tu_backward_ws(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
+                           void *workspace)
+{
+    (void)workspace;
+    memset(grad_weights, 0, sizeof(float) * 5);
+    for (int i = 0; i < FAKE_INPUT_SIZE; i++) {
+        if (grad_input != NULL) grad_input[i] = 2.0f * grad_output[i];
+        grad_weights[i % 3] += grad_output[i] * input[i];
+        grad_weights[3] += grad_output[i];
+    }
+    grad_weights[4] = 1.0f;
+}
+static void tu_backward_batch(int n, const float *inputs, const float *grad_outputs, float *grad_inputs,
+                              float *grad_weights, void *workspace)
+{
+    float one[5];
+    memset(grad_weights, 0, sizeof one);
+    for (int i = 0; i < n; i++) {
+        tu_backward_ws(inputs + (size_t)i * FAKE_INPUT_SIZE, grad_outputs + (size_t)i * FAKE_OUTPUT_SIZE,
+                       grad_inputs + (size_t)i * FAKE_INPUT_SIZE, one, workspace);
+        for (int k = 0; k < 5; k++) grad_weights[k] += one[k];
+    }
+}
+static const cnnc_weight_info tu_grad_weights[] = { { "scale.kernel", 0, 3, 1, { 3 } },
+    { "scale.bias", 3, 2, 2, { 2, 1 } } };
+
+const cnnc_model tu_fake_grad_model = {
+    "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
+    FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
+    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL,
+    2, tu_grad_weights, 5, 64, 64, 0, tu_backward_ws, tu_backward_batch, NULL, 2, tu_profile_names, tu_predict_profile,
 };
 
 static char tu_dir[256];

@@ -16,6 +16,7 @@ extern const cnnc_model tu_fake_team_model; /* the same, with a team API of up t
 extern const cnnc_model tu_fake_profile_model; /* the same, a profile build of two steps */
 extern const cnnc_model tu_fakecls_model; /* (10) -> softmax */
 extern const cnnc_model tu_fakepair_model; /* a (2), b (3) -> 2a, b + 1, an empty (2, 0) */
+extern const cnnc_model tu_fake_grad_model; /* fake with stand-in backward code and profile steps (test_util.c) */
 
 /* Suite init/fini: make and remove (with its files) the test's temporary directory. */
 void tu_setup(void);

@@ -8,7 +8,8 @@
 -- and builds on several threads with their 1-thread build (bit for bit). The L1 budget is
 -- shrunk (tuning knob l1_weights) so chunking happens at these sizes. Then the vector forms of the
 -- activations on a sweep of inputs (tests/simd/vmath.lua), and a network of every layer
--- kind checked for scalar-only layers (tests/simd/vectorised.lua).
+-- kind checked for scalar-only layers (tests/simd/vectorised.lua), and the backward code of
+-- convolutions on every target (tests/simd/backward.lua).
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
 local cli = require 'cnnc.cli'
@@ -100,6 +101,8 @@ do
   local p, f = dofile('tests/simd/vmath.lua')(work, os.getenv('CC') or 'cc', cross)
   passed, failed = passed + p, failed + f
   p, f = dofile('tests/simd/vectorised.lua')(work)
+  passed, failed = passed + p, failed + f
+  p, f = dofile('tests/simd/backward.lua')(work, cross)
   passed, failed = passed + p, failed + f
 end
 print(string.format('simd: %d passed, %d failed', passed, failed))

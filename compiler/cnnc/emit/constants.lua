@@ -63,6 +63,8 @@ local function array_text(cname, values, count, comment, blob)
   return literal_text(cname, values, count, comment)
 end
 
+M.array_text = array_text
+
 -- An array given as a float buffer (cdata) of count values.
 local function buffer_text(cname, buf, count, comment, blob)
   if blob then

@@ -22,7 +22,10 @@ function M.new(g, t)
     used_weights = {}, helpers = {}, affine = {}, constants = {}, pre = {}, post_fns = {}, par = {} }, Context)
 end
 
-function Context:fn(node) return util.c_ident(node.name) .. '_forward' end
+function Context:fn(node) return node.fn_name or (util.c_ident(node.name) .. '_forward') end
+
+-- The C name of one of node's backward functions (what: 'input', 'weights', 'epilogue').
+function Context:backward_fn(node, what) return util.c_ident(node.name) .. '_backward_' .. what end
 
 -- The C name of one of node's weight arrays (emitted only if some layer asks for it).
 function Context:weight(node, wname)
@@ -118,9 +121,12 @@ end
 -- values: a Lua list of numbers (small tables), or {count = n, fill = function(dst)} that
 -- writes the n values into the float array dst when the weights section is made: packed
 -- kernels go straight into the blob of a large model, never through a Lua table.
-function Context:constant(node, cname_suffix, values, comment)
+-- affine (optional): {step, part = 'scale' | 'shift'} for an array of a batch norm's scale
+-- or shift padded with zeros, which a training build computes again from gamma and beta
+-- (cnnc.emit.train; other arrays it tells apart by their values).
+function Context:constant(node, cname_suffix, values, comment, affine)
   local name = util.c_ident(node.name) .. '_' .. cname_suffix
-  local c = { name = name, comment = comment }
+  local c = { name = name, comment = comment, affine = affine }
   if values.fill then c.count, c.fill = values.count, values.fill else c.values = values end
   self.constants[#self.constants + 1] = c
   return name

@@ -17,9 +17,10 @@ local M = {}
 -- part, parts), {fn, out, inp, work, parts (when shared), what}; and the buffer
 -- declarations. A layer's scratch (cnnc.passes.plan) starts with the copy of its input
 -- it reads (plan.copy_floats, made by its `before` function) and is followed by the work
--- memory it writes (plan.work).
-local function steps_of(g, E)
-  local plan = g.plan
+-- memory it writes (plan.work). plan: g.plan, or another with its fields (root, storage,
+-- scratch, copies: the backward pass's forward steps, cnnc.emit.backward).
+function M.steps_of(g, E, plan)
+  plan = plan or g.plan
   local steps, buffers = {}, {}
   local function ptr(value)
     local r = plan.root[value]
@@ -108,7 +109,7 @@ end
 -- calls cnnc_open), team_size, profile = step names of a profile build}. io: cnnc.ir.io(g).
 function M.render(g, E, io)
   local plan = g.plan
-  local steps, buffers = steps_of(g, E)
+  local steps, buffers = M.steps_of(g, E)
   local r = M.render_steps(g, E, io, steps, buffers)
   if g.profile then
     local unused = {}

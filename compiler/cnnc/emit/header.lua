@@ -95,14 +95,40 @@ local function header_vars(g, vars)
   return vars
 end
 
+-- The backward section: the trainable weights and the backward entry points.
+local function backward_section(name, uc, b)
+  local parts, list = {}, {}
+  for k, w in ipairs(b.weights) do
+    local shape = dims(w.shape)
+    parts[#parts + 1] = template.section('model.h', 'weight', { UC = uc, K = k - 1, NAME = w.key, OFFSET = w.offset,
+      SIZE = w.size, RANK = #w.shape, SHAPE = shape })
+    list[#list + 1] = string.format('{%s, %d, %d, %d, {%s}}', c_string(w.key), w.offset, w.size, #w.shape, shape)
+  end
+  local team_batch, team_doc = '', ''
+  if b.team then
+    team_doc = string.format(', or %s_BACKWARD_BATCH_WORKSPACE_SIZE(threads of the team) for %s_backward_batch_team',
+      uc, name)
+    team_batch = string.format('void %s_backward_batch_team(%s_team *team, int n, const float *inputs, float *outputs, '
+      .. 'const float *grad_outputs, float *grad_inputs, float *grad_weights, %s_grad_fn grad_of, void *arg, '
+      .. 'void *workspace);', name, name, name)
+  end
+  return template.section('model.h', 'backward', { name = name, UC = uc, NUM = #b.weights, SIZE = b.size, WS = b.ws,
+    GROUPS = b.groups, THREAD_BYTES = b.thread_bytes, SUMS_BYTES = b.sums_bytes,
+    team_batch = team_batch .. (b.train and ('\n' .. template.section('model.h', 'train', { name = name, UC = uc })) or ''),
+    team_batch_doc = team_doc,
+    weights = table.concat(parts, '\n'), list = #list > 0 and table.concat(list, ', ') or '{"", 0, 0, 0, {0}}' })
+end
+
 -- NAME.h. info: {version, source (a C comment), summary (a C comment), target, team =
--- {size} for a build whose predictions run on a team of threads}.
+-- {size} for a build whose predictions run on a team of threads, backward = what
+-- cnnc.emit.backward.render returned, for a build with backward code}.
 function M.text(g, info)
   local name, uc = g.name, g.name:upper()
   local team, profile = '', ''
   if info.team then
     team = template.section('model.h', 'team', { name = name, UC = uc, N = g.threads, TEAM_SIZE = info.team.size })
   end
+  if info.backward then team = team .. '\n' .. backward_section(name, uc, info.backward) end
   if info.profile then
     profile = template.section('model.h', 'profile', { name = name, UC = uc, STEPS = #info.profile,
       NAMES = table.concat(info.profile, ', ') })

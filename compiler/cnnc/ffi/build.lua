@@ -30,6 +30,17 @@ void *cnnc_so_team_start(int threads);
 int cnnc_so_team_threads(void *team);
 void cnnc_so_team_stop(void *team);
 void cnnc_so_predict_batch_team(void *team, const float *input, float *output, void *workspaces, size_t n);
+int cnnc_so_has_backward(void);
+size_t cnnc_so_grad_weights_size(void);
+size_t cnnc_so_backward_workspace_size(int threads);
+void cnnc_so_backward_batch(void *team, int n, const float *inputs, float *outputs, const float *grad_outputs,
+  float *grad_inputs, float *grad_weights, int loss, const float *targets, double scale, float *losses,
+  void *workspace);
+float *cnnc_so_weights(void);
+void cnnc_so_refresh(void);
+void cnnc_so_sgd(size_t n, float *w, const float *g, float *v, float lr, float momentum, int first);
+void cnnc_so_adam(size_t n, float *w, const float *g, float *m, float *v, float lr, float b1, float b2, float eps,
+  int t);
 ]]
 
 local HERE = debug.getinfo(1, 'S').source:sub(2):match('^(.*)/[^/]*$') or '.'
@@ -146,9 +157,19 @@ function M.library(spec)
 end
 
 -- Loads a library and checks that it is the model the caller compiled. Returns the
--- namespace, or nil and a message when the file is not a usable library.
-function M.load(so, sizes)
-  local ok, lib = pcall(ffi.load, so)
+-- namespace, or nil and a message when the file is not a usable library. private: load a
+-- copy of its own (a training build's weights are the library's writable data, which two
+-- nets of one library would otherwise share).
+function M.load(so, sizes, private_copy)
+  local path = so
+  if private_copy then
+    path = private(so)
+    local ok, out = run('cp ' .. q(so) .. ' ' .. q(path))
+    if not ok then return nil, 'cannot copy ' .. so .. ': ' .. out end
+  end
+  local ok, lib = pcall(ffi.load, path)
+  -- (a loaded library stays mapped once its file is gone)
+  if private_copy then os.remove(path) end
   if not ok then return nil, tostring(lib) end
   local okc, bad = pcall(function()
     if tonumber(lib.cnnc_so_input_size()) ~= sizes.input or tonumber(lib.cnnc_so_output_size()) ~= sizes.output

@@ -28,7 +28,9 @@ M.Net = Net
 
 -- fields: name, model, target, input_shape, output_shape, lib, so, key, cache_hit,
 -- typed (weights as written, Keras layouts), planned, workspace, compile_variant
--- (function(opts) -> built library record, for the activations variant).
+-- (function(opts) -> built library record, for the activations variant), has_backward and
+-- training (a build with backward code, a training build), compile_prefix (function(layer)
+-- -> the net of the first layers up to that one, with backward code: cnnc.ffi.grad).
 function M.new(f)
   local net = setmetatable(f, Net)
   net.input_size = util.prod(f.input_shape)
@@ -55,6 +57,14 @@ function M.new(f)
     end
   end
   net.workspace = tensor.new({ math.max(f.workspace_bytes, 1) * (net.team_threads or 1) }, 'uint8')
+  -- A build with backward code: its trainable weights, where their gradients lie
+  -- (cnnc.emit.backward.weights: {key, shape, size, offset}), and their total size.
+  if f.has_backward then
+    net.weight_list, net.grad_size = require('cnnc.emit.backward').weights(f.planned)
+    if tonumber(f.lib.cnnc_so_grad_weights_size()) ~= net.grad_size then
+      common.fail('model:compile: the library of %s has other weight gradients than the model compiled', net.name)
+    end
+  end
   return net
 end
 
@@ -146,6 +156,15 @@ local function predict_multi(net, xs)
   return unpack(outs, 1, #net.outputs)
 end
 
+function Net:batch_of(x, what) return batch_of(self, x, what) end
+
+-- Gradients (cnnc.ffi.grad) and training (cnnc.ffi.train).
+function Net:backward(x, dy) return require('cnnc.ffi.grad').backward(self, x, dy) end
+function Net:gradient(x, objective) return require('cnnc.ffi.grad').gradient(self, x, objective) end
+function Net:fit(opts) return require('cnnc.ffi.train').fit(self, opts) end
+function Net:evaluate(x, y, opts) return require('cnnc.ffi.train').evaluate(self, x, y, opts) end
+function Net:save_weights(dir) return require('cnnc.ffi.train').save_weights(self, dir) end
+
 function Net:predict(x, out, ...)
   if self.inputs then return predict_multi(self, { x, out, ... }) end
   x = as_input(x, 'net:predict')
@@ -223,9 +242,16 @@ function Net:activations(x, ...)
   return acts
 end
 
--- The values of a weight this net was compiled with (Keras layout, before any fusion).
+-- The values of a weight (Keras layout, before any fusion): as compiled, or as training
+-- left them in a training net.
 function Net:weight(layer, wname)
-  return require('cnnc.api').graph_weight(self.typed, layer, wname, 'net:weight')
+  local t = require('cnnc.api').graph_weight(self.typed, layer, wname, 'net:weight')
+  if self.training then
+    for _, e in ipairs(require('cnnc.ffi.train').weights(self)) do
+      if e.layer == layer and e.name == wname then return e.tensor end
+    end
+  end
+  return t
 end
 
 return M

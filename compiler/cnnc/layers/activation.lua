@@ -45,6 +45,11 @@ end
 -- cnnc.epilogue.backward_ref).
 function M.backward(_, _, _, _, dy) return dy end
 
+-- Backward code: none of its own; the epilogue's backward (cnnc.epilogue_backward)
+-- writes the input gradient, recomputing the steps from the input when it must.
+function M.backward_reads() return {} end
+function M.emit_backward() return '', {} end
+
 -- The elementwise loop shared by every identity layer. On a SIMD target, steps that all
 -- have vector forms run on vectors: over the tensor as one flat run when no step depends
 -- on the channel (no batch-norm affine step), else per pixel over whole channel vectors

@@ -65,6 +65,7 @@ M.emit = activation.emit
 -- wherever the fuse pass moves it, or through the fold record of the layer it was folded
 -- into (conv.unfold_channels_last_grads); the moving statistics are not trainable.
 M.backward = activation.backward
+M.backward_reads, M.emit_backward = activation.backward_reads, activation.emit_backward
 M.trainable = {}
 
 return M

@@ -132,6 +132,67 @@ function M.backward(node, x, _, W, dy, ins)
   return da, { [wname(node)] = db }
 end
 
+-- Backward code (a constant operand): the forward's loop nest over the output; each value
+-- adds dy times the partial derivatives into dx (cleared first: an input stretched by
+-- broadcasting sums its gradient) and into the operand's gradient. C expressions of the
+-- partial derivatives by the left and right operand (u, v), as OPS[op].grad.
+local C_GRAD = {
+  Add = { '1.0f', '1.0f' }, Subtract = { '1.0f', '-1.0f' }, Multiply = { '%2$s', '%1$s' },
+  Divide = { '1.0f / %2$s', '-%1$s / (%2$s * %2$s)' },
+}
+
+function M.backward_refusal(node)
+  if #node.inputs >= 2 then return 'layers with two inputs have no backward code' end
+end
+
+function M.backward_reads() return { x = true } end
+
+function M.emit_backward(node, E)
+  local out = node.shape
+  local sa, sb = operands(node)
+  local so = nd.strides(out)
+  local r = #out
+  local outer, lists = {}, { {}, {}, {} }
+  for i = 1, r - 1 do outer[i], lists[1][i], lists[2][i], lists[3][i] = out[i], so[i], sa[i], sb[i] end
+  local d, ls = nd.merge(outer, lists)
+  local open, close = nd.c_loops(d)
+  local function at(p, stride) return stride == 0 and p .. '[0]' or (stride == 1 and p .. '[c]' or string.format('%s[c * %d]', p, stride)) end
+  local xa, da, wb, db = at('a', sa[r]), at('da', sa[r]), at('b', sb[r]), at('db', sb[r])
+  local bx, bw
+  if node.op == 'PReLU' then
+    -- x > 0: slope 1, alpha's gradient 0; else (0 included, as torch): slope alpha, x
+    bx = string.format('%s += %s > 0.0f ? g[c] : g[c] * %s;', da, xa, wb)
+    bw = string.format('if (!(%s > 0.0f)) %s += g[c] * %s;', xa, db, xa)
+  else
+    local u, v = xa, wb
+    if node.p.operand_first then u, v = v, u end
+    local function expr(k) return (C_GRAD[node.op][k]:gsub('%%(%d)%$s', { ['1'] = u, ['2'] = v })) end
+    local gx, gw = expr(1), expr(2)
+    if node.p.operand_first then gx, gw = gw, gx end
+    bx, bw = string.format('%s += g[c] * (%s);', da, gx), string.format('%s += g[c] * (%s);', db, gw)
+  end
+  local w = wname(node)
+  local h = { open = open, close = close, out_index = nd.c_index(ls[1]), a_index = nd.c_index(ls[2]),
+    b = E:weight(node, w), b_index = nd.c_index(ls[3]), C = out[r] }
+  local fx, fw = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
+  h.fn, h.body = fx, bx
+  h.params = 'float *restrict dx, const float *restrict x, const float *restrict dy'
+  h.clear = string.format('memset(dx, 0, sizeof(float) * %d);', util.prod(node.in_shape))
+  h.pointer = string.format('float *da = &dx[%s];', h.a_index)
+  h.comment = util.c_comment(node.name .. ': the input gradient, dy times the partial derivative (summed where '
+    .. 'broadcasting stretched the input)')
+  local tx = template.section('backward', 'binary', h)
+  h.fn, h.body = fw, bw
+  h.params = 'float *restrict dop, const float *restrict x, const float *restrict dy'
+  h.clear = ''
+  h.pointer = string.format('float *db = &dop[%s];', h.b_index)
+  h.comment = util.c_comment(string.format('%s: the gradient of %s, added to: dy times the partial derivative, '
+    .. 'summed where broadcasting stretched it', node.name, w))
+  local tw = template.section('backward', 'binary', h)
+  return tx .. '\n\n' .. tw, { { fn = fx, args = { 'dx', 'x', 'dy' }, input = true },
+    { fn = fw, args = { 'dw:' .. w, 'x', 'dy' } } }
+end
+
 function M.emit(node, E)
   local out = node.shape
   local sa, sb = operands(node)

@@ -43,6 +43,8 @@ M.epilogue = true
 -- The SIMD kernels that can run a convolution (cnnc.passes.select): direct register tiles
 -- by default, Winograd for 3x3 stride-1 layers where faster, depthwise for groups = channels.
 M.kernels = { 'conv', 'winograd', 'depthwise' }
+-- ... and its backward code (cnnc.passes.select, for builds with backward code).
+M.backward_kernels = { 'conv_backward' }
 
 local function check_rank(node, in_shape)
   if #in_shape ~= node.rank + 1 then
@@ -177,6 +179,57 @@ function M.backward(node, x, _, W, dy)
     end
   end
   return dx, { kernel = dk, bias = db }
+end
+
+-- Backward code (portable C; cnnc.passes.grad, cnnc.emit.backward): the input gradient
+-- as the forward window skeleton run backwards (each window's dy times the kernel
+-- transposed, added into dx), the weight gradients as the sum over windows of x^T dy.
+-- The kernel's gradient needs the input.
+function M.backward_reads() return { x = true } end
+
+-- nil, or why backward code cannot run this node.
+function M.backward_refusal(node)
+  if groups(node) > 1 then return 'grouped convolutions have no backward code' end
+end
+
+-- The input gradient's function and call (tap: the C index of a window cell's weight
+-- matrix; Conv and LocallyConnected differ only there and in the bias's pixel index).
+function M.window_backward_input(node, E, tap)
+  local g, oc = node.g, node.p.filters
+  local fn = E:backward_fn(node, 'input')
+  local text = template.section('backward', 'window_input', { fn = fn, params = ', const float *restrict dy',
+    comment = util.c_comment(node.name .. ': the input gradient, each window\'s dy times the kernel transposed'),
+    IN_SIZE = util.prod(node.in_shape),
+    loops = window.c_pixels(g, template.section('backward', 'conv_input_pixel', { out_pixel = window.c_out_pixel(g),
+      OC = oc, taps = window.c_taps(g, template.section('backward', 'conv_input_tap', { in_pixel = window.c_in_pixel(g),
+        IC = g.ic, kernel = E:weight(node, 'kernel'), tap = tap, ICOC = g.ic * oc, OC = oc })) })) })
+  return text, { fn = fn, args = { 'dx', 'dy' }, input = true }
+end
+
+function M.window_backward(node, E, tap, bias_index)
+  local g, oc = node.g, node.p.filters
+  local dx, input_call = M.window_backward_input(node, E, tap)
+  local weights_fn = E:backward_fn(node, 'weights')
+  local bias = node.p.use_bias
+  local params = 'float *restrict dkernel' .. (bias and ', float *restrict dbias' or '')
+    .. ', const float *restrict x, const float *restrict dy'
+  local dw = template.section('backward', 'window_weights', { fn = weights_fn, params = params,
+    comment = util.c_comment(node.name .. ': the weight gradients, added to: the kernel\'s the sum over the windows'
+      .. ' of x^T dy' .. (bias and ', the bias\'s of dy' or '')),
+    loops = window.c_pixels(g, template.section('backward', 'conv_weights_pixel', { out_pixel = window.c_out_pixel(g),
+      OC = oc, bias = bias and string.format('for (int oc = 0; oc < %d; ++oc) dbias[%s] += g[oc];', oc,
+        bias_index and string.format('%s * %d + oc', bias_index, oc) or 'oc') or '',
+      taps = window.c_taps(g, template.section('backward', 'conv_weights_tap', { in_pixel = window.c_in_pixel(g),
+        IC = g.ic, tap = tap, ICOC = g.ic * oc, OC = oc })) })) })
+  local wargs = { 'dw:kernel' }
+  if bias then wargs[#wargs + 1] = 'dw:bias' end
+  wargs[#wargs + 1] = 'x'
+  wargs[#wargs + 1] = 'dy'
+  return dx .. '\n\n' .. dw, { input_call, { fn = weights_fn, args = wargs } }
+end
+
+function M.emit_backward(node, E)
+  return M.window_backward(node, E, window.c_tap(node.g))
 end
 
 -- C body holes shared with LocallyConnected and Conv3D (templates/conv.c). pixels:

@@ -76,6 +76,28 @@ function M.backward(node, x, _, W, dy)
   return dx, { kernel = dk, bias = db }
 end
 
+-- Backward code: dx = kernel dy (a dot product per input), dkernel += x dy^T (a rank-1
+-- update, row by row), dbias += dy.
+function M.backward_reads() return { x = true } end
+
+function M.emit_backward(node, E)
+  local K, N = node.in_shape[1], node.p.units
+  local bias = node.p.use_bias
+  local input_fn, weights_fn = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
+  local text = template.section('backward', 'dense_input', { fn = input_fn, K = K, N = N,
+    comment = util.c_comment(node.name .. ': the input gradient, kernel dy'), kernel = E:weight(node, 'kernel') })
+    .. '\n\n' .. template.section('backward', 'dense_weights', { fn = weights_fn, K = K, N = N,
+    comment = util.c_comment(node.name .. ': the weight gradients, added to: the kernel\'s x dy^T'
+      .. (bias and ', the bias\'s dy' or '')),
+    bias_param = bias and ', float *restrict dbias' or '',
+    bias = bias and string.format('for (int o = 0; o < %d; ++o) dbias[o] += dy[o];', N) or '' })
+  local wargs = { 'dw:kernel' }
+  if bias then wargs[#wargs + 1] = 'dw:bias' end
+  wargs[#wargs + 1] = 'x'
+  wargs[#wargs + 1] = 'dy'
+  return text, { { fn = input_fn, args = { 'dx', 'dy' }, input = true }, { fn = weights_fn, args = wargs } }
+end
+
 function M.emit(node, E)
   local n = node.p.units
   return template.section('dense', 'dense', {

@@ -69,6 +69,25 @@ function M.backward(node, x, y, _, dy)
   return dx
 end
 
+-- Backward code: the mean's dy spread evenly; the maximum's shared evenly among the
+-- positions holding it, the maximum recomputed from the input as the forward computes it.
+function M.backward_reads(node) return { x = is_max(node) } end
+
+function M.emit_backward(node, E)
+  local c = node.in_shape[#node.in_shape]
+  local pixels = util.prod(node.in_shape) / c
+  local fn = E:backward_fn(node, 'input')
+  if is_max(node) then
+    return template.section('backward', 'global_max', { fn = fn, C = c, PIXELS = pixels,
+      comment = util.c_comment(node.name .. ': the input gradient, dy shared among the positions holding the maximum'),
+      max = ieee.c_max_into('m[c]', string.format('x[p * %d + c]', c)) }), { { fn = fn, args = { 'dx', 'x', 'dy' },
+      input = true } }
+  end
+  return template.section('backward', 'global_average', { fn = fn, C = c, PIXELS = pixels,
+    comment = util.c_comment(node.name .. ': the input gradient, dy spread evenly over the positions') }),
+    { { fn = fn, args = { 'dx', 'dy' }, input = true } }
+end
+
 function M.emit(node, E)
   local c = node.in_shape[#node.in_shape]
   local pixels = util.prod(node.in_shape) / c

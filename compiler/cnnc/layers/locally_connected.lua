@@ -118,6 +118,15 @@ function M.backward(node, x, _, W, dy)
   return dx, { kernel = dk, bias = db }
 end
 
+-- Backward code: Conv's, with the kernel of each output position.
+M.backward_reads = conv.backward_reads
+
+function M.emit_backward(node, E)
+  local g = node.g
+  local opix = window.c_out_pixel(g)
+  return conv.window_backward(node, E, string.format('(%s * %d + %s)', opix, g.kh * g.kw, window.c_tap(g)), opix)
+end
+
 function M.emit(node, E)
   local g, oc = node.g, node.p.filters
   local opix = window.c_out_pixel(g)

@@ -65,6 +65,19 @@ function M.backward(node, _, _, _, dy)
   return dx
 end
 
+-- Backward code: the output's loops, each value of dy written back to its input place.
+function M.backward_reads() return {} end
+
+function M.emit_backward(node, E)
+  local dims, src = walk(node)
+  local d, ls = nd.merge(dims, { nd.strides(dims), src })
+  local open, close = nd.c_loops(d)
+  local fn = E:backward_fn(node, 'input')
+  return template.section('backward', 'permute', { fn = fn, open = open, close = close,
+    comment = util.c_comment(node.name .. ': the input gradient, dy permuted back'),
+    out_index = nd.c_index(ls[1]), in_index = nd.c_index(ls[2]) }), { { fn = fn, args = { 'dx', 'dy' }, input = true } }
+end
+
 function M.emit(node, E)
   local dims, src = walk(node)
   local d, ls = nd.merge(dims, { nd.strides(dims), src })

@@ -218,6 +218,82 @@ local function lp_terms(p)
   return string.format('powf(fabsf(x[c]), %s)', util.c_float(p)), string.format('powf(acc[c], %s)', util.c_float(1 / p))
 end
 
+-- Backward code: the output gradient routed back through each window, added into dx
+-- (zeroed first): max to the window's first maximal cell (recomputed from the input),
+-- average and weighted average by each cell's share (a table of shares per output
+-- pixel when padding makes them differ), LP by sign(v) (|v| / y)^(p - 1) with y
+-- recomputed as the forward computes it. Max and LP read the input.
+function M.backward_reads(node)
+  local m = mode(node)
+  return { x = m == 'max' or m == 'lp' }
+end
+
+function M.backward_refusal(node)
+  local g, p = node.g, node.p
+  if p.ceil_mode or p.count_include_pad or g.dh ~= 1 or g.dw ~= 1 then
+    return 'pooling with ONNX options (ceil mode, padding counted, dilation) has no backward code'
+  end
+end
+
+-- Share of each window cell inside the input, per output pixel, in the reference's terms:
+-- a table [output pixel][window cell] (average: 1 / cells inside; weighted: w / sum of w
+-- inside).
+local function shares(node)
+  local g, m = node.g, mode(node)
+  local wts = m == 'weighted' and gaussian(g, node.p.sigma)
+  local vals = {}
+  for oy = 0, g.oh - 1 do
+    for ox = 0, g.ow - 1 do
+      local count = 0
+      window.each_tap(g, oy, ox, function(_, _, ky, kx) count = count + (wts and wts[ky * g.kw + kx] or 1) end)
+      for t = 0, g.kh * g.kw - 1 do vals[#vals + 1] = (wts and wts[t] or 1) / count end
+    end
+  end
+  return vals
+end
+
+function M.emit_backward(node, E)
+  local g, m, C = node.g, mode(node), node.g.ic
+  local ip, op = window.c_in_pixel(g), window.c_out_pixel(g)
+  local pixel
+  if m == 'max' then
+    pixel = template.section('backward', 'pool_max_pixel', { out_pixel = op, C = C,
+      taps = window.c_taps(g, template.section('backward', 'pool_max_tap', { in_pixel = ip, C = C })) })
+  elseif m == 'lp' then
+    local p = node.p.p
+    local term, result = lp_terms(p)
+    local share = p == 2 and 'v / y[c]' or p == 1 and '(v > 0.0f ? 1.0f : -1.0f)'
+      or string.format('(v > 0.0f ? 1.0f : -1.0f) * powf(fabsf(v) / y[c], %s)', util.c_float(p - 1))
+    pixel = template.section('backward', 'pool_lp_pixel', { out_pixel = op, C = C, result = result:gsub('acc%[c%]', 'y[c]'),
+      sum_taps = window.c_taps(g, template.section('backward', 'pool_lp_sum', { in_pixel = ip, C = C,
+        term = term:gsub('x%[c%]', 'xv[c]') })),
+      share_taps = window.c_taps(g, template.section('backward', 'pool_lp_share', { in_pixel = ip, C = C, share = share })) })
+  else
+    local padded = window.needs_ycheck(g) or window.needs_xcheck(g)
+    local share, weight
+    if m == 'average' and not padded then
+      share, weight = '', string.format('const float s = %s;', util.c_float(1 / (g.kh * g.kw)))
+    else
+      local tname = E:constant(node, 'cell_share', shares(node), string.format('%s: each window cell\'s share of '
+        .. 'its window\'s gradient, per output pixel (%s)', node.name, m == 'average' and '1 / cells inside the input'
+        or 'Gaussian weight / sum of the weights inside the input'))
+      share = string.format('const float *sh = &%s[%s * %d];', tname, op, g.kh * g.kw)
+      weight = string.format('const float s = sh[%s];', window.c_tap(g))
+    end
+    pixel = template.section('backward', 'pool_share_pixel', { out_pixel = op, C = C, share = share,
+      taps = window.c_taps(g, template.section('backward', 'pool_share_tap', { in_pixel = ip, C = C, weight = weight })) })
+  end
+  local reads_x = M.backward_reads(node).x
+  local fn = E:backward_fn(node, 'input')
+  local text = template.section('backward', 'window_input', { fn = fn,
+    params = (reads_x and ', const float *restrict x' or '') .. ', const float *restrict dy',
+    comment = util.c_comment(string.format('%s: the input gradient, each window\'s dy %s', node.name,
+      m == 'max' and 'to its first maximal cell' or m == 'lp' and 'by sign(x) (|x| / y)^(p - 1)'
+      or 'shared among its cells')),
+    IN_SIZE = util.prod(node.in_shape), loops = window.c_pixels(g, pixel) })
+  return text, { { fn = fn, args = reads_x and { 'dx', 'x', 'dy' } or { 'dx', 'dy' }, input = true } }
+end
+
 function M.emit(node, E)
   local g, m = node.g, mode(node)
   local padded = window.needs_ycheck(g) or window.needs_xcheck(g)

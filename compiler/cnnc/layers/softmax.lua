@@ -72,6 +72,23 @@ function M.backward(node, _, y, _, dy)
   return dx
 end
 
+-- Backward code: the softmax recomputed from the input along the axis (as the scalar
+-- forward computes it), then the formulas above with y = exp(x - max) / sum.
+function M.backward_reads() return { x = true } end
+
+function M.emit_backward(node, E)
+  local outer, n, inner = dims(node)
+  local fn = E:backward_fn(node, 'input')
+  local y = string.format('(expf(xr[k * %d] - m) / s)', inner)
+  local g = string.format('g[k * %d]', inner)
+  local log = node.op == 'LogSoftmax'
+  return template.section('backward', 'softmax', { fn = fn, OUTER = outer, INNER = inner, ROW = n * inner, N = n,
+    comment = util.c_comment(node.name .. (log and ': the input gradient, dy - softmax(x) sum(dy)'
+      or ': the input gradient, y (dy - sum(dy y)) with y recomputed from x')),
+    term = log and g or (g .. ' * ' .. y), grad = log and (g .. ' - ' .. y .. ' * dot') or (y .. ' * (' .. g .. ' - dot)') }),
+    { { fn = fn, args = { 'dx', 'x', 'dy' }, input = true } }
+end
+
 function M.emit(node, E)
   local outer, n, inner = dims(node)
   if E.simd and inner == 1 and node.op ~= 'LogSoftmax' then

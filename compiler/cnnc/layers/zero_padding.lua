@@ -73,6 +73,18 @@ function M.backward(node, _, _, _, dy)
   return dx
 end
 
+-- Backward code: the gradient without the padding, row by row.
+function M.backward_reads() return {} end
+
+function M.emit_backward(node, E)
+  local ih, iw, c, _, ow = dims(node)
+  local pt, _, pl = pads(node)
+  local fn = E:backward_fn(node, 'input')
+  return template.section('backward', 'zero_padding', { fn = fn, IH = ih, ROW = iw * c, PT = pt, OW = ow, PL = pl, C = c,
+    comment = util.c_comment(node.name .. ': the input gradient, the output gradient without the padding') }),
+    { { fn = fn, args = { 'dx', 'dy' }, input = true } }
+end
+
 function M.emit(node, E)
   local ih, iw, c, _, ow = dims(node)
   local pt, _, pl = pads(node)

@@ -40,6 +40,9 @@ local function release(live, block)
   end
 end
 
+-- The allocator, for the backward pass's plan (cnnc.passes.plan_backward).
+M.allocate, M.release, M.round_up = allocate, release, round_up
+
 -- opts.keep_all: every value keeps its own block until the end (no reuse, no in-place), so
 -- after a prediction the workspace holds every layer's output (for inspecting activations).
 -- A layer's kernel may need scratch memory (node.sel.scratch floats, cnnc.passes.select):
@@ -109,6 +112,7 @@ function M.run(g, opts)
     activation_floats = peak, scratch_floats = scratch_floats, scratch_layer = scratch_layer,
     copies = copies, copy_input_to_output = not ir.is_multi(g) and #copies > 0, keep_all = keep_all or false,
   }
+  if g.backward then require('cnnc.passes.plan_backward').run(g) end
   return g
 end
 

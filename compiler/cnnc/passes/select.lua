@@ -28,12 +28,14 @@
 --      output, after a kernel that holds pools and whose register tile can hold whole
 --      windows (both epilogues with vector forms), is computed in that kernel's registers:
 --      the pool node goes, the producer stores the pooled values (its shape becomes the
---      pool's). Not with opts.fuse == false (--no-fuse keeps every layer separate) nor
---      opts.keep_all (every layer's output must be whole);
+--      pool's). Not with opts.fuse == false (--no-fuse keeps every layer separate),
+--      opts.keep_all (every layer's output must be whole) nor opts.backward (backward
+--      code reads the convolution's output);
 --   3. the threads: with opts.threads > 1, which layers are shared and into how many parts
 --      (cnnc.threads), and whether the team of threads pays at all; when it does not, the
 --      plans are made again for one thread and g.threads is 1: such a build is exactly the
---      single-thread build.
+--      single-thread build (a backward build keeps g.threads: its team shares the items of
+--      batches, cnnc.emit.backward).
 -- The memory plan reads sel.scratch; the emitter reads everything else. Generic targets
 -- (no vectors) run every layer's own C (sel.kernel 'generic').
 
@@ -164,8 +166,24 @@ local function thread_steps(g, t)
   return steps
 end
 
+-- Step 4 (builds with backward code): the kernel of each layer's backward code, the first
+-- of the layer module's `backward_kernels` that is eligible (node.sel.bK, its plan bplan
+-- and the scratch it needs, bscratch); nil: the layer module's own emit_backward.
+local function choose_backward(n, t, opts)
+  for _, entry in ipairs(n.layer.backward_kernels or {}) do
+    local K = kernel(entry)
+    if K.eligible(n, t) then
+      local p = K.plan(n, t, { threads = 1, tune = opts.tune })
+      if p then
+        n.sel.bK, n.sel.bplan, n.sel.bscratch = K, p, p.scratch or 0
+        return
+      end
+    end
+  end
+end
+
 -- opts: {target (cnnc.targets entry), winograd = 'auto'|'on'|'off', threads = N, fuse = bool,
--- keep_all = bool, tune = cnnc.tune table}.
+-- keep_all = bool, backward = bool, tune = cnnc.tune table}.
 function M.run(g, opts)
   opts = opts or {}
   local t = opts.target or require('cnnc.targets').list.generic
@@ -175,14 +193,14 @@ function M.run(g, opts)
     util.fail(nil, "winograd must be auto, on or off, got '%s'", tostring(mode))
   end
   opts = { winograd = mode, threads = opts.threads or 1, fuse = opts.fuse ~= false, keep_all = opts.keep_all,
-    tune = tune }
+    backward = opts.backward, tune = tune }
   g = ir.clone(g)
   for _, n in ipairs(g.nodes) do
     n.sel = { K = choose(n, t, opts) }
     n.sel.kernel = n.sel.K and n.sel.K.name or 'generic'
     if n.sel.K then replan(n, t, opts, 1) else n.sel.scratch = 0 end
   end
-  if opts.fuse and not opts.keep_all and t.width > 1 then pools_in_registers(g, t, opts) end
+  if opts.fuse and not opts.keep_all and not opts.backward and t.width > 1 then pools_in_registers(g, t, opts) end
   local threads = opts.threads
   if threads > 1 then
     for _, n in ipairs(g.nodes) do replan(n, t, opts, threads) end
@@ -194,9 +212,13 @@ function M.run(g, opts)
         end
       end
     else
-      threads = 1
+      -- A backward build keeps its team for batches, whose items it shares.
+      if not opts.backward then threads = 1 end
       for _, n in ipairs(g.nodes) do replan(n, t, opts, 1) end
     end
+  end
+  if opts.backward and t.width > 1 then
+    for _, n in ipairs(g.nodes) do choose_backward(n, t, opts) end
   end
   g.threads = threads
   g.tune = tune
@@ -224,6 +246,7 @@ function M.describe(g)
     if sel.scratch > 0 then parts[#parts + 1] = string.format('scratch %d floats', sel.scratch) end
     if sel.parts then parts[#parts + 1] = string.format('shared in %d parts', sel.parts) end
     if sel.pre_parts then parts[#parts + 1] = string.format('input copy shared in %d parts', sel.pre_parts) end
+    if sel.bK then parts[#parts + 1] = 'backward: ' .. (sel.bplan.describe or sel.bK.name) end
     lines[#lines + 1] = table.concat(parts, '; ')
   end
   return table.concat(lines, '\n')

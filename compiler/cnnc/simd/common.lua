@@ -64,8 +64,10 @@ function M.padded_affine(node, E, nvec, W, channels)
       scale[c + 1], shift[c + 1] = s, h
     end
     local base = util.c_ident(st.origin)
-    local sn = E:constant(node, base .. '_scale_v', scale, 'batch norm ' .. st.origin .. ' scale, padded to whole vectors')
-    local hn = E:constant(node, base .. '_shift_v', shift, 'batch norm ' .. st.origin .. ' shift, padded to whole vectors')
+    local sn = E:constant(node, base .. '_scale_v', scale, 'batch norm ' .. st.origin .. ' scale, padded to whole vectors',
+      { step = st, part = 'scale' })
+    local hn = E:constant(node, base .. '_shift_v', shift, 'batch norm ' .. st.origin .. ' shift, padded to whole vectors',
+      { step = st, part = 'shift' })
     cache[st] = { sn, hn }
     return sn, hn
   end

@@ -1,0 +1,197 @@
+-- cnnc.simd.conv_backward: the backward code of Conv1D/Conv2D on a SIMD target.
+--
+-- The input gradient of a stride-1 convolution is itself a convolution: of dy with the
+-- kernel flipped in (ky, kx) and its channels swapped, dilated alike, padded (k - 1) d -
+-- pad before and what makes the output the input's size after. It runs as a forward
+-- convolution: a synthetic Conv node with that geometry and kernel, planned and emitted by
+-- cnnc.simd.conv (register tiles, packed weights, its padded copy of dy), so it is as fast
+-- as the forward kernel. (Strided convolutions, and pads larger than the window, keep the
+-- portable input gradient of cnnc.layers.conv.)
+-- The kernel's gradient dK[ky, kx, ic, oc] = sum over output pixels of x(tap) dy is a
+-- correlation of the input with dy: register tiles of IT input channels (each x value
+-- broadcast) by V vectors of output channels, summed over every output pixel for one
+-- window cell, then added into dK; the input is read from a zero-padded copy (in the
+-- layer's scratch) when the layer pads, so the tiles need no bounds checks. The bias's
+-- gradient is the sum of dy over the pixels, on vectors.
+-- Chosen by cnnc.passes.select (step 4, builds with backward code) through the layer
+-- module's `backward_kernels`: eligible, plan (with its describe text and scratch floats)
+-- and emit_backward (as a layer module's: the C text and the calls of cnnc.emit.backward).
+
+local common = require 'cnnc.simd.common'
+local ir = require 'cnnc.ir'
+local simd_conv = require 'cnnc.simd.conv'
+local template = require 'cnnc.template'
+local tensor = require 'cnnc.tensor'
+local util = require 'cnnc.util'
+local window = require 'cnnc.window'
+
+local M = {}
+
+M.name = 'direct backward'
+
+-- Whether the input gradient runs as a forward convolution (stride 1, pads inside the
+-- window's reach).
+local function transposed_ok(g)
+  return g.sh == 1 and g.sw == 1 and g.pt <= (g.kh - 1) * g.dh and g.pl <= (g.kw - 1) * g.dw
+    and g.ih - g.oh + g.pt >= 0 and g.iw - g.ow + g.pl >= 0
+end
+
+function M.eligible(node, t)
+  return node.g ~= nil and (node.p.groups or 1) == 1 and t.width > 1 and node.p.filters % t.width == 0
+end
+
+-- The synthetic convolution computing dx: input dy (oh, ow, filters), output (ih, iw, ic).
+local function transposed_node(node)
+  local g, oc = node.g, node.p.filters
+  local k = ir.weight(node, 'kernel')
+  local flipped = tensor.new({ g.kh, g.kw, oc, g.ic }, k.ctype)
+  for ky = 0, g.kh - 1 do
+    for kx = 0, g.kw - 1 do
+      local src = ((g.kh - 1 - ky) * g.kw + (g.kw - 1 - kx)) * g.ic * oc
+      local dst = (ky * g.kw + kx) * oc * g.ic
+      for ic = 0, g.ic - 1 do
+        for o = 0, oc - 1 do flipped.data[dst + o * g.ic + ic] = k.data[src + ic * oc + o] end
+      end
+    end
+  end
+  local pt, pl = (g.kh - 1) * g.dh - g.pt, (g.kw - 1) * g.dw - g.pl
+  local pb, pr = g.ih - g.oh + (g.kh - 1) * g.dh - pt, g.iw - g.ow + (g.kw - 1) * g.dw - pl
+  local in_shape = window.out_shape(g, oc)
+  local syn = { name = node.name .. '_grad_input', fn_name = util.c_ident(node.name) .. '_backward_input',
+    op = node.op, layer = node.layer, rank = node.rank, epilogue = {}, fused = {},
+    p = { filters = g.ic, use_bias = false, kernel_size = node.p.kernel_size, strides = node.p.strides,
+      dilation_rate = node.p.dilation_rate },
+    in_shape = in_shape, shape = util.copy(node.in_shape),
+    weights = { { name = 'kernel', tensor = flipped } } }
+  local pads = g.rank == 1 and { { pl, pr } } or { { pt, pb }, { pl, pr } }
+  local kk = g.rank == 1 and { g.kw } or { g.kh, g.kw }
+  local dd = g.rank == 1 and { g.dw } or { g.dh, g.dw }
+  local ones = g.rank == 1 and { 1 } or { 1, 1 }
+  syn.g = window.geometry(syn, in_shape, kk, ones, dd, pads)
+  assert(syn.g.oh == g.ih and syn.g.ow == g.iw, 'cnnc: the transposed convolution has the wrong size')
+  return syn
+end
+
+-- The weight-gradient tile: IT input channels x V vectors (accumulators a<i>_<v>).
+local function dw_tile(t, nvec)
+  local budget = common.budget(t)
+  local V = math.min(nvec, t.regs >= 32 and 4 or 2)
+  return V, math.max(1, math.floor(budget / V))
+end
+
+-- Plan: the synthetic convolution's (when the input gradient is one), the tile, the
+-- scratch: the larger of the synthetic convolution's and the padded input copy.
+function M.plan(node, t, ctx)
+  local g = node.g
+  local P = { nvec = node.p.filters / t.width }
+  P.V, P.IT = dw_tile(t, P.nvec)
+  P.IT = math.min(P.IT, g.ic)
+  P.padded = window.padded(g)
+  local pad_floats = P.padded and (g.ih + g.pt + g.pb) * (g.iw + g.pl + g.pr) * g.ic or 0
+  local syn_floats = 0
+  if transposed_ok(g) then
+    local syn = transposed_node(node)
+    P.syn = simd_conv.plan(syn, t, { threads = 1, tune = ctx.tune })
+    syn_floats = P.syn.scratch or 0
+  end
+  P.scratch = math.max(pad_floats, syn_floats)
+  P.describe = string.format('input gradient %s, weight gradient in tiles of %d input channels x %d vectors%s',
+    P.syn and 'as a forward convolution' or 'in portable C (strided)', P.IT, P.V,
+    P.padded and ', from a padded copy' or '')
+  return P
+end
+
+local function tile_fn(E, node, P, it, v, g, pw)
+  local W = E.target.width
+  local oc = node.p.filters
+  local init, fmas, stores = {}, {}, {}
+  for i = 0, it - 1 do
+    for k = 0, v - 1 do init[#init + 1] = string.format('vf a%d_%d = vf_zero();', i, k) end
+  end
+  local loads = {}
+  for k = 0, v - 1 do loads[#loads + 1] = string.format('vf g%d = vf_load(g + %d); vf_keep(g%d);', k, k * W, k) end
+  for i = 0, it - 1 do
+    local line = { string.format('xb = vf_set1(x[%d]);', i) }
+    for k = 0, v - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, g%d, a%d_%d);', i, k, k, i, k) end
+    fmas[#fmas + 1] = table.concat(line, ' ')
+    for k = 0, v - 1 do
+      stores[#stores + 1] = string.format('vf_store(dk + %d, vf_add(vf_load(dk + %d), a%d_%d));', i * oc + k * W,
+        i * oc + k * W, i, k)
+    end
+  end
+  local name = string.format('%s_tile%dx%d', E:backward_fn(node, 'weights'), it, v)
+  return name, template.section('simd_backward', 'dw_tile', { fn = name, IT = it, V = v, OH = g.oh, OW = g.ow,
+    XROW = g.sh * pw * g.ic, XCOL = g.sw * g.ic, OC = oc, init = table.concat(init, '\n'),
+    loads = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'), stores = table.concat(stores, '\n') })
+end
+
+function M.emit_backward(node, E)
+  local g, oc = node.g, node.p.filters
+  local P = node.sel.bplan
+  local W = E.target.width
+  local texts, calls = {}, {}
+  -- the input gradient
+  if P.syn then
+    local syn = transposed_node(node)
+    syn.sel = { K = simd_conv, plan = P.syn, kernel = simd_conv.name }
+    texts[#texts + 1] = simd_conv.emit(syn, E)
+    local pre = E.pre[syn]
+    if pre then
+      calls[#calls + 1] = { fn = pre.fn, args = { 'work', 'dy' }, input = true }
+      calls[#calls + 1] = { fn = E:fn(syn), args = { 'dx', 'work' }, input = true }
+    else
+      calls[#calls + 1] = { fn = E:fn(syn), args = { 'dx', 'dy' }, input = true }
+    end
+  else
+    local text, call = node.layer.window_backward_input(node, E, window.c_tap(g))
+    texts[#texts + 1] = text
+    calls[#calls + 1] = call
+  end
+  -- the weight gradients
+  local pw = g.iw + g.pl + g.pr
+  local tiles, made = {}, {}
+  local function tile(it, v)
+    local key = it .. 'x' .. v
+    if not made[key] then
+      local name, text = tile_fn(E, node, P, it, v, g, pw)
+      made[key], tiles[#tiles + 1] = name, text
+    end
+    return made[key]
+  end
+  local blocks = {}
+  local nblocks = math.ceil(P.nvec / P.V)
+  for b = 0, nblocks - 1 do
+    local v = math.min(P.V, P.nvec - b * P.V)
+    local full, rest = math.floor(g.ic / P.IT), g.ic % P.IT
+    blocks[#blocks + 1] = template.section('simd_backward', 'dw_block', { OC0 = b * P.V * W, OC1 = b * P.V * W + v * W - 1,
+      KH = g.kh, KW = g.kw, KSTEP = g.dh * pw * g.ic, XSTEP = g.dw * g.ic, ICOC = g.ic * oc,
+      full = full > 0 and string.format('for (int ic = 0; ic < %d; ic += %d) %s(dk + ic * %d, xp + ic, gp);',
+        full * P.IT, P.IT, tile(P.IT, v), oc) or '', rest = rest > 0 and string.format('%s(dk + %d, xp + %d, gp);', tile(rest, v), full * P.IT * oc,
+        full * P.IT) or '' })
+  end
+  local bias = node.p.use_bias
+  local fn = E:backward_fn(node, 'weights')
+  local params = 'float *restrict dkernel' .. (bias and ', float *restrict dbias' or '')
+    .. ', const float *restrict x, const float *restrict dy' .. (P.padded and ', float *restrict work' or '')
+  local copy = ''
+  if P.padded then
+    copy = template.section('simd_backward', 'dw_pad', { IH = g.ih, IC = g.ic, PT = g.pt, PL = g.pl,
+      PH = g.ih + g.pt + g.pb, PW = pw, ROW = g.iw * g.ic })
+  end
+  texts[#texts + 1] = table.concat(tiles, '\n\n')
+  texts[#texts + 1] = template.section('simd_backward', 'dw_layer', { fn = fn, params = params,
+    comment = util.c_comment(string.format('%s: the weight gradients, added to: the kernel\'s the sum over the windows of '
+      .. 'x^T dy in tiles of input channels x %d-lane vectors of output channels%s [%s]', node.name, W,
+      bias and ', the bias\'s of dy' or '', E.target.name)),
+    copy = copy, x = P.padded and 'work' or 'x', blocks = table.concat(blocks, '\n'),
+    bias = bias and template.section('simd_backward', 'dw_bias', { P = g.oh * g.ow, OC = oc, NV = P.nvec, W = W }) or '' })
+  local args = { 'dw:kernel' }
+  if bias then args[#args + 1] = 'dw:bias' end
+  args[#args + 1] = 'x'
+  args[#args + 1] = 'dy'
+  if P.padded then args[#args + 1] = 'work' end
+  calls[#calls + 1] = { fn = fn, args = args }
+  return table.concat(texts, '\n\n'), calls
+end
+
+return M

@@ -1,0 +1,10 @@
+-- Backward kernels of Conv1D layers (tests/simd/backward.lua): causal and 'same' padding,
+-- dilation, a 1x1 layer.
+local nn = require 'cnnc'
+local m = nn.Sequential{name = 'convgrad1d', input_shape = {23, 7}, seed = 6}
+m:add(nn.Conv1D{16, 5, padding = 'causal', dilation_rate = 2, activation = 'relu'})
+m:add(nn.Conv1D{32, 3, padding = 'same', activation = 'sigmoid'})
+m:add(nn.Conv1D{16, 1})
+m:add(nn.Flatten{})
+m:add(nn.Dense{5})
+return m
