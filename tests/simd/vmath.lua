@@ -82,8 +82,9 @@ return function(work, cc, cross)
   local function build(t, dir)
     local r, err = util.try(function()
       local target = assert(targets.get(t))
-      local planned = require('cnnc.passes.plan').run(g, { target = target })
-      local c, h = require('cnnc.emit').run(planned, { target = target, threads = 1 })
+      local selected = require('cnnc.passes.select').run(g, { target = target })
+      local planned = require('cnnc.passes.plan').run(selected)
+      local c, h = require('cnnc.emit').run(planned)
       return { c = c, h = h }
     end)
     if not r then return nil, util.format_error(err) end
