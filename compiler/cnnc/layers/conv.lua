@@ -41,8 +41,9 @@ M.kinds = {
 }
 M.epilogue = true
 -- The SIMD kernels that can run a convolution (cnnc.passes.select): direct register tiles
--- by default, Winograd for 3x3 stride-1 layers where faster, depthwise for groups = channels.
-M.kernels = { 'conv', 'winograd', 'depthwise' }
+-- by default (1-D layers their own), Winograd for 3x3 stride-1 layers where faster,
+-- depthwise for groups = channels.
+M.kernels = { 'conv1d', 'conv', 'winograd', 'winograd1d', 'depthwise' }
 
 local function check_rank(node, in_shape)
   if #in_shape ~= node.rank + 1 then

@@ -98,7 +98,10 @@ M.L2_INPUT = 1024 * 1024
 -- measurements of R2/R3 on the avx512 machine of bench/results.md): its modelled cost.
 M.EFFICIENCY = 0.80
 
-local function pack(node, W, P, nvec, g)
+-- The kernel packed in the order the tiles read it (per block of V vectors, per chunk of
+-- ICB input channels, then ky, kx, ic and V * W channels, zeros past the last channel) and
+-- the bias padded to whole vectors (cnnc.simd.conv1d packs the same way).
+function M.pack(node, W, P, nvec, g)
   local oc = node.p.filters
   local k = ir.weight(node, 'kernel').data
   local b = ir.weight(node, 'bias')
@@ -131,7 +134,8 @@ end
 -- accumulators start from the bias and finish in the same call); ctx.pool: the pool
 -- computed in the tiles (node.sel.pool), its windows combined in registers and stored to
 -- pout (partial sums of earlier chunks go to out, the convolution-sized scratch).
-local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
+-- (cnnc.simd.conv1d's tiles are these with PH = 1.)
+function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local W, oc = E.target.width, node.p.filters
   local pool, single = ctx.pool, ctx.single
   local store_vec = common.store_vec
@@ -286,8 +290,9 @@ end
 
 local function r16(n) return math.ceil(n / 16) * 16 end
 
+-- Not a 1-D layer: cnnc.simd.conv1d runs those.
 function M.eligible(node, t)
-  return node.g ~= nil and (node.p.groups or 1) == 1 and t.width > 1
+  return node.g ~= nil and (node.p.groups or 1) == 1 and t.width > 1 and not common.is_1d(node.g)
 end
 
 -- How node runs on target t (the kernel's plan, cnnc.passes.select): the geometry the tiles
@@ -357,7 +362,7 @@ function M.emit(node, E)
   local g, nvec, P = L.g, L.nvec, L.P
   local pool = node.sel.pool
   local V, PH, PW = P.V, P.PH, P.PW
-  local kvals, bvals, nblocks = pack(node, W, P, nvec, g)
+  local kvals, bvals, nblocks = M.pack(node, W, P, nvec, g)
   local kname = E:constant(node, 'kernel_packed', kvals, string.format(
     '%s.kernel packed: (block of %d vectors, chunk of %d input channels, ky, kx, ic, %d channels)', node.name, V, P.ICB, V * W))
   local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
@@ -369,7 +374,7 @@ function M.emit(node, E)
   local function tile(ph, pw, v, partial)
     local key = table.concat({ ph, pw, v, tostring(partial) }, ',')
     if not made[key] then
-      local name, text = tile_fn(E, node, g, ph, pw, v, partial, ctx)
+      local name, text = M.tile_fn(E, node, g, ph, pw, v, partial, ctx)
       made[key] = name
       fns[#fns + 1] = text
     end
