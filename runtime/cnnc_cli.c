@@ -44,6 +44,7 @@ struct cli {
     int inputs, outputs;     /* files given */
     long bench, top;
     long threads;            /* the team's size (a --threads build) */
+    long profile;            /* --profile runs (a profile build) */
 };
 
 /* "(28, 28, 1)" for t; a batch's "(N, 28, 28, 1)" is "(N, " + that text + 1. */
@@ -99,6 +100,9 @@ static void help_single(FILE *f, const struct cli *c)
     if (c->m.max_threads > 1)
         fprintf(f, "--threads N the threads to run on, 1 to %d (default %d)\n", c->m.max_threads,
                 c->m.max_threads);
+    if (c->m.predict_profile)
+        fprintf(f, "--profile N run N times on the first input, one step after another, and print\n"
+                   "            the median and least time of every step\n");
     fprintf(f, "-h, --help  show this help\n");
 }
 
@@ -139,6 +143,9 @@ static void help_lists(FILE *f, const cnnc_model *m)
     if (m->max_threads > 1)
         fprintf(f, "--threads N the threads to run on, 1 to %d (default %d)\n", m->max_threads,
                 m->max_threads);
+    if (m->predict_profile)
+        fprintf(f, "--profile N run N times on the first item, one step after another, and print\n"
+                   "            the median and least time of every step\n");
     fprintf(f, "-h, --help  show this help\n");
 }
 
@@ -240,10 +247,12 @@ static int options_parse(struct cli *c, int argc, char **argv)
     c->bench = 0;
     c->top = c->single ? CLI_TOP_DEFAULT : 0;
     c->threads = m->max_threads > 1 ? m->max_threads : 1;
+    c->profile = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--bench") == 0
-                          || strcmp(a, "--threads") == 0 || (c->single && strcmp(a, "--top") == 0);
+                          || strcmp(a, "--threads") == 0 || strcmp(a, "--profile") == 0
+                          || (c->single && strcmp(a, "--top") == 0);
         if (only_files || a[0] != '-' || a[1] == '\0') {
             if (c->single && c->inputs == 1)
                 return usage_error(c, "more than one input: %s", a);
@@ -278,6 +287,13 @@ static int options_parse(struct cli *c, int argc, char **argv)
                 return usage_error(c, most > 1 ? "--threads needs a number from 1 to %ld, not %s"
                                    : "--threads: this build runs on %ld thread (rebuild with "
                                    "`cnnc build --threads N`), not %s", most, v);
+        } else if (strcmp(a, "--profile") == 0) {
+            if (m->predict_profile == NULL)
+                return usage_error(c, "--profile: this build has no per-step timing (rebuild with "
+                                   "`cnnc build --profile`)");
+            if (count_parse(&c->profile, v, 1, CLI_BENCH_MAX) != 0)
+                return usage_error(c, "--profile needs a number of runs from 1 to %ld, not %s",
+                                   CLI_BENCH_MAX, v);
         } else if (count_parse(&c->top, v, 0, INT_MAX) != 0) {
             return usage_error(c, "--top needs a number of classes (0 or more), not %s", v);
         }
@@ -554,11 +570,68 @@ static int double_compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* --profile: the time of each step of runs runs. */
+struct profile {
+    double last;      /* when the previous step ended */
+    double *t;        /* t[step * runs + run] */
+    long runs, run;
+};
+
+static void profile_mark(void *ctx, int step)
+{
+    struct profile *p = ctx;
+    double now = cnnc_time_now();
+    p->t[(size_t)step * (size_t)p->runs + (size_t)p->run] = now - p->last;
+    p->last = cnnc_time_now();
+}
+
 /* The median of t[0..n) (sorted in place). */
 static double median_of(double *t, long n)
 {
     qsort(t, (size_t)n, sizeof *t, double_compare);
     return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static double median_of(double *t, long n);
+
+/* --profile's runs on the first item: per step, the median and least time, and its share of
+ * the sum of the medians. Returns 0, or -1 with err set. */
+static int profile_print(const cnnc_model *m, long runs, const float *input, float *output, void *ws, char *err,
+                         size_t errlen)
+{
+    struct profile p;
+    int s, steps = m->profile_steps;
+    double total = 0, *med;
+    p.runs = runs;
+    p.t = malloc((size_t)runs * (size_t)(steps > 0 ? steps : 1) * sizeof *p.t);
+    med = malloc((size_t)(steps > 0 ? steps : 1) * sizeof *med);
+    if (p.t == NULL || med == NULL) {
+        free(p.t);
+        free(med);
+        cnnc_err_set(err, errlen, "--profile", "out of memory for %ld timings", runs);
+        return -1;
+    }
+    for (p.run = -CLI_WARMUP_RUNS; p.run < runs; p.run++) {
+        struct profile *q = &p;
+        long keep = p.run;
+        if (p.run < 0)
+            p.run = 0;  /* warm-up runs write run 0's slots, overwritten by the timed run 0 */
+        p.last = cnnc_time_now();
+        m->predict_profile(input, output, ws, profile_mark, q);
+        p.run = keep;
+    }
+    for (s = 0; s < steps; s++) {
+        med[s] = median_of(p.t + (size_t)s * (size_t)runs, runs);
+        total += med[s];
+    }
+    printf("profile: %ld runs on one thread, per step (us): median, least, share of the sum of medians\n", runs);
+    for (s = 0; s < steps; s++)
+        printf("  %-32s %10.2f %10.2f %6.1f%%\n", m->profile_names[s], med[s] * 1e6,
+               p.t[(size_t)s * (size_t)runs] * 1e6, total > 0 ? 100 * med[s] / total : 0.0);
+    printf("  %-32s %10.2f\n", "total", total * 1e6);
+    free(p.t);
+    free(med);
+    return 0;
 }
 
 /* --bench's timing runs on the first item (on the team, if any), and with a batch of
@@ -680,6 +753,8 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
     } else {
         outputs_print(output, items, &c);
     }
+    if (c.profile > 0 && profile_print(m, c.profile, input, output, ws, err, sizeof err) != 0)
+        goto fail;
     if (finish(m, &team, c.bench, input, output, items, ws, err, sizeof err) != 0)
         goto fail;
     rc = 0;

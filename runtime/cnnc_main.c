@@ -43,6 +43,13 @@ static void team_stop(void *team) { CNNC_TEAM_STOP((CNNC_TEAM *)team); }
 #define CNNC_TEAM_OPS 1, 0, NULL, NULL, NULL, NULL, NULL
 #endif
 
+#ifdef CNNC_PROFILE_API
+static const char *const cnnc_profile_names[] = CNNC_UC(_PROFILE_NAMES);
+#define CNNC_PROFILE_OPS CNNC_UC(_PROFILE_STEPS), cnnc_profile_names, CNNC_PASTE(CNNC_MODEL, _predict_profile)
+#else
+#define CNNC_PROFILE_OPS 0, NULL, NULL
+#endif
+
 static const cnnc_model cnnc_this_model = {
     CNNC_QUOTE(CNNC_MODEL),
     CNNC_UC(_INPUT_RANK), CNNC_UC(_INPUT_SHAPE),
@@ -55,6 +62,7 @@ static const cnnc_model cnnc_this_model = {
     CNNC_PASTE(CNNC_MODEL, _cpu_supported),
     CNNC_TENSORS,
     CNNC_TEAM_OPS,
+    CNNC_PROFILE_OPS,
 };
 
 int main(int argc, char **argv)

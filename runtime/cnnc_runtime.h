@@ -64,6 +64,12 @@ typedef struct cnnc_model {
     void (*predict_team)(void *team, const float *input, float *output, void *workspace);
     void (*predict_batch_team)(void *team, int n, const float *inputs, float *outputs, void *workspaces);
     void (*team_stop)(void *team);
+    /* A profile build (cnnc build --profile): its steps, one after another, with a hook
+     * called after each (NULL otherwise). */
+    int profile_steps;
+    const char *const *profile_names;
+    void (*predict_profile)(const float *input, float *output, void *workspace, void (*mark)(void *ctx, int step),
+                            void *ctx);
 } cnnc_model;
 
 /* An n-d float32 array owned by the caller; rank 0 is a scalar (count 1). */

@@ -370,3 +370,15 @@ void ${name}_predict(const float *input, float *output)
 static float arena[$ARENA_FLOATS];
 ${name}_predict_ws(input, output, arena);
 }
+
+//@ profile
+/* A profile build (cnnc build --profile): runs the layers one after another, as one thread
+ * does, and calls mark(ctx, k) after step k (${name}_PROFILE_NAMES in the header names them),
+ * so the caller can time each step. */
+void ${name}_predict_profile(const float *input, float *output, void *workspace, void (*mark)(void *ctx, int step),
+void *ctx)
+{
+$arena
+$buffers
+$calls
+}

@@ -36,6 +36,7 @@ int ${name}_cpu_supported(void);
 void ${name}_predict(const float *input, float *output);
 void ${name}_predict_ws(const float *input, float *output, void *workspace);
 $team
+$profile
 
 #ifdef __cplusplus
 }
@@ -69,6 +70,15 @@ int ${name}_team_threads(const ${name}_team *team);
 void ${name}_predict_team(${name}_team *team, const float *input, float *output, void *workspace);
 void ${name}_predict_batch_team(${name}_team *team, int n, const float *inputs, float *outputs, void *workspaces);
 void ${name}_team_stop(${name}_team *team);
+
+//@ profile
+
+/* A profile build: ${name}_predict_profile runs the ${UC}_PROFILE_STEPS steps one after another
+ * and calls mark(ctx, k) after step k; ${UC}_PROFILE_NAMES initialises an array of their names. */
+#define ${UC}_PROFILE_STEPS $STEPS
+#define ${UC}_PROFILE_NAMES {$NAMES}
+void ${name}_predict_profile(const float *input, float *output, void *workspace, void (*mark)(void *ctx, int step),
+void *ctx);
 
 //@ io
 

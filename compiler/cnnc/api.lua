@@ -163,7 +163,8 @@ local function build_variant(model, o)
     target = o.target, source = o.source, threads = o.threads, winograd = o.winograd, tune = o.tune })
   local planned = r.planned
   local build = require 'cnnc.ffi.build'
-  local spec = { name = planned.name, c = r.c, h = r.h, blob = r.blob, cc = o.cc, cflags = o.cflags, cache = o.cache }
+  local spec = { name = planned.name, c = r.c, h = r.h, blob = r.blob and require('cnnc.emit').blob_bytes(r.blob),
+    cc = o.cc, cflags = o.cflags, cache = o.cache }
   local rec = build.library(spec)
   local io = require('cnnc.ir').io(planned)
   local sizes = { input = io.input_size, output = io.output_size, workspace = 4 * planned.plan.arena_floats }

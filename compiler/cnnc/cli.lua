@@ -64,6 +64,8 @@ executable DIR/NAME with the runtime (libc and libm only).
                   GNU binutils), instead of C literals: small C, fast compiles; the
                   default for models with more than 1M weights (--no-blob forces literals)
   --no-exe        write the C files only
+  --profile       also emit NAME_predict_profile, which times each step (the
+                  executable's --profile N prints the median time of every layer)
   --dump PASS     print the graph after PASS (frontend, shape, fuse, select, plan) and
                   stop; `select` lists the kernel, loop plan, pool and threads of each layer
   --tune KEY=VALUE  set an experiment knob of the kernels' cost models (repeatable; the
@@ -220,6 +222,7 @@ function M.cc_command(dir, name, cc, cflags, out, objs)
   -- ... and its executable runs on a team of threads kept for the whole run (NAME_team_*).
   local h = util.read_file(dir .. '/' .. name .. '.h') or ''
   if h:find('_team_start(', 1, true) then cflags = cflags .. ' -DCNNC_TEAM_API' end
+  if h:find('_predict_profile(', 1, true) then cflags = cflags .. ' -DCNNC_PROFILE_API' end
   -- -iquote: a model named like a system header (math, string) must not shadow it.
   return string.format('%s -std=c99 %s -iquote %s -I %s -DCNNC_MODEL_HEADER=%s -DCNNC_MODEL=%s -DCNNC_MODEL_UC=%s '
     .. '%s %s -lm -o %s',
@@ -340,7 +343,7 @@ function M.build(argv)
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
     ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--bind'] = 'list', ['--threads'] = 'value',
-    ['--winograd'] = 'value', ['--tune'] = 'list',
+    ['--winograd'] = 'value', ['--tune'] = 'list', ['--profile'] = 'switch',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -355,7 +358,7 @@ function M.build(argv)
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
     blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto', winograd = opt['--winograd'],
-    tune = opt['--tune'],
+    tune = opt['--tune'], profile = opt['--profile'],
     threads = opt['--threads'] and (tonumber(opt['--threads']) or die('build: --threads takes a number', 2)) })
   if not r then fail_with(err) end
   if dump then

@@ -59,7 +59,8 @@ M.BLOB_THRESHOLD = 1048576
 -- blob = true|false|'auto' (default): weights in NAME.weights.bin instead of C literals,
 -- threads = N: layers worth it shared among N POSIX threads (build with -pthread),
 -- winograd = 'auto'|'on'|'off': 3x3 stride-1 convolutions as Winograd (cnnc.simd.winograd),
--- tune = {key = value} or {"key=value", ...}: experiment knobs (cnnc.tune)}. Returns a table
+-- tune = {key = value} or {"key=value", ...}: experiment knobs (cnnc.tune), profile = true:
+-- add NAME_predict_profile (per-step timing hooks, cnnc.emit.forward)}. Returns a table
 -- of the graphs made so far {graph, typed, fused, selected, planned, c, h}.
 function M.compile(model, opts)
   opts = opts or {}
@@ -90,6 +91,7 @@ function M.compile(model, opts)
       threads = threads, fuse = opts.fuse ~= false, keep_all = opts.keep_all, tune = require('cnnc.tune').resolve(opts.tune) })
     if opts.stop == 'select' then return r end
     r.planned = require('cnnc.passes.plan').run(r.selected, { keep_all = opts.keep_all })
+    r.planned.profile = opts.profile or nil
     if opts.stop == 'plan' then return r end
     local emit = require 'cnnc.emit'
     local blob = opts.blob
@@ -107,7 +109,7 @@ function M.write_c(r, dir)
   local c_path, h_path = dir .. '/' .. name .. '.c', dir .. '/' .. name .. '.h'
   local blob_path = dir .. '/' .. name .. '.weights.bin'
   local ok, err = true, nil
-  if r.blob then ok, err = util.write_if_changed(blob_path, r.blob)
+  if r.blob then ok, err = util.write_if_changed(blob_path, { ptr = r.blob.buf, size = 4 * r.blob.n })
   else os.remove(blob_path); os.remove(dir .. '/' .. name .. '.weights.o') end
   if ok then ok, err = util.write_if_changed(h_path, r.h) end
   if ok then ok, err = util.write_if_changed(c_path, r.c) end

@@ -28,6 +28,9 @@ M.VERSION = 'cnnc 0.1'
 M.float_literal = constants.float_literal
 M.weight_floats = constants.weight_floats
 
+-- The bytes of a blob emit.run returned (little-endian float32), as a Lua string.
+function M.blob_bytes(blob) return require('ffi').string(blob.buf, 4 * blob.n) end
+
 -- The target's vector macros and CPU check (templates/simd.c).
 local function target_prelude(t, name)
   if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
@@ -70,9 +73,10 @@ local function helpers_section(E, fwd, threads)
   return out
 end
 
--- Returns c_text, h_text and, with opts.blob, the weights as little-endian float32 bytes
--- (NAME.weights.bin, linked in as an object: see cnnc.cli). g: a graph after the select
--- and plan passes; opts: {source = model file name, blob = bool}.
+-- Returns c_text, h_text and, with opts.blob, the weights as a float32 array {buf, n}
+-- (NAME.weights.bin, little-endian, linked in as an object: see cnnc.cli; M.blob_bytes
+-- gives its bytes as a string). g: a graph after the select and plan passes; opts:
+-- {source = model file name, blob = bool}.
 function M.run(g, opts)
   opts = opts or {}
   local name = g.name
@@ -83,8 +87,7 @@ function M.run(g, opts)
 
   local funcs = layer_functions(g, E)
   local fwd = forward.render(g, E, ir.io(g))
-  local blob = opts.blob and constants.blob_new('_binary_' .. name .. '_weights_bin_start') or nil
-  local weights = constants.section(g, E, blob)
+  local weights, blob = constants.section(g, E, opts.blob and ('_binary_' .. name .. '_weights_bin_start') or nil)
   local helpers = helpers_section(E, fwd, g.threads)
 
   local parts = {
@@ -109,10 +112,9 @@ function M.run(g, opts)
   section('forward', { tidy.run(fwd.text) })
   local c_text = template.reindent(table.concat(parts, '\n\n'))
   info.team = fwd.team and { size = fwd.team_size } or nil
+  info.profile = fwd.profile
   local h_text = header.text(g, info)
-  local blob_bytes
-  if blob then blob_bytes = require('ffi').string(blob.buf, 4 * blob.n) end
-  return c_text, h_text, blob_bytes
+  return c_text, h_text, blob
 end
 
 return M

@@ -192,6 +192,38 @@ M.path_kind = path_kind
 -- Replaces a regular file whole (a temporary file renamed over it, so a failed write
 -- leaves the old one), following a symbolic link rather than replacing it; a device or
 -- FIFO (/dev/null, /dev/stdout) is written in place, since a rename would replace it.
+-- Content to write: a string, or {ptr = a cdata pointer, size = bytes} written in chunks (a
+-- weight blob of hundreds of MB is never copied into one Lua string).
+local CHUNK = 16 * 1024 * 1024
+local function write_content(f, content)
+  if type(content) == 'string' then return f:write(content) end
+  local ffi = require 'ffi'
+  local p = ffi.cast('const char *', content.ptr)
+  for off = 0, content.size - 1, CHUNK do
+    local ok, err = f:write(ffi.string(p + off, math.min(CHUNK, content.size - off)))
+    if not ok then return nil, err end
+  end
+  return true
+end
+
+-- Does the file at path hold exactly content (as write_content takes it)?
+local function same_content(path, content)
+  if type(content) == 'string' then return M.read_file(path) == content end
+  local f = io.open(path, 'rb')
+  if not f then return false end
+  local size = f:seek('end')
+  if size ~= content.size then f:close(); return false end
+  f:seek('set', 0)
+  local ffi = require 'ffi'
+  local p = ffi.cast('const char *', content.ptr)
+  for off = 0, content.size - 1, CHUNK do
+    local n = math.min(CHUNK, content.size - off)
+    if f:read(n) ~= ffi.string(p + off, n) then f:close(); return false end
+  end
+  f:close()
+  return true
+end
+
 function M.write_file_atomic(path, content)
   local kind
   kind, path = path_kind(path)
@@ -199,7 +231,7 @@ function M.write_file_atomic(path, content)
   if kind == 'special' then
     local f, err = io.open(path, 'wb')
     if not f then return nil, err end
-    local ok, werr = f:write(content)
+    local ok, werr = write_content(f, content)
     local cok = f:close()
     if not ok or not cok then return nil, werr or ('cannot write ' .. path) end
     return true
@@ -207,7 +239,7 @@ function M.write_file_atomic(path, content)
   local tmp = path .. '.tmp' .. tostring(os.time()) .. tostring(math.random(1e9))
   local f, err = io.open(tmp, 'wb')
   if not f then return nil, err end
-  local ok, werr = f:write(content)
+  local ok, werr = write_content(f, content)
   local cok = f:close()
   if not ok or not cok then
     os.remove(tmp)
@@ -220,8 +252,7 @@ end
 
 -- Writes only when the content changed, so build timestamps stay stable.
 function M.write_if_changed(path, content)
-  local old = M.read_file(path)
-  if old == content then return true end
+  if same_content(path, content) then return true end
   return M.write_file_atomic(path, content)
 end
 

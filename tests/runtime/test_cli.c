@@ -376,6 +376,22 @@ Test(cli, a_threads_build_runs_its_items_on_a_team)
     CONTAINS(out, "--threads N the threads to run on, 1 to 3 (default 3)");
 }
 
+Test(cli, a_profile_build_times_each_step)
+{
+    double med, least, share;
+    const char *line;
+    cr_assert_eq(tu_cli(&tu_fake_profile_model, out, sizeof out, err, sizeof err,
+                        write_input("in.npy", 1, 0), "--profile", "5", NULL), 0, "%s", err);
+    cr_assert_eq(fake_calls, 1 + 2 * (2 + 5));
+    line = strstr(out, "  second half");
+    cr_assert_not_null(line, "%s", out);
+    cr_assert_eq(sscanf(line, "  second half %lf %lf %lf%%", &med, &least, &share), 3, "%s", line);
+    cr_assert(least <= med && share > 0 && share < 100);
+    CONTAINS(out, "  total ");
+    usage_fails("--profile: this build has no per-step timing (rebuild with `cnnc build --profile`)", "in.npy",
+                "--profile", "3", NULL);
+}
+
 Test(cli, threads_out_of_range_is_a_usage_error)
 {
     usage_fails("--threads: this build runs on 1 thread (rebuild with `cnnc build --threads N`), not 2", "in.npy",

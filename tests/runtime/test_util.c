@@ -19,7 +19,7 @@
 const cnnc_model tu_fake_model = {
     "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
-    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL,
+    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
 };
 
 /* A stand-in for a --threads build's team API: a "team" of up to 3 threads that records
@@ -55,13 +55,32 @@ const cnnc_model tu_fake_team_model = {
     FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
     fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL,
     3, sizeof(struct tu_team), tu_team_start, tu_team_threads, tu_predict_team, tu_predict_batch_team, tu_team_stop,
+    0, NULL, NULL,
+};
+
+/* A profile build's stand-in: two steps, each the whole fake prediction. */
+static const char *const tu_profile_names[] = { "first half", "second half" };
+static void tu_predict_profile(const float *input, float *output, void *workspace, void (*mark)(void *ctx, int step),
+                               void *ctx)
+{
+    fake_predict_ws(input, output, workspace);
+    mark(ctx, 0);
+    fake_predict_ws(input, output, workspace);
+    mark(ctx, 1);
+}
+
+const cnnc_model tu_fake_profile_model = {
+    "fake", FAKE_INPUT_RANK, FAKE_INPUT_SHAPE, FAKE_OUTPUT_RANK, FAKE_OUTPUT_SHAPE,
+    FAKE_INPUT_SIZE, FAKE_OUTPUT_SIZE, FAKE_WORKSPACE_SIZE, FAKE_OUTPUT_SOFTMAX,
+    fake_predict_ws, FAKE_TARGET, fake_cpu_supported, 1, 1, NULL, NULL, 1, 0, NULL, NULL, NULL, NULL, NULL,
+    2, tu_profile_names, tu_predict_profile,
 };
 
 const cnnc_model tu_fakecls_model = {
     "fakecls", FAKECLS_INPUT_RANK, FAKECLS_INPUT_SHAPE, FAKECLS_OUTPUT_RANK,
     FAKECLS_OUTPUT_SHAPE, FAKECLS_INPUT_SIZE, FAKECLS_OUTPUT_SIZE, FAKECLS_WORKSPACE_SIZE,
     FAKECLS_OUTPUT_SOFTMAX, fakecls_predict_ws, FAKECLS_TARGET, fakecls_cpu_supported, 1, 1, NULL, NULL,
-    1, 0, NULL, NULL, NULL, NULL, NULL,
+    1, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
 };
 
 static const cnnc_tensor_info tu_pair_inputs[] = FAKEPAIR_INPUT_LIST;
@@ -72,7 +91,7 @@ const cnnc_model tu_fakepair_model = {
     FAKEPAIR_OUTPUT_SHAPE, FAKEPAIR_INPUT_SIZE, FAKEPAIR_OUTPUT_SIZE, FAKEPAIR_WORKSPACE_SIZE,
     FAKEPAIR_OUTPUT_SOFTMAX, fakepair_predict_ws, FAKEPAIR_TARGET, fakepair_cpu_supported,
     FAKEPAIR_NUM_INPUTS, FAKEPAIR_NUM_OUTPUTS, tu_pair_inputs, tu_pair_outputs, 1, 0, NULL, NULL, NULL, NULL,
-    NULL,
+    NULL, 0, NULL, NULL,
 };
 
 static char tu_dir[256];

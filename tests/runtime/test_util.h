@@ -13,6 +13,7 @@
 
 extern const cnnc_model tu_fake_model;    /* (5, 6, 3) -> 2 * input */
 extern const cnnc_model tu_fake_team_model; /* the same, with a team API of up to 3 threads */
+extern const cnnc_model tu_fake_profile_model; /* the same, a profile build of two steps */
 extern const cnnc_model tu_fakecls_model; /* (10) -> softmax */
 extern const cnnc_model tu_fakepair_model; /* a (2), b (3) -> 2a, b + 1, an empty (2, 0) */
 

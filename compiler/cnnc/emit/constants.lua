@@ -19,35 +19,30 @@ function M.float_literal(v)
   return string.format('%a', v) .. 'f'
 end
 
--- The weights of a blob model, gathered in a growing float32 array: a Lua table of them
--- would stop at LuaJIT's limit of 2^27 elements ("table overflow").
-function M.blob_new(symbol)
-  return { buf = ffi.new('float[?]', 1024), cap = 1024, n = 0, symbol = symbol }
+-- The weights of a blob model: one float32 array of `cap` floats (the exact total, counted
+-- before anything is written, so it never grows: a Lua table of them would also stop at
+-- LuaJIT's limit of 2^27 elements).
+function M.blob_new(symbol, cap)
+  return { buf = ffi.new('float[?]', math.max(cap, 16)), cap = cap, n = 0, symbol = symbol }
 end
 
-local function blob_append(blob, values, count)
-  local need = blob.n + count + 16
-  if need > blob.cap then
-    local cap = math.max(need, 2 * blob.cap)
-    local buf = ffi.new('float[?]', cap)
-    ffi.copy(buf, blob.buf, 4 * blob.n)
-    blob.buf, blob.cap = buf, cap
-  end
+-- Floats an array of count takes in the blob: every array starts 64-byte aligned.
+local function blob_floats(count) return count + (16 - count % 16) % 16 end
+
+-- Reserves count floats of the blob (zero-filled); returns the offset.
+local function blob_reserve(blob, count)
   local offset = blob.n
-  for i = 1, count do blob.buf[offset + i - 1] = values(i) end
-  -- Keep every array 64-byte aligned inside the blob (the new buffer is zero-filled).
-  blob.n = offset + count + (16 - count % 16) % 16
+  blob.n = offset + blob_floats(count)
+  assert(blob.n <= blob.cap, 'cnnc: the weight blob overflows its count')
   return offset
 end
 
--- A constant float array: C99 hex-float literals in the file, or, when the weights go to a
--- blob, a macro naming its place in the blob. values(i) gives the i-th value (1-based).
-local function array_text(cname, values, count, comment, blob)
-  if blob then
-    local offset = blob_append(blob, values, count)
-    return string.format('#define %s (cnnc_blob + %d) /* %s, %d floats */', cname, offset,
-      util.c_comment(comment), count)
-  end
+local function blob_define(cname, offset, count, comment)
+  return string.format('#define %s (cnnc_blob + %d) /* %s, %d floats */', cname, offset, util.c_comment(comment), count)
+end
+
+-- A constant float array as C99 hex-float literals; values(i) gives the i-th value (1-based).
+local function literal_text(cname, values, count, comment)
   local lines, row = {}, {}
   for i = 1, count do
     row[#row + 1] = M.float_literal(values(i))
@@ -58,30 +53,87 @@ local function array_text(cname, values, count, comment, blob)
     comment = util.c_comment(comment), cname = cname, count = count, values = table.concat(lines, '\n') })
 end
 
--- The texts of the weights section (a blob's declaration first), given the graph, the
--- emit context after every layer was emitted, and the blob (or nil).
-function M.section(g, E, blob)
-  local out = {}
+-- An array given by a function value(i) (1-based).
+local function array_text(cname, values, count, comment, blob)
+  if blob then
+    local offset = blob_reserve(blob, count)
+    for i = 1, count do blob.buf[offset + i - 1] = values(i) end
+    return blob_define(cname, offset, count, comment)
+  end
+  return literal_text(cname, values, count, comment)
+end
+
+-- An array given as a float buffer (cdata) of count values.
+local function buffer_text(cname, buf, count, comment, blob)
+  if blob then
+    local offset = blob_reserve(blob, count)
+    ffi.copy(blob.buf + offset, buf, 4 * count)
+    return blob_define(cname, offset, count, comment)
+  end
+  return literal_text(cname, function(i) return buf[i - 1] end, count, comment)
+end
+
+-- A constant of E:constant: a list, or a fill function writing straight into the blob.
+local function constant_text(c, blob)
+  if c.values then return array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment, blob) end
+  if blob then
+    local offset = blob_reserve(blob, c.count)
+    c.fill(blob.buf + offset)
+    return blob_define(c.name, offset, c.count, c.comment)
+  end
+  local buf = ffi.new('float[?]', math.max(c.count, 1))
+  c.fill(buf)
+  return literal_text(c.name, function(i) return buf[i - 1] end, c.count, c.comment)
+end
+
+-- The arrays of the weights section, in order: {kind, name, ...} records, so the blob's
+-- size is known before anything is written.
+local function arrays(g, E)
+  local list = {}
   for _, n in ipairs(g.nodes) do
     for _, w in ipairs(n.weights or {}) do
       local cname = util.c_ident(n.name) .. '_' .. w.name
       if E.used_weights[cname] then
-        local t = w.tensor
-        out[#out + 1] = array_text(cname, function(i) return t.data[i - 1] end, t.n,
-          string.format('%s.%s %s', n.name, w.name, util.shape_str(t.shape)), blob)
+        list[#list + 1] = { tensor = w.tensor, name = cname, count = w.tensor.n,
+          comment = string.format('%s.%s %s', n.name, w.name, util.shape_str(w.tensor.shape)) }
       end
     end
     for _, c in ipairs(epilogue.c_constants(n.epilogue, n.shape[#n.shape], E.affine)) do
-      out[#out + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment, blob)
+      list[#list + 1] = { constant = { name = c.name, values = c.values, comment = c.comment }, count = #c.values }
     end
   end
-  for _, c in ipairs(E.constants) do
-    out[#out + 1] = array_text(c.name, function(i) return c.values[i] end, #c.values, c.comment, blob)
+  for _, c in ipairs(E.constants) do list[#list + 1] = { constant = c, count = c.count or #c.values } end
+  return list
+end
+
+-- The texts of the weights section (a blob's declaration first), given the graph and the
+-- emit context after every layer was emitted. With `symbol` (the blob's linker symbol) the
+-- values go to a blob, returned second: {buf = float array, n = floats}.
+function M.section(g, E, symbol)
+  local list = arrays(g, E)
+  local blob
+  if symbol then
+    local total = 0
+    for _, a in ipairs(list) do total = total + blob_floats(a.count) end
+    blob = M.blob_new(symbol, total)
+  end
+  local out = {}
+  for _, a in ipairs(list) do
+    if a.tensor then
+      local t = a.tensor
+      if t.ctype == 'float' then
+        out[#out + 1] = buffer_text(a.name, t.data, t.n, a.comment, blob)
+      else
+        out[#out + 1] = array_text(a.name, function(i) return t.data[i - 1] end, t.n, a.comment, blob)
+      end
+    else
+      out[#out + 1] = constant_text(a.constant, blob)
+    end
   end
   if blob then
     table.insert(out, 1, template.section('model', 'blob', { name = g.name, symbol = blob.symbol, floats = blob.n }))
   end
-  return out
+  return out, blob
 end
 
 -- Number of floats of constant data a planned graph would emit (weights in use are not

@@ -115,9 +115,14 @@ function Context:part_params(threaded, uses_work)
 end
 
 -- A constant array derived at emit time (packed weights, window tables); returns its C name.
+-- values: a Lua list of numbers (small tables), or {count = n, fill = function(dst)} that
+-- writes the n values into the float array dst when the weights section is made: packed
+-- kernels go straight into the blob of a large model, never through a Lua table.
 function Context:constant(node, cname_suffix, values, comment)
   local name = util.c_ident(node.name) .. '_' .. cname_suffix
-  self.constants[#self.constants + 1] = { name = name, values = values, comment = comment }
+  local c = { name = name, comment = comment }
+  if values.fill then c.count, c.fill = values.count, values.fill else c.values = values end
+  self.constants[#self.constants + 1] = c
   return name
 end
 

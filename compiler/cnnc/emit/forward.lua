@@ -43,10 +43,11 @@ local function steps_of(g, E)
         local pre = E.pre[n]
         if pre and pre.units then
           steps[#steps + 1] = { fn = pre.fn, out = sname, inp = args[2], parts = sel.pre_parts,
-            what = 'padded input of ' .. n.name }
+            what = 'padded input of ' .. n.name, label = n.name .. ' (input copy)' }
           args[2] = sname
         elseif pre then
-          steps[#steps + 1] = { call = string.format('%s(%s, %s);', pre.fn, sname, args[2]) }
+          steps[#steps + 1] = { call = string.format('%s(%s, %s);', pre.fn, sname, args[2]),
+            label = n.name .. ' (input copy)' }
           args[2] = sname
         end
         local p = sel.plan or {}
@@ -55,12 +56,16 @@ local function steps_of(g, E)
         end
       end
       if E.par[n] then
-        steps[#steps + 1] = { fn = E:fn(n), out = args[1], inp = args[2], work = work, parts = sel.parts, what = what }
+        steps[#steps + 1] = { fn = E:fn(n), out = args[1], inp = args[2], work = work, parts = sel.parts, what = what,
+          label = n.name }
       else
         if work then args[#args + 1] = work end
-        steps[#steps + 1] = { call = string.format('%s(%s); /* %s */', E:fn(n), table.concat(args, ', '), what) }
+        steps[#steps + 1] = { call = string.format('%s(%s); /* %s */', E:fn(n), table.concat(args, ', '), what),
+          label = n.name }
       end
-      if E.post_fns[n] then steps[#steps + 1] = { call = string.format('%s(%s);', E.post_fns[n], args[1]) } end
+      if E.post_fns[n] then
+        steps[#steps + 1] = { call = string.format('%s(%s);', E.post_fns[n], args[1]), label = n.name .. ' (scalar pass)' }
+      end
       local s = plan.storage[n.name]
       if s.kind == 'arena' then
         buffers[#buffers + 1] = string.format('float *%s_out = arena + %d; /* %s */',
@@ -70,7 +75,8 @@ local function steps_of(g, E)
   end
   for _, c in ipairs(plan.copies or {}) do
     local dst = c.offset == 0 and 'output' or string.format('output + %d', c.offset)
-    steps[#steps + 1] = { call = string.format('memcpy(%s, %s, %d * sizeof(float));', dst, ptr(c.from), c.count) }
+    steps[#steps + 1] = { call = string.format('memcpy(%s, %s, %d * sizeof(float));', dst, ptr(c.from), c.count),
+      label = 'output copy' }
   end
   return steps, buffers
 end
@@ -83,12 +89,41 @@ local function team_size(threads, nsteps)
 end
 M.team_size = team_size
 
+-- A profile build's NAME_predict_profile: the layers one after another, mark(ctx, k) after
+-- step k, and the steps' names for the header.
+local function profile_text(g, steps, buffers, unused)
+  local lines, names = {}, {}
+  for _, u in ipairs(unused) do lines[#lines + 1] = u end
+  for k, st in ipairs(sharing.serial_calls(steps)) do
+    lines[#lines + 1] = st
+    lines[#lines + 1] = string.format('mark(ctx, %d);', k - 1)
+    names[k] = string.format('"%s"', steps[k].label:gsub('[\\"]', '_'))
+  end
+  return template.section('model', 'profile', { name = g.name,
+    arena = #buffers > 0 and 'float *arena = workspace;' or '(void)workspace;',
+    buffers = table.concat(buffers, '\n'), calls = table.concat(lines, '\n') }), names
+end
+
 -- The forward section's text and what it needs: {text, team = bool, open = bool (the team
--- calls cnnc_open), team_size}. io: cnnc.ir.io(g).
+-- calls cnnc_open), team_size, profile = step names of a profile build}. io: cnnc.ir.io(g).
 function M.render(g, E, io)
   local plan = g.plan
   local steps, buffers = steps_of(g, E)
-  local team = g.threads > 1
+  local r = M.render_steps(g, E, io, steps, buffers)
+  if g.profile then
+    local unused = {}
+    if io.input_size == 0 then unused[#unused + 1] = '(void)input;' end
+    if io.output_size == 0 then unused[#unused + 1] = '(void)output;' end
+    local text, names = profile_text(g, steps, buffers, unused)
+    r.text = r.text .. '\n\n' .. text
+    r.profile = names
+  end
+  return r
+end
+
+function M.render_steps(g, E, io, steps, buffers)
+  local plan = g.plan
+  local team = (g.threads or 1) > 1
   local serial = sharing.serial_calls(steps)
   -- A model without input values (a constant, or only empty tensors) reads no input.
   local unused = {}

@@ -99,13 +99,18 @@ end
 -- {size} for a build whose predictions run on a team of threads}.
 function M.text(g, info)
   local name, uc = g.name, g.name:upper()
-  local team = ''
+  local team, profile = '', ''
   if info.team then
     team = template.section('model.h', 'team', { name = name, UC = uc, N = g.threads, TEAM_SIZE = info.team.size })
+  end
+  if info.profile then
+    profile = template.section('model.h', 'profile', { name = name, UC = uc, STEPS = #info.profile,
+      NAMES = table.concat(info.profile, ', ') })
   end
   return template.reindent(template.section('model.h', 'header', header_vars(g, {
     file = name .. '.h', version = info.version, source = info.source, summary = info.summary,
     GUARD = uc .. '_H', UC = uc, name = name, WS = 4 * g.plan.arena_floats, TARGET = info.target.name, team = team,
+    profile = profile,
   })))
 end
 

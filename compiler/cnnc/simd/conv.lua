@@ -98,36 +98,38 @@ M.L2_INPUT = 1024 * 1024
 -- measurements of R2/R3 on the avx512 machine of bench/results.md): its modelled cost.
 M.EFFICIENCY = 0.80
 
--- The kernel packed in the order the tiles read it (per block of V vectors, per chunk of
--- ICB input channels, then ky, kx, ic and V * W channels, zeros past the last channel) and
--- the bias padded to whole vectors (cnnc.simd.conv1d packs the same way).
+-- The kernel packed in the order the tiles read it, as a constant E:constant fills (straight
+-- into a large model's blob): per block of V vectors of output channels, per chunk of ICB
+-- input channels, (ky, kx, ic, channel), padded with zeros to whole vectors. Returns it and
+-- the number of blocks (cnnc.simd.conv1d packs its kernel with this too).
 function M.pack(node, W, P, nvec, g)
   local oc = node.p.filters
-  local k = ir.weight(node, 'kernel').data
-  local b = ir.weight(node, 'bias')
   local V, icb = P.V, P.ICB
-  local vals, nblocks = {}, math.ceil(nvec / V)
-  local n = 0
-  for blk = 0, nblocks - 1 do
-    local nv = math.min(V, nvec - blk * V)
-    for c0 = 0, g.ic - 1, icb do
-      for ky = 0, g.kh - 1 do
-        for kx = 0, g.kw - 1 do
-          for ic = c0, math.min(c0 + icb, g.ic) - 1 do
-            local t = (ky * g.kw + kx) * g.ic + ic
-            for lane = 0, nv * W - 1 do
-              local c = blk * V * W + lane
-              n = n + 1
-              vals[n] = c < oc and k[t * oc + c] or 0
+  local nblocks = math.ceil(nvec / V)
+  local count = 0
+  for blk = 0, nblocks - 1 do count = count + g.kh * g.kw * g.ic * math.min(V, nvec - blk * V) * W end
+  local function fill(dst)
+    local k = ir.weight(node, 'kernel').data
+    local n = 0
+    for blk = 0, nblocks - 1 do
+      local nv = math.min(V, nvec - blk * V)
+      for c0 = 0, g.ic - 1, icb do
+        for ky = 0, g.kh - 1 do
+          for kx = 0, g.kw - 1 do
+            for ic = c0, math.min(c0 + icb, g.ic) - 1 do
+              local t = (ky * g.kw + kx) * g.ic + ic
+              for lane = 0, nv * W - 1 do
+                local c = blk * V * W + lane
+                dst[n] = c < oc and k[t * oc + c] or 0
+                n = n + 1
+              end
             end
           end
         end
       end
     end
   end
-  local bias = {}
-  for c = 0, nvec * W - 1 do bias[c + 1] = (b and c < oc) and b.data[c] or 0 end
-  return vals, bias, nblocks
+  return { count = count, fill = fill }, nblocks
 end
 
 -- One register tile function. ctx.single: the layer has one chunk of input channels (the
@@ -363,10 +365,10 @@ function M.emit(node, E)
   local g, nvec, P = L.g, L.nvec, L.P
   local pool = node.sel.pool
   local V, PH, PW = P.V, P.PH, P.PW
-  local kvals, bvals, nblocks = M.pack(node, W, P, nvec, g)
+  local kvals, nblocks = M.pack(node, W, P, nvec, g)
   local kname = E:constant(node, 'kernel_packed', kvals, string.format(
     '%s.kernel packed: (block of %d vectors, chunk of %d input channels, ky, kx, ic, %d channels)', node.name, V, P.ICB, V * W))
-  local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
+  local bname = common.padded_bias(node, E, nvec, W)
   local kvec = epilogue.vector_prefix(node.epilogue)
   local ctx = { kvec = kvec, padded = common.padded_affine(node, E, nvec, W, oc), pool = pool,
     single = L.nicb == 1, stride = L.stride, uses_oc0 = common.uses_channel(node.epilogue, kvec, pool) }

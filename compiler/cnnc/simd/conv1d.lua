@@ -168,10 +168,10 @@ function M.emit(node, E)
   local L = node.sel.plan
   local pool = node.sel.pool
   local V, PT, u = L.V, L.PT, L.u
-  local kvals, bvals, nblocks = conv.pack(node, W, { V = V, ICB = g.ic }, L.nvec, g)
+  local kvals, nblocks = conv.pack(node, W, { V = V, ICB = g.ic }, L.nvec, g)
   local kname = E:constant(node, 'kernel_packed', kvals, string.format(
     '%s.kernel packed: (block of %d vectors, k, ic, %d channels)', node.name, V, V * W))
-  local bname = E:constant(node, 'bias_packed', bvals, node.name .. '.bias padded to whole vectors')
+  local bname = common.padded_bias(node, E, L.nvec, W)
   local kvec = epilogue.vector_prefix(node.epilogue)
   local ctx = { kvec = kvec, padded = common.padded_affine(node, E, L.nvec, W, K), pool = pool, u = u,
     single = true, stride = g.ic, uses_oc0 = common.uses_channel(node.epilogue, kvec, pool) }

@@ -32,9 +32,8 @@ function M.emit(node, E)
   local K, N = node.in_shape[1], node.p.units
   local nvec = math.ceil(N / W)
   local VB = math.min(nvec, 8)
-  local k = ir.weight(node, 'kernel').data
   local b = ir.weight(node, 'bias')
-  local packed, blocks = {}, {}
+  local blocks = {}
   local kvec = epilogue.vector_prefix(node.epilogue)
   local padded = common.padded_affine(node, E, nvec, W, N)
   local bname
@@ -46,18 +45,26 @@ function M.emit(node, E)
   local nblocks = math.ceil(nvec / VB)
   -- With threads, the blocks are the parts (their sizes, and so the sums, do not change).
   local threaded = node.sel.plan.units ~= nil
-  local kname = E:constant(node, 'kernel_packed', packed,
-    string.format('%s.kernel packed in blocks of %d output vectors, row by row', node.name, VB))
-  for blk = 0, nblocks - 1 do
-    local offset = #packed
-    local V = math.min(VB, nvec - blk * VB)
-    local C = math.max(1, math.min(4, math.floor((t.regs - V - 2) / V)))
-    for i = 0, K - 1 do
-      for lane = 0, V * W - 1 do
-        local o = blk * VB * W + lane
-        packed[#packed + 1] = o < N and k[i * N + o] or 0
+  -- The kernel packed per block of VB output vectors, row by row (written straight into a
+  -- large model's blob).
+  local kname = E:constant(node, 'kernel_packed', { count = K * nvec * W, fill = function(dst)
+    local k = ir.weight(node, 'kernel').data
+    local n = 0
+    for blk = 0, nblocks - 1 do
+      local V = math.min(VB, nvec - blk * VB)
+      for i = 0, K - 1 do
+        for lane = 0, V * W - 1 do
+          local o = blk * VB * W + lane
+          dst[n] = o < N and k[i * N + o] or 0
+          n = n + 1
+        end
       end
     end
+  end }, string.format('%s.kernel packed in blocks of %d output vectors, row by row', node.name, VB))
+  local offset = 0
+  for blk = 0, nblocks - 1 do
+    local V = math.min(VB, nvec - blk * VB)
+    local C = math.max(1, math.min(4, math.floor((t.regs - V - 2) / V)))
     local init, fmas, tail, reduce, stores = {}, {}, {}, {}, {}
     for c = 0, C - 1 do
       local row = {}
@@ -100,6 +107,7 @@ function M.emit(node, E)
       acc_init = table.concat(init, '\n'), chain_fmas = table.concat(fmas, '\n'), tail_fmas = table.concat(tail, '\n'),
       reduce = table.concat(reduce, '\n'), stores = table.concat(stores, '\n'),
     })
+    offset = offset + K * V * W
   end
   if threaded then E:parallel(node) end
   local post = common.scalar_pass(node, E, kvec, 1, N)

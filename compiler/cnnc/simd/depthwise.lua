@@ -48,12 +48,12 @@ function M.emit(node, E)
   local nvec = math.ceil(C / W)
   local CP, CV = nvec * W, math.floor(C / W) * W
   local taps = g.kh * g.kw
-  local k = ir.weight(node, 'kernel').data
-  local kv = {}
-  for tap = 0, taps - 1 do
-    for c = 0, CP - 1 do kv[#kv + 1] = c < C and k[tap * C + c] or 0 end
-  end
-  local kname = E:constant(node, 'kernel_packed', kv,
+  local kname = E:constant(node, 'kernel_packed', { count = taps * CP, fill = function(dst)
+    local k = ir.weight(node, 'kernel').data
+    for tap = 0, taps - 1 do
+      for c = 0, CP - 1 do dst[tap * CP + c] = c < C and k[tap * C + c] or 0 end
+    end
+  end },
     string.format('%s.kernel, (ky, kx, channel) with the channels padded to %d', node.name, CP))
   local bname = common.padded_bias(node, E, nvec, W)
 

@@ -144,29 +144,34 @@ function M.describe(node, L)
 end
 
 -- Per block, the kernel over its input channels (ky, kx, ic from r0, V * W lanes): zero where
--- the lane's channel is of another group or past the last; the bias padded to whole vectors.
+-- the lane's channel is of another group or past the last. A constant E:constant fills
+-- (straight into a large model's blob).
 local function pack(node, W, L)
   local g, K, gr = node.g, node.p.filters, node.p.groups
   local icg, ocg = g.ic / gr, K / gr
-  local k = ir.weight(node, 'kernel').data
-  local vals, n = {}, 0
-  for _, b in ipairs(L.blocks) do
-    for ky = 0, g.kh - 1 do
-      for kx = 0, g.kw - 1 do
-        for ic = b.r0, b.r0 + b.nic - 1 do
-          for lane = 0, b.v * W - 1 do
-            local o = b.c0 + lane
-            n = n + 1
-            vals[n] = 0
-            if o < K and math.floor(o / ocg) == math.floor(ic / icg) then
-              vals[n] = k[((ky * g.kw + kx) * icg + ic % icg) * K + o]
+  local count = 0
+  for _, b in ipairs(L.blocks) do count = count + g.kh * g.kw * b.nic * b.v * W end
+  local function fill(dst)
+    local k = ir.weight(node, 'kernel').data
+    local n = 0
+    for _, b in ipairs(L.blocks) do
+      for ky = 0, g.kh - 1 do
+        for kx = 0, g.kw - 1 do
+          for ic = b.r0, b.r0 + b.nic - 1 do
+            for lane = 0, b.v * W - 1 do
+              local o = b.c0 + lane
+              dst[n] = 0
+              if o < K and math.floor(o / ocg) == math.floor(ic / icg) then
+                dst[n] = k[((ky * g.kw + kx) * icg + ic % icg) * K + o]
+              end
+              n = n + 1
             end
           end
         end
       end
     end
   end
-  return vals
+  return { count = count, fill = fill }
 end
 
 -- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.

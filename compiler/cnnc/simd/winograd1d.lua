@@ -218,35 +218,39 @@ local function output_body(p, node, ctx)
   return table.concat(lines, '\n')
 end
 
--- U = Gr g Gc^T for every (c, k), g[a][b] = kernel tap 3a + b (zero past the last tap).
+-- U = Gr g Gc^T for every (c, k), g[a][b] = kernel tap 3a + b (zero past the last tap),
+-- packed as the GEMM reads it; a constant E:constant fills (straight into a large model's blob).
 local function pack_u(node, p, W)
-  local k = require('cnnc.ir').weight(node, 'kernel').data
-  local C, K, taps = p.C, p.K, node.g.kw
-  local U = require('ffi').new('double[?]', p.P * C * K)
-  local tmp = {}
-  for c = 0, C - 1 do
-    for o = 0, K - 1 do
-      for a = 0, p.A - 1 do   -- tmp[a][j] = sum_b Gc[j][b] g[a][b]
-        for j = 1, p.nc do
-          local s, Gj = 0, p.Fc.G[j]
-          for b = 0, 2 do
-            local tap = 3 * a + b
-            if tap < taps then s = s + Gj[b + 1] * k[(tap * C + c) * K + o] end
+  local function fill(dst)
+    local k = require('cnnc.ir').weight(node, 'kernel').data
+    local C, K, taps = p.C, p.K, node.g.kw
+    local U = require('ffi').new('double[?]', p.P * C * K)
+    local tmp = {}
+    for c = 0, C - 1 do
+      for o = 0, K - 1 do
+        for a = 0, p.A - 1 do   -- tmp[a][j] = sum_b Gc[j][b] g[a][b]
+          for j = 1, p.nc do
+            local s, Gj = 0, p.Fc.G[j]
+            for b = 0, 2 do
+              local tap = 3 * a + b
+              if tap < taps then s = s + Gj[b + 1] * k[(tap * C + c) * K + o] end
+            end
+            tmp[a * p.nc + j] = s
           end
-          tmp[a * p.nc + j] = s
         end
-      end
-      for i = 1, p.nr do
-        local Gi = p.Fr.G[i]
-        for j = 1, p.nc do
-          local s = 0
-          for a = 0, p.A - 1 do s = s + Gi[a + 1] * tmp[a * p.nc + j] end
-          U[(((i - 1) * p.nc + j - 1) * C + c) * K + o] = s
+        for i = 1, p.nr do
+          local Gi = p.Fr.G[i]
+          for j = 1, p.nc do
+            local s = 0
+            for a = 0, p.A - 1 do s = s + Gi[a + 1] * tmp[a * p.nc + j] end
+            U[(((i - 1) * p.nc + j - 1) * C + c) * K + o] = s
+          end
         end
       end
     end
+    wmath.pack_points_into(dst, U, p, W)
   end
-  return wmath.pack_points(U, p, W)
+  return { count = p.P * p.C * p.Kp, fill = fill }
 end
 
 -- Returns the C text; tells E how the forward function calls it (E:after, E:parallel).

@@ -125,6 +125,12 @@ end
 
 -- U = G g G^T for every (c, k), packed (point, block of NV vectors, c, lanes), zeros past K.
 function M.pack(node, p, W)
+  local count = p.P * p.C * p.Kp
+  return { count = count, fill = function(dst) M.pack_into(dst, node, p, W) end }
+end
+
+-- Writes the packed U (M.pack) into the float array dst.
+function M.pack_into(dst, node, p, W)
   local G, n, C, K, Kp = M.F[p.m].G, p.n, p.C, p.K, p.Kp
   local k = ir.weight(node, 'kernel').data
   local U = require('ffi').new('double[?]', p.P * C * K)   -- (point, c, k), in double
@@ -149,27 +155,27 @@ function M.pack(node, p, W)
       end
     end
   end
-  return M.pack_points(U, p, W)
+  M.pack_points_into(dst, U, p, W)
 end
 
--- U (double[P * C * K], indexed (point, c, k)) packed per point as the GEMM reads it: (point,
--- block of NV output vectors, c, lanes), zeros past K.
-function M.pack_points(U, p, W)
+-- Writes U (double[P * C * K], indexed (point, c, k)) into the float array dst per point as
+-- the GEMM reads it: (point, block of NV output vectors, c, lanes), zeros past K.
+-- (cnnc.simd.winograd1d packs its U with this too.)
+function M.pack_points_into(dst, U, p, W)
   local C, K, Kp = p.C, p.K, p.Kp
-  local vals, z = {}, 0
+  local z = 0
   for q = 0, p.P - 1 do
     for k0 = 0, Kp - 1, p.NV * W do
       local k1 = math.min(k0 + p.NV * W, Kp) - 1
       for c = 0, C - 1 do
         local base = (q * C + c) * K
         for o = k0, k1 do
+          dst[z] = o < K and U[base + o] or 0
           z = z + 1
-          vals[z] = o < K and U[base + o] or 0
         end
       end
     end
   end
-  return vals
 end
 
 -- C expression sum_j A[i][j] * x(j) with vector operations (A small integers).
