@@ -245,7 +245,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
     if ! luajit bench/export_weights.lua "bench/models/$net.lua" "$nd" > "$LOGS/export-$net.txt" 2>&1; then
         say "bench: $net: cannot export the weights: $(tail -n 1 "$LOGS/export-$net.txt")"; continue
     fi
-    macs=$($CNNC summary "bench/models/$net.lua" 2>/dev/null | sed -n 's/^Multiply-adds per prediction: \([0-9]*\).*/\1/p')
+    macs=$($CNNC summary "bench/models/$net.lua" 2>/dev/null | sed -n 's/^Multiply-adds per prediction[^:]*: .*, \([0-9]*\)$/\1/p')
     rec net "net=$net" "macs=${macs:-0}" "runs=$runs" "torch_runs=$truns"
     say "$net: ${macs:-?} multiply-adds per prediction; $runs timed runs (PyTorch $truns)"
 
