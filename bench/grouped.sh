@@ -116,7 +116,7 @@ p512=$(peak_of avx512); p2=$(peak_of avx2)
                   for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (m[j] < m[i]) { x = m[i]; m[i] = m[j]; m[j] = x }
                   med = (k % 2) ? m[(k + 1) / 2] : (m[k / 2] + m[k / 2 + 1]) / 2
                   g = 2 * macs / (min * 1000)
-                  printf "%-20s %-8s %10d %10.1f %10.1f %9.1f %7.1f%%\n", n, t, macs, min, med, g, peak > 0 ? 100 * g / peak : 0 }' \
+                  printf "%-20s %-8s %10d %10.1f %10.1f %9.1f %7.1f%%\n", n, t, macs, min, med, g, (peak > 0 ? 100 * g / peak : 0) }' \
             "$OUT/times.txt"
     done < "$OUT/todo.txt"
 } | tee "$RES"
