@@ -4,7 +4,8 @@
 --   luajit bench/report.lua build/bench/results.tsv bench/results.md
 --
 -- Input: one record a line, a kind then tab-separated key=value fields (machine, config,
--- peak, net, build, time, skip, check, layer, onednn, total; see bench/run.sh). This file
+-- peak, net, build, time, skip, check, layer, onednn, ort, pair, batch, workspan, total; see
+-- bench/run.sh). This file
 -- only formats: every number comes from a record, and a missing one shows as '-'.
 
 local res_path, md_path = arg[1], arg[2]
@@ -74,12 +75,13 @@ local function ratio(a, b)
   return string.format('%.2f', a / b)
 end
 
-local IMPL_NAMES = { cnnc = 'cnnc', onednn = 'oneDNN', pytorch = 'PyTorch' }
+local IMPL_NAMES = { cnnc = 'cnnc', onednn = 'oneDNN', ort = 'ONNX Runtime', pytorch = 'PyTorch' }
 local function impl_label(t)
   if t.impl == 'onednn' then
     return t.variant == 'best' and 'oneDNN' or ('oneDNN ' .. t.variant .. ' only')
   end
   if t.impl == 'pytorch' then return t.variant == 'eager' and 'PyTorch eager' or 'PyTorch mkldnn' end
+  if t.impl == 'ort' then return 'ONNX Runtime' end
   return 'cnnc ' .. t.variant
 end
 
@@ -123,7 +125,7 @@ local function add(s) md[#md + 1] = s end
 add('# cnnc benchmark results')
 add('')
 add(string.format('Written by `bench/run.sh` (`make bench`) on %s, cnnc %s, in %s s. What each figure means: '
-  .. '`bench/README.md`. Float32, batch 1, one input, the same weights and input for every '
+  .. '`bench/README.md`. Float32, batch 1 (except the batch runs), one input, the same weights and input for every '
   .. 'implementation. The machine is shared and noisy: compare figures of the same run, and prefer '
   .. 'the minimums when medians are far above them.',
   machine.date or '?', machine.cnnc or '?', total and total.seconds or '?'))
@@ -172,7 +174,7 @@ add('')
 
 -- Overview: one row per network and implementation/target.
 local overview_head = { 'net', 'implementation', 'threads', 'median', 'min', 'GFLOP/s', 'best GFLOP/s', '% peak',
-  'cnnc/oneDNN', 'cnnc/PyTorch', 'cnnc/PyT-mkldnn' }
+  'cnnc/oneDNN', 'cnnc/ORT', 'cnnc/PyTorch', 'cnnc/PyT-mkldnn' }
 local overview = {}
 
 add('## Results per network')
@@ -190,7 +192,8 @@ for _, n in ipairs(nets) do
   local od1 = time_of(net, 'onednn', 'best', 1)
   local pe1 = time_of(net, 'pytorch', 'eager', 1)
   local pm1 = time_of(net, 'pytorch', 'mkldnn', 1)
-  local ORDER = { cnnc = 1, onednn = 2, pytorch = 3 }
+  local ort1 = time_of(net, 'ort', 'best', 1)
+  local ORDER = { cnnc = 1, onednn = 2, ort = 3, pytorch = 4 }
   local VARIANTS = { generic = 1, sse4 = 2, avx2 = 3, avx512 = 4, native = 5, best = 1, sse41 = 2,
     avx512_core = 4, eager = 1, mkldnn = 2 }
   local entries = {}
@@ -214,13 +217,13 @@ for _, n in ipairs(nets) do
       local row = { impl_label(t), t.threads, fmt_us(t.median), fmt_us(t.min), fmt_num(g), fmt_num(gb),
         (gb and pk) and string.format('%.1f%%', 100 * gb / pk) or '-' }
       rows[#rows + 1] = row
-      local ov = { net, impl_label(t), t.threads, row[3], row[4], row[5], row[6], row[7], '', '', '' }
+      local ov = { net, impl_label(t), t.threads, row[3], row[4], row[5], row[6], row[7], '', '', '', '' }
       if t.impl == 'cnnc' and th == 1 then
         local function r2(o)
           if not o then return '-' end
           return string.format('%s (%s)', ratio(t.median, o.median), ratio(t.min, o.min))
         end
-        ov[9], ov[10], ov[11] = r2(od1), r2(pe1), r2(pm1)
+        ov[9], ov[10], ov[11], ov[12] = r2(od1), r2(ort1), r2(pe1), r2(pm1)
       end
       overview[#overview + 1] = ov
     end
@@ -237,16 +240,18 @@ for _, n in ipairs(nets) do
     end
     local isa_map = { sse4 = 'sse41', avx2 = 'avx2', avx512 = 'avx512_core' }
     local same = isa_map[t.variant] and time_of(net, 'onednn', isa_map[t.variant], 1)
-    cnnc_rows[#cnnc_rows + 1] = { 'cnnc ' .. t.variant, r2(od1), same and r2(same) or '-', r2(pe1), r2(pm1) }
+    cnnc_rows[#cnnc_rows + 1] = { 'cnnc ' .. t.variant, r2(od1), same and r2(same) or '-', r2(ort1), r2(pe1), r2(pm1) }
   end
   for _, b in ipairs(all('build', function(r) return r.net == net end)) do
     build_rows[#build_rows + 1] = { 'cnnc ' .. b.target, b.seconds .. ' s', (b.cc ~= '' and b.cc or '-') .. ' s',
       fmt_bytes(b.c_bytes), fmt_bytes(b.code_bytes), tonumber(b.blob_bytes or 0) > 0 and fmt_bytes(b.blob_bytes) or '-',
-      fmt_bytes(b.arena), fmt_bytes(b.exe_bytes) }
+      fmt_bytes(b.arena), fmt_bytes(b.exe_bytes), (b.gen and b.gen ~= '') and (b.gen .. ' s') or '-',
+      tonumber(b.peak_kb) and string.format('%.0f MB', tonumber(b.peak_kb) / 1024) or '-' }
   end
   if #cnnc_rows > 0 then
     add('')
-    add(md_table({ 'target', 'cnnc/oneDNN', 'cnnc/oneDNN same ISA', 'cnnc/PyTorch eager', 'cnnc/PyTorch mkldnn' },
+    add(md_table({ 'target', 'cnnc/oneDNN', 'cnnc/oneDNN same ISA', 'cnnc/ONNX Runtime', 'cnnc/PyTorch eager',
+      'cnnc/PyTorch mkldnn' },
       cnnc_rows))
   end
   local pairs_ = all('pair', function(r) return r.net == net end)
@@ -255,31 +260,74 @@ for _, n in ipairs(nets) do
       for _, r in ipairs(pairs_) do if r.impl == impl and r.threads == tostring(th) then return r end end
     end
     local c1, c2, o1, o2 = pick('cnnc', 1), pick('cnnc', 2), pick('onednn', 1), pick('onednn', 2)
+    local x1, x2 = pick('ort', 1), pick('ort', 2)
     local function r2(a, b)
       if not (a and b) then return '-' end
       return string.format('%s (%s)', ratio(a.median, b.median), ratio(a.min, b.min))
     end
     local prow = {}
-    for _, r in ipairs({ o1, o2, c1, c2 }) do
-      if r then
-        local gb = gflops(macs, r.min)
-        local pk = peak(tonumber(r.threads))
-        prow[#prow + 1] = { r.impl == 'cnnc' and ('cnnc ' .. r.variant) or 'oneDNN', r.threads, r.rounds, fmt_us(r.median),
-          fmt_us(r.min), (gb and pk) and string.format('%.1f%%', 100 * gb / pk) or '-' }
-      end
+    local present = {}
+    for _, r in pairs({ o1, o2, x1, x2, c1, c2 }) do present[#present + 1] = r end
+    local RANK = { onednn = 1, ort = 2, cnnc = 3 }
+    table.sort(present, function(a, b2)
+      if a.impl ~= b2.impl then return RANK[a.impl] < RANK[b2.impl] end
+      return a.threads < b2.threads
+    end)
+    for _, r in ipairs(present) do
+      local gb = gflops(macs, r.min)
+      local pk = peak(tonumber(r.threads))
+      prow[#prow + 1] = { r.impl == 'cnnc' and ('cnnc ' .. r.variant) or IMPL_NAMES[r.impl], r.threads, r.rounds,
+        fmt_us(r.median), fmt_us(r.min), (gb and pk) and string.format('%.1f%%', 100 * gb / pk) or '-' }
     end
     add('')
-    add(string.format('Paired rounds: oneDNN and cnnc %s, 1 and 2 threads, run in turn %s times (median of the '
-      .. 'rounds\' medians, minimum of their minimums): **cnnc/oneDNN at 1 thread %s**, at 2 threads %s; '
-      .. '2-thread speedup: cnnc %s, oneDNN %s.', pairs_[1].variant, pairs_[1].rounds, r2(c1, o1), r2(c2, o2),
-      r2(c1, c2), r2(o1, o2)))
+    add(string.format('Paired rounds: oneDNN, ONNX Runtime and cnnc %s, 1 and 2 threads, run in turn %s times '
+      .. '(median of the rounds\' medians, minimum of their minimums): **cnnc/oneDNN at 1 thread %s**, at 2 '
+      .. 'threads %s; **cnnc/ONNX Runtime at 1 thread %s, at 2 threads %s**; 2-thread speedup: **cnnc %s**, '
+      .. 'oneDNN %s, ONNX Runtime %s.', pairs_[1].variant, pairs_[1].rounds, r2(c1, o1), r2(c2, o2), r2(c1, x1),
+      r2(c2, x2), r2(c1, c2), r2(o1, o2), r2(x1, x2)))
     add('')
     add(md_table({ 'implementation', 'threads', 'rounds', 'median', 'min', '% peak' }, prow))
+  end
+  local batches = all('batch', function(r) return r.net == net end)
+  if #batches > 0 then
+    local function pick(impl, th)
+      for _, r in ipairs(batches) do if r.impl == impl and r.threads == tostring(th) then return r end end
+    end
+    local brow = {}
+    for _, r in ipairs(batches) do
+      brow[#brow + 1] = { r.impl == 'cnnc' and ('cnnc ' .. r.variant) or IMPL_NAMES[r.impl], r.threads, r.rounds,
+        r.items_s, r.best }
+    end
+    local c2, x2, c1 = pick('cnnc', 2), pick('ort', 2), pick('cnnc', 1)
+    add('')
+    add(string.format('Batch of %s items (cnnc\'s executable shares the items between its team\'s threads; ONNX '
+      .. 'Runtime runs the batch export), in turn %s rounds: **cnnc/ONNX Runtime items per second at 2 threads %s**; '
+      .. 'cnnc\'s 2-thread speedup %s.', batches[1].items, batches[1].rounds,
+      (c2 and x2) and ratio(c2.items_s, x2.items_s) or '-', (c1 and c2) and ratio(c2.items_s, c1.items_s) or '-'))
+    add('')
+    add(md_table({ 'implementation', 'threads', 'rounds', 'items/s (median)', 'items/s (best)' }, brow))
+  end
+  local ws = all('workspan', function(r) return r.net == net end)
+  if #ws > 0 then
+    local head, row = { 'threads' }, { 'work-span bound' }
+    local srow = { 'span' }
+    for _, w in ipairs(ws) do
+      head[#head + 1] = w.threads
+      row[#row + 1] = string.format('%.2fx', tonumber(w.bound) or 0)
+      srow[#srow + 1] = fmt_us(w.span)
+    end
+    add('')
+    add(string.format('Work-span bound of the speedup (`bench/workspan.lua`, cnnc %s): from each step\'s median '
+      .. 'time on one thread (T1 = %s, a profile build) and the parts a --threads P build cuts each layer into, '
+      .. 'T1 over the time P threads need if sharing cost nothing (steps not cut stay whole); %.1f%% of T1 '
+      .. 'is in steps no build shares.', ws[1].variant, fmt_us(ws[1].t1), 100 * (tonumber(ws[#ws].unshared) or 0)))
+    add('')
+    add(md_table(head, { row, srow }))
   end
   if #build_rows > 0 then
     add('')
     add(md_table({ 'target', 'cnnc build (code + cc)', 'of which cc', 'NAME.c', 'without weight literals',
-      'weights blob', 'arena (WORKSPACE_SIZE)', 'executable' }, build_rows))
+      'weights blob', 'arena (WORKSPACE_SIZE)', 'executable', 'code generation alone', 'its peak memory' }, build_rows))
   end
   local oi = one('onednn', function(r) return r.net == net end)
   if oi then

@@ -1,8 +1,9 @@
 #!/bin/sh
 # bench/run.sh: cnnc's benchmark (`make bench`). Builds the harnesses into build/bench/,
 # measures the machine's peak, then for each reference network R1-R4 (bench/models/)
-# times cnnc's generated code for each requested target, oneDNN and PyTorch on the same
-# weights and input, checks that their outputs agree, and writes bench/results.md.
+# times cnnc's generated code for each requested target, oneDNN, ONNX Runtime (on the
+# network exported from PyTorch to ONNX) and PyTorch on the same weights and input, checks
+# that their outputs agree, and writes bench/results.md.
 #
 #   sh bench/run.sh [--nets r1,r2] [--targets generic,avx2,avx512]
 #
@@ -19,7 +20,10 @@
 #   BENCH_PYTHON      the Python with torch (default /usr/bin/python3)
 #   BENCH_LAYERS=0    skip cnnc's per-layer timing of R2/R3 (each layer built alone)
 #   BENCH_LAYER_ROUNDS  rounds of the per-layer timing (default 4)
-#   BENCH_PAIR_ROUNDS   rounds of oneDNN and cnnc's best target in turn (default 5)
+#   BENCH_PAIR_ROUNDS   rounds of oneDNN, ONNX Runtime and cnnc's best target in turn,
+#                     and of the batch runs (default 5)
+#   BENCH_BATCH       items of the batch runs (default 64; 0 skips them; never R3)
+#   CNNC_NPM_DIR      where onnxruntime-node is installed (default build/npm, by make deps)
 #   BENCH_REUSE=1     reuse cnnc builds already in build/bench (build times from then)
 #   BENCH_OUT         output folder (default build/bench); BENCH_RESULTS (bench/results.md)
 # Everything the harnesses print is kept in build/bench/logs/.
@@ -100,6 +104,16 @@ if [ $HAVE_DNNL = 1 ] && ! $CC -std=c11 -O2 -Wall -Wextra -fopenmp bench/onednn_
     HAVE_DNNL=0
     say "onednn: skipped (bench/onednn_bench.c does not build, see $LOGS/onednn-build.txt)"
 fi
+
+# ONNX Runtime (npm's onnxruntime-node, installed by `make deps`) runs the networks as
+# PyTorch exports them to ONNX (bench/torch_bench.py --export, bench/ort_bench.js).
+HAVE_ORT=1
+NPM_DIR=${CNNC_NPM_DIR:-build/npm}
+if ! command -v node >/dev/null 2>&1 || [ ! -d "$NPM_DIR/node_modules/onnxruntime-node" ]; then
+    HAVE_ORT=0
+    say "ort: skipped (onnxruntime-node is not installed in $NPM_DIR: make deps)"
+fi
+BATCH=${BENCH_BATCH:-64}
 
 # ---------------------------------------------------------------- machine
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -184,6 +198,15 @@ build_cnnc() {
     fi
     total=$(elapsed "$t0" "$t1")
     cc=$(awk '{ s += $1 } END { printf "%.2f", s }' "$cctime" 2>/dev/null)
+    # code generation alone (--no-exe), for its time and peak memory (GNU time's maxrss)
+    gen="" peak_kb=""
+    if [ -x /usr/bin/time ]; then
+        t0=$(now)
+        # shellcheck disable=SC2086
+        /usr/bin/time -f '%M' -o "$dir/gen.mem" $CNNC build "bench/models/$net.lua" -o "$dir/gen" $topt --no-exe \
+            > "$LOGS/gen-$net-$t.txt" 2>&1 && gen=$(elapsed "$t0" "$(now)") && peak_kb=$(tail -n 1 "$dir/gen.mem")
+        rm -rf "$dir/gen"
+    fi
     c_bytes=$(wc -c < "$dir/$net.c")
     # weight literals: the `static const float NAME[N] = {` ... `};` arrays
     w_bytes=$(awk '/^static const float [A-Za-z0-9_]+\[[0-9]+\][^=]*= *\{ *$/ { w = 1 }
@@ -192,10 +215,11 @@ build_cnnc() {
     exe_bytes=$(wc -c < "$dir/$net")
     # weights cnnc keeps beside the C (NAME.weights.bin, linked in) instead of literals
     blob_bytes=$(cat "$dir/$net".*.bin 2>/dev/null | wc -c)
-    printf 'build%snet=%s%starget=%s%sseconds=%s%scc=%s%sc_bytes=%s%scode_bytes=%s%sblob_bytes=%s%sarena=%s%sexe_bytes=%s\n' \
+    printf 'build%snet=%s%starget=%s%sseconds=%s%scc=%s%sc_bytes=%s%scode_bytes=%s%sblob_bytes=%s%sarena=%s%sexe_bytes=%s%sgen=%s%speak_kb=%s\n' \
         "$TAB" "$net" "$TAB" "$t" "$TAB" "$total" "$TAB" "$cc" "$TAB" "$c_bytes" "$TAB" "$((c_bytes - w_bytes))" \
-        "$TAB" "$blob_bytes" "$TAB" "${arena:-?}" "$TAB" "$exe_bytes" > "$dir/build.rec"
+        "$TAB" "$blob_bytes" "$TAB" "${arena:-?}" "$TAB" "$exe_bytes" "$TAB" "$gen" "$TAB" "$peak_kb" > "$dir/build.rec"
     cat "$dir/build.rec" >> "$RES"
+    [ -n "$peak_kb" ] && say "cnnc $net $t: code generation alone ${gen}s, peak memory $((peak_kb / 1024)) MB"
     say "cnnc $net $t: built in ${total}s (C compiler ${cc}s); $net.c $c_bytes bytes, $((c_bytes - w_bytes)) without weight literals; weights blob $blob_bytes bytes; arena ${arena:-?} bytes"
     return 0
 }
@@ -245,7 +269,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
     if ! luajit bench/export_weights.lua "bench/models/$net.lua" "$nd" > "$LOGS/export-$net.txt" 2>&1; then
         say "bench: $net: cannot export the weights: $(tail -n 1 "$LOGS/export-$net.txt")"; continue
     fi
-    macs=$($CNNC summary "bench/models/$net.lua" 2>/dev/null | sed -n 's/^Multiply-adds per prediction[^:]*: .*, \([0-9]*\)$/\1/p')
+    macs=$($CNNC summary "bench/models/$net.lua" 2>/dev/null | sed -n 's/^Multiply-adds per prediction[^:]*: .*, \([0-9][0-9]*\)$/\1/p' | head -n 1)
     rec net "net=$net" "macs=${macs:-0}" "runs=$runs" "torch_runs=$truns"
     say "$net: ${macs:-?} multiply-adds per prediction; $runs timed runs (PyTorch $truns)"
 
@@ -271,6 +295,29 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         check "$net" "onednn 2T vs 1T" "$REF" "$nd/onednn_2T.npy"
     else
         REF=""
+    fi
+
+    # ONNX Runtime on the network exported from PyTorch (batch 1, and a batch for the
+    # batch runs below), 1 and 2 intra-op threads.
+    ORT_OK=0
+    if [ $HAVE_ORT = 1 ]; then
+        bl=1; [ "$BATCH" -gt 1 ] && [ $net != r3 ] && bl="1,$BATCH"
+        if "$PY" bench/torch_bench.py "$nd" --export "$bl" > "$LOGS/export-onnx-$net.txt" 2>&1 &&
+                [ -f "$nd/model_b1.onnx" ]; then
+            ORT_OK=1
+            for t in 1 2; do
+                log=$LOGS/ort-$net-${t}T.txt
+                node bench/ort_bench.js "$nd/model_b1.onnx" "$nd/input_b1_nchw.npy" --threads $t --runs "$runs" \
+                    --warmup "$warm" -o "$nd/ort_${t}T.npy" > "$log" 2>&1
+                time_rec "$net" ort best "$t" "$log" || continue
+                [ -n "$REF" ] && check "$net" "onnxruntime ${t}T vs onednn" "$REF" "$nd/ort_${t}T.npy"
+            done
+            grep -m1 '^ort: version' "$LOGS/ort-$net-1T.txt" > /dev/null &&
+                rec ort "net=$net" "info=$(grep -m1 '^ort: version' "$LOGS/ort-$net-1T.txt" | sed 's/^ort: //')"
+        else
+            say "ort $net: skipped (the ONNX export failed: $(tail -n 1 "$LOGS/export-onnx-$net.txt"))"
+            rec skip "net=$net" "impl=ort" "variant=best" "reason=ONNX export failed"
+        fi
     fi
 
     # cnnc, per target
@@ -331,18 +378,26 @@ for net in $(echo "$NETS" | tr ',' ' '); do
     for t in $(echo "$tlist" | tr ',' ' '); do
         [ "$t" != generic ] && [ -x "$OUT/cnnc/$net-$t/$net" ] && [ -x "$OUT/cnnc/$net-$t-2t/$net" ] && pt=$t
     done
-    if [ $HAVE_DNNL = 1 ] && [ -n "$pt" ]; then
-        prounds=${BENCH_PAIR_ROUNDS:-5}
+    prounds=${BENCH_PAIR_ROUNDS:-5}
+    if { [ $HAVE_DNNL = 1 ] || [ $ORT_OK = 1 ]; } && [ -n "$pt" ]; then
         pruns=$(( (runs + 2) / 3 ))
-        say "paired rounds $net: oneDNN and cnnc $pt, 1 and 2 threads, $prounds rounds of $pruns runs"
+        say "paired rounds $net: oneDNN, ONNX Runtime and cnnc $pt, 1 and 2 threads, $prounds rounds of $pruns runs"
         pf=$OUT/pairs-$net.txt
         : > "$pf"
         round=1
         while [ $round -le "$prounds" ]; do
             for t in 1 2; do
-                log=$LOGS/pair-$net-onednn-${t}T-$round.txt
-                OMP_NUM_THREADS=$t "$OUT/onednn_bench" "$nd" --threads $t --runs "$pruns" --warmup "$warm" > "$log" 2>&1
-                bl=$(bench_line "$log"); [ -n "$bl" ] && echo "onednn $t $bl" >> "$pf"
+                if [ $HAVE_DNNL = 1 ]; then
+                    log=$LOGS/pair-$net-onednn-${t}T-$round.txt
+                    OMP_NUM_THREADS=$t "$OUT/onednn_bench" "$nd" --threads $t --runs "$pruns" --warmup "$warm" > "$log" 2>&1
+                    bl=$(bench_line "$log"); [ -n "$bl" ] && echo "onednn $t $bl" >> "$pf"
+                fi
+                if [ $ORT_OK = 1 ]; then
+                    log=$LOGS/pair-$net-ort-${t}T-$round.txt
+                    node bench/ort_bench.js "$nd/model_b1.onnx" "$nd/input_b1_nchw.npy" --threads $t --runs "$pruns" \
+                        --warmup "$warm" > "$log" 2>&1
+                    bl=$(bench_line "$log"); [ -n "$bl" ] && echo "ort $t $bl" >> "$pf"
+                fi
                 cdir=$OUT/cnnc/$net-$pt; [ $t = 2 ] && cdir=$cdir-2t
                 log=$LOGS/pair-$net-cnnc-${t}T-$round.txt
                 "$cdir/$net" "$nd/input.npy" --bench "$pruns" > "$log" 2>&1
@@ -350,7 +405,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
             done
             round=$((round + 1))
         done
-        for impl in onednn cnnc; do
+        for impl in onednn ort cnnc; do
             for t in 1 2; do
                 # shellcheck disable=SC2046
                 set -- $(rounds_agg "$pf" "$impl" "$t")
@@ -361,62 +416,56 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         done
     fi
 
-    # cnnc per layer (R2, R3): each layer built alone (bench/layers.lua) for each SIMD target
-    # the network was built for, 1 thread, beside oneDNN's per-primitive times. All the
-    # layer programs are built first, then timed in LAYER_ROUNDS rounds, each running every
-    # layer of every variant once, so a slow spell of this shared machine hits all alike;
-    # a layer's figures are the minimum of its rounds' minimums and the median of their
-    # medians.
-    if { [ $net = r2 ] || [ $net = r3 ]; } && [ "${BENCH_LAYERS:-1}" = 1 ]; then
-        ld=$OUT/layers/$net
-        rm -rf "$ld"; mkdir -p "$ld"
-        if luajit bench/layers.lua "bench/models/$net.lua" "$ld" > "$ld/list.txt" 2> "$LOGS/layers-$net.txt"; then
-            todo=$ld/todo.txt
-            : > "$todo"
-            for t in $(echo "$tlist" | tr ',' ' '); do
-                [ "$t" = generic ] && continue
-                [ -x "$OUT/cnnc/$net-$t/$net" ] || continue
-                # default kernels (Winograd where cnnc picks it) and direct convolution only
-                for wmode in auto off; do
-                lvar=$t; [ $wmode = off ] && lvar=$t-direct
-                say "cnnc $net $lvar: building each layer alone"
-                while read -r _ lname lop lmacs lmodel linput; do
-                    lb=$ld/$lvar-$lname
-                    if ! $CNNC build "$lmodel" -o "$lb" --target "$t" --winograd $wmode --cc "$CC" --cflags "$CFLAGS" \
-                            > "$LOGS/layer-build-$net-$lvar-$lname.txt" 2>&1; then
-                        say "cnnc $net $lvar layer $lname: FAILED to build (see $LOGS/layer-build-$net-$lvar-$lname.txt)"
-                        continue
-                    fi
-                    # about 0.1 s of work per layer and round, 3 to 200 runs
-                    lruns=$(awk -v m="$lmacs" 'BEGIN { r = (m > 0) ? int(1e9 / m) : 200; if (r < 3) r = 3; if (r > 200) r = 200; print r }')
-                    echo "$lvar $lname $lop $lmacs $lb $linput $lruns" >> "$todo"
-                done < "$ld/list.txt"
-                done
+    # Batch runs: BATCH items through cnnc's --threads 2 build (its executable shares the
+    # items between the team's threads) and through ONNX Runtime's batch export, at 1 and 2
+    # threads, in turn for PAIR_ROUNDS rounds; items per second from each round's median.
+    if [ $ORT_OK = 1 ] && [ -n "$pt" ] && [ -f "$nd/model_b$BATCH.onnx" ]; then
+        bf=$OUT/batch-$net.txt
+        : > "$bf"
+        bruns=3
+        say "batch rounds $net: $BATCH items, cnnc $pt and ONNX Runtime, 1 and 2 threads, $prounds rounds"
+        round=1
+        while [ $round -le "$prounds" ]; do
+            for t in 1 2; do
+                log=$LOGS/batch-$net-ort-${t}T-$round.txt
+                node bench/ort_bench.js "$nd/model_b$BATCH.onnx" "$nd/input_b${BATCH}_nchw.npy" --threads $t \
+                    --runs $bruns --warmup 1 > "$log" 2>&1
+                sed -n "s/^bench: batch of [0-9]* items, [0-9]* runs, median \([0-9.]*\) ms, \([0-9.]*\) items\/s (best \([0-9.]*\)).*/ort $t \1 \2 \3/p" \
+                    "$log" >> "$bf"
+                log=$LOGS/batch-$net-cnnc-${t}T-$round.txt
+                "$OUT/cnnc/$net-$pt-2t/$net" "$nd/input_b$BATCH.npy" --threads $t --bench $((BATCH * bruns)) \
+                    > "$log" 2>&1
+                sed -n "s/^bench: batch of [0-9]* items, [0-9]* runs, median \([0-9.]*\) ms, \([0-9.]*\) items\/s (best \([0-9.]*\)).*/cnnc $t \1 \2 \3/p" \
+                    "$log" >> "$bf"
             done
-            rounds=${BENCH_LAYER_ROUNDS:-4}
-            say "cnnc $net: timing $(wc -l < "$todo") layer programs, $rounds rounds"
-            round=1
-            while [ $round -le "$rounds" ]; do
-                while read -r lvar lname lop lmacs lb linput lruns; do
-                    llog=$LOGS/layer-$net-$lvar-$lname-$round.txt
-                    "$lb/$lname" "$linput" -o "$lb/out.npy" --bench "$lruns" > "$llog" 2>&1
-                    bl=$(bench_line "$llog")
-                    if [ -z "$bl" ]; then
-                        say "cnnc $net $lvar layer $lname: run FAILED (see $llog)"; continue
-                    fi
-                    echo "$lvar $lname $bl" >> "$ld/times.txt"
-                done < "$todo"
-                round=$((round + 1))
-            done
-            while read -r lvar lname lop lmacs lb linput lruns; do
-                # shellcheck disable=SC2046
-                set -- $(rounds_agg "$ld/times.txt" "$lvar" "$lname" 2>/dev/null)
+            round=$((round + 1))
+        done
+        for impl in ort cnnc; do
+            for t in 1 2; do
+                # items/s: the median of the rounds' figures, and the best round's best
+                set -- $(awk -v a=$impl -v b=$t '$1 == a && $2 == b { v[++k] = $4; if ($5 > best) best = $5 }
+                    END { if (k == 0) exit; for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+                          print k, (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2, best }' "$bf")
                 [ $# -eq 3 ] || continue
-                rec layer "net=$net" "impl=cnnc" "variant=$lvar" "threads=1" "name=$lname" "op=$lop" \
-                    "median=$2" "min=$3" "macs=$lmacs" "rounds=$1"
-            done < "$todo"
+                rec batch "net=$net" "impl=$impl" "variant=$pt" "threads=$t" "items=$BATCH" "rounds=$1" "items_s=$2" "best=$3"
+                say "batch $net $impl ${t}T: $2 items/s (best $3; $1 rounds)"
+            done
+        done
+    fi
+
+    # Work-span bound of the speedup at more threads than this machine has (R2, R3), from
+    # per-step times of a profile build (bench/workspan.lua).
+    if { [ $net = r2 ] || [ $net = r3 ]; } && [ -n "$pt" ]; then
+        wruns=200; [ $net = r3 ] && wruns=5
+        if luajit bench/workspan.lua "bench/models/$net.lua" --target "$pt" --runs $wruns --md \
+                > "$LOGS/workspan-$net.txt" 2>&1; then
+            grep '^workspan ' "$LOGS/workspan-$net.txt" > "$OUT/workspan-$net.txt"
+            while read -r _ wp wb ws wu wt1; do
+                rec workspan "net=$net" "variant=$pt" "threads=$wp" "bound=$wb" "span=$ws" "unshared=$wu" "t1=$wt1"
+                say "workspan $net ${wp}T: bound ${wb}x (span $ws us of $wt1 us)"
+            done < "$OUT/workspan-$net.txt"
         else
-            say "cnnc $net: cannot write the one-layer models ($(tail -n 1 "$LOGS/layers-$net.txt"))"
+            say "workspan $net: FAILED ($(tail -n 1 "$LOGS/workspan-$net.txt"))"
         fi
     fi
 

@@ -3,6 +3,7 @@ timed, its output written for comparison with cnnc's.
 
     /usr/bin/python3 bench/torch_bench.py NETDIR [--runs N] [--warmup W] [--threads T]
                                          [--mode eager|mkldnn] [-o OUT.npy]
+    /usr/bin/python3 bench/torch_bench.py NETDIR --export B[,B...]
 
 Reads NETDIR/net.txt (format: see bench/export_weights.lua), the Keras-layout .npy
 weights it names (transposed once to PyTorch's layouts: Conv2d (O, I, KH, KW), Conv1d
@@ -23,6 +24,11 @@ Modes:
           Linear run on oneDNN (MKL-DNN 2.6.3 inside torch) with tensors in its blocked
           layout; the input is converted in the timed loop, and a module with no MKL-DNN
           kernel (1-D pooling, global pooling, softmax) gets a dense tensor.
+
+--export writes, for each batch size B, the eager model as ONNX (opset 13, input `input`
+of shape (B, C, H, W) or (B, C, W), output `output`) to NETDIR/model_bB.onnx, the input
+repeated B times to NETDIR/input_bB_nchw.npy (for ONNX Runtime, bench/ort_bench.js) and
+to NETDIR/input_bB.npy in cnnc's channels-last order (a batch for its executable).
 
 Prints `bench: N runs, median X us, min Y us` like cnnc's executables. When torch cannot
 be imported it prints `pytorch: skipped (REASON)` and exits 0.
@@ -186,6 +192,20 @@ def mkldnn_sequential(mods, torch):
     return nn.Sequential(*out).eval()
 
 
+def export(model, x, x0, netdir, batches, torch, np):
+    for b in batches:
+        xb = x.repeat(b, *([1] * (x.dim() - 1)))
+        path = os.path.join(netdir, 'model_b%d.onnx' % b)
+        with torch.no_grad():
+            torch.onnx.export(model, xb, path, opset_version=13, input_names=['input'],
+                              output_names=['output'], do_constant_folding=True)
+        np.save(os.path.join(netdir, 'input_b%d_nchw.npy' % b), xb.numpy())
+        np.save(os.path.join(netdir, 'input_b%d.npy' % b),
+                np.ascontiguousarray(np.broadcast_to(x0[None], (b,) + x0.shape)))
+        print('export: %s (batch %d)' % (path, b))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description='PyTorch eager run of a bench network')
     ap.add_argument('netdir')
@@ -194,6 +214,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--mode', choices=['eager', 'mkldnn'], default='eager')
     ap.add_argument('-o', dest='out')
+    ap.add_argument('--export', metavar='B[,B...]', help='write ONNX exports for these batch sizes')
     a = ap.parse_args()
     try:
         import numpy as np
@@ -211,9 +232,11 @@ def main():
         model = mkldnn_sequential(mods, torch)
     else:
         model = torch.nn.Sequential(*mods).eval()
-    x = np.load(os.path.join(a.netdir, 'input.npy')).astype(np.float32)
-    x = torch.from_numpy(x.reshape(net['ih'], net['iw'], net['ic']))
+    x0 = np.load(os.path.join(a.netdir, 'input.npy')).astype(np.float32)
+    x = torch.from_numpy(x0.reshape(net['ih'], net['iw'], net['ic']))
     x = (x.permute(2, 0, 1) if net['rank'] == 2 else x[0].permute(1, 0)).unsqueeze(0).contiguous()
+    if a.export:
+        return export(model, x, x0, a.netdir, [int(b) for b in a.export.split(',')], torch, np)
     print('pytorch: version %s, mode %s, threads %d' % (torch.__version__, a.mode, torch.get_num_threads()))
     times = []
     with torch.no_grad():

@@ -11,7 +11,7 @@
 --                        reach if sharing cost nothing and parts were equal;
 --   the span            sum of t / k (t for unshared steps): the time with unlimited threads;
 --   the serial share    the steps no build shares, as a share of T1.
--- One line per P; with --md, a Markdown table for bench/results.md.
+-- One line per P; with --md, lines `workspan P BOUND SPAN_US UNSHARED T1_US` for bench/run.sh.
 
 package.path = 'compiler/?.lua;' .. package.path
 local driver = require 'cnnc.driver'
@@ -96,12 +96,10 @@ for _, P in ipairs(counts) do
 end
 
 if md then
-  print(string.format('| %s (%s, T1 = %.0f us) | ' .. string.rep('%s | ', #rows), name, target, T1,
-    unpack((function()
-      local t = {}
-      for k, r in ipairs(rows) do t[k] = string.format('%.2fx', r.bound) end
-      return t
-    end)())))
+  -- one line per P for bench/run.sh: P, the bound, the span (us), the unshared share, T1 (us)
+  for _, r in ipairs(rows) do
+    print(string.format('workspan %d %.3f %.1f %.4f %.1f', r.P, r.bound, r.span, r.serial, T1))
+  end
 else
   print(string.format('%s on %s: T1 = %.1f us over %d steps', name, target, T1, #steps))
   for _, r in ipairs(rows) do
