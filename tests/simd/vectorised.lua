@@ -21,7 +21,7 @@ local function models()
   } }
   local b = nn.Sequential{ name = 'every1d', input_shape = { 40, 16 }, seed = 1, layers = {
     nn.Conv1D{ 32, 5, padding = 'causal', activation = 'swish' },
-    nn.Conv1D{ 32, 3, strides = 2, dilation_rate = 1 }, nn.Conv1D{ 32, 3, padding = 'same', groups = 4 },
+    nn.Conv1D{ 32, 3, strides = 2, dilation_rate = 1 }, nn.Conv1D{ 32, 3, padding = 'same', groups = 2 },
     nn.LocallyConnected1D{ 32, 3 }, nn.MaxPooling1D{ 2 }, nn.AveragePooling1D{ 2 }, nn.LPPooling1D{ 2, strides = 1 },
     nn.ZeroPadding1D{ 1 }, nn.GlobalMaxPooling1D{ keepdims = true }, nn.Flatten{}, nn.Dense{ 16, activation = 'softmax' },
   } }

@@ -7,10 +7,9 @@
 -- channels of the groups its channels belong to, each input value broadcast once per
 -- register tile of PH x PW pixels x V vectors. When a group's channels are a whole number of
 -- vectors (RegNet's 16 on AVX-512, AVX2, SSE and NEON), blocks stay within one group and no
--- multiply is wasted. Otherwise a block spans several groups and its weights are the
--- block-diagonal piece of the dense kernel (zeros where an input channel is of another
--- group): the multiplies wasted are the price of full vectors and plain stores, and the
--- tile search counts them. The tiles are the direct kernel's (its tile functions, its
+-- multiply is wasted; only such layers are taken (M.eligible): a block spanning several
+-- groups would multiply their inputs by zero weights, and 0 * inf or 0 * NaN would carry a
+-- non-finite input into another group's outputs. The tiles are the direct kernel's (its tile functions, its
 -- zero-bordered copy of a padded input, its bands of rows for threads); only the blocks'
 -- input channels differ. Pools whose windows tile the output are computed in the
 -- registers (holds_pool).
@@ -33,7 +32,11 @@ M.EFFICIENCY = 0.7
 
 function M.eligible(node, t)
   local gr = node.p.groups or 1
+  -- A group's output channels must be whole vectors: a block spanning several groups would
+  -- multiply other groups' inputs by zero weights, and a NaN or infinity there (0 * inf is
+  -- NaN) would reach outputs that never read it. Other groupings run the layer's own C.
   return t.width > 1 and node.g ~= nil and gr > 1 and not (gr == node.g.ic and node.p.filters == gr)
+    and (node.p.filters / gr) % t.width == 0
 end
 
 -- The blocks of V vectors: first channel c0, vectors v, the first input channel r0 of the
@@ -66,12 +69,13 @@ local function tile_plan(node, t, g, mult, tune)
   end
   local best, best_cost
   for V = math.min(nvec, t.regs >= 32 and 4 or 3), 1, -1 do
-    local blocks = blocks_of(node, t.width, V)
-    -- (a single row, 1-D, takes as many pixels as the registers hold)
+    local blocks, whole = blocks_of(node, t.width, V), true
+    for _, b in ipairs(blocks) do whole = whole and b.nic * node.p.groups == node.g.ic end
+    -- (only blocks within one group: see M.eligible; a single row, 1-D, takes as many pixels as the registers hold)
     for PW = math.min(g.ow, g.oh == 1 and budget or 8, math.floor(budget / V)), 1, -1 do
       local PH = math.min(g.oh, math.max(4, mh), math.floor(budget / (V * PW)))
       PH = PH - PH % mh
-      if PW % mw == 0 and PH > 0 then
+      if whole and PW % mw == 0 and PH > 0 then
         local nh, nw = math.floor(g.oh / PH), math.floor(g.ow / PW)
         local rh, rw = g.oh % PH, g.ow % PW
         local cost = 0
@@ -87,7 +91,10 @@ local function tile_plan(node, t, g, mult, tune)
   if not best then return nil end
   if tune.tile and not mult then
     local f = tune.tile
-    best = { V = math.min(f[1], nvec), PH = math.min(f[2], g.oh), PW = math.min(f[3], g.ow) }
+    local forced = { V = math.min(f[1], nvec), PH = math.min(f[2], g.oh), PW = math.min(f[3], g.ow) }
+    local whole = true
+    for _, b in ipairs(blocks_of(node, t.width, forced.V)) do whole = whole and b.nic * node.p.groups == node.g.ic end
+    if whole then best = forced end
   end
   local row_bytes = g.ow * best.V * t.width * 4
   best.R = math.min(g.oh, math.max(best.PH, math.floor(tune.l2_band / row_bytes / best.PH) * best.PH))
