@@ -35,7 +35,7 @@ $rest
 }
 
 //@ block
-/* output channels $c0 .. $c1: $NBANDS bands of $bands_of, input channels in $NICB chunks of $ICB */
+/* output channels $c0 .. $c1: $NBANDS bands of $bands_of, $inputs */
 for (int band = 0; band < $NBANDS; ++band) {
 $skip
 const int y0 = $y0;

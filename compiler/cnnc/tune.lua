@@ -20,7 +20,8 @@ M.KNOBS = {
   l1_weights = { 32 * 1024, 'int+', 'bytes of packed weights per input-channel chunk of a direct convolution (L1)' },
   l2_band = { 256 * 1024, 'int+', 'bytes of output a band of rows of a direct convolution keeps in L2' },
   wino_block = { 768 * 1024, 'int+', 'bytes of transformed tiles (V and M) of one Winograd block (L2)' },
-  wino_m = { nil, 'int+', '2 or 4: the Winograd output tile of every Winograd layer (default: per layer)' },
+  wino_m = { nil, 'int+', '2, 4 or 6: the Winograd output tile of every Winograd layer (2-D: F(2x2) or F(4x4), 6 meaning 4; '
+    .. '1-D: F(m,3), or F(m,A) x F(3,3) for 4 to 9 taps) (default: per layer)' },
   wino_t = { nil, 'int+', 'tiles per Winograd block (default: from wino_block)' },
   wino_nv = { nil, 'int+', 'at most this many vectors per Winograd GEMM register tile' },
   share_min_ns = { 20000, 'int', 'a --threads build shares a layer among threads only if it takes this long alone (ns)' },
@@ -49,7 +50,7 @@ local function check(key, v)
   if not n or n ~= math.floor(n) or n < least then
     util.fail(nil, "tuning knob %s takes a whole number from %d, got '%s'", key, least, tostring(v))
   end
-  if key == 'wino_m' and n ~= 2 and n ~= 4 then util.fail(nil, 'tuning knob wino_m takes 2 or 4, got %d', n) end
+  if key == 'wino_m' and n ~= 2 and n ~= 4 and n ~= 6 then util.fail(nil, 'tuning knob wino_m takes 2, 4 or 6, got %d', n) end
   return n
 end
 

@@ -143,10 +143,20 @@ local function conv(rank)
     local act = maybe_activation(rng, args, 0.4)
     local bias = rng:chance(0.75)
     if not bias then arg(args, 'use_bias', false) elseif rng:chance(0.2) then arg(args, 'use_bias', true) end
-    arg(args, 'kernel_initializer', uniform_init(kernel_scale(prod(ks) * cin)))
+    -- Keras's groups: a divisor of both channel counts (grouped and depthwise kernels)
+    local groups, common = 1, 1
+    for d = 2, math.min(cin, filters) do if cin % d == 0 and filters % d == 0 then common = d end end
+    if common > 1 and rng:chance(0.3) then
+      local divisors = {}
+      for d = 2, common do if common % d == 0 then divisors[#divisors + 1] = d end end
+      groups = rng:pick(divisors)
+      arg(args, 'groups', groups)
+    end
+    arg(args, 'kernel_initializer', uniform_init(kernel_scale(prod(ks) * cin / groups)))
     if bias then arg(args, 'bias_initializer', uniform_init(0.5)) end
-    local desc = string.format('%s(%d, %s, s%s, d%s, %s%s%s)', rank == 1 and 'Conv1D' or 'Conv2D', filters,
-      x_join(ks), x_join(ss), x_join(ds), mode, bias and '' or ', nobias', act and (', ' .. act) or '')
+    local desc = string.format('%s(%d, %s, s%s, d%s, %s%s%s%s)', rank == 1 and 'Conv1D' or 'Conv2D', filters,
+      x_join(ks), x_join(ss), x_join(ds), mode, groups > 1 and (', g' .. groups) or '', bias and '' or ', nobias',
+      act and (', ' .. act) or '')
     return { kind = rank == 1 and 'Conv1D' or 'Conv2D', args = args, shape = with_channels(out, filters), desc = desc }
   end
 end

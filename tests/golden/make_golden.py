@@ -164,9 +164,9 @@ ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax', 'elu', 'selu', 's
 # Keras positional argument order and defaults, per layer kind.
 SIGNATURES = {
     'Conv2D': (['filters', 'kernel_size'],
-               dict(strides=1, padding='valid', dilation_rate=1, activation=None, use_bias=True)),
+               dict(strides=1, padding='valid', dilation_rate=1, groups=1, activation=None, use_bias=True)),
     'Conv1D': (['filters', 'kernel_size'],
-               dict(strides=1, padding='valid', dilation_rate=1, activation=None, use_bias=True)),
+               dict(strides=1, padding='valid', dilation_rate=1, groups=1, activation=None, use_bias=True)),
     'LocallyConnected2D': (['filters', 'kernel_size'],
                            dict(strides=1, padding='valid', activation=None, use_bias=True)),
     'LocallyConnected1D': (['filters', 'kernel_size'],
@@ -261,7 +261,7 @@ def build(layer, in_shape, rng):
     if k in ('Conv2D', 'Conv1D'):
         nd = 2 if k == 'Conv2D' else 1
         ks = tup(a['kernel_size'], nd)
-        cin = in_shape[-1]
+        cin = in_shape[-1] // a['groups']      # Keras: kernel (..., cin / groups, filters)
         fan = int(np.prod(ks)) * cin
         sc = kernel_scale(fan)
         W['kernel'] = uniform(rng, ks + (cin, a['filters']), -sc, sc)
@@ -322,7 +322,7 @@ def forward_torch(layer, x):
             xt = F.pad(xt, (pl, pr, pt, pb))
         w = wt(x, W['kernel']).permute(3, 2, 0, 1)        # (kh,kw,cin,cout) -> (cout,cin,kh,kw)
         b = wt(x, W['bias']) if 'bias' in W else None
-        y = F.conv2d(xt, w, b, stride=st, dilation=dl)
+        y = F.conv2d(xt, w, b, stride=st, dilation=dl, groups=a['groups'])
         return act_torch(a['activation'], from_nc(y))
     if k == 'Conv1D':
         ks, st, dl = a['kernel_size'], a['strides'], a['dilation_rate']
@@ -334,7 +334,7 @@ def forward_torch(layer, x):
             xt = F.pad(xt, ((ks - 1) * dl, 0))
         w = wt(x, W['kernel']).permute(2, 1, 0)           # (k,cin,cout) -> (cout,cin,k)
         b = wt(x, W['bias']) if 'bias' in W else None
-        y = F.conv1d(xt, w, b, stride=st, dilation=dl)
+        y = F.conv1d(xt, w, b, stride=st, dilation=dl, groups=a['groups'])
         return act_torch(a['activation'], from_nc(y))
     if k in ('LocallyConnected2D', 'LocallyConnected1D'):
         if k == 'LocallyConnected2D':
@@ -481,6 +481,14 @@ def forward_numpy(layer, x):
         nd = 2 if k == 'Conv2D' else 1
         ks, st, dl = tup(a['kernel_size'], nd), tup(a['strides'], nd), tup(a['dilation_rate'], nd)
         K = W['kernel']
+        gr = a['groups']
+        if gr > 1:
+            # the dense kernel with zeros where an input channel is not of the output's group
+            icg, ocg = K.shape[-2], K.shape[-1] // gr
+            dense = np.zeros(K.shape[:-2] + (icg * gr, K.shape[-1]))
+            for g in range(gr):
+                dense[..., g * icg:(g + 1) * icg, g * ocg:(g + 1) * ocg] = K[..., :, g * ocg:(g + 1) * ocg]
+            K = dense
         if nd == 1:
             ks, st, dl, K, xx = (1,) + ks, (1,) + st, (1,) + dl, K[None], x2
         else:
@@ -662,6 +670,14 @@ case('conv1d_same_s2', (19, 3), [
     L('Conv1D', 4, 4, strides=2, padding='same', activation='relu', name='conv1'), *fd(3)])
 case('conv1d_causal_d2', (16, 2), [
     L('Conv1D', 3, 3, padding='causal', dilation_rate=2, activation='tanh', name='conv1'), *fd(3)])
+
+# ---- grouped Conv2D / Conv1D (Keras's groups argument) ----
+case('conv2d_groups', (9, 8, 8), [
+    L('Conv2D', 12, (3, 3), padding='same', groups=4, activation='relu', name='conv1'),
+    L('Conv2D', 6, 3, strides=2, groups=2, name='conv2'), *fd(4)])
+case('conv1d_groups', (21, 6), [
+    L('Conv1D', 9, 5, padding='same', groups=3, activation='relu', name='conv1'),
+    L('Conv1D', 6, 3, strides=2, padding='causal', groups=3, name='conv2'), *fd(3)])
 
 # ---- LocallyConnected ----
 case('locally_connected2d', (8, 8, 2), [

@@ -272,7 +272,7 @@ describe('argument errors', function()
   it('rejects an unknown argument with the list of valid ones', function()
     local _, text = err_of(function() return nn.Conv2D{ 2, 3, stride = 2 } end)
     assert.matches("Conv2D has no argument 'stride'", text, 1, true)
-    assert.matches('valid: filters, kernel_size, strides, padding, data_format, dilation_rate, activation, '
+    assert.matches('valid: filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation, '
       .. 'use_bias, kernel_initializer, bias_initializer, kernel, bias, name, input_shape, trainable', text, 1, true)
     _, text = err_of(function() return nn.Dense{ 2, units_ = 3 } end)
     assert.matches("Dense has no argument 'units_'", text, 1, true)

@@ -115,3 +115,106 @@ describe('winograd choice', function()
     assert.truthy(require('cnnc.util').format_error(err):find('auto, on or off', 1, true))
   end)
 end)
+
+describe('1-D winograd (cnnc.simd.winograd1d)', function()
+  local wmath = require 'cnnc.simd.winograd_math'
+  it('Cook-Toom F(m, r) computes an r-tap correlation for every tile it uses', function()
+    for _, mr in ipairs({ { 1, 1 }, { 2, 2 }, { 4, 2 }, { 6, 2 }, { 2, 3 }, { 3, 3 }, { 4, 3 }, { 6, 3 } }) do
+      local m, r = mr[1], mr[2]
+      local F = wmath.cook_toom(m, r)
+      assert.equal(m + r - 1, F.n)
+      for trial = 1, 5 do
+        local d, g = {}, {}
+        for i = 1, F.n do d[i] = math.sin(trial * 5 + i * 1.7) end
+        for i = 1, r do g[i] = math.cos(trial * 2 + i * 0.9) end
+        local u, v = matvec(F.G, g), matvec(F.BT, d)
+        local prod = {}
+        for i = 1, F.n do prod[i] = u[i] * v[i] end
+        local y = matvec(F.AT, prod)
+        for i = 1, m do
+          local want = 0
+          for k = 1, r do want = want + g[k] * d[i + k - 1] end
+          assert.is_true(math.abs(y[i] - want) < 1e-12, string.format('F(%d,%d) output %d: %g vs %g', m, r, i, y[i], want))
+        end
+      end
+    end
+  end)
+  it('Cook-Toom F(4, 3) is the factored F(4x4, 3x3) of the 2-D kernel', function()
+    local F = wmath.cook_toom(4, 3)
+    for _, key in ipairs({ 'BT', 'G', 'AT' }) do
+      for i, row in ipairs(F[key]) do
+        for j, v in ipairs(row) do assert.is_true(math.abs(v - wg.F[4][key][i][j]) < 1e-15) end
+      end
+    end
+  end)
+
+  local function planned(layers, opts)
+    local m = nn.Sequential{ name = 'w1d_case', input_shape = { 256, 32 }, layers = layers }
+    opts.stop = 'plan'
+    return T.compile(m, opts).planned
+  end
+  local layers = function()
+    return {
+      nn.Conv1D{ 64, 9, padding = 'same' },             -- 9 taps, many channels: Winograd over 3 phases
+      nn.Conv1D{ 64, 3, padding = 'same' },             -- 3 taps: F(m, 3)
+      nn.Conv1D{ 64, 3, strides = 2, padding = 'same' },  -- strided: never
+      nn.Conv1D{ 64, 3, dilation_rate = 2 },            -- dilated: never
+      nn.Conv1D{ 64, 11 },                              -- more than 9 taps: never
+    }
+  end
+  it('auto takes the stride-1 layers of 3 to 9 taps where the model says so, the direct 1-D kernel the rest', function()
+    local g = planned(layers(), { target = 'avx512' })
+    assert.equal('winograd', g.nodes[1].sel.kernel)
+    assert.truthy(g.nodes[1].sel.text:find('F(', 1, true) and g.nodes[1].sel.text:find('3 phases', 1, true))
+    assert.equal('winograd', g.nodes[2].sel.kernel)
+    assert.equal('winograd F(6,3)', g.nodes[2].sel.text)
+    for i = 3, 5 do assert.equal('direct 1-D', g.nodes[i].sel.kernel) end
+  end)
+  it('off keeps the direct 1-D kernel, and one input channel never pays', function()
+    local g = planned(layers(), { target = 'avx512', winograd = 'off' })
+    for i = 1, 5 do assert.equal('direct 1-D', g.nodes[i].sel.kernel) end
+    local m = nn.Sequential{ name = 'w1d_one', input_shape = { 4096, 1 }, layers = { nn.Conv1D{ 16, 9, padding = 'same' } } }
+    assert.equal('direct 1-D', T.compile(m, { target = 'avx512', stop = 'plan' }).planned.nodes[1].sel.kernel)
+  end)
+  it('chooses the same tiles for any thread count, and holds a pool only in tiles of whole windows', function()
+    local a = planned(layers(), { target = 'avx512' }).nodes[1].sel.plan
+    local b = planned(layers(), { target = 'avx512', threads = 3 }).nodes[1].sel.plan
+    assert.equal(a.TL, b.TL)
+    assert.equal(a.TG, b.TG)
+    local w1d = require 'cnnc.simd.winograd1d'
+    local node = planned(layers(), { target = 'avx512' }).nodes[2]
+    local tune = require('cnnc.tune').resolve()
+    local t = require('cnnc.targets').get('avx512')
+    assert.equal(0, w1d.plan(node, t, { tune = tune, pool = { kh = 1, kw = 3 } }).TL % 3)
+    assert.equal(0, w1d.plan(node, t, { tune = tune, pool = { kh = 1, kw = 4 } }).TL % 4)
+    assert.is_nil(w1d.plan(node, t, { tune = tune, pool = { kh = 1, kw = 5 } }))
+  end)
+end)
+
+describe('grouped convolution (cnnc.simd.grouped)', function()
+  it('runs groups > 1 that are not depthwise; a block reads only its groups\' input channels', function()
+    local m = nn.Sequential{ name = 'grp_case', input_shape = { 8, 8, 64 }, layers = {
+      nn.Conv2D{ 64, 3, padding = 'same', groups = 4 },   -- 16 -> 16: whole vectors
+      nn.Conv2D{ 64, 3, padding = 'same', groups = 64 },  -- depthwise
+      nn.Conv2D{ 32, 1, groups = 8 },                     -- 8 -> 4
+    } }
+    local g = T.compile(m, { target = 'avx512', stop = 'plan' }).planned
+    assert.equal('grouped', g.nodes[1].sel.kernel)
+    for _, b in ipairs(g.nodes[1].sel.plan.blocks) do assert.equal(16, b.nic) end
+    assert.equal('depthwise', g.nodes[2].sel.kernel)
+    -- groups of 4 output channels: a 16-lane vector would span 4 groups and carry a NaN or
+    -- infinity of one group's inputs into the others' outputs (0 * inf), so the layer's own C
+    assert.equal('generic', g.nodes[3].sel.kernel)
+    local g2 = T.compile(m, { target = 'sse4', stop = 'plan' }).planned
+    assert.equal('grouped', g2.nodes[3].sel.kernel)   -- 4 channels: whole SSE vectors
+    assert.equal(1, g2.nodes[3].sel.plan.waste)
+    local generic = T.compile(m, { target = 'generic', stop = 'plan' }).planned
+    assert.equal('generic', generic.nodes[1].sel.kernel)
+  end)
+  it('takes Keras\'s groups argument and checks it divides the channels', function()
+    local m = nn.Sequential{ name = 'grp_bad', input_shape = { 8, 8, 6 }, layers = { nn.Conv2D{ 8, 3, groups = 4 } } }
+    local r, err = require('cnnc.driver').compile(m, { stop = 'shape' })
+    assert.is_nil(r)
+    assert.truthy(require('cnnc.util').format_error(err):find('groups = 4 must divide', 1, true))
+  end)
+end)

@@ -2,8 +2,10 @@
 -- split into several chunks (with a remainder), output channels that are not whole vectors,
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
 -- activations that need the scalar pass; Winograd layers (tests/simd/winograd.lua, built
--- with winograd 'on', and with 'auto'); pools computed in the convolution's registers
--- (tests/simd/pooled.lua with each Winograd mode, pooled1d.lua), counted. Every host target, and every cross target this
+-- with winograd 'on', and with 'auto'; 1-D ones in winograd1d.lua); Conv1D's direct kernel
+-- (wide1d.lua); grouped convolutions (grouped.lua, and a 1-D one in wide1d.lua); pools
+-- computed in the convolution's registers (tests/simd/pooled.lua with each Winograd mode,
+-- pooled1d.lua, winograd1d.lua, grouped.lua), counted. Every host target, and every cross target this
 -- machine can emulate (neon under qemu-aarch64), compared with the reference interpreter,
 -- and builds on several threads with their 1-thread build (bit for bit). The L1 budget is
 -- shrunk (tuning knob l1_weights) so chunking happens at these sizes. Then the vector forms of the
@@ -31,10 +33,10 @@ local cross = testlib.cross_targets('simd')
 
 -- Pools computed in the convolution's registers (cnnc.passes.select) on a SIMD target, per
 -- case and Winograd mode: a build that fuses fewer has lost the optimisation.
-local POOLS_FUSED = { pooled = { on = 1, off = 3 }, pooled1d = { auto = 3 } }
+local POOLS_FUSED = { pooled = { on = 1, off = 3 }, pooled1d = { auto = 3 }, winograd1d = { on = 2 }, grouped = { auto = 1 } }
 
 for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winograd', 'auto' },
-    { 'pooled' }, { 'pooled', 'on' }, { 'pooled', 'off' }, { 'pooled1d' } }) do
+    { 'pooled' }, { 'pooled', 'on' }, { 'pooled', 'off' }, { 'pooled1d' }, { 'winograd1d', 'on' }, { 'grouped' } }) do
   local case, wmode = cv[1], cv[2]
   local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
   local typed = assert(driver.compile(model, { stop = 'shape' })).typed

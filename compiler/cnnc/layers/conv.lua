@@ -5,10 +5,10 @@
 -- a 2-D one of height 1 (cnnc.window). Explicit pads (from a fused ZeroPadding, or set by
 -- the ONNX importer) replace the padding mode after fusion.
 --
--- ONNX options, set by the importer (not in the Keras signature): p.groups (output channel
--- oc reads only the input channels of its group oc // (filters / groups); the kernel is
--- (kh, kw, cin / groups, filters); groups = cin = filters is a depthwise convolution), and
--- strides combined with dilation above 1 (node.onnx), which Keras forbids.
+-- groups (Keras's argument, also set by the ONNX importer): output channel oc reads only the
+-- input channels of its group oc // (filters / groups); the kernel is (kh, kw, cin / groups,
+-- filters); groups = cin = filters is a depthwise convolution. ONNX only: strides combined
+-- with dilation above 1 (node.onnx), which Keras forbids.
 
 local ir = require 'cnnc.ir'
 local tensor = require 'cnnc.tensor'
@@ -26,6 +26,7 @@ local function spec(rank)
     { 'padding', 'enum', default = 'valid', values = rank == 1 and { valid = 1, same = 1, causal = 1 } or { valid = 1, same = 1 } },
     { 'data_format', 'enum', values = { channels_last = 1 } },
     { 'dilation_rate', 'size', default = 1 },
+    { 'groups', 'int', min = 1, default = 1 },
     { 'activation', 'activation' },
     { 'use_bias', 'bool', default = true },
     { 'kernel_initializer', 'initializer', default = 'glorot_uniform' },
@@ -41,8 +42,9 @@ M.kinds = {
 }
 M.epilogue = true
 -- The SIMD kernels that can run a convolution (cnnc.passes.select): direct register tiles
--- by default, Winograd for 3x3 stride-1 layers where faster, depthwise for groups = channels.
-M.kernels = { 'conv', 'winograd', 'depthwise' }
+-- by default (1-D layers their own), Winograd for 3x3 stride-1 layers (and 1-D ones of 3 to
+-- 9 taps) where faster, depthwise for groups = channels, grouped for other groups.
+M.kernels = { 'conv1d', 'conv', 'winograd', 'winograd1d', 'depthwise', 'grouped' }
 -- ... and its backward code (cnnc.passes.select, for builds with backward code).
 M.backward_kernels = { 'conv_backward' }
 

@@ -19,6 +19,11 @@ local util = require 'cnnc.util'
 
 local M = {}
 
+-- Is geometry g a 1-D window (a Conv1D, or a 2-D layer on one row with a one-row kernel)?
+function M.is_1d(g)
+  return g.ih == 1 and g.kh == 1 and g.oh == 1 and g.pt == 0 and g.pb == 0
+end
+
 -- Accumulators a register tile may hold: the rest of the registers hold the weight vectors,
 -- the broadcast value and the epilogue's temporaries.
 function M.budget(t) return t.regs >= 32 and 24 or 12 end

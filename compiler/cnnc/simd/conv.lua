@@ -99,9 +99,10 @@ M.L2_INPUT = 1024 * 1024
 M.EFFICIENCY = 0.80
 
 -- The kernel packed in the order the tiles read it, as a constant E:constant fills (straight
--- into a large model's blob): per block of V vectors of output channels, per chunk of
--- input channels, (ky, kx, ic, channel), padded with zeros to whole vectors.
-local function packed_kernel(node, W, P, nvec, g)
+-- into a large model's blob): per block of V vectors of output channels, per chunk of ICB
+-- input channels, (ky, kx, ic, channel), padded with zeros to whole vectors. Returns it and
+-- the number of blocks (cnnc.simd.conv1d packs its kernel with this too).
+function M.pack(node, W, P, nvec, g)
   local oc = node.p.filters
   local V, icb = P.V, P.ICB
   local nblocks = math.ceil(nvec / V)
@@ -132,10 +133,12 @@ local function packed_kernel(node, W, P, nvec, g)
 end
 
 -- One register tile function. ctx.single: the layer has one chunk of input channels (the
--- accumulators start from the bias and finish in the same call); ctx.pool: the pool
--- computed in the tiles (node.sel.pool), its windows combined in registers and stored to
--- pout (partial sums of earlier chunks go to out, the convolution-sized scratch).
-local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
+-- accumulators start from the bias and finish in the same call; g.ic of them); ctx.pool:
+-- the pool computed in the tiles (node.sel.pool), its windows combined in registers and
+-- stored to pout (partial sums of earlier chunks go to out, the convolution-sized
+-- scratch); ctx.suffix: added to the function's name. (cnnc.simd.conv1d's tiles are these
+-- with PH = 1; cnnc.simd.grouped's with g.ic its block's input channels.)
+function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local W, oc = E.target.width, node.p.filters
   local pool, single = ctx.pool, ctx.single
   local store_vec = common.store_vec
@@ -217,7 +220,7 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
     params[#params + 1] = 'int nic, int first, int last'
     doc[#doc + 1] = 'nic: input channels in this chunk; first/last: the chunk is the first/last of the sum.'
   end
-  local name = string.format('%s_tile%dx%dx%d%s', E:fn(node), PH, PW, V, partial and 't' or '')
+  local name = string.format('%s_tile%dx%dx%d%s%s', E:fn(node), PH, PW, V, partial and 't' or '', ctx.suffix or '')
   return name, template.section('simd_conv', 'tile', {
     fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw,
     params = table.concat(params, ', '), doc = table.concat(doc, ' '):gsub(';$', '.'),
@@ -229,7 +232,7 @@ local function tile_fn(E, node, g, PH, PW, V, partial, ctx)
 end
 
 -- The geometry of the zero-padded copy of the input: same windows, no padding.
-local function padded_geometry(g)
+function M.padded_geometry(g)
   local p = {}
   for k, v in pairs(g) do p[k] = v end
   p.ih, p.iw = g.ih + g.pt + g.pb, g.iw + g.pl + g.pr
@@ -290,8 +293,9 @@ end
 
 local function r16(n) return math.ceil(n / 16) * 16 end
 
+-- Not a 1-D layer: cnnc.simd.conv1d runs those.
 function M.eligible(node, t)
-  return node.g ~= nil and (node.p.groups or 1) == 1 and t.width > 1
+  return node.g ~= nil and (node.p.groups or 1) == 1 and t.width > 1 and not common.is_1d(node.g)
 end
 
 -- How node runs on target t (the kernel's plan, cnnc.passes.select): the geometry the tiles
@@ -309,7 +313,7 @@ end
 function M.plan(node, t, ctx)
   local g0, oc = node.g, node.p.filters
   local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
-  local g = padded and padded_geometry(g0) or g0
+  local g = padded and M.padded_geometry(g0) or g0
   local nvec = math.ceil(oc / t.width)
   local mult = ctx.pool
   local P = M.tile_plan(t, g, nvec, mult, ctx.tune)
@@ -361,7 +365,7 @@ function M.emit(node, E)
   local g, nvec, P = L.g, L.nvec, L.P
   local pool = node.sel.pool
   local V, PH, PW = P.V, P.PH, P.PW
-  local kvals, nblocks = packed_kernel(node, W, P, nvec, g)
+  local kvals, nblocks = M.pack(node, W, P, nvec, g)
   local kname = E:constant(node, 'kernel_packed', kvals, string.format(
     '%s.kernel packed: (block of %d vectors, chunk of %d input channels, ky, kx, ic, %d channels)', node.name, V, P.ICB, V * W))
   local bname = common.padded_bias(node, E, nvec, W)
@@ -373,7 +377,7 @@ function M.emit(node, E)
   local function tile(ph, pw, v, partial)
     local key = table.concat({ ph, pw, v, tostring(partial) }, ',')
     if not made[key] then
-      local name, text = tile_fn(E, node, g, ph, pw, v, partial, ctx)
+      local name, text = M.tile_fn(E, node, g, ph, pw, v, partial, ctx)
       made[key] = name
       fns[#fns + 1] = text
     end
@@ -432,7 +436,8 @@ function M.emit(node, E)
       NBANDS = nbands, skip = threaded and string.format('if (%d + band < %s || %d + band >= %s) continue;',
         b * nbands, util.c_share('part', nblocks * nbands, 'parts'), b * nbands,
         util.c_share('(part + 1)', nblocks * nbands, 'parts')) or '',
-      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of, NICB = nicb, ICB = P.ICB,
+      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of, NICB = nicb,
+      inputs = string.format('input channels in %d chunks of %d', nicb, P.ICB),
       chunk = ctx.single and '' or template.section('simd_conv', 'chunk', { NICB = nicb, ICLAST = iclast, ICB = P.ICB }),
       kernel = kname, BLOCKOFF = block_off, CHUNK = g.kh * g.kw * P.ICB * v * W, PH = PH,
       row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',

@@ -58,7 +58,8 @@ M.TRANSFORM_OPS = 1.0    -- cycles per vector operation of the transforms (loads
 -- The register tile of the GEMM: TG tiles x NV vectors (cnnc.simd.common's step model; a
 -- floor of 5 cycles, not the FMA latency of 4: tiles of 8 accumulators measured slower than
 -- 24-wide ones).
-local function gemm_tile(t, N, kvec, tune)
+-- (cnnc.simd.winograd1d's GEMM is this one too.)
+function M.gemm_tile(t, N, kvec, tune)
   local budget = common.budget(t)
   local function step(tg, nv) return common.step(tg, nv, 5) end
   local best, best_cost
@@ -75,7 +76,7 @@ local function gemm_tile(t, N, kvec, tune)
 end
 
 -- Nonzeros of a matrix (vector operations of one 1-D transform).
-local function nnz(A)
+function M.nnz(A)
   local n = 0
   for _, row in ipairs(A) do for _, v in ipairs(row) do if v ~= 0 then n = n + 1 end end end
   return n
@@ -92,7 +93,7 @@ local function plan_m(node, t, m, threads, tune)
   local kvec = Kp / W
   local TH, TW = ceil_div(g.oh, m), ceil_div(g.ow, m)
   local N = TH * TW
-  local TG, NV = gemm_tile(t, N, kvec, tune)
+  local TG, NV = M.gemm_tile(t, N, kvec, tune)
   local Ntg = ceil_div(N, TG)                 -- tile groups in the layer
   local per_tile = P * (Cp + Kp) * 4
   local ublock = math.max(1, math.floor(tune.wino_block / per_tile / TG))   -- tile groups per block
@@ -111,7 +112,7 @@ local function plan_m(node, t, m, threads, tune)
     local nblk = ceil_div(N, T)
     local gemm = nblk * T * P * C * Kp / (macs_cycle * M.GEMM_EFF)
     local spill = per_tile * T > tune.wino_block and 2 * nblk * per_tile * T / M.MEM_BYTES or 0   -- V, M to L3 and back
-    local trans = nblk * T * ((Cp / W) * (2 * n * nnz(M.F[m].BT) + 2 * P) + (Kp / W) * ((n + m) * nnz(M.F[m].AT) + P + 2 * m * m)) * M.TRANSFORM_OPS / 2
+    local trans = nblk * T * ((Cp / W) * (2 * n * M.nnz(M.F[m].BT) + 2 * P) + (Kp / W) * ((n + m) * M.nnz(M.F[m].AT) + P + 2 * m * m)) * M.TRANSFORM_OPS / 2
     local umem = ubytes > 2 * 1024 * 1024 and nblk * ubytes / M.MEM_BYTES or ubytes / M.MEM_BYTES
     local vm = nblk * T * per_tile * 2 / M.L2_BYTES   -- V and M written, then read
     local est = (gemm + spill + trans + umem + vm) / threads
@@ -140,7 +141,7 @@ end
 -- follows ctx.threads). With ctx.pool, nil unless m is a multiple of the pool window.
 function M.plan(node, t, ctx)
   local tune = ctx.tune
-  local m = tune.wino_m
+  local m = tune.wino_m and math.min(tune.wino_m, 4)   -- no F(6x6, 3x3): 6 means 4 here
   if not m then
     local p2, p4 = plan_m(node, t, 2, 1, tune), plan_m(node, t, 4, 1, tune)
     m = p4.est <= p2.est and 4 or 2
@@ -234,7 +235,7 @@ local function output_body(p, node, ctx)
 end
 
 -- The GEMM register tile: TG tiles x nv vectors of one point.
-local function gemm_tile_fn(fname, p, nv, W)
+function M.gemm_tile_fn(fname, p, nv, W)
   local init, stores, bcast = {}, {}, {}
   for i = 0, p.TG - 1 do
     for j = 0, nv - 1 do init[#init + 1] = string.format('vf %s = vf_zero();', common.acc(i, j)) end
@@ -300,7 +301,7 @@ function M.emit(node, E)
   local made = {}
   local function tile_fn(nv)
     local name = string.format('%s_wtile%dx%d', base, p.TG, nv)
-    if not made[nv] then made[nv] = true; fns[#fns + 1] = gemm_tile_fn(name, p, nv, W) end
+    if not made[nv] then made[nv] = true; fns[#fns + 1] = M.gemm_tile_fn(name, p, nv, W) end
     return name
   end
   for blk = 0, kfull + (krest > 0 and 1 or 0) - 1 do

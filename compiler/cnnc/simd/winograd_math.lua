@@ -43,6 +43,58 @@ M.F = {
   },
 }
 
+-- The finite interpolation points of the 1-D transforms cnnc.simd.winograd1d generates, in
+-- the order they are taken (n - 1 of them for n points, infinity the last): small integers
+-- and halves keep B^T and A^T exact in float32 and the rounding error of the transforms low
+-- (0, 1, -1, 2, -2 give F(4, 3) above; with 1/2, -1/2 Lavin's F(6, 3)).
+M.POINTS = { 0, 1, -1, 2, -2, 1 / 2, -1 / 2, 3, -3 }
+
+-- The Cook-Toom transforms of F(m, r), correlation form: for an input d of n = m + r - 1
+-- values and a filter g of r, y = A^T [(G g) .* (B^T d)] gives y[i] = sum_k g[k] d[i + k].
+-- With the finite points a_0 .. a_{n-2} and infinity: A^T[i][j] = a_j^i (the last column
+-- picks infinity's term in the last row), G[j][k] = a_j^k / prod_{l ~= j} (a_j - a_l) (the
+-- last row g[r - 1]), row j < n - 1 of B^T the coefficients of prod_{l ~= j} (x - a_l) and
+-- its last row those of prod_l (x - a_l). Returns {m, r, n, BT, G, AT} (tables of rows).
+function M.cook_toom(m, r)
+  local n = m + r - 1
+  assert(n - 1 <= #M.POINTS, 'cnnc: no Winograd points for so large a tile')
+  local a = {}
+  for j = 1, n - 1 do a[j] = M.POINTS[j] end
+  -- coefficients (x^0 first) of prod over l in `set` of (x - a_l)
+  local function poly(skip)
+    local c = { 1 }
+    for l = 1, n - 1 do
+      if l ~= skip then
+        local nc = {}
+        for i = 1, #c + 1 do nc[i] = (c[i - 1] or 0) - a[l] * (c[i] or 0) end
+        c = nc
+      end
+    end
+    return c
+  end
+  local BT, G, AT = {}, {}, {}
+  for j = 1, n - 1 do
+    local c, row = poly(j), {}
+    for i = 1, n do row[i] = c[i] or 0 end
+    BT[j] = row
+    local f = 1
+    for l = 1, n - 1 do if l ~= j then f = f * (a[j] - a[l]) end end
+    G[j] = {}
+    for k = 1, r do G[j][k] = a[j] ^ (k - 1) / f end
+  end
+  local c, row = poly(nil), {}
+  for i = 1, n do row[i] = c[i] or 0 end
+  BT[n] = row
+  G[n] = {}
+  for k = 1, r do G[n][k] = k == r and 1 or 0 end
+  for i = 1, m do
+    AT[i] = {}
+    for j = 1, n - 1 do AT[i][j] = a[j] ^ (i - 1) end
+    AT[i][n] = i == m and 1 or 0
+  end
+  return { m = m, r = r, n = n, BT = BT, G = G, AT = AT }
+end
+
 -- F(4, 3)'s 1-D transforms with their common subexpressions (14 and 10 vector operations
 -- instead of 22 and 17 for the plain matrix products). x(i): the C name of input i;
 -- def(expr, hint): declares a temporary named after hint and returns its name. Returns the
@@ -103,6 +155,14 @@ function M.pack_into(dst, node, p, W)
       end
     end
   end
+  M.pack_points_into(dst, U, p, W)
+end
+
+-- Writes U (double[P * C * K], indexed (point, c, k)) into the float array dst per point as
+-- the GEMM reads it: (point, block of NV output vectors, c, lanes), zeros past K.
+-- (cnnc.simd.winograd1d packs its U with this too.)
+function M.pack_points_into(dst, U, p, W)
+  local C, K, Kp = p.C, p.K, p.Kp
   local z = 0
   for q = 0, p.P - 1 do
     for k0 = 0, Kp - 1, p.NV * W do
