@@ -151,13 +151,15 @@ function M.read_file(path)
   if not f then return nil, err end
   -- A regular file is read in one piece of its size (reading '*a' grows a buffer by
   -- doubling: twice the memory and copies, for a model file of hundreds of MB).
+  -- (a directory opens, and seeks to a nonsense end: it goes the general way and fails)
   local size = f:seek('end')
   local s, rerr
-  if size and size > 0 and f:seek('set', 0) then
+  if size and size > 0 and size < 2 ^ 40 and f:seek('set', 0) then
     s, rerr = f:read(size)
     local more = s and f:read('*a')
     if more and more ~= '' then s = s .. more end
   else
+    f:seek('set', 0)
     s, rerr = f:read('*a')
   end
   f:close()
