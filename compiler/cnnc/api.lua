@@ -37,48 +37,12 @@ local function try(f, ...)
   return unpack(res, 1, table.maxn(res))
 end
 
--- The model as the driver should see it with the weights set by set_weight: an ONNX
--- model gets a provider that answers them first; a Sequential model a copy whose layers
--- carry them as explicit values (which the shape pass takes before any file or initializer).
-local function with_overrides(model)
-  local s = state[model]
-  if not s or next(s.overrides) == nil then return model end
-  local copy = util.copy(model)
-  if model.onnx then
-    local base = model.provider
-    copy.provider = function(layer, wname)
-      local o = s.overrides[layer .. '\0' .. wname]
-      if o then return o, string.format('the value set by set_weight(%q, %q)', layer, wname) end
-      return base(layer, wname)
-    end
-    return copy
-  end
-  local graph = try(function() return require('cnnc.frontend').from_model(model) end)
-  copy.layers = {}
-  for i, layer in ipairs(model.layers) do
-    local name = graph.nodes[i].name
-    for key, t in pairs(s.overrides) do
-      local lname, wname = key:match('^(.-)%z(.*)$')
-      if lname == name then
-        if copy.layers[i] == nil then
-          copy.layers[i] = util.copy(layer)
-          copy.layers[i].p = util.copy(layer.p)
-        end
-        local flat = {}
-        for k = 0, t.n - 1 do flat[k + 1] = t.data[k] end
-        copy.layers[i].p[wname] = flat
-      end
-    end
-    copy.layers[i] = copy.layers[i] or layer
-  end
-  return copy
-end
-
 -- driver.compile with the model's weights directory and overrides; returns its result.
 local function run_driver(model, opts)
   local o = util.copy(opts)
   o.weights = o.weights or st(model).dir
-  local r, err = require('cnnc.driver').compile(with_overrides(model), o)
+  o.overrides = st(model).overrides
+  local r, err = require('cnnc.driver').compile(model, o)
   if not r then common.raise(err) end
   return r
 end
@@ -260,7 +224,7 @@ end
 
 -- Installs the API into the model language's table (rawset: its __index rejects unknown
 -- names) and the model class.
-function M.attach(nn, Sequential)
+function M.attach(nn, Sequential, Functional)
   local function lazy(mod, fn)
     return function(...) return require(mod)[fn](...) end
   end
@@ -293,7 +257,7 @@ function M.attach(nn, Sequential)
       return m[key]
     end }))
   end
-  for _, class in ipairs({ Sequential, OnnxModel }) do
+  for _, class in ipairs({ Sequential, Functional, OnnxModel }) do
     class.compile, class.weight, class.weights, class.set_weight = M.compile, M.weight, M.weights, M.set_weight
   end
 end

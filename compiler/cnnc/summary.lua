@@ -35,7 +35,7 @@ function M.text(r)
   out[#out + 1] = string.format('Activation memory: arena %d bytes (sum of all activations: %d bytes)',
     4 * p.plan.arena_floats, 4 * p.plan.total_floats)
   out[#out + 1] = ''
-  if f == g then
+  if r.fuse_off then
     out[#out + 1] = 'Fusion: off (--no-fuse)'
   else
     out[#out + 1] = string.format('After fusion: %d layers run (of %d written)', #(p or f).nodes, #g.nodes)
