@@ -32,8 +32,7 @@ static void $fn(float *restrict out, $params)
 {
 $open
 float *y = &out[$out_index];
-const float *a = &$a[$a_index];
-const float *b = &$b[$b_index];
+$operands
 for (int c = 0; c < $C; ++c) {
 $store
 }
@@ -99,4 +98,11 @@ static void $fn(float *restrict out, const float *restrict in)
 {
 memcpy(out, in, sizeof(float) * $OUTER * $N);
 for (int o = 0; o < $OUTER; ++o) cnnc_softmax(&out[o * $N], $N);
+}
+
+//@ repeat
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+for (int r = 0; r < $N; ++r) memcpy(&out[r * $F], in, $F * sizeof(float));
 }

@@ -78,6 +78,10 @@ M.ops = {
     c = function(x) return string.format('%s / (1.0f + expf(-%s))', x, x) end,
     needs_var = true,
   },
+  relu6 = {
+    ref = function(x) return ieee.clamp(x, 0, 6) end,
+    c = function(x) return ieee.c_clamp(x, '0.0f', '6.0f') end,
+  },
   leaky_relu = {
     default_alpha = 0.2,
     ref = function(x, p) return x > 0 and x or p.alpha * x end,
@@ -121,6 +125,24 @@ M.ops = {
     c = function(x, p)
       return string.format('%s + %s', ieee.c_clamp(x, '0.0f', nil),
         ieee.c_clamp(string.format('%s * expm1f(%s / %s)', f(p.alpha), x, f(p.alpha)), nil, '0.0f'))
+    end,
+    needs_var = true,
+  },
+  -- Keras's ReLU layer: x > threshold ? min(x, max) : negative_slope * (x - threshold),
+  -- NaN kept (nil max: no bound; with negative_slope 0 the lower part is exactly 0, as in
+  -- Keras, which then never multiplies).
+  keras_relu = {
+    internal = true,
+    ref = function(x, p)
+      if x ~= x then return x end
+      if x > p.threshold then return (p.max and x > p.max) and p.max or x end
+      return p.negative_slope ~= 0 and p.negative_slope * (x - p.threshold) or 0
+    end,
+    c = function(x, p)
+      local upper = p.max and string.format('(%s < %s ? %s : %s)', x, f(p.max), x, f(p.max)) or x
+      local lower = p.negative_slope ~= 0 and string.format('%s * (%s - %s)', f(p.negative_slope), x, f(p.threshold))
+        or string.format('(%s != %s ? %s : 0.0f)', x, x, x)
+      return string.format('(%s > %s ? %s : %s)', x, f(p.threshold), upper, lower)
     end,
     needs_var = true,
   },

@@ -152,13 +152,44 @@ function CHECK.values(v)
   return v
 end
 
+-- Regularizers and constraints shape training, not inference: any value is accepted and
+-- ignored, as Keras ignores them at prediction.
+function CHECK.ignored(v) return v end
+
+-- A number or a (nested) table of numbers (Rescaling's scale, Normalization's mean).
+function CHECK.number_or_values(v)
+  if type(v) == 'number' then return CHECK.number(v) end
+  if type(v) ~= 'table' then return nil, 'a number or a (nested) table of numbers' end
+  return v
+end
+
+-- An integer or a list of integers (an axis or several).
+function CHECK.axes(v)
+  local what = 'an integer or a list of integers'
+  if is_int(v) then return v end
+  if type(v) ~= 'table' then return nil, what end
+  for i = 1, #v do if not is_int(v[i]) then return nil, what end end
+  for k in pairs(v) do if type(k) ~= 'number' then return nil, what end end
+  return v
+end
+
 M.CHECK = CHECK
+
+-- The regularizer and constraint arguments of the given weights, in Keras's order
+-- (kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint).
+function M.training_only(weights)
+  local t = {}
+  for _, w in ipairs(weights) do t[#t + 1] = { w .. '_regularizer', 'ignored' } end
+  for _, w in ipairs(weights) do t[#t + 1] = { w .. '_constraint', 'ignored' } end
+  return t
+end
 
 -- Arguments every layer accepts.
 M.common = {
   { 'name', 'string' },
   { 'input_shape', 'shape' },
   { 'trainable', 'bool' },
+  { 'activity_regularizer', 'ignored' },
 }
 
 -- Parses `given` (the table passed to the constructor) against `specs`. Returns the

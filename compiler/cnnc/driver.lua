@@ -1,7 +1,8 @@
 -- cnnc.driver: runs the pipeline, and is the only part of the compiler that touches files.
 --
---   model file --load--> model --frontend--> graph --shape--> typed --fuse--> fused
+--   model file --load--> model --frontend--> graph --shape--> typed --lower--> --fuse--> fused
 --     --plan--> planned --emit--> C text
+-- (lower runs whether or not fusion does: it replaces layers made of others by their parts.)
 -- `compile` can stop after any pass (opts.stop), which is how tests look at one pass
 -- alone. Every function returns nil, err (a cnnc.util error) on user errors.
 
@@ -25,6 +26,16 @@ local function load_lua_model(path)
   return res
 end
 
+-- A Keras file (HDF5, a .keras zip, or a JSON configuration)? From its first bytes.
+local function keras_kind(path)
+  local f = io.open(path, 'rb')
+  local head = f and f:read(4096)
+  if f then f:close() end
+  local kind = require('cnnc.keras.importer').sniff(head)
+  if kind == 'json' and not path:lower():match('%.json$') then return nil end
+  return kind
+end
+
 -- opts.binds (ONNX models): {name -> tensor} for graph inputs to compile as constants.
 function M.load(path, opts)
   return util.try(function()
@@ -34,6 +45,7 @@ function M.load(path, opts)
     if path:lower():match('%.onnx$') then
       return require('cnnc.onnx.importer').import(path, { binds = opts and opts.binds })
     end
+    if keras_kind(path) then return require('cnnc.keras.importer').import(path) end
     return load_lua_model(path)
   end)
 end
@@ -89,12 +101,21 @@ function M.compile(model, opts)
       r.graph.name = opts.name or r.graph.name
       provider = model.provider
     else
+      if model.keras then
+        -- an imported Keras model: its weights, or (a configuration alone) those of --weights FILE
+        if opts.weights and model.provider then
+          util.fail(model.where, '--weights does not apply to this %s file: its weights are in it', model.keras.format)
+        end
+        provider = model.provider or (opts.weights and model.keras.load_weights(opts.weights))
+      end
       r.graph = frontend.from_model(model, opts.name)
     end
     if opts.stop == 'frontend' then return r end
-    r.typed = require('cnnc.passes.shape').run(r.graph, provider)
+    r.typed = require('cnnc.passes.shape').run(r.graph, provider, opts.overrides)
     if opts.stop == 'shape' then return r end
-    r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed, { keep_all = opts.keep_all })
+    local lowered = require('cnnc.passes.lower').run(r.typed)
+    r.fuse_off = opts.fuse == false
+    r.fused = opts.fuse == false and lowered or require('cnnc.passes.fuse').run(lowered, { keep_all = opts.keep_all })
     if opts.stop == 'fuse' then return r end
     local target, terr = require('cnnc.targets').get(opts.target)
     if not target then util.fail(nil, '%s', terr) end

@@ -18,6 +18,8 @@ M.kinds = {
     { 'use_bias', 'bool', default = true },
     { 'kernel_initializer', 'initializer', default = 'glorot_uniform' },
     { 'bias_initializer', 'initializer', default = 'zeros' },
+    { 'kernel_regularizer', 'ignored' }, { 'bias_regularizer', 'ignored' },
+    { 'kernel_constraint', 'ignored' }, { 'bias_constraint', 'ignored' },
     { 'kernel', 'values' },
     { 'bias', 'values' },
   } },

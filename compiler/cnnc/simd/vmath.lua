@@ -56,6 +56,7 @@ M.forms = {
     return nan_kept(a, string.format('vf_add(vf_max(%s, vf_zero()), vf_min(vf_mul(%s, %s), vf_zero()))', a, k(p.alpha),
       expm1(string.format('vf_div(%s, %s)', a, k(p.alpha)))))
   end,
+  relu6 = function(a) return M.forms.clip(a, { min = 0, max = 6 }) end,
   clip = function(a, p)
     local e = a
     if p.min then e = string.format('vf_max(%s, %s)', e, k(p.min)) end
