@@ -8,6 +8,7 @@
 #               each (default 30); findings are saved in tests/fuzz/regressions/, which
 #               `make test` replays (tests/fuzz/README.md)
 #   make conformance  ONNX's own node tests (libonnx-testdata) through cnnc
+#   make keras-fixtures  remake tests/keras/data with TensorFlow.js (npm) and h5py (tests/keras/fixtures)
 #   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
 #   make install  cnnc under PREFIX (default /usr/local): `require 'cnnc'` in LuaJIT, `cnnc` on PATH
@@ -18,9 +19,10 @@ CNNC = bin/cnnc
 
 # Debian packages: the compiler (luajit), C toolchains, the test frameworks, and the
 # Fashion-MNIST data the experiments and their tests read, ONNX's conformance data,
-# clang's libFuzzer runtime for the fuzzers, and on other machines than AArch64 ones the
-# cross compiler, C library and qemu-user that build and run the neon target.
-DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang libclang-rt-14-dev make dataset-fashion-mnist libonnx-testdata valgrind
+# clang's libFuzzer runtime for the fuzzers, the HDF5 library that reads Keras files, and
+# on other machines than AArch64 ones the cross compiler, C library and qemu-user that
+# build and run the neon target.
+DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang libclang-rt-14-dev make dataset-fashion-mnist libonnx-testdata valgrind libhdf5-103-1
 ifneq ($(shell uname -m),aarch64)
 DEB_PACKAGES += gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 endif
@@ -30,7 +32,7 @@ CNNC_SHARE = $(PREFIX)/share/cnnc
 LUA_SHARE = $(PREFIX)/share/lua/5.1
 
 .PHONY: all demo test deps bench edges smooth1d clean install uninstall conformance test-lua test-runtime test-golden \
-        test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs \
+        test-simd test-differential test-examples test-testgen test-ffi test-onnx test-keras test-bad_inputs keras-fixtures \
         test-sanitize test-numeric test-fuzz fuzz
 
 all: demo
@@ -44,6 +46,7 @@ deps:
 	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || missing="$$missing libclang-rt-14-dev"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	/sbin/ldconfig -p 2>/dev/null | grep -q 'libhdf5_serial\.so\.103' || missing="$$missing libhdf5-103-1"; \
 	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	[ -d /usr/share/libonnx-testdata/data/node ] || missing="$$missing libonnx-testdata"; \
 	if [ "$$(uname -m)" != aarch64 ]; then \
@@ -90,7 +93,7 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs test-sanitize test-numeric test-fuzz: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-keras test-bad_inputs test-sanitize test-numeric test-fuzz: deps
 	@sh tests/run_all.sh $(@:test-%=%)
 
 # Each fuzzer for FUZZ_SECONDS (seeded by FUZZ_SEED); per fuzzer the time, executions and
@@ -99,6 +102,11 @@ test-lua test-runtime test-golden test-simd test-differential test-examples test
 FUZZ_SECONDS ?= 30
 fuzz: deps
 	@sh tests/fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZERS)
+
+# The Keras import tests' fixtures: TensorFlow.js (@tensorflow/tfjs@4.22.0, installed into
+# build/npm-tfjs) builds and runs the networks, Debian's python3-h5py writes the files.
+keras-fixtures: deps
+	@sh tests/keras/fixtures/make.sh
 
 # Every ONNX node test of Debian's libonnx-testdata whose operators cnnc supports.
 conformance: deps

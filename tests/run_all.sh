@@ -13,6 +13,7 @@
 #   testgen       the `cnnc test` command
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
+#   keras         Keras .h5/.keras/JSON import specs, fixture networks (TensorFlow.js, PyTorch), convert
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
 #   bad_inputs    140 bad model files, weights, ONNX files and program inputs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance bad_inputs sanitize numeric fuzz"}
+suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx keras conformance bad_inputs sanitize numeric fuzz"}
 total_pass=0
 total_fail=0
 status=0
@@ -69,6 +70,7 @@ for s in $suites; do
         examples) run_suite examples sh tests/examples/run.sh ;;
         testgen) run_suite testgen sh tests/testgen/run.sh ;;
         onnx) run_suite onnx sh tests/onnx/run.sh ;;
+        keras) run_suite keras sh tests/keras/run.sh ;;
         conformance) run_suite conformance luajit tests/onnx/conformance.lua ;;
         bad_inputs) run_suite bad_inputs luajit tests/bad_inputs/run.lua ;;
         sanitize) run_suite sanitize sh tests/sanitize.sh ;;

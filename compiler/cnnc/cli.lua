@@ -18,6 +18,7 @@ commands:
   build MODEL -o DIR       write DIR/NAME.c, DIR/NAME.h and build the executable DIR/NAME
   run MODEL INPUT          run the reference interpreter (double precision) on INPUT
   test MODEL               build a golden-output test program, run it, report errors
+  convert MODEL -o M.lua   a Keras model as a Lua model file and .npy weights
 
 `cnnc <command> --help` describes each command's options.
 ]],
@@ -63,6 +64,16 @@ executable DIR/NAME with the runtime (libc and libm only).
                   default for models with more than 1M weights (--no-blob forces literals)
   --no-exe        write the C files only
   --dump PASS     print the graph after PASS (frontend, shape, fuse, plan) and stop
+]],
+  convert = [[
+usage: cnnc convert MODEL -o OUT.lua [--weights-out DIR] [--weights FILE] [--name NAME]
+
+Writes the Keras model MODEL (.h5, .keras, or a JSON configuration whose weights are
+given with --weights FILE) as a Lua model file OUT.lua and its weights as DIR/<layer>.
+<weight>.npy (Keras layouts; DIR defaults to OUT with _weights in place of .lua), so
+that `cnnc build OUT.lua --weights DIR` computes what MODEL does. A Sequential model
+becomes nn.Sequential, any other the Functional API (nn.Input, layer calls, nn.Model).
+Nothing is written unless the model compiles.
 ]],
   run = [[
 usage: cnnc run MODEL INPUT... [-o OUTPUT.npy]... [--weights DIR] [--bind NAME=FILE]
@@ -404,6 +415,50 @@ function M.run(argv)
   end
 end
 
+function M.convert(argv)
+  local pos, opt = parse(argv, { ['-o'] = 'value', ['--weights-out'] = 'value', ['--weights'] = 'value',
+    ['--name'] = 'value' }, 'convert')
+  if #pos ~= 1 then die('convert: expected one MODEL argument (see cnnc convert --help)', 2) end
+  local out = opt['-o'] or die('convert: -o OUT.lua is required (see cnnc convert --help)', 2)
+  if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
+    die("convert: --name must be a C identifier, got '" .. opt['--name'] .. "'", 2)
+  end
+  local dir = opt['--weights-out'] or (out:gsub('%.lua$', '') .. '_weights')
+  local model = load_model(pos[1])
+  if not model.keras then
+    die(string.format('convert: %s is not a Keras model file (.h5, .keras or a JSON configuration)', pos[1]), 2)
+  end
+  -- everything checked before anything is written: the whole pipeline up to the plan
+  local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'] })
+  if not r then fail_with(err) end
+  local convert = require 'cnnc.convert'
+  if opt['--name'] then model.name = opt['--name'] end
+  local text = convert.lua_text(model, { source = pos[1], weights = dir, sequential = model.keras.desc.sequential,
+    note = string.format('%s, Keras %s.', model.keras.format, model.keras.version ~= '' and model.keras.version or '?') })
+  local files = convert.weight_files(r.typed)
+  -- the weights into a fresh directory beside DIR, then moved in: a failure leaves no half
+  local mk = os.execute('mkdir -p ' .. shell_quote(dir))
+  if mk ~= 0 and mk ~= true then die('convert: cannot create directory ' .. dir) end
+  local tmp = dir .. '/.cnnc-convert-' .. tostring(os.time()) .. tostring(math.random(1e9))
+  local function cleanup() os.execute('rm -rf ' .. shell_quote(tmp)) end
+  if os.execute('mkdir ' .. shell_quote(tmp) .. ' 2>/dev/null') ~= 0 and not io.open(tmp) then
+    die('convert: cannot write into ' .. dir)
+  end
+  local npy = require 'cnnc.npy'
+  for _, f in ipairs(files) do
+    local ok, werr = npy.write(tmp .. '/' .. f.name, f.tensor)
+    if not ok then cleanup(); die('convert: ' .. werr) end
+  end
+  for _, f in ipairs(files) do
+    local ok, rerr = os.rename(tmp .. '/' .. f.name, dir .. '/' .. f.name)
+    if not ok then cleanup(); die('convert: cannot move ' .. f.name .. ' into ' .. dir .. ': ' .. tostring(rerr)) end
+  end
+  cleanup()
+  local ok, werr = util.write_file_atomic(out, text)
+  if not ok then die('convert: cannot write ' .. out .. ': ' .. tostring(werr)) end
+  io.write(string.format('wrote %s and %d weight file%s in %s\n', out, #files, #files == 1 and '' or 's', dir))
+end
+
 function M.main(argv)
   local cmd = argv[1]
   if not cmd or cmd == '--help' or cmd == '-h' or cmd == 'help' then
@@ -415,7 +470,8 @@ function M.main(argv)
   if cmd == 'build' then return M.build(rest) end
   if cmd == 'run' then return M.run(rest) end
   if cmd == 'test' then return require('cnnc.testgen').main(rest) end
-  die("unknown command '" .. cmd .. "' (commands: summary, build, run, test)", 2)
+  if cmd == 'convert' then return M.convert(rest) end
+  die("unknown command '" .. cmd .. "' (commands: summary, build, run, test, convert)", 2)
 end
 
 return M

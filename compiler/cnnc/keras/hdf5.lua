@@ -23,7 +23,8 @@ M.PACKAGE = 'libhdf5-103-1'
 M.LIBRARIES = { 'libhdf5_serial.so.103', 'libhdf5.so.103', 'libhdf5_serial.so.310', 'libhdf5.so.310',
   'libhdf5_serial.so.200', 'libhdf5.so.200', 'hdf5_serial', 'hdf5' }
 
-ffi.cdef [[
+-- (pcall: loading this module twice must not redefine the types.)
+pcall(ffi.cdef, [[
 typedef int64_t cnnc_hid_t;
 typedef unsigned long long cnnc_hsize_t;
 typedef struct { int storage_type; cnnc_hsize_t nlinks; int64_t max_corder; bool mounted; } cnnc_H5G_info_t;
@@ -66,7 +67,7 @@ int H5Tclose(cnnc_hid_t type_id);
 int H5free_memory(void *mem);
 extern cnnc_hid_t H5T_NATIVE_FLOAT_g;
 extern cnnc_hid_t H5P_CLS_FILE_ACCESS_ID_g;
-]]
+]])
 
 local I_GROUP, I_DATASET = 2, 5
 local T_INTEGER, T_FLOAT, T_STRING = 0, 1, 3

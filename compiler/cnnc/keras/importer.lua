@@ -231,7 +231,7 @@ local function build(path, desc, name)
   local file = { file = path }
   local outputs_of = {} -- layer name -> list (0-based node) of output tensors
   for _, v in ipairs(desc.inputs) do
-    local t = functional.Input({ shape = v.shape, name = #desc.inputs > 1 and sanitize_input(v.name) or nil }, file)
+    local t = functional.Input({ shape = v.shape, name = sanitize_input(v.name) }, file)
     outputs_of[v.name] = { [0] = t }
   end
   local function resolve(ref)

@@ -13,6 +13,7 @@
 
 local json = require 'cnnc.keras.json'
 local registry = require 'cnnc.registry'
+local util = require 'cnnc.util'
 
 local M = {}
 
@@ -179,6 +180,11 @@ function M.map(class, cfg, keras3)
     end
   end
   local weights = spec.weights and spec.weights(c) or {}
+  if class == 'Activation' then
+    -- an Activation layer of a function cnnc has as a layer of its own is that layer
+    if after then return { kind = after.kind, given = util.copy(after.given), weights = {} } end
+    given.activation = given.activation or 'linear'
+  end
   return { kind = kind, given = given, weights = weights, after = after }
 end
 
