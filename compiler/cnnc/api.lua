@@ -195,18 +195,22 @@ local OnnxModel = {}
 OnnxModel.__index = OnnxModel
 
 -- cnnc.load(path, opts): a model from a Lua model file (opts.weights: a directory of
--- <layer>.<weight>.npy) or an ONNX file (opts.binds: {input name -> tensor} to compile
--- as constants), through cnnc.driver.load.
+-- <layer>.<weight>.npy), an ONNX file (opts.binds: {input name -> tensor} to compile
+-- as constants), or a Keras file (.h5, .keras; a .json configuration takes opts.weights,
+-- the file holding its weights), through cnnc.driver.load.
 function M.load(path, opts)
   common.refuse_in_model_file('cnnc.load')
   if type(path) ~= 'string' then common.fail('cnnc.load: expected a file name, got %s', type(path)) end
   local ext = (path:match('%.([%w]+)$') or ''):lower()
-  if ext ~= 'lua' and ext ~= 'onnx' then
-    common.fail('cnnc.load: %s: unknown model file type (expected .lua or .onnx)', path)
+  local KINDS = { lua = true, onnx = true, h5 = true, hdf5 = true, keras = true, json = true }
+  if not KINDS[ext] then
+    common.fail('cnnc.load: %s: unknown model file type (expected .lua, .onnx, .h5, .keras or .json)', path)
   end
-  opts = common.check_opts(opts, ext == 'onnx' and { binds = true } or { weights = true }, 'cnnc.load')
+  opts = common.check_opts(opts, ext == 'onnx' and { binds = true } or ((ext == 'h5' or ext == 'hdf5' or ext == 'keras')
+    and {} or { weights = true }), 'cnnc.load')
   if opts.weights ~= nil and type(opts.weights) ~= 'string' then
-    common.fail('cnnc.load: option weights must be a directory name, got %s', type(opts.weights))
+    common.fail('cnnc.load: option weights must be a %s name, got %s', ext == 'json' and 'file' or 'directory',
+      type(opts.weights))
   end
   local f = io.open(path, 'rb')
   if not f then common.fail('cnnc.load: cannot open model file %s', path) end

@@ -434,6 +434,7 @@ function M.convert(argv)
   local convert = require 'cnnc.convert'
   if opt['--name'] then model.name = opt['--name'] end
   local text = convert.lua_text(model, { source = pos[1], weights = dir, sequential = model.keras.desc.sequential,
+    last_axis = convert.last_axis_layers(r.typed),
     note = string.format('%s, Keras %s.', model.keras.format, model.keras.version ~= '' and model.keras.version or '?') })
   local files = convert.weight_files(r.typed)
   -- the weights into a fresh directory beside DIR, then moved in: a failure leaves no half

@@ -52,7 +52,7 @@ end
 
 -- nn.Kind{...} for a layer object: required arguments by position, others by name, then
 -- the name; defaults, initializers and training-only options left out.
-local function constructor(layer)
+local function constructor(layer, needs_last_axis)
   local entry = registry.kinds[layer.kind]
   local parts, positional = {}, true
   for _, s in ipairs(entry.spec.args) do
@@ -64,6 +64,7 @@ local function constructor(layer)
       default = args.CHECK[kind](default, s, entry.spec.rank)
     end
     if kind == 'padding_amounts' and entry.spec.rank == 1 and type(v) == 'table' then v = v[1] end
+    if name == 'last_axis' and not (needs_last_axis and needs_last_axis[layer.p.name]) then v = nil end
     local skip = v == nil or kind == 'initializer' or kind == 'ignored' or (kind == 'values' and
       ({ kernel = 1, bias = 1, depthwise_kernel = 1, pointwise_kernel = 1, alpha = 1, gamma = 1, beta = 1,
         moving_mean = 1, moving_variance = 1, operand = 1 })[name]) or same(v, default)
@@ -143,7 +144,8 @@ end
 
 -- The Lua text of model (an nn.Model or nn.Sequential). opts: {source = the converted
 -- file, weights = the weights directory, note = a line about the source, sequential =
--- write a chain as nn.Sequential}.
+-- write a chain as nn.Sequential, last_axis = {layer name -> true}: the Dense layers on an
+-- unflattened input, which need last_axis = true}.
 function M.lua_text(model, opts)
   opts = opts or {}
   if model.functional and opts.sequential then
@@ -162,7 +164,7 @@ function M.lua_text(model, opts)
   local name = model.name and string.format('name = %s, ', literal(model.name)) or ''
   if not model.functional then
     lines[#lines + 1] = string.format('local m = nn.Sequential{%sinput_shape = %s}', name, literal(model.input_shape))
-    for _, l in ipairs(model.layers) do lines[#lines + 1] = string.format('m:add(%s)', constructor(l)) end
+    for _, l in ipairs(model.layers) do lines[#lines + 1] = string.format('m:add(%s)', constructor(l, opts.last_axis)) end
     lines[#lines + 1] = 'return m'
     return table.concat(lines, '\n') .. '\n'
   end
@@ -185,7 +187,7 @@ function M.lua_text(model, opts)
       if not layer_var[l] then
         layer_var[l] = var((l.p.name or util.snake(l.kind)) .. '_layer')
         lines[#lines + 1] = string.format('local %s = %s -- called %d times, one set of weights', layer_var[l],
-          constructor(l), n_calls[l])
+          constructor(l, opts.last_axis), n_calls[l])
       end
       lines[#lines + 1] = string.format('local %s = %s%s', out, layer_var[l], arg)
     else
@@ -200,6 +202,15 @@ function M.lua_text(model, opts)
   lines[#lines + 1] = string.format('return nn.Model{inputs = %s, outputs = %s%s}', list(model.inputs),
     list(model.outputs), model.name and (', name = ' .. literal(model.name)) or '')
   return table.concat(lines, '\n') .. '\n'
+end
+
+-- The Dense layers of a typed graph applied to the last axis of an unflattened input.
+function M.last_axis_layers(typed)
+  local t = {}
+  for _, n in ipairs(typed.nodes) do
+    if n.op == 'Dense' and #n.in_shape > 1 then t[n.name] = true end
+  end
+  return t
 end
 
 -- The weights of a typed graph as {file name -> tensor}: <layer>.<weight>.npy, each

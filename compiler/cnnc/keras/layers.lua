@@ -78,7 +78,7 @@ end
 -- fix(c, keras3) -> problem text (adjusts the converted config in place).
 local CLASSES = {
   Conv1D = { weights = kernel_bias }, Conv2D = { weights = kernel_bias }, Conv3D = { weights = kernel_bias },
-  Dense = { weights = kernel_bias },
+  Dense = { weights = kernel_bias, extra = { last_axis = true } }, -- Keras applies it to the last axis
   LocallyConnected1D = { weights = kernel_bias, fix = function(c)
     if c.implementation and c.implementation ~= 1 then
       return string.format('implementation=%d keeps the kernel in another layout; cnnc reads implementation=1', c.implementation)
@@ -185,6 +185,7 @@ function M.map(class, cfg, keras3)
     if after then return { kind = after.kind, given = util.copy(after.given), weights = {} } end
     given.activation = given.activation or 'linear'
   end
+  for k, v in pairs(spec.extra or {}) do given[k] = v end
   return { kind = kind, given = given, weights = weights, after = after }
 end
 

@@ -2,7 +2,8 @@
 --
 -- A layer module with a `lower(node, make)` hook (SeparableConv2D: a depthwise then a
 -- pointwise convolution; DepthwiseConv2D: a grouped convolution; Cropping2D: a Pad with
--- negative amounts) keeps its own shape rule, weights and reference semantics, so the typed
+-- negative amounts; a Dense on the last axis of a tensor: a 1x1 convolution; a hook that
+-- makes no part keeps the node) keeps its own shape rule, weights and reference semantics, so the typed
 -- graph, `cnnc summary` and the reference interpreter see the layer as written; this pass,
 -- run on every compile between the shape and fuse passes, replaces it with nodes of the
 -- layers it is made of, which then get their fusions and their SIMD kernels. `make`
@@ -61,10 +62,13 @@ local function make_node(parent, spec, shapes, taken)
   return n
 end
 
+-- Returns g itself when no layer is lowered (so --no-fuse leaves the typed graph as it is).
 function M.run(g)
   if not (function()
     for _, n in ipairs(g.nodes) do if n.layer.lower then return true end end
   end)() then return g end
+  local original = g
+  local changed = false
   g = ir.clone(g)
   local shapes, taken = {}, {}
   for _, v in ipairs(ir.inputs(g)) do
@@ -74,17 +78,24 @@ function M.run(g)
   for _, n in ipairs(g.nodes) do taken[n.name], taken[util.c_ident(n.name)] = true, true end
   local nodes = {}
   for _, n in ipairs(g.nodes) do
+    local parts = {}
     if n.layer.lower then
-      local parts = {}
       n.layer.lower(n, function(spec)
         local m = make_node(n, spec, shapes, taken)
         parts[#parts + 1] = m
         return m.name
       end)
+    end
+    if #parts > 0 then
+      changed = true
       local last = parts[#parts]
       assert(last.name == n.name, 'cnnc: the last part of a lowered layer must take its name')
       assert(util.shape_eq(last.shape, n.shape), 'cnnc: lowering changed a shape')
-      for _, st in ipairs(n.epilogue) do last.epilogue[#last.epilogue + 1] = st end
+      -- the epilogue on the last part that computes (a view after it changes no value)
+      local at = #parts
+      while at > 1 and parts[at].layer.alias do at = at - 1 end
+      assert(not parts[at].layer.alias or #n.epilogue == 0, 'cnnc: no part of a lowered layer takes its epilogue')
+      for _, st in ipairs(n.epilogue) do parts[at].epilogue[#parts[at].epilogue + 1] = st end
       for _, f in ipairs(n.fused) do last.fused[#last.fused + 1] = f end
       for _, m in ipairs(parts) do nodes[#nodes + 1] = m end
     else
@@ -92,6 +103,7 @@ function M.run(g)
       shapes[n.name] = n.shape
     end
   end
+  if not changed then return original end
   g.nodes = nodes
   return g
 end
