@@ -23,8 +23,14 @@ Context.__index = Context
 
 function Context:fn(node) return util.c_ident(node.name) .. '_forward' end
 
+-- A shared layer's later calls hold the first call's very tensors: one C array serves all.
 function Context:weight(node, wname)
   local name = util.c_ident(node.name) .. '_' .. wname
+  local t = ir.weight(node, wname)
+  if t then
+    name = self.weight_names[t] or name
+    self.weight_names[t] = name
+  end
   self.used_weights[name] = true
   return name
 end
@@ -223,7 +229,7 @@ function M.run(g, opts)
   local name = g.name
   local t = opts.target or require('cnnc.targets').list.generic
   local threads = opts.threads or 1
-  local E = setmetatable({ used_weights = {}, helpers = {}, target = t, simd = t.width > 1,
+  local E = setmetatable({ used_weights = {}, weight_names = {}, helpers = {}, target = t, simd = t.width > 1,
     constants = {}, threads = threads, pre = {}, post_fns = {}, par = {} }, Context)
   local plan = g.plan
   local source = util.c_comment(opts.source or g.source or 'a model')

@@ -257,6 +257,42 @@ ocase('external weights', onnx_model{inputs = {X}, outputs = {vinfo('Y', {1, 2, 
   nodes = {node('Conv', 'conv_1', {'X', 'W'}, {'Y'})}}, "external")
 case{name = 'onnx: --bind unknown input', files = {['m.onnx'] = GOOD_ONNX, ['b.npy'] = npyf({2})}, cmd = '{C} build m.onnx -o out --no-exe --bind nosuch=b.npy', pat = "nosuch"}
 
+-- Keras files ---------------------------------------------------------------------
+-- (the HDF5 ones are made by tests/keras/fixtures/make_fixtures.py; zips are built here)
+local KDATA = ROOT .. '/tests/keras/data/'
+local GOOD_H5 = readf(KDATA .. 'small/small_tf2.h5')
+local GOOD_KERAS = readf(KDATA .. 'small/small.keras')
+assert(GOOD_H5 and GOOD_KERAS, 'tests/keras/data is missing')
+local Z = dofile(ROOT .. '/tests/keras/spec/ziputil.lua')
+local function kcase(name, file, bytes, pat, cmd)
+  case{name = 'keras: ' .. name, files = {[file] = bytes}, cmd = cmd or ('{C} build ' .. file .. ' -o out --no-exe'), pat = pat}
+end
+kcase('truncated HDF5 (half)', 'm.h5', GOOD_H5:sub(1, math.floor(#GOOD_H5 / 2)), "m%.h5.*truncated or damaged")
+kcase('truncated HDF5 (1000 bytes)', 'm.h5', GOOD_H5:sub(1, 1000), "m%.h5.*truncated or damaged")
+kcase('HDF5 signature only', 'm.h5', GOOD_H5:sub(1, 8), "m%.h5")
+kcase('a missing weight', 'm.h5', readf(KDATA .. 'bad/missing_weight.h5'), "m%.h5: the weights do not match.*layer 'dense' %(Dense%): 1 weight saved")
+kcase('a weight of the wrong shape', 'm.h5', readf(KDATA .. 'bad/wrong_shape.h5'),
+  "m%.h5: layer 'dense' %(#5, Dense%):.*kernel:0 has shape %(5, 24%) but this layer needs %(24, 5%)")
+kcase('unknown layers, all at once', 'm.h5', readf(KDATA .. 'bad/unknown_layers.h5'),
+  "m%.h5: the model has 2 layers cnnc cannot import:.*'my_lambda' %(Lambda%).*'attention' %(MyAttention%)")
+kcase('a Lambda layer', 'm.h5', readf(KDATA .. 'bad/lambda.h5'), "m%.h5:.*layer 'my_lambda' %(Lambda%): a Lambda layer runs Python code")
+kcase('weights-only HDF5 as the model', 'm.h5', readf(KDATA .. 'small/small_weights.h5'), "m%.h5: holds Keras weights only")
+kcase('--weights for a .h5 model', 'm.h5', GOOD_H5, "m%.h5: %-%-weights does not apply", '{C} build m.h5 -o out --no-exe --weights m.h5')
+kcase('zip bomb in a .keras (config.json)', 'm.keras', Z.zip({ { name = 'config.json', data = Z.zeros_stream(40000), method = 8,
+  size = 100, plain = 'x' }, { name = 'model.weights.h5', data = 'x' } }), "m%.keras: member 'config%.json': the data inflates to more than 100 bytes")
+kcase('zip member declaring 4 GB', 'm.keras', Z.zip({ { name = 'config.json', data = Z.zeros_stream(10), method = 8, size = 4e9,
+  plain = 'x' }, { name = 'model.weights.h5', data = 'x' } }), "m%.keras: member 'config%.json' declares 4000000000 bytes")
+kcase('truncated .keras', 'm.keras', GOOD_KERAS:sub(1, #GOOD_KERAS - 200), "m%.keras.*truncated")
+kcase('.keras without its weights', 'm.keras', Z.zip({ { name = 'config.json', data = '{}' } }), "m%.keras: is a zip without model%.weights%.h5")
+kcase('.keras with damaged JSON', 'm.keras', Z.zip({ { name = 'config.json', data = '{"class_name": ' },
+  { name = 'model.weights.h5', data = 'x' } }), "m%.keras: config%.json is not valid JSON")
+case{name = 'keras: convert a bad file writes nothing', files = {['m.h5'] = readf(KDATA .. 'bad/wrong_shape.h5')},
+  cmd = '{C} convert m.h5 -o out/m.lua --weights-out out/w', pat = "m%.h5:.*kernel:0 has shape"}
+case{name = 'keras: convert of a Lua model', files = {['m.lua'] = model("m:add(nn.Flatten{})")},
+  cmd = '{C} convert m.lua -o out/m.lua', pat = "m%.lua is not a Keras model file"}
+case{name = 'keras: JSON configuration with a bad weights file', files = {['m.json'] = readf(KDATA .. 'small/small.json'),
+  ['w.h5'] = 'not hdf5'}, cmd = '{C} build m.json -o out --no-exe --weights w.h5', pat = "w%.h5.*not a Keras weights file"}
+
 -- the reference interpreter (cnnc run) -----------------------------------------------
 local KM = q(ROOT .. '/examples/keras_mnist.lua')
 local GOODPGM = 'P5\n28 28\n255\n' .. string.rep('\100', 784)
