@@ -152,7 +152,11 @@ function M.map(class, cfg, keras3)
   local kind = spec.kind or class
   local entry = registry.kinds[kind]
   if not entry then return nil, 'this cnnc has no ' .. kind .. ' layer' end
+  if type(cfg) ~= 'table' or json.is_array(cfg) then return nil, 'its config is not a JSON object' end
   local c = lua(cfg) or {}
+  for key in pairs(c) do
+    if type(key) ~= 'string' then return nil, 'its config is not a JSON object' end
+  end
   if spec.fix then
     local problem = spec.fix(c, keras3)
     if problem then return nil, problem end
