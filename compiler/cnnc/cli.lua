@@ -180,6 +180,8 @@ end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 M.shell_quote = shell_quote
+-- For the commands that live in their own modules (cnnc.convert).
+M.parse, M.die, M.fail_with, M.load_model = parse, die, fail_with, load_model
 
 function M.root()
   local src = debug.getinfo(1, 'S').source:sub(2)
@@ -415,51 +417,6 @@ function M.run(argv)
   end
 end
 
-function M.convert(argv)
-  local pos, opt = parse(argv, { ['-o'] = 'value', ['--weights-out'] = 'value', ['--weights'] = 'value',
-    ['--name'] = 'value' }, 'convert')
-  if #pos ~= 1 then die('convert: expected one MODEL argument (see cnnc convert --help)', 2) end
-  local out = opt['-o'] or die('convert: -o OUT.lua is required (see cnnc convert --help)', 2)
-  if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
-    die("convert: --name must be a C identifier, got '" .. opt['--name'] .. "'", 2)
-  end
-  local dir = opt['--weights-out'] or (out:gsub('%.lua$', '') .. '_weights')
-  local model = load_model(pos[1])
-  if not model.keras then
-    die(string.format('convert: %s is not a Keras model file (.h5, .keras or a JSON configuration)', pos[1]), 2)
-  end
-  -- everything checked before anything is written: the whole pipeline up to the plan
-  local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'] })
-  if not r then fail_with(err) end
-  local convert = require 'cnnc.convert'
-  if opt['--name'] then model.name = opt['--name'] end
-  local text = convert.lua_text(model, { source = pos[1], weights = dir, sequential = model.keras.desc.sequential,
-    last_axis = convert.last_axis_layers(r.typed),
-    note = string.format('%s, Keras %s.', model.keras.format, model.keras.version ~= '' and model.keras.version or '?') })
-  local files = convert.weight_files(r.typed)
-  -- the weights into a fresh directory beside DIR, then moved in: a failure leaves no half
-  local mk = os.execute('mkdir -p ' .. shell_quote(dir))
-  if mk ~= 0 and mk ~= true then die('convert: cannot create directory ' .. dir) end
-  local tmp = dir .. '/.cnnc-convert-' .. tostring(os.time()) .. tostring(math.random(1e9))
-  local function cleanup() os.execute('rm -rf ' .. shell_quote(tmp)) end
-  if os.execute('mkdir ' .. shell_quote(tmp) .. ' 2>/dev/null') ~= 0 and not io.open(tmp) then
-    die('convert: cannot write into ' .. dir)
-  end
-  local npy = require 'cnnc.npy'
-  for _, f in ipairs(files) do
-    local ok, werr = npy.write(tmp .. '/' .. f.name, f.tensor)
-    if not ok then cleanup(); die('convert: ' .. werr) end
-  end
-  for _, f in ipairs(files) do
-    local ok, rerr = os.rename(tmp .. '/' .. f.name, dir .. '/' .. f.name)
-    if not ok then cleanup(); die('convert: cannot move ' .. f.name .. ' into ' .. dir .. ': ' .. tostring(rerr)) end
-  end
-  cleanup()
-  local ok, werr = util.write_file_atomic(out, text)
-  if not ok then die('convert: cannot write ' .. out .. ': ' .. tostring(werr)) end
-  io.write(string.format('wrote %s and %d weight file%s in %s\n', out, #files, #files == 1 and '' or 's', dir))
-end
-
 function M.main(argv)
   local cmd = argv[1]
   if not cmd or cmd == '--help' or cmd == '-h' or cmd == 'help' then
@@ -471,7 +428,7 @@ function M.main(argv)
   if cmd == 'build' then return M.build(rest) end
   if cmd == 'run' then return M.run(rest) end
   if cmd == 'test' then return require('cnnc.testgen').main(rest) end
-  if cmd == 'convert' then return M.convert(rest) end
+  if cmd == 'convert' then return require('cnnc.convert').main(rest) end
   die("unknown command '" .. cmd .. "' (commands: summary, build, run, test, convert)", 2)
 end
 

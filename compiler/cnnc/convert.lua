@@ -1,4 +1,4 @@
--- cnnc.convert: a model of the language (an imported Keras file) written back as a Lua
+-- cnnc.convert: `cnnc convert`, a model of the language (an imported Keras file) written as a Lua
 -- model file, and its weights as .npy files.
 --
 -- `cnnc convert m.h5 -o m.lua --weights-out DIR` makes a Keras model something to edit and
@@ -223,6 +223,55 @@ function M.weight_files(typed)
     end
   end
   return files
+end
+
+-- `cnnc convert MODEL -o OUT.lua [--weights-out DIR] [--weights FILE] [--name NAME]`.
+function M.main(argv)
+  local cli = require 'cnnc.cli'
+  local driver = require 'cnnc.driver'
+  local parse, die, fail_with, load_model, shell_quote = cli.parse, cli.die, cli.fail_with, cli.load_model, cli.shell_quote
+  local pos, opt = parse(argv, { ['-o'] = 'value', ['--weights-out'] = 'value', ['--weights'] = 'value',
+    ['--name'] = 'value' }, 'convert')
+  if #pos ~= 1 then die('convert: expected one MODEL argument (see cnnc convert --help)', 2) end
+  local out = opt['-o'] or die('convert: -o OUT.lua is required (see cnnc convert --help)', 2)
+  if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
+    die("convert: --name must be a C identifier, got '" .. opt['--name'] .. "'", 2)
+  end
+  local dir = opt['--weights-out'] or (out:gsub('%.lua$', '') .. '_weights')
+  local model = load_model(pos[1])
+  if not model.keras then
+    die(string.format('convert: %s is not a Keras model file (.h5, .keras or a JSON configuration)', pos[1]), 2)
+  end
+  -- everything checked before anything is written: the whole pipeline up to the plan
+  local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'] })
+  if not r then fail_with(err) end
+  local convert = M
+  if opt['--name'] then model.name = opt['--name'] end
+  local text = convert.lua_text(model, { source = pos[1], weights = dir, sequential = model.keras.desc.sequential,
+    last_axis = convert.last_axis_layers(r.typed),
+    note = string.format('%s, Keras %s.', model.keras.format, model.keras.version ~= '' and model.keras.version or '?') })
+  local files = convert.weight_files(r.typed)
+  -- the weights into a fresh directory beside DIR, then moved in: a failure leaves no half
+  local mk = os.execute('mkdir -p ' .. shell_quote(dir))
+  if mk ~= 0 and mk ~= true then die('convert: cannot create directory ' .. dir) end
+  local tmp = dir .. '/.cnnc-convert-' .. tostring(os.time()) .. tostring(math.random(1e9))
+  local function cleanup() os.execute('rm -rf ' .. shell_quote(tmp)) end
+  if os.execute('mkdir ' .. shell_quote(tmp) .. ' 2>/dev/null') ~= 0 and not io.open(tmp) then
+    die('convert: cannot write into ' .. dir)
+  end
+  local npy = require 'cnnc.npy'
+  for _, f in ipairs(files) do
+    local ok, werr = npy.write(tmp .. '/' .. f.name, f.tensor)
+    if not ok then cleanup(); die('convert: ' .. werr) end
+  end
+  for _, f in ipairs(files) do
+    local ok, rerr = os.rename(tmp .. '/' .. f.name, dir .. '/' .. f.name)
+    if not ok then cleanup(); die('convert: cannot move ' .. f.name .. ' into ' .. dir .. ': ' .. tostring(rerr)) end
+  end
+  cleanup()
+  local ok, werr = util.write_file_atomic(out, text)
+  if not ok then die('convert: cannot write ' .. out .. ': ' .. tostring(werr)) end
+  io.write(string.format('wrote %s and %d weight file%s in %s\n', out, #files, #files == 1 and '' or 's', dir))
 end
 
 return M
