@@ -276,7 +276,8 @@ io.write(net:predict(cnnc.Tensor({ 28, 28, 1 }):fill(0.25)):bytes())
 
   it('loads Lua model files and refuses what it cannot load', function()
     H.fails({ 'cannot open model file', dir .. '/none.lua' }, function() return cnnc.load(dir .. '/none.lua') end)
-    H.fails({ 'unknown model file type', '.h5' }, function() return cnnc.load(dir .. '/m.h5') end)
+    H.fails({ 'unknown model file type', '.pt' }, function() return cnnc.load(dir .. '/m.pt') end)
+    H.fails({ 'cannot open model file', dir .. '/m.h5' }, function() return cnnc.load(dir .. '/m.h5') end)
     H.write(dir .. '/bad.lua', "local nn = require 'cnnc'\nreturn nn.Sequential{input_shape = {4}}:add(nn.Dense{0})\n")
     H.fails({ 'bad.lua:2', "Dense argument 'units'" }, function() return cnnc.load(dir .. '/bad.lua') end)
     H.fails({ 'missing weight file', dir .. '/conv2d.kernel.npy' },
