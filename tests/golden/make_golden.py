@@ -807,6 +807,19 @@ case('conv1d_transpose', (7, 3), [
     L('Conv1DTranspose', 4, 3, strides=2, padding='same', activation='tanh', name='up1'),
     L('Conv1DTranspose', 2, 4, strides=2, output_padding=1, name='up2')])
 
+# ---- Upsampling (tests/golden/decoder_layers.py) ----
+case('upsampling2d_nearest', (4, 5, 3), [
+    L('UpSampling2D', (2, 3), name='up'),
+    L('Conv2D', 4, 3, padding='same', activation='relu', name='conv1'), *fd(4)])
+case('upsampling2d_bilinear', (5, 4, 3), [
+    L('UpSampling2D', 2, interpolation='bilinear', name='up')])
+case('upsampling2d_bilinear_rect', (3, 4, 5), [
+    L('UpSampling2D', size=(3, 2), interpolation='bilinear', name='up'),
+    L('Conv2D', 2, 1, name='conv1')])
+case('upsampling1d', (6, 3), [
+    L('UpSampling1D', 3, name='up'),
+    L('Conv1D', 4, 3, activation='tanh', name='conv1')])
+
 # --------------------------------------------------------------------------------------
 # Independent spot checks (cheap)
 # --------------------------------------------------------------------------------------
