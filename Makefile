@@ -1,7 +1,8 @@
 # cnnc: compile convolutional networks into standalone C.
 #   make demo   build the Keras MNIST example into C, compile it, run it on an image
 #   make test   every test suite; ends with one line "N passed, M failed"
-#   make deps   install the Debian packages cnnc needs (as root), or print the apt line
+#   make deps   install the Debian packages cnnc needs (as root), or print the apt line, and
+#               ONNX Runtime (npm onnxruntime-node) into build/npm for the ONNX tests
 #   make test-sanitize  runtime tests and random networks under ASan/UBSan (gcc, clang), valgrind
 #   make fuzz   every fuzzer (libFuzzer on the runtime's readers, mutated model files and ONNX
 #               files through the compiler, the C and Lua readers compared) for FUZZ_SECONDS
@@ -26,6 +27,12 @@ DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang libclang-rt-14-dev m
 ifneq ($(shell uname -m),aarch64)
 DEB_PACKAGES += gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 endif
+
+# ONNX Runtime (npm's onnxruntime-node, its CPU library inside; --ignore-scripts skips the
+# GPU download its install script tries) is the ONNX tests' second oracle: installed into
+# NPM_DIR, never committed; the tests skip its checks with a message when it is absent.
+ORT_VERSION = 1.30.0
+NPM_DIR = build/npm
 
 PREFIX ?= /usr/local
 CNNC_SHARE = $(PREFIX)/share/cnnc
@@ -60,6 +67,20 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null || exit 1; \
 	  else \
 	    echo "deps: missing$$missing; run: sudo apt-get install -y $(DEB_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+	@if ! grep -qs '"version": "$(ORT_VERSION)"' $(NPM_DIR)/node_modules/onnxruntime-node/package.json; then \
+	  if ! command -v npm >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing npm (for ONNX Runtime, the ONNX tests' second oracle)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  fi; \
+	  if command -v npm >/dev/null 2>&1; then \
+	    echo "deps: installing onnxruntime-node@$(ORT_VERSION) into $(NPM_DIR)"; \
+	    mkdir -p $(NPM_DIR) && npm install --ignore-scripts --no-audit --no-fund --save-exact --loglevel=error \
+	      --prefix $(NPM_DIR) onnxruntime-node@$(ORT_VERSION) >$(NPM_DIR)/install.log 2>&1 \
+	    || echo "deps: npm install onnxruntime-node failed ($(NPM_DIR)/install.log); tests needing ONNX Runtime will be skipped"; \
+	  else \
+	    echo "deps: npm is missing (sudo apt-get install npm, then make deps); tests needing ONNX Runtime will be skipped"; \
 	  fi; \
 	fi
 

@@ -22,7 +22,9 @@ local caller_location = util.caller_location
 -- The Functional API: layer(x) or layer{a, b} applies the layer to tensors.
 Layer.__call = function(layer, x) return functional.call(layer, x, caller_location()) end
 
-for kind, entry in pairs(registry.kinds) do
+-- Kinds marked internal (ONNX operators without a Keras layer) are the importer's only.
+for _, kind in ipairs(registry.public_names) do
+  local entry = registry.kinds[kind]
   nn[kind] = function(given)
     local where = caller_location()
     local p = args.parse(kind, entry.spec.args, given, entry.spec.rank, where)
@@ -87,11 +89,11 @@ require('cnnc.api').attach(nn, Sequential, functional.Model)
 -- A misspelt layer is the most common mistake in a model file: name it and suggest.
 setmetatable(nn, { __index = function(_, key)
   local hint = ''
-  for _, kind in ipairs(registry.names) do
+  for _, kind in ipairs(registry.public_names) do
     if type(key) == 'string' and kind:lower() == key:lower() then hint = ' (did you mean nn.' .. kind .. '?)' end
   end
   util.fail(caller_location(), "cnnc has no layer or function nn.%s%s; layers: %s", tostring(key), hint,
-    table.concat(registry.names, ', '))
+    table.concat(registry.public_names, ', '))
 end })
 
 return nn

@@ -161,6 +161,12 @@ M.ops = {
   },
 }
 
+-- ONNX's elementwise math functions (internal ones).
+for k, op in pairs(require('cnnc.mathfn').ops) do
+  assert(not M.ops[k], 'cnnc: activation ' .. k .. ' defined twice')
+  M.ops[k] = op
+end
+
 M.names = {}
 for k, op in pairs(M.ops) do
   if not op.internal then M.names[#M.names + 1] = k end

@@ -22,7 +22,8 @@ M.modules = {
   'conv', 'locally_connected', 'pooling', 'global_pooling', 'dense', 'flatten',
   'activation', 'zero_padding', 'dropout', 'batch_norm',
   'permute', 'reshape', 'concat', 'binary', 'pad', 'softmax', 'matmul', 'unary', 'conv3d', 'pooling3d',
-  'constant', 'integer', 'moments', 'pool_indices', 'separable_conv', 'cropping', 'repeat_vector', 'rescaling', 'normalization',
+  'constant', 'integer', 'moments', 'pool_indices', 'conv_transpose', 'resize',
+  'separable_conv', 'cropping', 'repeat_vector', 'rescaling', 'normalization',
 }
 
 M.kinds = {} -- Keras class name -> {module =, spec =}
@@ -45,5 +46,12 @@ end
 M.names = {}
 for k in pairs(M.kinds) do M.names[#M.names + 1] = k end
 table.sort(M.names)
+
+-- The kinds the model language offers: all but those marked `internal` (ONNX operators
+-- without a Keras layer, made only by the importer).
+M.public_names = {}
+for _, k in ipairs(M.names) do
+  if not M.kinds[k].spec.internal then M.public_names[#M.public_names + 1] = k end
+end
 
 return M

@@ -31,8 +31,10 @@
 --
 -- It knows nothing of what a layer computes, and writes no C.
 
+local advice = require 'cnnc.onnx.advice'
 local const = require 'cnnc.onnx.const'
 local context = require 'cnnc.onnx.context'
+local fold = require 'cnnc.onnx.fold'
 local ir = require 'cnnc.ir'
 local onnx = require 'cnnc.onnx.model'
 local util = require 'cnnc.util'
@@ -42,7 +44,7 @@ local M = {}
 -- The operator handlers: the capitalised fields of the ops modules (the others are helpers
 -- the modules share).
 local HANDLERS = {}
-for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops_shape' }) do
+for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops_shape', 'cnnc.onnx.ops_resample' }) do
   for op, h in pairs(require(file)) do
     if op:match('^%u') then
       assert(not HANDLERS[op], 'cnnc: ONNX operator ' .. op .. ' handled twice')
@@ -51,8 +53,13 @@ for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops
   end
 end
 M.OPERATORS = util.sorted_keys(HANDLERS)
+-- Operators only folded on constants (no handler for computed data).
+M.FOLDED = {}
+for _, op in ipairs(util.sorted_keys(fold.EVAL)) do
+  if not HANDLERS[op] then M.FOLDED[#M.FOLDED + 1] = op end
+end
 
-M.MIN_OPSET, M.MAX_OPSET = 1, 18
+M.MIN_OPSET, M.MAX_OPSET = 1, 21
 
 -- Operators that compute integer tensors exactly in float32 (below 2^24): these may see
 -- integer inputs, which the compiled model then takes as floats.
@@ -66,28 +73,47 @@ local function describe_list(names, limit)
   return table.concat(t, ', ')
 end
 
--- All operators without a handler, as one error.
-local function check_operators(path, nodes)
+local function qualified(n)
+  if n.domain ~= '' and n.domain ~= 'ai.onnx' then return n.domain .. '.' .. n.op_type end
+  return n.op_type
+end
+
+-- Every operator left on computed data without a handler, as one error: the nodes that
+-- fold (cnnc.onnx.fold) need none. constants: names of the values known before any node.
+local function check_operators(path, nodes, constants)
+  local folded = fold.plan(nodes, constants)
+  local is_const = {}
+  for name in pairs(constants) do is_const[name] = true end
   local missing, order = {}, {}
   for _, n in ipairs(nodes) do
-    local op = n.op_type
-    if n.domain ~= '' and n.domain ~= 'ai.onnx' then op = n.domain .. '.' .. op end
-    if not (HANDLERS[op] and (n.domain == '' or n.domain == 'ai.onnx')) then
-      if not missing[op] then
-        missing[op] = {}
-        order[#order + 1] = op
+    if folded[n] then
+      for _, o in ipairs(n.outputs) do is_const[o] = true end
+    else
+      local op = qualified(n)
+      if not (HANDLERS[op] and (n.domain == '' or n.domain == 'ai.onnx')) then
+        if not missing[op] then
+          local computed
+          for _, i in ipairs(n.inputs) do if i ~= '' and not is_const[i] then computed = computed or i end end
+          missing[op] = { nodes = {}, advice = advice.text(op, fold.EVAL[op] ~= nil and op == n.op_type, computed) }
+          order[#order + 1] = op
+        end
+        table.insert(missing[op].nodes, n.name ~= '' and n.name or ('#' .. n.index))
       end
-      table.insert(missing[op], n.name ~= '' and n.name or ('#' .. n.index))
     end
   end
   if #order == 0 then return end
   local lines = {}
   for _, op in ipairs(order) do
-    local l = missing[op]
-    lines[#lines + 1] = string.format('  %s: %d node%s (%s)', op, #l, #l == 1 and '' or 's', describe_list(l))
+    local l = missing[op].nodes
+    lines[#lines + 1] = string.format('  %s: %d node%s (%s): %s', op, #l, #l == 1 and '' or 's', describe_list(l),
+      missing[op].advice)
   end
-  util.fail({ file = path }, 'the model uses %d operator%s cnnc does not support:\n%s\n(supported: %s)', #order,
+  local ok, err = pcall(util.fail, { file = path }, 'the model uses %d operator%s cnnc cannot compile here:\n%s\n'
+    .. '(cnnc compiles on computed data: %s; docs/onnx.md lists what it evaluates on constants)', #order,
     #order == 1 and '' or 's', table.concat(lines, '\n'), table.concat(M.OPERATORS, ', '))
+  assert(not ok)
+  err.unsupported = order
+  error(err, 0)
 end
 
 local function is_float_type(t) return t == 1 end
@@ -206,8 +232,10 @@ local function lower(m, opts, batch, nobatch_reason)
   end
 
   for _, node in ipairs(opts.nodes) do
-    check_types(ctx, node)
-    local ok, outs = xpcall(HANDLERS[node.op_type], function(e)
+    local handler = HANDLERS[node.op_type]
+    if fold.ready(ctx, node) then handler = fold.EVAL[node.op_type]
+    else check_types(ctx, node) end
+    local ok, outs = xpcall(handler, function(e)
       if util.is_error(e) or getmetatable(e) == context.NoBatch or os.getenv('CNNC_DEBUG') then return e end
       return { internal = tostring(e), trace = debug.traceback() }
     end, ctx, node)
@@ -308,7 +336,6 @@ function M.import(path, opts)
     util.fail({ file = path }, 'opset %d is not supported (cnnc reads opsets %d to %d)', opset, M.MIN_OPSET, M.MAX_OPSET)
   end
   for i, n in ipairs(graph.nodes) do n.index = i end
-  check_operators(path, graph.nodes)
   if graph.has_sparse then util.fail({ file = path }, 'sparse initializers are not supported') end
 
   local binds = {}
@@ -373,6 +400,12 @@ function M.import(path, opts)
       util.fail({ file = path }, "output '%s' holds %s values; cnnc models compute float32", v.name, onnx.type_name(t))
     end
   end
+
+  local known = {}
+  for name in pairs(inits) do known[name] = true end
+  for name in pairs(binds) do known[name] = true end
+  for _, v in ipairs(empty) do known[v.name] = true end
+  check_operators(path, nodes, known)
 
   local name = opts.name or path:match('([^/\\]+)$'):gsub('%.[^.]*$', '')
   name = context.sanitize(name)

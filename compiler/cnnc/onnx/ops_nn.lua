@@ -127,11 +127,6 @@ local function pool(ctx, node, kind)
   local kernel = ctx:attr(node, 'kernel_shape')
   if not kernel then ctx:fail(node, 'kernel_shape is missing') end
   local strides, dil, pads = window_attrs(ctx, node, sp, kernel)
-  if node.op_type == 'AveragePool' and node.attrs.dilations then
-    for i = 1, r do
-      if dil[i] ~= 1 then ctx:fail(node, 'AveragePool with dilations is not supported') end
-    end
-  end
   local ceil = ctx:attr(node, 'ceil_mode', 0) == 1
   local count_pad = ctx:attr(node, 'count_include_pad', 0) == 1
   local name_in, perm = ctx:spatial(x, node)

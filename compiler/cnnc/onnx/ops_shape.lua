@@ -10,6 +10,7 @@
 
 local const = require 'cnnc.onnx.const'
 local nd = require 'cnnc.layers.nd'
+local opargs = require 'cnnc.onnx.opargs'
 local ops_nn = require 'cnnc.onnx.ops_nn'
 local util = require 'cnnc.util'
 
@@ -94,30 +95,7 @@ function M.Reshape(ctx, node)
   local target
   if ctx.opset < 5 then target = ctx:attr(node, 'shape')
   else target = ints(ctx, node, 2, 'the shape') end
-  if not target then ctx:fail(node, 'the target shape is missing') end
-  local allowzero = ctx:attr(node, 'allowzero', 0) == 1
-  local n = util.prod(x.shape)
-  local out, known, free = {}, 1, nil
-  for i, d in ipairs(target) do
-    if d == 0 and not allowzero then
-      d = x.shape[i]
-      if not d then ctx:fail(node, 'shape %s copies axis %d, which the input %s lacks', util.shape_str(target), i - 1, util.shape_str(x.shape)) end
-    end
-    if d == -1 then
-      if free then ctx:fail(node, 'shape %s has more than one -1', util.shape_str(target)) end
-      free = i
-    elseif d < 0 or (d == 0 and not x.const) then
-      ctx:fail(node, 'shape %s would make an empty tensor', util.shape_str(target))
-    else
-      known = known * d
-    end
-    out[i] = d
-  end
-  if free then out[free] = known > 0 and n / known or 0 end
-  if util.prod(out) ~= n or (free and out[free] ~= math.floor(out[free])) then
-    ctx:fail(node, 'cannot reshape %s (%d values) to %s', util.shape_str(x.shape), n, util.shape_str(target))
-  end
-  return { reshape_to(ctx, node, x, out) }
+  return { reshape_to(ctx, node, x, opargs.reshape_shape(ctx, node, x.shape, target, x.const ~= nil)) }
 end
 
 local function axes_of(ctx, node, rank)
@@ -290,30 +268,8 @@ end
 function M.Pad(ctx, node)
   local x = ctx:runtime(node, 1)
   local r = #x.shape
-  local mode = ctx:attr(node, 'mode', 'constant')
-  local pads, value
-  if ctx.opset < 11 then
-    pads = ctx:attr(node, 'pads') or ctx:attr(node, 'paddings')
-    value = ctx:attr(node, 'value', 0)
-  else
-    pads = ints(ctx, node, 2, 'the pads')
-    local v = ctx:optional_constant(node, 3, 'the constant value')
-    value = v and tonumber(v.data[0]) or 0
-    local axes = node.inputs[4] and node.inputs[4] ~= '' and ints(ctx, node, 4, 'the axes')
-    if axes then
-      local full = {}
-      for i = 1, 2 * r do full[i] = 0 end
-      for i, ax in ipairs(axes) do
-        if ax < 0 then ax = ax + r end
-        full[ax + 1], full[ax + 1 + r] = pads[i], pads[i + #axes]
-      end
-      pads = full
-    end
-  end
-  if not pads or #pads ~= 2 * r then ctx:fail(node, 'pads must hold %d values for rank %d', 2 * r, r) end
-  if mode ~= 'constant' and mode ~= 'edge' and mode ~= 'reflect' then
-    ctx:fail(node, "mode '%s' is not supported (constant, edge, reflect)", mode)
-  end
+  local pa = opargs.pad(ctx, node, r)
+  local pads, mode, value = pa.pads, pa.mode, pa.value
   if x.const then ctx:fail(node, 'padding a constant is not folded') end
   if pads[1] ~= 0 or pads[1 + r] ~= 0 then ctx:mixes_batch(node, 'pads the batch axis') end
   local out = {}
