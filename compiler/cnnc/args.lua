@@ -114,6 +114,21 @@ function CHECK.shape(v)
   return r
 end
 
+-- An axis or a list of distinct axes (Keras counts the batch as axis 0; negative axes
+-- count from the end). Returns a list.
+function CHECK.axes(v)
+  local what = 'an integer axis or a list of distinct integer axes'
+  if is_int(v) then return { v } end
+  if type(v) ~= 'table' or #v == 0 then return nil, what end
+  local r, seen = {}, {}
+  for i = 1, #v do
+    if not is_int(v[i]) or seen[v[i]] then return nil, what end
+    seen[v[i]] = true
+    r[i] = v[i]
+  end
+  return r
+end
+
 function CHECK.activation(v)
   local acts = require 'cnnc.activations'
   if v == nil then return nil end
