@@ -114,6 +114,21 @@ function CHECK.shape(v)
   return r
 end
 
+-- An axis or a list of distinct axes (Keras counts the batch as axis 0; negative axes
+-- count from the end). Returns a list.
+function CHECK.axes(v)
+  local what = 'an integer axis or a list of distinct integer axes'
+  if is_int(v) then return { v } end
+  if type(v) ~= 'table' or #v == 0 then return nil, what end
+  local r, seen = {}, {}
+  for i = 1, #v do
+    if not is_int(v[i]) or seen[v[i]] then return nil, what end
+    seen[v[i]] = true
+    r[i] = v[i]
+  end
+  return r
+end
+
 function CHECK.activation(v)
   local acts = require 'cnnc.activations'
   if v == nil then return nil end
@@ -163,14 +178,12 @@ function CHECK.number_or_values(v)
   return v
 end
 
--- An integer or a list of integers (an axis or several).
-function CHECK.axes(v)
-  local what = 'an integer or a list of integers'
-  if is_int(v) then return v end
-  if type(v) ~= 'table' then return nil, what end
-  for i = 1, #v do if not is_int(v[i]) then return nil, what end end
-  for k in pairs(v) do if type(k) ~= 'number' then return nil, what end end
-  return v
+-- Like axes, but an empty list is allowed (Normalization's axis = None: no axis kept).
+function CHECK.axes_or_none(v)
+  if type(v) == 'table' and next(v) == nil then return {} end
+  local r, why = CHECK.axes(v)
+  if not r then return nil, why .. ', or {} for none' end
+  return r
 end
 
 M.CHECK = CHECK

@@ -820,6 +820,17 @@ case('upsampling1d', (6, 3), [
     L('UpSampling1D', 3, name='up'),
     L('Conv1D', 4, 3, activation='tanh', name='conv1')])
 
+# ---- Layer normalisation (tests/golden/decoder_layers.py) ----
+case('layernorm_channels', (4, 5, 6), [
+    L('Conv2D', 8, 3, padding='same', name='conv1'),
+    L('LayerNormalization', name='ln'),
+    L('Activation', 'relu', name='act'), *fd(4)])
+case('layernorm_axes', (3, 4, 5), [
+    L('LayerNormalization', axis=[1, 2, 3], epsilon=1e-2, center=False, name='ln')])
+case('layernorm_1d_noscale', (7, 4), [
+    L('LayerNormalization', axis=-1, scale=False, name='ln'),
+    L('Conv1D', 3, 3, activation='tanh', name='conv1')])
+
 # --------------------------------------------------------------------------------------
 # Independent spot checks (cheap)
 # --------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ local nn = require 'cnnc'
 
 local function models()
   local a = nn.Sequential{ name = 'every2d', input_shape = { 24, 24, 16 }, seed = 1, layers = {
-    nn.Activation{ 'tanh' }, nn.BatchNormalization{},
+    nn.Activation{ 'tanh' }, nn.BatchNormalization{}, nn.LayerNormalization{},
     nn.Conv2D{ 32, 3, strides = 2, padding = 'same', activation = 'sigmoid' },
     nn.Conv2D{ 32, 3, dilation_rate = 2, padding = 'same' }, nn.LeakyReLU{ 0.1 }, nn.Conv2DTranspose{ 32, 2 },
     nn.LocallyConnected2D{ 32, 3 },

@@ -16,7 +16,7 @@ local util = require 'cnnc.util'
 local M = {}
 
 M.kinds = { Normalization = { rank = 0, args = {
-  { 'axis', 'axes', default = -1 },
+  { 'axis', 'axes_or_none', default = -1 },
   { 'mean', 'number_or_values' },
   { 'variance', 'number_or_values' },
   { 'invert', 'bool', default = false },

@@ -44,7 +44,8 @@ local M = {}
 -- The operator handlers: the capitalised fields of the ops modules (the others are helpers
 -- the modules share).
 local HANDLERS = {}
-for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops_shape', 'cnnc.onnx.ops_resample' }) do
+for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops_shape', 'cnnc.onnx.ops_resample',
+  'cnnc.onnx.ops_norm' }) do
   for op, h in pairs(require(file)) do
     if op:match('^%u') then
       assert(not HANDLERS[op], 'cnnc: ONNX operator ' .. op .. ' handled twice')
