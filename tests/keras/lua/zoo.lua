@@ -26,6 +26,7 @@ local img_feat = nn.Concatenate{name = 'cat_img'}{nn.GlobalAveragePooling2D{name
 
 -- vector branch and a layer called twice
 local v = nn.Dense{10, activation = 'selu', name = 'v1'}(vec)
+v = nn.LayerNormalization{epsilon = 0.01, name = 'ln'}(v)
 v = nn.GaussianNoise{0.3, name = 'noise'}(v)
 v = nn.GaussianDropout{0.2, name = 'gdrop'}(v)
 local shared = nn.Dense{10, activation = 'softsign', name = 'shared'}

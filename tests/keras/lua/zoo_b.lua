@@ -1,7 +1,7 @@
 -- Layers TensorFlow.js lacks, written with the Functional API (tests/keras/data/zoo_b,
 -- computed by PyTorch): causal and 1-D depthwise/separable convolutions, 1-D padding and
 -- cropping, 1-D upsampling and transposed convolution, bilinear upsampling as Keras does
--- it, ReLU with all its options, Normalization adapted and given, grouped convolution,
+-- it, LayerNormalization over three axes, ReLU with all its options, Normalization adapted and given, grouped convolution,
 -- softmax over a non-last axis, keepdims pooling, Subtract. hard_sigmoid is
 -- tf.keras 2.x's, as in the .h5 file.
 local nn = require 'cnnc'
@@ -28,6 +28,7 @@ i = nn.ELU{0.7, name = 'elu'}(i)
 i = nn.UpSampling2D{{2, 1}, interpolation = 'bilinear', name = 'bilinear'}(i)
 i = nn.Conv2DTranspose{4, 3, strides = {1, 2}, padding = 'same', name = 'tconv2d'}(i)
 i = nn.Softmax{axis = 1, name = 'softmax_rows'}(i)
+i = nn.LayerNormalization{axis = {1, 2, 3}, name = 'ln3'}(i)
 i = nn.SpatialDropout2D{0.2, name = 'sdrop'}(i)
 i = nn.GlobalAveragePooling2D{keepdims = true, name = 'gap'}(i)
 i = nn.Reshape{{4}, name = 'squeeze'}(i)
