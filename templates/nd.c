@@ -106,3 +106,10 @@ static void $fn(float *restrict out, const float *restrict in)
 {
 for (int r = 0; r < $N; ++r) memcpy(&out[r * $F], in, $F * sizeof(float));
 }
+
+//@ crop
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+for (int oy = 0; oy < $OH; ++oy) memcpy(&out[oy * $ROW], &in[$OFFSET + oy * $IN_ROW], $ROW * sizeof(float));
+}

@@ -25,7 +25,18 @@ local function models()
     nn.LocallyConnected1D{ 32, 3 }, nn.MaxPooling1D{ 2 }, nn.UpSampling1D{ 2 }, nn.AveragePooling1D{ 2 }, nn.LPPooling1D{ 2, strides = 1 },
     nn.ZeroPadding1D{ 1 }, nn.GlobalMaxPooling1D{ keepdims = true }, nn.Flatten{}, nn.Dense{ 16, activation = 'softmax' },
   } }
-  return { a, b }
+  -- the Keras layers of the Functional API and the importer
+  -- (a depthwise convolution of depth_multiplier above 1 runs the generic grouped loop)
+  local x = nn.Input{ shape = { 12, 12, 16 } }
+  local c = nn.DepthwiseConv2D{ 3, padding = 'same' }(nn.Rescaling{ 0.5, offset = 0.1 }(x))
+  local d = nn.SeparableConv2D{ 16, 3, padding = 'same', activation = 'relu6' }(c)
+  local r = nn.Maximum{}{ nn.ReLU{ 0.9, negative_slope = 0.1, threshold = 0.2 }(d), c }
+  local e = nn.Average{}{ nn.Minimum{}{ r, x }, nn.Subtract{}{ d, x }, r }
+  local n = nn.Normalization{ mean = 0.5, variance = 2, axis = {} }(nn.Cropping2D{ 1 }(e))
+  local f = nn.ThresholdedReLU{ 0.1 }(nn.ELU{ 0.5 }(nn.Dense{ 16, last_axis = true }(n)))
+  local v = nn.RepeatVector{ 4 }(nn.GlobalAveragePooling2D{}(f))
+  local k = nn.Model{ inputs = x, outputs = v, name = 'keras_layers' }
+  return { a, b, k }
 end
 
 -- line -> true for every line gcc says it vectorised

@@ -3,9 +3,10 @@
 -- Drops rows and columns at the borders (Keras semantics): Cropping2D's cropping is an int,
 -- {rows, cols} (symmetric) or {{top, bottom}, {left, right}}; Cropping1D's an int or
 -- {start, end}. U-Nets crop an encoder's feature map to the size of the upsampled one
--- before concatenating them. The copy is a Pad with negative amounts (cnnc.layers.pad),
--- which cnnc.passes.lower puts in its place.
+-- before concatenating them. Channels-last, each kept row is one contiguous run of
+-- width x channels values: the C is one memcpy per row.
 
+local template = require 'cnnc.template'
 local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 
@@ -39,22 +40,17 @@ function M.describe(node)
   return 'crop ' .. table.concat(t, ' ')
 end
 
--- The amounts as Pad's {before, after} per axis (negative: cropped), channels untouched.
-local function pads(node)
-  local t = {}
-  for i, c in ipairs(node.p.cropping) do t[i] = { -c[1], -c[2] } end
-  t[#t + 1] = { 0, 0 }
-  return t
+-- (rows out, row length out, input row length, first input row, first input column, channels)
+local function dims(node)
+  local ins, out = node.in_shape, node.shape
+  local top = node.rank == 2 and node.p.cropping[1][1] or 0
+  local left = node.p.cropping[node.rank][1]
+  return node.rank == 2 and out[1] or 1, out[node.rank], ins[node.rank], top, left, ins[#ins]
 end
 
 function M.reference(node, x)
   local y = tensor.new(node.shape, 'double')
-  local ins, out = node.in_shape, node.shape
-  local c = ins[#ins]
-  local top = node.rank == 2 and node.p.cropping[1][1] or 0
-  local left = node.p.cropping[node.rank][1]
-  local oh, ow = node.rank == 2 and out[1] or 1, out[node.rank]
-  local iw = ins[node.rank]
+  local oh, ow, iw, top, left, c = dims(node)
   for oy = 0, oh - 1 do
     for ox = 0, ow - 1 do
       for ch = 0, c - 1 do
@@ -65,8 +61,10 @@ function M.reference(node, x)
   return y
 end
 
-function M.lower(node, make)
-  make({ kind = 'Pad', p = { pads = pads(node), mode = 'constant', value = 0 }, inputs = node.inputs, name = node.name })
+function M.emit(node, E)
+  local oh, ow, iw, top, left, c = dims(node)
+  return template.section('nd', 'crop', { fn = E:fn(node), comment = E:comment(node), OH = oh, ROW = ow * c,
+    IN_ROW = iw * c, OFFSET = (top * iw + left) * c })
 end
 
 return M
