@@ -9,7 +9,7 @@
 --   emit(node, E) -> C text of the layer function   (required unless alias)
 --   macs(node) -> multiply-adds               (optional)
 --   lower(node, make)  (instead of emit) the layer is made of others: cnnc.passes.lower
---                      replaces it with them before fusion (SeparableConv2D, Cropping2D)
+--                      replaces it with them before fusion (SeparableConv2D, Normalization)
 --   alias = true       output is the input's memory (Flatten, Dropout): no code
 --   epilogue = true    can apply fused activation/batch-norm steps while storing
 --   identity = true    the layer's own work is its epilogue (Activation, BatchNormalization)

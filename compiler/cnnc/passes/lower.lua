@@ -1,9 +1,9 @@
 -- cnnc.passes.lower: layers that are compositions of other layers become those layers.
 --
 -- A layer module with a `lower(node, make)` hook (SeparableConv2D: a depthwise then a
--- pointwise convolution; DepthwiseConv2D: a grouped convolution; Cropping2D: a Pad with
--- negative amounts; a Dense on the last axis of a tensor: a 1x1 convolution; a hook that
--- makes no part keeps the node) keeps its own shape rule, weights and reference semantics, so the typed
+-- pointwise convolution; DepthwiseConv2D: a grouped convolution; Normalization: a Subtract
+-- and a Divide; a Dense on the last axis of a tensor: a 1x1 convolution; a hook that makes
+-- no part keeps the node) keeps its own shape rule, weights and reference semantics, so the typed
 -- graph, `cnnc summary` and the reference interpreter see the layer as written; this pass,
 -- run on every compile between the shape and fuse passes, replaces it with nodes of the
 -- layers it is made of, which then get their fusions and their SIMD kernels. `make`
