@@ -8,7 +8,9 @@
 -- node, tensor, kwargs]) or Keras 3's (call arguments holding serialized tensors with a
 -- keras_history). `parse` returns
 --   {name, sequential, layers = {{class, name, config, calls = {{refs}...}}...},
---    inputs = {{name, shape}...}, input_refs, outputs = {refs}}
+--    all = every layer entry, InputLayers too, in the configuration's order (the order
+--    Keras numbers a .keras file's weights in), inputs = {{name, shape}...}, input_refs,
+--    outputs = {refs}}
 -- where a ref is {layer, node, tensor} (0-based node and tensor, as Keras counts) and an
 -- input layer's single call is its own output. Models nested in a model are refused here
 -- with their name.
@@ -68,9 +70,10 @@ local function sequential(where, cfg)
   local list = is_array(cfg) and cfg or cfg.layers
   if not is_array(list) or list.n == 0 then util.fail(where, 'the Sequential model has no layers') end
   local r = { name = type(cfg.name) == 'string' and cfg.name or 'sequential', sequential = true, layers = {},
-    inputs = {} }
+    inputs = {}, all = {} }
   local first = 1
   local e1 = layer_entry(where, list[1], 1)
+  r.all[1] = e1
   local shape, iname
   if e1.class == 'InputLayer' then
     shape = input_shape_of(where, "the InputLayer '" .. e1.name .. "'", e1.config)
@@ -87,7 +90,8 @@ local function sequential(where, cfg)
   r.inputs[1] = { name = iname, shape = shape }
   local prev = { layer = iname, node = 0, tensor = 0 }
   for k = first, list.n do
-    local e = layer_entry(where, list[k], k)
+    local e = k == 1 and e1 or layer_entry(where, list[k], k)
+    r.all[k] = e
     if e.class == 'InputLayer' then util.fail(where, "InputLayer '%s' in the middle of a Sequential model", e.name) end
     e.calls[1] = { prev }
     r.layers[#r.layers + 1] = e
@@ -134,11 +138,12 @@ end
 
 local function functional(where, cfg)
   if not is_array(cfg.layers) then util.fail(where, 'the Functional model configuration has no layers') end
-  local r = { name = type(cfg.name) == 'string' and cfg.name or 'model', layers = {}, inputs = {} }
+  local r = { name = type(cfg.name) == 'string' and cfg.name or 'model', layers = {}, inputs = {}, all = {} }
   local is_input = {}
   for k = 1, cfg.layers.n do
     local l = cfg.layers[k]
     local e = layer_entry(where, l, k)
+    r.all[k] = e
     if e.class == 'InputLayer' then
       is_input[e.name] = input_shape_of(where, "the InputLayer '" .. e.name .. "'", e.config)
         or util.fail(where, "the InputLayer '%s' has no shape", e.name)

@@ -84,7 +84,7 @@ end
 local function v3_reader(f, desc)
   local path_of, counts = {}, {}
   local legacy = f:kind('/layers') ~= 'group' and f:kind('/_layer_checkpoint_dependencies') == 'group'
-  for _, l in ipairs(desc.all_layers) do
+  for _, l in ipairs(desc.all) do
     local base = util.snake(l.class)
     local c = counts[base]
     counts[base] = (c or -1) + 1
@@ -198,13 +198,18 @@ local function collect_weights(path, desc, reader)
   local weights, problems = {}, {}
   for _, l in ipairs(desc.layers) do
     local want = l.map.weights
+    local names = {}
+    for _, w in ipairs(want) do names[#names + 1] = w or 'a count' end
     local got = reader(l)
     if #want > 0 and not got then
-      problems[#problems + 1] = string.format("  layer '%s' (%s): no weights saved (needs %s)", l.name, l.class,
-        table.concat((function() local t = {} for _, w in ipairs(want) do if w then t[#t + 1] = w end end return t end)(), ', '))
+      problems[#problems + 1] = string.format("  layer '%s' (%s): no weights saved (it needs %s)", l.name, l.class,
+        table.concat(names, ', '))
     elseif got and #got ~= #want then
-      problems[#problems + 1] = string.format("  layer '%s' (%s): %d weight%s saved, it has %d", l.name, l.class, #got,
-        #got == 1 and '' or 's', #want)
+      local saved = {}
+      for i, g in ipairs(got) do saved[i] = g.label:match('([^/]+/[^/]+)$') or g.label end
+      problems[#problems + 1] = string.format("  layer '%s' (%s): %d weight%s saved%s, it needs %d%s", l.name, l.class,
+        #got, #got == 1 and '' or 's', #saved > 0 and (' (' .. table.concat(saved, ', ') .. ')') or '', #want,
+        #names > 0 and (' (' .. table.concat(names, ', ') .. ')') or '')
     elseif got then
       weights[l.name] = {}
       for i, w in ipairs(want) do
@@ -322,27 +327,10 @@ end
 function M.import(path)
   local src = read_source(path)
   local desc = config.parse({ file = path }, src.config)
-  desc.all_layers = {}
-  -- every layer in configuration order (the order Keras numbers Keras 3 weights in)
-  local raw = src.config.config and (src.config.config.layers or src.config.config) or {}
-  if json.is_array(raw) then
-    for k = 1, raw.n do
-      local l = raw[k]
-      desc.all_layers[k] = { class = l.class_name, name = l.config and l.config.name or l.name }
-    end
-  end
-  for _, l in ipairs(desc.layers) do
-    for _, a in ipairs(desc.all_layers) do if a.name == l.name and a.class == l.class then a.entry = l end end
-  end
   map_layers(path, desc, src.keras3)
   local model = build(path, desc, model_name(path))
   local function attach(reader, f)
-    -- the v3 reader numbers layers over all of them; give it the mapped entries
-    local r = function(l)
-      for _, a in ipairs(desc.all_layers) do if a.entry == l then return reader(a) end end
-      return reader(l)
-    end
-    local ok, w = pcall(collect_weights, path, desc, r)
+    local ok, w = pcall(collect_weights, path, desc, reader)
     if f then f:close() end
     if not ok then error(w, 0) end
     return provider_of(w)
