@@ -1,5 +1,5 @@
 // Loop nests over tensors of any rank (compiler/cnnc/layers/nd.lua), and the layers built
-// on them: Permute, Concatenate, the elementwise binary operators, Pad, Softmax and MatMul.
+// on them: Permute, Concatenate, the elementwise binary operators, Pad, Softmax, MatMul and Where.
 // The emitter merges axes that all operands walk contiguously before nesting the loops.
 
 //@ loop
@@ -99,4 +99,13 @@ static void $fn(float *restrict out, const float *restrict in)
 {
 memcpy(out, in, sizeof(float) * $OUTER * $N);
 for (int o = 0; o < $OUTER; ++o) cnnc_softmax(&out[o * $N], $N);
+}
+
+//@ where
+/* $comment */
+static void $fn(float *restrict out, const float *restrict cond, const float *restrict x, const float *restrict y)
+{
+$open
+out[$out_index] = cond[$c_index] != 0.0f ? x[$x_index] : y[$y_index];
+$close
 }

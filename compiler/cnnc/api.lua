@@ -232,7 +232,8 @@ OnnxModel.__index = OnnxModel
 
 -- cnnc.load(path, opts): a model from a Lua model file (opts.weights: a directory of
 -- <layer>.<weight>.npy) or an ONNX file (opts.binds: {input name -> tensor} to compile
--- as constants), through cnnc.driver.load.
+-- as constants), through cnnc.driver.load; opts.input_shape compiles it for another
+-- input size (a list of sizes, or {[ONNX input name] = sizes}; see cnnc build --help).
 function M.load(path, opts)
   common.refuse_in_model_file('cnnc.load')
   if type(path) ~= 'string' then common.fail('cnnc.load: expected a file name, got %s', type(path)) end
@@ -240,7 +241,12 @@ function M.load(path, opts)
   if ext ~= 'lua' and ext ~= 'onnx' then
     common.fail('cnnc.load: %s: unknown model file type (expected .lua or .onnx)', path)
   end
-  opts = common.check_opts(opts, ext == 'onnx' and { binds = true } or { weights = true }, 'cnnc.load')
+  opts = common.check_opts(opts, ext == 'onnx' and { binds = true, input_shape = true } or { weights = true,
+    input_shape = true }, 'cnnc.load')
+  if opts.input_shape ~= nil and type(opts.input_shape) ~= 'table' then
+    common.fail('cnnc.load: option input_shape must be a list of sizes (or {[input name] = sizes}), got %s',
+      type(opts.input_shape))
+  end
   if opts.weights ~= nil and type(opts.weights) ~= 'string' then
     common.fail('cnnc.load: option weights must be a directory name, got %s', type(opts.weights))
   end

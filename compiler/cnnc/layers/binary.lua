@@ -1,5 +1,6 @@
 -- cnnc.layers.binary: elementwise Add, Subtract, Multiply, Divide and PReLU of two
--- operands with NumPy broadcasting.
+-- operands with NumPy broadcasting; and for the ONNX importer Pow, Min, Max, Mod, the
+-- comparisons and the logical operators.
 --
 -- The second operand is either a second input (a residual addition, a squeeze-and-excite
 -- product) or a constant weight: `operand` (shape `operand_shape`) for the arithmetic
@@ -9,6 +10,7 @@
 -- over the output, each operand read with stride 0 along the axes it is stretched on, the
 -- last axis innermost so that fused epilogue steps see their channel.
 
+local ieee = require 'cnnc.ieee'
 local nd = require 'cnnc.layers.nd'
 local template = require 'cnnc.template'
 local tensor = require 'cnnc.tensor'
@@ -29,14 +31,38 @@ M.kinds = {
   Add = args('operand'), Subtract = args('operand'), Multiply = args('operand'), Divide = args('operand'),
   PReLU = args('alpha'),
 }
+-- ONNX's other elementwise binary operators (importer only: no Keras layer means them).
+for _, k in ipairs({ 'Pow', 'Min', 'Max', 'Mod', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual',
+  'And', 'Or', 'Xor' }) do
+  M.kinds[k] = args('operand')
+  M.kinds[k].internal = true
+end
 M.epilogue = true
 
+local function bool(f) return function(a, b) return f(a, b) and 1 or 0 end end
+
+-- ref(a, b) in double; c: the C expression over the operands u and v ($1, $2; each may
+-- appear more than once: they are array reads). Min and Max keep NaN (cnnc.ieee); Mod is
+-- C's fmod (ONNX's Mod with fmod = 1, the only form for floats); comparisons and logic
+-- give 1 or 0, a nonzero operand being true.
 local OPS = {
-  Add = { ref = function(a, b) return a + b end, c = '%s + %s' },
-  Subtract = { ref = function(a, b) return a - b end, c = '%s - %s' },
-  Multiply = { ref = function(a, b) return a * b end, c = '%s * %s' },
-  Divide = { ref = function(a, b) return a / b end, c = '%s / %s' },
-  PReLU = { ref = function(x, s) return x < 0 and s * x or x end, c = '(%s < 0.0f ? %s * %s : %s)' },
+  Add = { ref = function(a, b) return a + b end, c = '$1 + $2' },
+  Subtract = { ref = function(a, b) return a - b end, c = '$1 - $2' },
+  Multiply = { ref = function(a, b) return a * b end, c = '$1 * $2' },
+  Divide = { ref = function(a, b) return a / b end, c = '$1 / $2' },
+  PReLU = { ref = function(x, s) return x < 0 and s * x or x end, c = '($1 < 0.0f ? $2 * $1 : $1)' },
+  Pow = { ref = function(a, b) return a ^ b end, c = 'powf($1, $2)' },
+  Min = { ref = ieee.min, c = '(($1 < $2 || $1 != $1) ? $1 : $2)' },
+  Max = { ref = ieee.max, c = '(($1 > $2 || $1 != $1) ? $1 : $2)' },
+  Mod = { ref = function(a, b) return math.fmod(a, b) end, c = 'fmodf($1, $2)' },
+  Equal = { ref = bool(function(a, b) return a == b end), c = '($1 == $2 ? 1.0f : 0.0f)' },
+  Less = { ref = bool(function(a, b) return a < b end), c = '($1 < $2 ? 1.0f : 0.0f)' },
+  LessOrEqual = { ref = bool(function(a, b) return a <= b end), c = '($1 <= $2 ? 1.0f : 0.0f)' },
+  Greater = { ref = bool(function(a, b) return a > b end), c = '($1 > $2 ? 1.0f : 0.0f)' },
+  GreaterOrEqual = { ref = bool(function(a, b) return a >= b end), c = '($1 >= $2 ? 1.0f : 0.0f)' },
+  And = { ref = bool(function(a, b) return a ~= 0 and b ~= 0 end), c = '($1 != 0.0f && $2 != 0.0f ? 1.0f : 0.0f)' },
+  Or = { ref = bool(function(a, b) return a ~= 0 or b ~= 0 end), c = '($1 != 0.0f || $2 != 0.0f ? 1.0f : 0.0f)' },
+  Xor = { ref = bool(function(a, b) return (a ~= 0) ~= (b ~= 0) end), c = '(($1 != 0.0f) != ($2 != 0.0f) ? 1.0f : 0.0f)' },
 }
 
 local function wname(node) return node.op == 'PReLU' and 'alpha' or 'operand' end
@@ -123,9 +149,7 @@ function M.emit(node, E)
   local function at(p, stride) return stride == 0 and p .. '[0]' or (stride == 1 and p .. '[c]' or string.format('%s[c * %d]', p, stride)) end
   local u, v = at('a', ca), at('b', cb)
   if node.p.operand_first then u, v = v, u end
-  local expr
-  if node.op == 'PReLU' then expr = string.format(OPS.PReLU.c, u, v, u, u)
-  else expr = string.format(OPS[node.op].c, u, v) end
+  local expr = OPS[node.op].c:gsub('%$1', u):gsub('%$2', v)
   return template.section('nd', 'binary', {
     fn = E:fn(node), comment = E:comment(node), params = table.concat(params, ', '),
     open = open, close = close, out_index = nd.c_index(ls[1]), a = 'x', a_index = nd.c_index(ls[2]),
