@@ -14,7 +14,7 @@
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
-#   bad_inputs    140 bad model files, weights, ONNX files and program inputs: clean errors
+#   bad_inputs    150 bad model files, weights, ONNX files and program inputs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
 #   numeric       NaN/inf/huge values through every layer kind and host target, predict_ws from
 #                 4 threads under TSan, byte-identical builds  "numeric: P passed, F failed"
