@@ -29,26 +29,33 @@ continue;
 memcpy(y, &in[$source], $C * sizeof(float));
 
 //@ weighted
+/* Taps of weight 0 are skipped: the value does not depend on what they would read. */
 for (int c = 0; c < $C; ++c) y[c] = 0.0f;
 $tap_open
-const float *x = &in[$source];
 const float w = $w;
+if (w == 0.0f) continue;
+const float *x = &in[$source];
 for (int c = 0; c < $C; ++c) y[c] += w * x[c];
 $tap_close
 
 //@ weighted_simd
-/* Whole vectors of channels summed in registers over all taps, then the rest. */
+/* Whole vectors of channels summed in registers over all taps (those of weight 0
+ * skipped: the value does not depend on what they would read), then the rest. */
 for (int c = 0; c < $CV; c += VF_W) {
 vf a = vf_zero();
 $tap_open
-a = vf_fma(vf_set1($w), vf_load(&in[$source + c]), a);
+const float w = $w;
+if (w == 0.0f) continue;
+a = vf_fma(vf_set1(w), vf_load(&in[$source + c]), a);
 $tap_close
 vf_store(&y[c], a);
 }
 for (int c = $CV; c < $C; ++c) {
 float a = 0.0f;
 $tap_open
-a += $w * in[$source + c];
+const float w = $w;
+if (w == 0.0f) continue;
+a += w * in[$source + c];
 $tap_close
 y[c] = a;
 }

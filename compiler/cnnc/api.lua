@@ -197,7 +197,9 @@ OnnxModel.__index = OnnxModel
 -- cnnc.load(path, opts): a model from a Lua model file (opts.weights: a directory of
 -- <layer>.<weight>.npy), an ONNX file (opts.binds: {input name -> tensor} to compile
 -- as constants), or a Keras file (.h5, .keras; a .json configuration takes opts.weights,
--- the file holding its weights), through cnnc.driver.load.
+-- the file holding its weights), through cnnc.driver.load; opts.input_shape compiles a
+-- Lua or ONNX model for another input size (a list of sizes, or {[ONNX input name] =
+-- sizes}; see cnnc build --help).
 function M.load(path, opts)
   common.refuse_in_model_file('cnnc.load')
   if type(path) ~= 'string' then common.fail('cnnc.load: expected a file name, got %s', type(path)) end
@@ -206,8 +208,13 @@ function M.load(path, opts)
   if not KINDS[ext] then
     common.fail('cnnc.load: %s: unknown model file type (expected .lua, .onnx, .h5, .keras or .json)', path)
   end
-  opts = common.check_opts(opts, ext == 'onnx' and { binds = true } or ((ext == 'h5' or ext == 'hdf5' or ext == 'keras')
-    and {} or { weights = true }), 'cnnc.load')
+  local VALID = { onnx = { binds = true, input_shape = true }, lua = { weights = true, input_shape = true },
+    json = { weights = true } }
+  opts = common.check_opts(opts, VALID[ext] or {}, 'cnnc.load')
+  if opts.input_shape ~= nil and type(opts.input_shape) ~= 'table' then
+    common.fail('cnnc.load: option input_shape must be a list of sizes (or {[input name] = sizes}), got %s',
+      type(opts.input_shape))
+  end
   if opts.weights ~= nil and type(opts.weights) ~= 'string' then
     common.fail('cnnc.load: option weights must be a %s name, got %s', ext == 'json' and 'file' or 'directory',
       type(opts.weights))

@@ -24,13 +24,14 @@ commands:
 ]],
   summary = [[
 usage: cnnc summary MODEL [--weights DIR] [--bind NAME=FILE] [--no-fuse] [--name NAME]
-                    [--target T] [--threads N] [--winograd auto|on|off]
+                    [--target T] [--threads N] [--winograd auto|on|off] [--input-shape SIZES]
 
 Prints the layers with their output shapes and parameter counts, the totals, the
 multiply-adds, the activation arena the memory plan needs (next to the sum of all
 activations) and which layers were fused into which. MODEL is a Lua model file or an
 ONNX model (.onnx); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
 constant tensor in FILE (a TensorProto .pb or a .npy), e.g. weights passed as inputs.
+--input-shape compiles the model for another input size (see cnnc build --help).
 With a SIMD --target, the fused table also names the 3x3 convolutions that run as
 Winograd (see cnnc build --help).
 ]],
@@ -38,7 +39,7 @@ Winograd (see cnnc build --help).
 usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--winograd auto|on|off] [--name NAME]
                   [--weights DIR] [--no-fuse]
                   [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
-                  [--bind NAME=FILE]
+                  [--bind NAME=FILE] [--input-shape [NAME=]SIZES]
 
 Writes DIR/NAME.c and DIR/NAME.h (NAME defaults to the model's name) and builds the
 executable DIR/NAME with the runtime (libc and libm only).
@@ -48,6 +49,11 @@ executable DIR/NAME with the runtime (libc and libm only).
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
   --bind NAME=FILE  ONNX models: compile graph input NAME as the constant in FILE
                   (TensorProto .pb or .npy); repeatable
+  --input-shape [NAME=]SIZES  compile for another input size, e.g. a fully convolutional
+                  network for larger images: a Lua model's input as H,W,C (or steps,C);
+                  an ONNX model's input in ONNX order, with or without the batch axis
+                  (3,512,512 or 1,3,512,512), also where the file leaves sizes symbolic;
+                  NAME=SIZES for one of several ONNX inputs (repeatable)
   --threads N     a prediction runs on up to N POSIX threads (started and joined by each
                   prediction), sharing the layers large enough to gain from it; a
                   model with none links no pthreads (else -pthread); default 1
@@ -77,6 +83,7 @@ Nothing is written unless the model compiles.
 ]],
   run = [[
 usage: cnnc run MODEL INPUT... [-o OUTPUT.npy]... [--weights DIR] [--bind NAME=FILE]
+                [--input-shape [NAME=]SIZES]
 
 Runs the reference interpreter (plain loops, double precision) on INPUT (.npy, .pgm,
 .ppm or raw float32; a leading batch dimension runs every item) and writes the outputs
@@ -133,8 +140,8 @@ local function parse(argv, flags, cmd)
   return pos, opt
 end
 
--- binds: the --bind NAME=FILE values (or nil).
-local function load_model(path, binds)
+-- binds: the --bind NAME=FILE values (or nil); shapes: the --input-shape values (or nil).
+local function load_model(path, binds, shapes)
   local bound
   for _, spec in ipairs(binds or {}) do
     local name, t = driver.read_bind(spec)
@@ -142,7 +149,13 @@ local function load_model(path, binds)
     bound = bound or {}
     bound[name] = t
   end
-  local model, err = driver.load(path, { binds = bound })
+  local shape
+  for _, spec in ipairs(shapes or {}) do
+    local sh, err = driver.read_input_shape(spec, shape)
+    if not sh then fail_with(err) end
+    shape = sh
+  end
+  local model, err = driver.load(path, { binds = bound, input_shape = shape })
   if not model then fail_with(err) end
   return model
 end
@@ -168,9 +181,10 @@ end
 
 function M.summary(argv)
   local pos, opt = parse(argv, { ['--weights'] = 'value', ['--no-fuse'] = 'switch', ['--name'] = 'value',
-    ['--bind'] = 'list', ['--target'] = 'value', ['--threads'] = 'value', ['--winograd'] = 'value' }, 'summary')
+    ['--bind'] = 'list', ['--target'] = 'value', ['--threads'] = 'value', ['--winograd'] = 'value',
+    ['--input-shape'] = 'list' }, 'summary')
   if #pos ~= 1 then die('summary: expected one MODEL argument (see cnnc summary --help)', 2) end
-  local model = load_model(pos[1], opt['--bind'])
+  local model = load_model(pos[1], opt['--bind'], opt['--input-shape'])
   local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], target = opt['--target'], winograd = opt['--winograd'],
     threads = opt['--threads'] and (tonumber(opt['--threads']) or die('summary: --threads takes a number', 2)) })
@@ -326,6 +340,7 @@ function M.build(argv)
     ['-o'] = 'value', ['--name'] = 'value', ['--weights'] = 'value', ['--no-fuse'] = 'switch',
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
     ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--bind'] = 'list', ['--threads'] = 'value',
+    ['--input-shape'] = 'list',
     ['--winograd'] = 'value',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
@@ -337,7 +352,7 @@ function M.build(argv)
     die('build: --dump takes frontend, shape, fuse or plan', 2)
   end
   if not dump and not opt['-o'] then die('build: -o DIR is required (see cnnc build --help)', 2) end
-  local model = load_model(pos[1], opt['--bind'])
+  local model = load_model(pos[1], opt['--bind'], opt['--input-shape'])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
     blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto', winograd = opt['--winograd'],
@@ -367,9 +382,10 @@ function M.build(argv)
 end
 
 function M.run(argv)
-  local pos, opt = parse(argv, { ['-o'] = 'list', ['--weights'] = 'value', ['--bind'] = 'list' }, 'run')
+  local pos, opt = parse(argv, { ['-o'] = 'list', ['--weights'] = 'value', ['--bind'] = 'list',
+    ['--input-shape'] = 'list' }, 'run')
   if #pos < 1 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
-  local model = load_model(pos[1], opt['--bind'])
+  local model = load_model(pos[1], opt['--bind'], opt['--input-shape'])
   local r, err = driver.compile(model, { stop = 'shape', weights = opt['--weights'] })
   if not r then fail_with(err) end
   local npy = require 'cnnc.npy'

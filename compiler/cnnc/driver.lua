@@ -37,16 +37,59 @@ local function keras_kind(path)
 end
 
 -- opts.binds (ONNX models): {name -> tensor} for graph inputs to compile as constants.
+-- opts.input_shape: compile for another input size: a list of sizes (a Lua model's
+-- input, Keras order without the batch; an ONNX model's input, in ONNX order, with or
+-- without its batch axis), or {[input name] = sizes} for an ONNX model's named inputs.
 function M.load(path, opts)
   return util.try(function()
     local f = io.open(path, 'rb')
     if not f then util.fail({ file = path }, 'cannot open model file') end
     f:close()
+    local shape = opts and opts.input_shape
     if path:lower():match('%.onnx$') then
-      return require('cnnc.onnx.importer').import(path, { binds = opts and opts.binds })
+      return require('cnnc.onnx.importer').import(path, { binds = opts and opts.binds, input_shape = shape })
     end
-    if keras_kind(path) then return require('cnnc.keras.importer').import(path) end
-    return load_lua_model(path)
+    if keras_kind(path) then
+      if shape then
+        util.fail({ file = path }, '--input-shape applies to Lua and ONNX models; a Keras file states its input shapes')
+      end
+      return require('cnnc.keras.importer').import(path)
+    end
+    local model = load_lua_model(path)
+    if shape then
+      if type(shape[1]) ~= 'number' then
+        util.fail({ file = path }, 'a Lua model has one input: give --input-shape as sizes (H,W,C or steps,C), without a name')
+      end
+      model.input_shape = util.copy(shape)
+    end
+    return model
+  end)
+end
+
+-- `--input-shape [NAME=]D1,D2,...` (also D1xD2x...): returns a list of sizes, or
+-- {[NAME] = sizes}; nil, err on a malformed value.
+function M.read_input_shape(spec, into)
+  return util.try(function()
+    local name, dims = tostring(spec):match('^([^=]+)=(.+)$')
+    dims = dims or tostring(spec)
+    local t = {}
+    for d in dims:gmatch('[^,x%s]+') do
+      local n = tonumber(d)
+      if not n or n ~= math.floor(n) or n < 1 then
+        util.fail(nil, "--input-shape takes positive integer sizes separated by commas (e.g. 3,224,224 or x=3,224,224), got '%s'",
+          tostring(spec))
+      end
+      t[#t + 1] = n
+    end
+    if #t == 0 then util.fail(nil, "--input-shape needs sizes, got '%s'", tostring(spec)) end
+    if not name then
+      if into and next(into) then util.fail(nil, '--input-shape without a name is given more than once, or with named ones') end
+      return t
+    end
+    into = into or {}
+    if into[1] then util.fail(nil, '--input-shape without a name is given more than once, or with named ones') end
+    into[name] = t
+    return into
   end)
 end
 

@@ -1,6 +1,7 @@
 -- cnnc.mathfn: ONNX's elementwise math functions (Neg, Abs, Sqrt, Exp, Log, Reciprocal,
 -- Floor, Ceil, Round, Sign, Erf, Pow by a constant, the trigonometric and hyperbolic
--- functions, Not, IsNaN, IsInf, ThresholdedRelu, Shrink, Mish, Gelu) as entries of the
+-- functions, Not, IsNaN, IsInf, ThresholdedRelu, Shrink, Mish, Gelu, and the truncation
+-- and nonzero test of casts to integers and booleans) as entries of the
 -- activation table (cnnc.activations merges them, all `internal`: not Keras activation
 -- strings). Each has its reference definition in double and its float32 C form, so the
 -- ONNX importer lowers them to ParamActivation layers that the fuse pass moves into the
@@ -66,6 +67,9 @@ M.ops = {
   floor = fn(math.floor, call('floorf')),
   ceil = fn(math.ceil, call('ceilf')),
   round = fn(round_even, call('nearbyintf')),
+  -- Cast to an integer type: toward zero; to bool: nonzero is 1.
+  trunc = fn(function(x) return x < 0 and math.ceil(x) or math.floor(x) end, call('truncf')),
+  nonzero = fn(function(x) return x ~= 0 and 1 or 0 end, function(x) return string.format('(%s != 0.0f ? 1.0f : 0.0f)', x) end),
   sign = fn(function(x) return x > 0 and 1 or (x < 0 and -1 or x * 0) end,
     function(x) return string.format('(%s > 0.0f ? 1.0f : (%s < 0.0f ? -1.0f : %s * 0.0f))', x, x, x) end, true),
   erf = fn(erf, call('erff')),

@@ -22,7 +22,7 @@ M.modules = {
   'conv', 'locally_connected', 'pooling', 'global_pooling', 'dense', 'flatten',
   'activation', 'zero_padding', 'dropout', 'batch_norm',
   'permute', 'reshape', 'concat', 'binary', 'pad', 'softmax', 'matmul', 'unary', 'conv3d', 'pooling3d',
-  'constant', 'integer', 'moments', 'pool_indices', 'conv_transpose', 'resize', 'layer_norm',
+  'constant', 'integer', 'moments', 'pool_indices', 'conv_transpose', 'resize', 'layer_norm', 'select', 'reduce', 'where',
   'separable_conv', 'cropping', 'repeat_vector', 'rescaling', 'normalization',
 }
 

@@ -66,7 +66,7 @@ local function fb(field, s) return varint(field * 8 + 2) .. varint(#s) .. s end 
 local function cat(...) return table.concat({...}) end
 local function vinfo(name, dims)
   local d = {}
-  for _, v in ipairs(dims) do d[#d + 1] = fb(1, fv(1, v)) end
+  for _, v in ipairs(dims) do d[#d + 1] = fb(1, type(v) == 'string' and fb(2, v) or fv(1, v)) end -- dim_value or dim_param
   return cat(fb(1, name), fb(2, fb(1, cat(fv(1, 1), fb(2, table.concat(d))))))
 end
 local function node(op, name, ins, outs, extra)
@@ -129,6 +129,11 @@ local function mcase(name, body, pat, shape) case{name = 'model: ' .. name, file
 
 -- the model language ----------------------------------------------------------
 mcase('unknown layer', "m:add(nn.Conv3DX{4, 3})", "m%.lua:3.*Conv3DX")
+mcase('Conv2DTranspose output_padding not below the strides', "m:add(nn.Conv2DTranspose{4, 3, strides = 2, output_padding = 2})",
+  "m%.lua:3.*output_padding 2x2 must be smaller than the strides")
+mcase('UpSampling2D unknown interpolation', "m:add(nn.UpSampling2D{2, interpolation = 'area'})", "m%.lua:3.*interpolation")
+mcase('LayerNormalization over the batch axis', "m:add(nn.LayerNormalization{axis = 0})", "m%.lua:3.*batch axis")
+mcase('an ONNX-only kind', "m:add(nn.Resize{axes = {}})", "m%.lua:3.*nn%.Resize")
 mcase('unknown argument', "m:add(nn.Conv2D{4, 3, stridez = 2})", "m%.lua:3.*stridez")
 mcase('filters is a string', "m:add(nn.Conv2D{'four', 3})", "m%.lua:3.*filters")
 mcase('kernel_size is a string', "m:add(nn.Conv2D{4, 'big'})", "m%.lua:3.*kernel")
@@ -255,6 +260,21 @@ ocase('initializer raw_data of the wrong size', onnx_model{inputs = {X}, outputs
 ocase('external weights', onnx_model{inputs = {X}, outputs = {vinfo('Y', {1, 2, 4, 4})},
   inits = {tensor('W', {2, 1, 1, 1}, nil, cat(fb(13, cat(fb(1, 'location'), fb(2, 'w.bin'))), fv(14, 1)))},
   nodes = {node('Conv', 'conv_1', {'X', 'W'}, {'Y'})}}, "external")
+-- Operators left on computed data that cnnc only folds, with what to do; sizes left
+-- symbolic; --input-shape mistakes.
+ocase('Range on computed data', onnx_model{inputs = {X}, outputs = {Y},
+  nodes = {node('ReduceMax', 'rmax', {'X'}, {'m'}), node('Range', 'range_1', {'m', 'm', 'm'}, {'Y'})}},
+  "Range: 1 node %('range_1'%).*only on constants.*dynamic axes")
+ocase('a symbolic spatial size', onnx_model{inputs = {vinfo('X', {1, 1, 'H', 4})}, outputs = {Y},
+  nodes = {node('Relu', 'relu_1', {'X'}, {'Y'})}}, "unknown size.*%-%-input%-shape")
+case{name = 'onnx: --input-shape of the wrong rank', files = {['m.onnx'] = GOOD_ONNX},
+  cmd = '{C} build m.onnx -o out --no-exe --input-shape 28,28', pat = "give 4 sizes, or 3 without the batch"}
+case{name = 'onnx: --input-shape of an unknown input', files = {['m.onnx'] = GOOD_ONNX},
+  cmd = '{C} build m.onnx -o out --no-exe --input-shape image=1,28,28', pat = "no input named 'image'"}
+case{name = 'onnx: --input-shape a Gemm cannot take', files = {['m.onnx'] = GOOD_ONNX},
+  cmd = '{C} build m.onnx -o out --no-exe --input-shape 1,32,32', pat = "Gemm.*%-%-input%-shape"}
+case{name = 'model: --input-shape of size 0', files = {['m.lua'] = model("m:add(nn.Conv2D{2, 3})")},
+  cmd = '{C} build m.lua -o out --no-exe --input-shape 8,0,3', pat = "positive integer sizes"}
 case{name = 'onnx: --bind unknown input', files = {['m.onnx'] = GOOD_ONNX, ['b.npy'] = npyf({2})}, cmd = '{C} build m.onnx -o out --no-exe --bind nosuch=b.npy', pat = "nosuch"}
 
 -- Keras files ---------------------------------------------------------------------

@@ -1,5 +1,6 @@
 -- cnnc.layers.binary: elementwise Add, Subtract, Multiply, Divide, Maximum, Minimum,
--- Average and PReLU with NumPy broadcasting: Keras's merge layers and ONNX's arithmetic.
+-- Average and PReLU with NumPy broadcasting: Keras's merge layers and ONNX's arithmetic;
+-- and for the ONNX importer Pow, Min, Max, Mod, the comparisons and the logical operators.
 --
 -- The operands are the layer's inputs (a residual addition, a squeeze-and-excite product;
 -- Keras's merge layers take two or more, Subtract exactly two), or one input and a
@@ -43,20 +44,47 @@ M.kinds = {
     { 'alpha', 'values' },
   } },
 }
+-- ONNX's other elementwise binary operators (importer only: no Keras layer means them).
+for _, k in ipairs({ 'Pow', 'Min', 'Max', 'Mod', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual',
+  'And', 'Or', 'Xor' }) do
+  M.kinds[k] = arith()
+  M.kinds[k].internal = true
+end
 M.epilogue = true
 
--- ref: the reference in double; c: the C expression of two operands (C text).
+local function bool(f) return function(a, b) return f(a, b) and 1 or 0 end end
+
+-- ref(a, b) in double; c: the C expression over the operands $1 and $2 (each may appear
+-- more than once: they are array reads or a variable). Maximum/Minimum (and ONNX's
+-- Max/Min) keep NaN (cnnc.ieee); Mod is C's fmod (ONNX's Mod with fmod = 1, the only form
+-- for floats); comparisons and logic give 1 or 0, a nonzero operand being true. Average
+-- sums here and divides at the end.
+local MAX = { ref = ieee.max, c = '(($1 > $2 || $1 != $1) ? $1 : $2)' }
+local MIN = { ref = ieee.min, c = '(($1 < $2 || $1 != $1) ? $1 : $2)' }
 local OPS = {
-  Add = { ref = function(a, b) return a + b end, c = function(a, b) return a .. ' + ' .. b end },
-  Subtract = { ref = function(a, b) return a - b end, c = function(a, b) return a .. ' - ' .. b end },
-  Multiply = { ref = function(a, b) return a * b end, c = function(a, b) return a .. ' * ' .. b end },
-  Divide = { ref = function(a, b) return a / b end, c = function(a, b) return a .. ' / ' .. b end },
-  Average = { ref = function(a, b) return a + b end, c = function(a, b) return a .. ' + ' .. b end },
-  Maximum = { ref = ieee.max, c = function(a, b) return string.format('(%s > %s || %s != %s) ? %s : %s', a, b, a, a, a, b) end },
-  Minimum = { ref = ieee.min, c = function(a, b) return string.format('(%s < %s || %s != %s) ? %s : %s', a, b, a, a, a, b) end },
-  PReLU = { ref = function(x, s) return x < 0 and s * x or x end,
-    c = function(x, s) return string.format('(%s < 0.0f ? %s * %s : %s)', x, s, x, x) end },
+  Add = { ref = function(a, b) return a + b end, c = '$1 + $2' },
+  Subtract = { ref = function(a, b) return a - b end, c = '$1 - $2' },
+  Multiply = { ref = function(a, b) return a * b end, c = '$1 * $2' },
+  Divide = { ref = function(a, b) return a / b end, c = '$1 / $2' },
+  Average = { ref = function(a, b) return a + b end, c = '$1 + $2' },
+  Maximum = MAX, Minimum = MIN, Max = MAX, Min = MIN,
+  PReLU = { ref = function(x, s) return x < 0 and s * x or x end, c = '($1 < 0.0f ? $2 * $1 : $1)' },
+  Pow = { ref = function(a, b) return a ^ b end, c = 'powf($1, $2)' },
+  Mod = { ref = function(a, b) return math.fmod(a, b) end, c = 'fmodf($1, $2)' },
+  Equal = { ref = bool(function(a, b) return a == b end), c = '($1 == $2 ? 1.0f : 0.0f)' },
+  Less = { ref = bool(function(a, b) return a < b end), c = '($1 < $2 ? 1.0f : 0.0f)' },
+  LessOrEqual = { ref = bool(function(a, b) return a <= b end), c = '($1 <= $2 ? 1.0f : 0.0f)' },
+  Greater = { ref = bool(function(a, b) return a > b end), c = '($1 > $2 ? 1.0f : 0.0f)' },
+  GreaterOrEqual = { ref = bool(function(a, b) return a >= b end), c = '($1 >= $2 ? 1.0f : 0.0f)' },
+  And = { ref = bool(function(a, b) return a ~= 0 and b ~= 0 end), c = '($1 != 0.0f && $2 != 0.0f ? 1.0f : 0.0f)' },
+  Or = { ref = bool(function(a, b) return a ~= 0 or b ~= 0 end), c = '($1 != 0.0f || $2 != 0.0f ? 1.0f : 0.0f)' },
+  Xor = { ref = bool(function(a, b) return (a ~= 0) ~= (b ~= 0) end), c = '(($1 != 0.0f) != ($2 != 0.0f) ? 1.0f : 0.0f)' },
 }
+
+-- The C expression of op on operands u and v.
+local function c_expr(op, u, v)
+  return (op.c:gsub('%$([12])', function(k) return k == '1' and u or v end))
+end
 
 local function wname(node) return node.op == 'PReLU' and 'alpha' or 'operand' end
 
@@ -99,7 +127,7 @@ end
 
 function M.shape(node, in_shape)
   local n = #node.in_shapes
-  if (node.op == 'Subtract' or node.op == 'Divide' or node.op == 'PReLU') and n > 2 then
+  if not ({ Add = 1, Multiply = 1, Maximum = 1, Minimum = 1, Average = 1 })[node.op] and n > 2 then
     util.fail(node, '%s takes one or two inputs, got %d', node.op, n)
   end
   local shapes = operand_shapes(node)
@@ -199,13 +227,13 @@ function M.emit(node, E)
   local op = OPS[node.op]
   local store
   if #reads == 2 then
-    local e = op.c(reads[1], reads[2])
+    local e = c_expr(op, reads[1], reads[2])
     if node.op == 'Average' then e = '(' .. e .. ') / 2.0f' end
     store = E:store(node, 'y[c]', e, 'c')
   else
     -- several operands: a running value, combined left to right
     local lines = { 'float acc = ' .. reads[1] .. ';' }
-    for k = 2, #reads do lines[#lines + 1] = 'acc = ' .. op.c('acc', reads[k]) .. ';' end
+    for k = 2, #reads do lines[#lines + 1] = 'acc = ' .. c_expr(op, 'acc', reads[k]) .. ';' end
     local e = node.op == 'Average' and string.format('acc / %d.0f', #reads) or 'acc'
     lines[#lines + 1] = E:store(node, 'y[c]', e, 'c')
     store = table.concat(lines, '\n')

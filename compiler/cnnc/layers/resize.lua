@@ -103,8 +103,9 @@ function M.macs(node)
   return n
 end
 
--- Every output value: the sum over all taps of the resized axes, or the extrapolation
--- value where a coordinate falls outside the image (tf_crop_and_resize).
+-- Every output value: the sum over all taps of the resized axes (taps of weight 0 left
+-- out, so a NaN there does not reach it, in C too), or the extrapolation value where a
+-- coordinate falls outside the image (tf_crop_and_resize).
 function M.reference(node, x)
   local y = tensor.new(node.shape, 'double')
   local ins = node.in_shape

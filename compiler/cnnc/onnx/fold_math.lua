@@ -189,7 +189,6 @@ for op, spec in pairs(M.REDUCE) do
   E[op] = function(ctx, node)
     local x = input(ctx, node, 1)
     local axes, keep = opargs.reduce_axes(ctx, node, #x.shape)
-    if not axes then return { ctx:get(node, 1) } end
     local set = {}
     for _, a in ipairs(axes) do set[a] = true end
     local y = M.reduce(x, set, spec)

@@ -2,7 +2,7 @@
 -- or select values (cnnc.onnx.fold says when they run): Shape, Size, ConstantOfShape,
 -- Range, Cast, CastLike, Identity, Dropout, Reshape, Flatten, Squeeze, Unsqueeze,
 -- Transpose, Concat, Gather, GatherElements, Slice, Split, Expand, Tile, Where, NonZero,
--- Pad, Trilu, EyeLike and OneHot.
+-- Pad, Trilu, EyeLike, OneHot, ScatterND and ScatterElements.
 --
 -- Each evaluator(ctx, node) reads its constant inputs with ctx:get and its attributes with
 -- ctx:attr, and returns the node's output values ({const = tensor, dtype}) made by
@@ -387,6 +387,57 @@ function E.OneHot(ctx, node)
     k = k + 1
   end)
   return { value(y, dtype(ctx, node, 3)) }
+end
+
+-- ScatterND and ScatterElements: a copy of the data with the updates written (or, with
+-- `reduction`, combined: add, mul, max, min) at the indexed positions, in order.
+local COMBINE = {
+  none = function(_, u) return u end, add = function(a, u) return a + u end, mul = function(a, u) return a * u end,
+  max = function(a, u) return math.max(a, u) end, min = function(a, u) return math.min(a, u) end,
+}
+
+local function combiner(ctx, node)
+  local red = ctx:attr(node, 'reduction', 'none')
+  if not COMBINE[red] then ctx:fail(node, "reduction '%s' is not one of none, add, mul, max, min", red) end
+  return COMBINE[red]
+end
+
+function E.ScatterND(ctx, node)
+  local x, ind, upd = input(ctx, node, 1), input(ctx, node, 2), input(ctx, node, 3)
+  local f = combiner(ctx, node)
+  local q = ind.shape[#ind.shape]
+  if not q or q > #x.shape then ctx:fail(node, 'indices %s do not fit data %s', util.shape_str(ind.shape), util.shape_str(x.shape)) end
+  local st = nd.strides(x.shape)
+  local slice = util.prod(x.shape, q + 1, #x.shape)
+  local y = x:clone('double')
+  for i = 0, ind.n / q - 1 do
+    local off = 0
+    for j = 1, q do
+      local v = tonumber(ind.data[i * q + j - 1])
+      if v < 0 then v = v + x.shape[j] end
+      if v < 0 or v >= x.shape[j] then ctx:fail(node, 'index %d is out of range for axis %d', v, j - 1) end
+      off = off + v * st[j]
+    end
+    for k = 0, slice - 1 do y.data[off + k] = f(y.data[off + k], upd.data[i * slice + k]) end
+  end
+  return { value(y, dtype(ctx, node, 1)) }
+end
+
+function E.ScatterElements(ctx, node)
+  local x, ind, upd = input(ctx, node, 1), input(ctx, node, 2), input(ctx, node, 3)
+  local f = combiner(ctx, node)
+  local a = opargs.axis(ctx, node, #x.shape, 'axis', 0)
+  local l = indices(ctx, node, ind, x.shape[a])
+  local st = nd.strides(x.shape)
+  local y = x:clone('double')
+  local k = 0
+  nd.each(ind.shape, function(idx)
+    local off = 0
+    for i = 1, #idx do off = off + (i == a and l[k] or idx[i]) * st[i] end
+    y.data[off] = f(y.data[off], upd.data[k])
+    k = k + 1
+  end)
+  return { value(y, dtype(ctx, node, 1)) }
 end
 
 return M

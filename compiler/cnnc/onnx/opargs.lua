@@ -60,8 +60,8 @@ function M.squeeze_axes(ctx, node)
 end
 
 -- The axes a Reduce* node reduces (1-based, in increasing order) of a rank-r input, and
--- keepdims. Returns nil axes when the node is the identity (noop_with_empty_axes with no
--- axes).
+-- keepdims. With noop_with_empty_axes and no axes the list is empty: each value is
+-- reduced alone (ReduceSumSquare squares it, ReduceL1 takes its magnitude, ...).
 function M.reduce_axes(ctx, node, r)
   local as_input = ctx.opset >= 18 or (node.op_type == 'ReduceSum' and ctx.opset >= 13)
   local axes
@@ -69,7 +69,7 @@ function M.reduce_axes(ctx, node, r)
   else axes = ctx:attr(node, 'axes') end
   local keep = ctx:attr(node, 'keepdims', 1) ~= 0
   if not axes or #axes == 0 then
-    if as_input and ctx:attr(node, 'noop_with_empty_axes', 0) ~= 0 then return nil, keep end
+    if as_input and ctx:attr(node, 'noop_with_empty_axes', 0) ~= 0 then return {}, keep end
     axes = {}
     for a = 0, r - 1 do axes[#axes + 1] = a end
   end

@@ -86,4 +86,65 @@ function M.LayerNormalization(ctx, node)
   return outs
 end
 
+function M.InstanceNormalization(ctx, node)
+  local x = ctx:runtime(node, 1)
+  local r = #x.shape
+  if r < 3 then ctx:fail(node, 'needs an input (N, C, spatial...), got %s', util.shape_str(x.shape)) end
+  local c = x.shape[2]
+  local scale, bias = ctx:constant(node, 2, 'scale'), ctx:constant(node, 3, 'B')
+  for k, t in ipairs({ scale, bias }) do
+    if t.n ~= c then ctx:fail(node, 'input %d must hold %d values (one per channel)', k + 1, c) end
+  end
+  local name_in, perm = ctx:per_channel(x, node)
+  local spatial = {}
+  for a = 3, r do spatial[#spatial + 1] = a end
+  local pos = positions(perm, spatial)
+  local cpos = positions(perm, { 2 })
+  if not pos or not cpos then
+    perm = ctx:plain(x)
+    name_in = ctx:mem(x, perm, node)
+    pos, cpos = positions(perm, spatial), positions(perm, { 2 })
+  end
+  local name = ctx:layer(node, 'LayerNormalization', { axis = pos, epsilon = ctx:attr(node, 'epsilon', 1e-5) }, {
+    inputs = { name_in }, extra = { affine_axes = cpos },
+    weights = { gamma = const.float(const.reshape(scale, { c })), beta = const.float(const.reshape(bias, { c })) },
+    shape = ctx:cshape(x.shape, perm) })
+  return { ctx:value(name, x.shape, perm) }
+end
+
+-- Channels (C) viewed as (G, C / G), channels-last: each group normalised over the spatial
+-- axes and its channels, then scaled per channel (scale and bias per group at opset 18,
+-- repeated over the group's channels; per channel from opset 21).
+function M.GroupNormalization(ctx, node)
+  local x = ctx:runtime(node, 1)
+  local r = #x.shape
+  if r < 3 then ctx:fail(node, 'needs an input (N, C, spatial...), got %s', util.shape_str(x.shape)) end
+  local c, g = x.shape[2], ctx:attr(node, 'num_groups')
+  if not g or g < 1 or c % g ~= 0 then ctx:fail(node, 'num_groups %s does not divide %d channels', tostring(g), c) end
+  local per = ctx.opset >= 21 and c or g
+  local scale, bias = ctx:constant(node, 2, 'scale'), ctx:constant(node, 3, 'bias')
+  for k, t in ipairs({ scale, bias }) do
+    if t.n ~= per then
+      ctx:fail(node, 'input %d must hold %d values (one per %s at opset %d)', k + 1, per, per == c and 'channel' or 'group', ctx.opset)
+    end
+  end
+  local function per_channel(t)
+    local v = require('cnnc.tensor').new({ g, c / g }, 'float')
+    for i = 0, c - 1 do v.data[i] = t.data[per == c and i or math.floor(i / (c / g))] end
+    return v
+  end
+  local name_in, perm = ctx:per_channel(x, node)
+  local cs = ctx:cshape(x.shape, perm)
+  local grouped = util.copy(cs)
+  grouped[#grouped], grouped[#grouped + 1] = g, c / g
+  local axes = {}
+  for i, a in ipairs(perm) do if a >= 3 then axes[#axes + 1] = i end end
+  axes[#axes + 1] = #grouped
+  local view = ctx:view(name_in, grouped, node)
+  local name = ctx:layer(node, 'LayerNormalization', { axis = axes, epsilon = ctx:attr(node, 'epsilon', 1e-5) }, {
+    inputs = { view }, extra = { affine_axes = { #grouped - 1, #grouped } },
+    weights = { gamma = per_channel(scale), beta = per_channel(bias) }, shape = grouped })
+  return { ctx:value(ctx:view(name, cs, node), x.shape, perm) }
+end
+
 return M

@@ -55,7 +55,7 @@ local function folds_into_dense(ctx, node)
 end
 
 -- x in row-major order under ONNX shape `out`.
-local function reshape_to(ctx, node, x, out)
+function M.reshape_to(ctx, node, x, out)
   if x.const then return { const = const.reshape(x.const, out) } end
   if ctx.batch and out[1] ~= x.shape[1] then
     ctx:mixes_batch(node, string.format('reshapes %s to %s, across the batch axis', util.shape_str(x.shape), util.shape_str(out)))
@@ -87,7 +87,7 @@ function M.Flatten(ctx, node)
   if axis < 0 or axis > r then ctx:fail(node, 'axis %d does not exist in %s', axis, util.shape_str(x.shape)) end
   local out = { util.prod(x.shape, 1, axis), util.prod(x.shape, axis + 1, r) }
   if ctx.batch and axis == 0 then ctx:mixes_batch(node, 'flattens the batch axis into the item (axis 0)') end
-  return { reshape_to(ctx, node, x, out) }
+  return { M.reshape_to(ctx, node, x, out) }
 end
 
 function M.Reshape(ctx, node)
@@ -95,7 +95,7 @@ function M.Reshape(ctx, node)
   local target
   if ctx.opset < 5 then target = ctx:attr(node, 'shape')
   else target = ints(ctx, node, 2, 'the shape') end
-  return { reshape_to(ctx, node, x, opargs.reshape_shape(ctx, node, x.shape, target, x.const ~= nil)) }
+  return { M.reshape_to(ctx, node, x, opargs.reshape_shape(ctx, node, x.shape, target, x.const ~= nil)) }
 end
 
 local function axes_of(ctx, node, rank)
@@ -126,18 +126,23 @@ function M.Squeeze(ctx, node)
   else
     for a = 1, r do if x.shape[a] == 1 then drop[a] = true end end
   end
+  return { M.squeezed(ctx, node, x, drop) }
+end
+
+-- x without the axes of size 1 in the set `drop` (a view: its memory is unchanged).
+function M.squeezed(ctx, node, x, drop)
   if drop[1] and not x.const then ctx:mixes_batch(node, 'removes the batch axis') end
   local shape, new = {}, {}
-  for a = 1, r do
+  for a = 1, #x.shape do
     if not drop[a] then
       shape[#shape + 1] = x.shape[a]
       new[a] = #shape
     end
   end
-  if x.const then return { { const = const.reshape(x.const, shape) } } end
+  if x.const then return { const = const.reshape(x.const, shape) } end
   local perm = {}
   for _, a in ipairs(x.perm) do if new[a] then perm[#perm + 1] = new[a] end end
-  return { ctx:value(ctx:view(x.name, ctx:cshape(shape, perm), node), shape, perm) }
+  return ctx:value(ctx:view(x.name, ctx:cshape(shape, perm), node), shape, perm, { dtype = x.dtype })
 end
 
 function M.Unsqueeze(ctx, node)
@@ -175,18 +180,25 @@ function M.Transpose(ctx, node)
     for i = 1, r do p[i] = r - i end
   end
   if #p ~= r then ctx:fail(node, 'perm %s does not fit rank %d', util.shape_str(p), r) end
-  local perm1, inv, shape = {}, {}, {}
+  local perm1, inv = {}, {}
   for j = 1, r do
     local a = p[j] + 1
     if a < 1 or a > r or inv[a] then ctx:fail(node, 'perm %s is not a permutation', util.shape_str(p)) end
-    perm1[j], inv[a], shape[j] = a, j, x.shape[a]
+    perm1[j], inv[a] = a, j
   end
-  if x.const then return { { const = const.transpose(x.const, perm1) } } end
+  return { M.transposed(ctx, node, x, perm1) }
+end
+
+-- x with its axes permuted (result axis j is x's axis perm1[j], 1-based): a relabelling.
+function M.transposed(ctx, node, x, perm1)
+  if x.const then return { const = const.transpose(x.const, perm1) } end
   if perm1[1] ~= 1 then ctx:mixes_batch(node, 'moves the batch axis') end
   if x.rows then ctx:fail(node, 'cnnc: a folded Flatten reached a Transpose') end
+  local inv, shape = {}, {}
+  for j, a in ipairs(perm1) do inv[a], shape[j] = j, x.shape[a] end
   local perm = {}
   for i, a in ipairs(x.perm) do perm[i] = inv[a] end
-  return { ctx:value(x.name, shape, perm) }
+  return ctx:value(x.name, shape, perm, { dtype = x.dtype })
 end
 
 function M.Concat(ctx, node)
