@@ -5,11 +5,13 @@
 -- a 2-D one of height 1 (cnnc.window). Explicit pads (from a fused ZeroPadding, or set by
 -- the ONNX importer) replace the padding mode after fusion.
 --
--- ONNX options, set by the importer (not in the Keras signature): p.groups (output channel
--- oc reads only the input channels of its group oc // (filters / groups); the kernel is
--- (kh, kw, cin / groups, filters); groups = cin = filters is a depthwise convolution), and
--- strides combined with dilation above 1 (node.onnx), which Keras forbids.
+-- groups (Keras's argument, also set by the ONNX importer and by DepthwiseConv lowered
+-- here): output channel oc reads only the input channels of its group oc // (filters /
+-- groups); the kernel is (kh, kw, cin / groups, filters); groups = cin = filters is a
+-- depthwise convolution. ONNX option (node.onnx): strides combined with dilation above 1,
+-- which Keras forbids.
 
+local args = require 'cnnc.args'
 local ir = require 'cnnc.ir'
 local tensor = require 'cnnc.tensor'
 local template = require 'cnnc.template'
@@ -19,20 +21,23 @@ local window = require 'cnnc.window'
 local M = {}
 
 local function spec(rank)
-  return {
+  local t = {
     { 'filters', 'int', min = 1, required = true },
     { 'kernel_size', 'size', required = true },
     { 'strides', 'size', default = 1 },
     { 'padding', 'enum', default = 'valid', values = rank == 1 and { valid = 1, same = 1, causal = 1 } or { valid = 1, same = 1 } },
     { 'data_format', 'enum', values = { channels_last = 1 } },
     { 'dilation_rate', 'size', default = 1 },
+    { 'groups', 'int', min = 1, default = 1 },
     { 'activation', 'activation' },
     { 'use_bias', 'bool', default = true },
     { 'kernel_initializer', 'initializer', default = 'glorot_uniform' },
     { 'bias_initializer', 'initializer', default = 'zeros' },
-    { 'kernel', 'values' },
-    { 'bias', 'values' },
   }
+  for _, a in ipairs(args.training_only({ 'kernel', 'bias' })) do t[#t + 1] = a end
+  t[#t + 1] = { 'kernel', 'values' }
+  t[#t + 1] = { 'bias', 'values' }
+  return t
 end
 
 M.kinds = {

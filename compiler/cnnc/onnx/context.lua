@@ -27,9 +27,11 @@ M.Ctx = Ctx
 local NoBatch = {}
 M.NoBatch = NoBatch
 
--- A context for lowering into graph g. opts: path, opset, batch (bool), nobatch_reason.
+-- A context for lowering into graph g. opts: path, opset, batch (bool), nobatch_reason,
+-- input_shape_given (errors then say the sizes came from --input-shape).
 function M.new(g, opts)
   return setmetatable({ g = g, path = opts.path, opset = opts.opset, batch = opts.batch,
+    input_shape_given = opts.input_shape_given,
     nobatch_reason = opts.nobatch_reason, vals = {}, taken = { input = true }, cache = {}, cshapes = {},
     weights = {}, view_of = {}, handlers = opts.handlers or {}, temps = 0 }, Ctx)
 end
@@ -61,7 +63,11 @@ function Ctx:where(node)
 end
 
 function Ctx:fail(node, fmt, ...)
-  util.fail(self:where(node), fmt, ...)
+  local msg = select('#', ...) > 0 and string.format(fmt, ...) or fmt
+  if self.input_shape_given then
+    msg = msg .. ' (the model is being compiled for another input size, given with --input-shape: a layer made for one size, such as a Gemm after a Flatten, cannot take another)'
+  end
+  util.fail(self:where(node), '%s', msg)
 end
 
 -- Called by handlers when `node` mixes items of the batch (only matters in batch mode).

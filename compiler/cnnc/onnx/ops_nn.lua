@@ -127,11 +127,6 @@ local function pool(ctx, node, kind)
   local kernel = ctx:attr(node, 'kernel_shape')
   if not kernel then ctx:fail(node, 'kernel_shape is missing') end
   local strides, dil, pads = window_attrs(ctx, node, sp, kernel)
-  if node.op_type == 'AveragePool' and node.attrs.dilations then
-    for i = 1, r do
-      if dil[i] ~= 1 then ctx:fail(node, 'AveragePool with dilations is not supported') end
-    end
-  end
   local ceil = ctx:attr(node, 'ceil_mode', 0) == 1
   local count_pad = ctx:attr(node, 'count_include_pad', 0) == 1
   local name_in, perm = ctx:spatial(x, node)
@@ -186,7 +181,7 @@ end
 function M.AveragePool(ctx, node) return pool(ctx, node, 'AveragePooling') end
 function M.LpPool(ctx, node) return pool(ctx, node, 'LPPooling') end
 
-local function global_pool(ctx, node, kind)
+function M.global_pool(ctx, node, kind)
   local x = ctx:runtime(node, 1)
   local r = #x.shape - 2
   if r < 1 then ctx:fail(node, 'needs an input with spatial axes, got %s', util.shape_str(x.shape)) end
@@ -204,8 +199,8 @@ local function global_pool(ctx, node, kind)
   return { ctx:value(name, out, { 2 }) }
 end
 
-function M.GlobalAveragePool(ctx, node) return global_pool(ctx, node, 'GlobalAveragePooling') end
-function M.GlobalMaxPool(ctx, node) return global_pool(ctx, node, 'GlobalMaxPooling') end
+function M.GlobalAveragePool(ctx, node) return M.global_pool(ctx, node, 'GlobalAveragePooling') end
+function M.GlobalMaxPool(ctx, node) return M.global_pool(ctx, node, 'GlobalMaxPooling') end
 
 function M.BatchNormalization(ctx, node)
   local x = ctx:runtime(node, 1)
