@@ -81,14 +81,23 @@ end
 
 local ATTR_FIELD = { INT = 'i', FLOAT = 'f', STRING = 's', INTS = 'ints', FLOATS = 'floats', TENSOR = 't' }
 
-function Ctx:attr(node, name, default)
+local KIND_NAME = { number = 'a number (INT or FLOAT)', table = 'a list (INTS or FLOATS)', string = 'a STRING' }
+
+-- Attribute `name`'s value, or `default` when absent. A value of another kind than the
+-- default's (or than `kind`: 'number', 'table', 'string') is an error naming the node.
+function Ctx:attr(node, name, default, kind)
   local a = node.attrs[name]
   if not a then return default end
   local field = ATTR_FIELD[a.type]
   if not field or a[field] == nil then
     self:fail(node, "attribute '%s' has type %s, which cnnc does not read here", name, a.type)
   end
-  return a[field]
+  local v = a[field]
+  kind = kind or (default ~= nil and type(default)) or nil
+  if kind and type(v) ~= kind then
+    self:fail(node, "attribute '%s' must be %s, got type %s", name, KIND_NAME[kind] or kind, a.type)
+  end
+  return v
 end
 
 function Ctx:attr_tensor(node, name)

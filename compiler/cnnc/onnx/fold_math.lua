@@ -18,7 +18,9 @@ local M = { EVAL = {} }
 local E = M.EVAL
 
 local function value(t, dtype) return require('cnnc.onnx.fold').value(t, dtype) end
-local function input(ctx, node, k) local v = ctx:get(node, k); return v and v.const end
+-- Input k as a constant tensor: required (a clean error when absent), or optional (nil).
+local function input(ctx, node, k) return ctx:constant(node, k, 'input ' .. k) end
+local function opt(ctx, node, k) local v = ctx:get(node, k); return v and v.const end
 local function dtype(ctx, node, k) local v = ctx:get(node, k); return v and v.dtype or 1 end
 local function is_int(t) return t ~= 1 and t ~= 10 and t ~= 11 and t ~= 16 end
 
@@ -121,7 +123,7 @@ for op, f in pairs(VARIADIC) do
   E[op] = function(ctx, node)
     local acc = input(ctx, node, 1)
     for k = 2, #node.inputs do
-      local t = input(ctx, node, k)
+      local t = opt(ctx, node, k)
       if t then
         broadcast_pair(ctx, node, acc, t)
         acc = const.binary(acc, t, f)
@@ -139,7 +141,7 @@ function E.Clip(ctx, node)
   local lo, hi
   if ctx.opset < 11 then lo, hi = ctx:attr(node, 'min'), ctx:attr(node, 'max')
   else
-    local a, b = input(ctx, node, 2), input(ctx, node, 3)
+    local a, b = opt(ctx, node, 2), opt(ctx, node, 3)
     lo, hi = a and tonumber(a.data[0]), b and tonumber(b.data[0])
   end
   return { value(const.map(input(ctx, node, 1), function(v)
@@ -286,7 +288,7 @@ function E.MatMul(ctx, node)
 end
 
 function E.Gemm(ctx, node)
-  local a, b, c = input(ctx, node, 1), input(ctx, node, 2), input(ctx, node, 3)
+  local a, b, c = input(ctx, node, 1), input(ctx, node, 2), opt(ctx, node, 3)
   if ctx:attr(node, 'transA', 0) ~= 0 then a = const.transpose(a, { 2, 1 }) end
   if ctx:attr(node, 'transB', 0) ~= 0 then b = const.transpose(b, { 2, 1 }) end
   local alpha, beta = ctx:attr(node, 'alpha', 1.0), ctx:attr(node, 'beta', 1.0)

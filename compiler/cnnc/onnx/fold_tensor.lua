@@ -18,7 +18,9 @@ local M = { EVAL = {} }
 local E = M.EVAL
 
 local function value(t, dtype) return require('cnnc.onnx.fold').value(t, dtype) end
-local function input(ctx, node, k) local v = ctx:get(node, k); return v and v.const end
+-- Input k as a constant tensor: required (a clean error when absent), or optional (nil).
+local function input(ctx, node, k) return ctx:constant(node, k, 'input ' .. k) end
+local function opt(ctx, node, k) local v = ctx:get(node, k); return v and v.const end
 local function dtype(ctx, node, k) local v = ctx:get(node, k); return v and v.dtype or 1 end
 
 -- A tensor of `shape` whose element at index list idx (0-based) is src.data[at(idx)].
@@ -92,7 +94,7 @@ local function cast(ctx, node, x, to)
 end
 
 function E.Cast(ctx, node)
-  local to = ctx:attr(node, 'to')
+  local to = ctx:attr(node, 'to', nil, 'number')
   if not to then ctx:fail(node, "attribute 'to' is missing") end
   return { cast(ctx, node, input(ctx, node, 1), to) }
 end
@@ -187,7 +189,7 @@ end
 function E.Concat(ctx, node)
   local list = {}
   for k = 1, #node.inputs do
-    local t = input(ctx, node, k)
+    local t = opt(ctx, node, k)
     if t then list[#list + 1] = t end
   end
   if #list == 0 then ctx:fail(node, 'no inputs') end
@@ -284,7 +286,7 @@ end
 
 function E.Expand(ctx, node)
   local x = input(ctx, node, 1)
-  local shape = opargs.ints(ctx, node, 2, 'the shape')
+  local shape = opargs.required_ints(ctx, node, 2, 'the shape')
   local out = nd.broadcast(x.shape, shape)
   if not out then ctx:fail(node, 'shape %s does not broadcast with the input %s', util.shape_str(shape), util.shape_str(x.shape)) end
   return { value(const.broadcast_to(x, out), dtype(ctx, node, 1)) }
@@ -292,7 +294,7 @@ end
 
 function E.Tile(ctx, node)
   local x = input(ctx, node, 1)
-  local rep = opargs.ints(ctx, node, 2, 'the repeats')
+  local rep = opargs.required_ints(ctx, node, 2, 'the repeats')
   if #rep ~= #x.shape then ctx:fail(node, '%d repeats for rank %d', #rep, #x.shape) end
   local shape = {}
   for i, d in ipairs(x.shape) do
@@ -351,7 +353,7 @@ function E.Trilu(ctx, node)
   local x = input(ctx, node, 1)
   local r = #x.shape
   if r < 2 then ctx:fail(node, 'needs a rank of at least 2') end
-  local kt = input(ctx, node, 2)
+  local kt = opt(ctx, node, 2)
   local k = kt and tonumber(kt.data[0]) or 0
   local upper = ctx:attr(node, 'upper', 1) ~= 0
   local y = tensor.new(x.shape, 'double')

@@ -30,6 +30,13 @@ function M.ints(ctx, node, k, what)
   return l
 end
 
+-- A required integer list from constant input k.
+function M.required_ints(ctx, node, k, what)
+  local l = M.ints(ctx, node, k, what)
+  if not l then ctx:fail(node, '%s (input %d) is missing', what, k) end
+  return l
+end
+
 -- ONNX axes (negative from the end) as sorted-by-position 1-based Lua axes of a rank-r
 -- tensor; fails on an axis out of range or repeated.
 function M.normalize_axes(ctx, node, axes, r)

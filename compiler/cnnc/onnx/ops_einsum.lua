@@ -65,7 +65,7 @@ local function sum_over(ctx, node, v, l, drop)
 end
 
 function M.Einsum(ctx, node)
-  local eq = (ctx:attr(node, 'equation') or ''):gsub('%s', '')
+  local eq = (ctx:attr(node, 'equation', nil, 'string') or ''):gsub('%s', '')
   local lhs, rhs = eq:match('^(.-)%->(.*)$')
   lhs = lhs or eq
   local terms = {}

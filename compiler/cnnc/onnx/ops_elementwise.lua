@@ -154,7 +154,7 @@ local function cast(ctx, node, x, to)
 end
 
 function M.Cast(ctx, node)
-  local to = ctx:attr(node, 'to')
+  local to = ctx:attr(node, 'to', nil, 'number')
   if not to then ctx:fail(node, "attribute 'to' is missing") end
   return { cast(ctx, node, ctx:runtime(node, 1), to) }
 end

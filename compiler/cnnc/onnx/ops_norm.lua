@@ -119,7 +119,7 @@ function M.GroupNormalization(ctx, node)
   local x = ctx:runtime(node, 1)
   local r = #x.shape
   if r < 3 then ctx:fail(node, 'needs an input (N, C, spatial...), got %s', util.shape_str(x.shape)) end
-  local c, g = x.shape[2], ctx:attr(node, 'num_groups')
+  local c, g = x.shape[2], ctx:attr(node, 'num_groups', nil, 'number')
   if not g or g < 1 or c % g ~= 0 then ctx:fail(node, 'num_groups %s does not divide %d channels', tostring(g), c) end
   local per = ctx.opset >= 21 and c or g
   local scale, bias = ctx:constant(node, 2, 'scale'), ctx:constant(node, 3, 'bias')

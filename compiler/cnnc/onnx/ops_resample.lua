@@ -198,17 +198,12 @@ local function resize(ctx, node, upsample)
       for i, b in ipairs(axes) do if b == a then sp.roi = { roi[i], roi[i + #axes] } end end
     end
     sp.roi = sp.roi or { 0, 1 }
-    -- An axis whose every output reads its own input position alone is not resized.
-    local t = taps.table(ctx:where(node), sp, x.shape[a])
-    local identity = out[a] == x.shape[a] and not t.any_outside
-    if identity then
-      for o = 0, out[a] - 1 do
-        for q = 0, t.taps - 1 do
-          local w = t.w[o * t.taps + q]
-          if w ~= 0 and (t.idx[o * t.taps + q] ~= o or w ~= 1) then identity = false end
-        end
-      end
-    end
+    -- An axis of unchanged length with scale 1 (or of length 1) is not resized: every
+    -- coordinate transformation then maps each position onto itself (tf_crop_and_resize
+    -- only with the whole roi).
+    local crop = sp.transform == 'tf_crop_and_resize' and (sp.roi[1] ~= 0 or sp.roi[2] ~= 1)
+    local identity = out[a] == x.shape[a] and (scale[a] == 1 or x.shape[a] == 1) and not crop
+    if not identity then taps.table(ctx:where(node), sp, x.shape[a]) end -- checks the mode
     specs[a] = not identity and sp or false
     if specs[a] then any = true end
   end

@@ -128,7 +128,7 @@ end
 
 function M.Expand(ctx, node)
   local x = ctx:runtime(node, 1)
-  local shape = opargs.ints(ctx, node, 2, 'the shape')
+  local shape = opargs.required_ints(ctx, node, 2, 'the shape')
   local out = require('cnnc.layers.nd').broadcast(x.shape, shape)
   if not out then ctx:fail(node, 'shape %s does not broadcast with the input %s', util.shape_str(shape), util.shape_str(x.shape)) end
   if #out > #x.shape then
@@ -148,7 +148,7 @@ end
 
 function M.Tile(ctx, node)
   local x = ctx:runtime(node, 1)
-  local rep = opargs.ints(ctx, node, 2, 'the repeats')
+  local rep = opargs.required_ints(ctx, node, 2, 'the repeats')
   if #rep ~= #x.shape then ctx:fail(node, '%d repeats for an input of rank %d', #rep, #x.shape) end
   local maps = {}
   for a, k in ipairs(rep) do
@@ -167,7 +167,7 @@ end
 function M.DepthToSpace(ctx, node)
   local x = ctx:runtime(node, 1)
   if #x.shape ~= 4 then ctx:fail(node, 'needs an (N, C, H, W) input, got %s', util.shape_str(x.shape)) end
-  local b = ctx:attr(node, 'blocksize')
+  local b = ctx:attr(node, 'blocksize', nil, 'number')
   local n, c, h, w = unpack(x.shape)
   if not b or b < 1 or c % (b * b) ~= 0 then ctx:fail(node, 'blocksize %s does not divide %d channels into squares', tostring(b), c) end
   local mode = ctx:attr(node, 'mode', 'DCR')
@@ -187,7 +187,7 @@ end
 function M.SpaceToDepth(ctx, node)
   local x = ctx:runtime(node, 1)
   if #x.shape ~= 4 then ctx:fail(node, 'needs an (N, C, H, W) input, got %s', util.shape_str(x.shape)) end
-  local b = ctx:attr(node, 'blocksize')
+  local b = ctx:attr(node, 'blocksize', nil, 'number')
   local n, c, h, w = unpack(x.shape)
   if not b or b < 1 or h % b ~= 0 or w % b ~= 0 then
     ctx:fail(node, 'blocksize %s does not divide the image %dx%d', tostring(b), h, w)
