@@ -276,9 +276,9 @@ local function fcase(name, file, bytes, pat, cmd, named)
     pat = (named or file):gsub('%p', '%%%0') .. ': ' .. pat}
 end
 -- (a damaged Keras file goes to the Keras importer, which says what is wrong with it)
-fcase('Keras HDF5', 'm.h5', FOREIGN.keras_h5(), 'KERAS_H5_PAT')
-fcase('Keras HDF5 named .onnx', 'm.onnx', FOREIGN.keras_h5(), 'KERAS_H5_PAT')
-fcase('Keras 3 archive', 'm.keras', FOREIGN.keras(), 'KERAS_ZIP_PAT')
+fcase('Keras HDF5', 'm.h5', FOREIGN.keras_h5(), 'the hdf5 library cannot open it: not an hdf5 file, or truncated or damaged')
+fcase('Keras HDF5 named .onnx', 'm.onnx', FOREIGN.keras_h5(), 'the hdf5 library cannot open it')
+fcase('Keras 3 archive', 'm.keras', FOREIGN.keras(), "member 'metadata%.json': crc%-32 mismatch %(damaged%)")
 fcase('HDF5 without a Keras model', 'data.h5', FOREIGN.hdf5(), 'an hdf5 file with no keras model')
 fcase('PyTorch torch.save zip', 'm.pt', FOREIGN.torch_zip(), "a pytorch file.*torch%.onnx%.export%(model, example_input, 'model%.onnx'%)")
 fcase('PyTorch legacy torch.save', 'm.pth', FOREIGN.TORCH_LEGACY, 'a pytorch file.*torch%.onnx%.export')

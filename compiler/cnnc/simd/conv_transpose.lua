@@ -74,7 +74,7 @@ function M.emit(node, E)
     for j = 0, n - 1 do
       init[#init + 1] = string.format('vf a%d = %s;', j, bname and string.format('vf_load(%s + oc + %d)', bname, j * W) or 'vf_zero()')
       fmas[#fmas + 1] = string.format('a%d = vf_fma(xv, vf_load(w + ic * %d + %d), a%d);', j, FG, j * W, j)
-      local ep = epilogue.c_vector(node.epilogue, kvec, 'a' .. j, 'oc + ' .. j * W, padded)
+      local ep = E:vector(node.epilogue, kvec, 'a' .. j, 'oc + ' .. j * W, padded)
       if ep ~= '' then stores[#stores + 1] = ep end
       stores[#stores + 1] = string.format('vf_store(&y[oc + %d], a%d);', j * W, j)
     end
@@ -90,13 +90,13 @@ function M.emit(node, E)
   if CV < FG then
     tail = template.section('simd_conv_transpose', 'tail', { FG = FG, CV = CV, bias_s = bname and (bname .. '[oc]') or '0.0f',
       taps_open = open, taps_close = close, in_pixel = in_pixel, IC = g.ic, CG = CG, kernel = kname, tap = tap,
-      store = epilogue.c_store(prefix, 'y[oc]', 'acc', 'oc') })
+      store = E:store({ epilogue = prefix, name = node.name }, 'y[oc]', 'acc', 'oc') })
   end
   local groups = template.section('simd_conv_transpose', 'groups', { G = gr, blocks = table.concat(blocks, '\n'), tail = tail })
   local scalar = ''
   if #suffix > 0 then
     scalar = template.section('simd_conv_transpose', 'scalar_pass', { OC = F,
-      store = epilogue.c_store(suffix, 'y[oc]', 'y[oc]', 'oc'), post = E:post({ epilogue = suffix }, 'y', F) })
+      store = E:store({ epilogue = suffix, name = node.name }, 'y[oc]', 'y[oc]', 'oc'), post = E:post({ epilogue = suffix }, 'y', F) })
   end
   local nrows = rows(node)
   local h = { fn = E:fn(node), OC = F, groups = groups, scalar_pass = scalar,
