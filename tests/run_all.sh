@@ -15,7 +15,7 @@
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
 #   keras         Keras .h5/.keras/JSON import specs, fixture networks (TensorFlow.js, PyTorch), convert
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
-#   bad_inputs    NBAD bad model files, other frameworks' files, weights, ONNX and Keras files,
+#   bad_inputs    195 bad model files, other frameworks' files, weights, ONNX and Keras files,
 #                 program inputs and gradient runs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
 #   numeric       NaN/inf/huge values through every layer kind and host target, predict_ws from

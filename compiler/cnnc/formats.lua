@@ -69,7 +69,15 @@ M.FORMATS = {
   keras = { what = 'a Keras model archive (.keras)', load = load_keras, options = {} },
   keras_json = { what = "a Keras model's JSON configuration", load = load_keras, options = { weights = true } },
   hdf5 = { what = 'an HDF5 file with no Keras model in it (no keras_version, model_config or layer_names attribute)',
-    advice = function() return 'export the network to ONNX from the framework that wrote it' end },
+    advice = function() return 'export the network to ONNX from the framework that wrote it' end,
+    -- a truncated or damaged file may have lost its Keras attributes: the HDF5 library says so
+    check = function(path)
+      local ok, err = pcall(function() require('cnnc.keras.hdf5').open(path):close() end)
+      if ok then return end
+      local msg = util.is_error(err) and util.format_error(err) or tostring(err)
+      msg = msg:sub(1, #path + 2) == path .. ': ' and msg:sub(#path + 3) or msg
+      util.fail({ file = path }, 'an HDF5 file with no Keras model in it, truncated or damaged (%s)', msg)
+    end },
   pytorch = { what = 'a PyTorch file (saved by torch.save)',
     advice = function(path)
       return TORCH_EXPORT .. string.format(" (weights alone, a state_dict, need the model's class first: "
@@ -284,6 +292,7 @@ function M.load(path, opts)
   f:close()
   local format = M.FORMATS[M.detect(path)]
   if format.load then return format.load(path, opts) end
+  if format.check then format.check(path) end
   util.fail({ file = path }, '%s, not a Lua, ONNX or Keras model; %s', format.what, format.advice(path))
 end
 
