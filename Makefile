@@ -1,13 +1,15 @@
 # cnnc: compile convolutional networks into standalone C.
 #   make demo   build the Keras MNIST example into C, compile it, run it on an image
 #   make test   every test suite; ends with one line "N passed, M failed"
-#   make deps   install the Debian packages cnnc needs (as root), or print the apt line
+#   make deps   install the Debian packages cnnc needs (as root), or print the apt line, and
+#               ONNX Runtime (npm onnxruntime-node) into build/npm for the ONNX tests
 #   make test-sanitize  runtime tests and random networks under ASan/UBSan (gcc, clang), valgrind
 #   make fuzz   every fuzzer (libFuzzer on the runtime's readers, mutated model files and ONNX
 #               files through the compiler, the C and Lua readers compared) for FUZZ_SECONDS
 #               each (default 30); findings are saved in tests/fuzz/regressions/, which
 #               `make test` replays (tests/fuzz/README.md)
 #   make conformance  ONNX's own node tests (libonnx-testdata) through cnnc
+#   make keras-fixtures  remake tests/keras/data with TensorFlow.js (npm) and h5py (tests/keras/fixtures)
 #   make bench  cnnc vs the machine's peak, oneDNN and PyTorch on R1-R4; writes bench/results.md
 #   make edges / make smooth1d   the other examples
 #   make install  cnnc under PREFIX (default /usr/local): `require 'cnnc'` in LuaJIT, `cnnc` on PATH
@@ -18,19 +20,26 @@ CNNC = bin/cnnc
 
 # Debian packages: the compiler (luajit), C toolchains, the test frameworks, and the
 # Fashion-MNIST data the experiments and their tests read, ONNX's conformance data,
-# clang's libFuzzer runtime for the fuzzers, and on other machines than AArch64 ones the
-# cross compiler, C library and qemu-user that build and run the neon target.
-DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang libclang-rt-14-dev make dataset-fashion-mnist libonnx-testdata valgrind
+# clang's libFuzzer runtime for the fuzzers, the HDF5 library that reads Keras files, and
+# on other machines than AArch64 ones the cross compiler, C library and qemu-user that
+# build and run the neon target.
+DEB_PACKAGES = luajit lua-busted libcriterion-dev gcc clang libclang-rt-14-dev make dataset-fashion-mnist libonnx-testdata valgrind libhdf5-103-1
 ifneq ($(shell uname -m),aarch64)
 DEB_PACKAGES += gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 endif
+
+# ONNX Runtime (npm's onnxruntime-node, its CPU library inside; --ignore-scripts skips the
+# GPU download its install script tries) is the ONNX tests' second oracle: installed into
+# NPM_DIR, never committed; the tests skip its checks with a message when it is absent.
+ORT_VERSION = 1.30.0
+NPM_DIR = build/npm
 
 PREFIX ?= /usr/local
 CNNC_SHARE = $(PREFIX)/share/cnnc
 LUA_SHARE = $(PREFIX)/share/lua/5.1
 
 .PHONY: all demo test deps bench edges smooth1d clean install uninstall conformance test-lua test-runtime test-golden \
-        test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs \
+        test-simd test-differential test-examples test-testgen test-ffi test-onnx test-keras test-bad_inputs keras-fixtures \
         test-sanitize test-numeric test-fuzz fuzz
 
 all: demo
@@ -44,6 +53,7 @@ deps:
 	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || missing="$$missing libclang-rt-14-dev"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	/sbin/ldconfig -p 2>/dev/null | grep -q 'libhdf5_serial\.so\.103' || missing="$$missing libhdf5-103-1"; \
 	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	[ -d /usr/share/libonnx-testdata/data/node ] || missing="$$missing libonnx-testdata"; \
 	if [ "$$(uname -m)" != aarch64 ]; then \
@@ -57,6 +67,20 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null || exit 1; \
 	  else \
 	    echo "deps: missing$$missing; run: sudo apt-get install -y $(DEB_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+	@if ! grep -qs '"version": "$(ORT_VERSION)"' $(NPM_DIR)/node_modules/onnxruntime-node/package.json; then \
+	  if ! command -v npm >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing npm (for ONNX Runtime, the ONNX tests' second oracle)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  fi; \
+	  if command -v npm >/dev/null 2>&1; then \
+	    echo "deps: installing onnxruntime-node@$(ORT_VERSION) into $(NPM_DIR)"; \
+	    mkdir -p $(NPM_DIR) && npm install --ignore-scripts --no-audit --no-fund --save-exact --loglevel=error \
+	      --prefix $(NPM_DIR) onnxruntime-node@$(ORT_VERSION) >$(NPM_DIR)/install.log 2>&1 \
+	    || echo "deps: npm install onnxruntime-node failed ($(NPM_DIR)/install.log); tests needing ONNX Runtime will be skipped"; \
+	  else \
+	    echo "deps: npm is missing (sudo apt-get install npm, then make deps); tests needing ONNX Runtime will be skipped"; \
 	  fi; \
 	fi
 
@@ -90,7 +114,7 @@ smooth1d: deps
 test: deps
 	@sh tests/run_all.sh
 
-test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-bad_inputs test-sanitize test-numeric test-fuzz: deps
+test-lua test-runtime test-golden test-simd test-differential test-examples test-testgen test-ffi test-onnx test-keras test-bad_inputs test-sanitize test-numeric test-fuzz: deps
 	@sh tests/run_all.sh $(@:test-%=%)
 
 # Each fuzzer for FUZZ_SECONDS (seeded by FUZZ_SEED); per fuzzer the time, executions and
@@ -99,6 +123,11 @@ test-lua test-runtime test-golden test-simd test-differential test-examples test
 FUZZ_SECONDS ?= 30
 fuzz: deps
 	@sh tests/fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZERS)
+
+# The Keras import tests' fixtures: TensorFlow.js (@tensorflow/tfjs@4.22.0, installed into
+# build/npm-tfjs) builds and runs the networks, Debian's python3-h5py writes the files.
+keras-fixtures: deps
+	@sh tests/keras/fixtures/make.sh
 
 # Every ONNX node test of Debian's libonnx-testdata whose operators cnnc supports.
 conformance: deps

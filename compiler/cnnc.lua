@@ -2,10 +2,12 @@
 --
 -- Every layer class of cnnc.registry becomes a constructor, nn.Conv2D{...}, that checks its
 -- arguments at once, so a mistake is reported at the line that made it. nn.Sequential
--- collects layers into a model; nn.kernels holds hand-designed kernels. Nothing here
--- compiles anything: cnnc.driver turns a model into C.
+-- collects layers into a model; nn.Input, calling a layer on tensors and nn.Model are
+-- Keras's Functional API (cnnc.functional); nn.kernels holds hand-designed kernels.
+-- Nothing here compiles anything: cnnc.driver turns a model into C.
 
 local args = require 'cnnc.args'
+local functional = require 'cnnc.functional'
 local registry = require 'cnnc.registry'
 local util = require 'cnnc.util'
 
@@ -17,7 +19,12 @@ nn.Layer = Layer
 
 local caller_location = util.caller_location
 
-for kind, entry in pairs(registry.kinds) do
+-- The Functional API: layer(x) or layer{a, b} applies the layer to tensors.
+Layer.__call = function(layer, x) return functional.call(layer, x, caller_location()) end
+
+-- Kinds marked internal (ONNX operators without a Keras layer) are the importer's only.
+for _, kind in ipairs(registry.public_names) do
+  local entry = registry.kinds[kind]
   nn[kind] = function(given)
     local where = caller_location()
     local p = args.parse(kind, entry.spec.args, given, entry.spec.rank, where)
@@ -68,21 +75,25 @@ function Sequential:add(layer)
   return self
 end
 
-function nn.is_model(m) return getmetatable(m) == Sequential end
+function nn.Input(opts) return functional.Input(opts, caller_location()) end
+function nn.Model(opts) return functional.new(opts, caller_location()) end
+nn.FunctionalModel = functional.Model
+
+function nn.is_model(m) return getmetatable(m) == Sequential or functional.is_model(m) end
 
 nn.kernels = require 'cnnc.kernels'
 
 -- The experiments API (cnnc.load, model:compile, tensors, file formats): cnnc.api.
-require('cnnc.api').attach(nn, Sequential)
+require('cnnc.api').attach(nn, Sequential, functional.Model)
 
 -- A misspelt layer is the most common mistake in a model file: name it and suggest.
 setmetatable(nn, { __index = function(_, key)
   local hint = ''
-  for _, kind in ipairs(registry.names) do
+  for _, kind in ipairs(registry.public_names) do
     if type(key) == 'string' and kind:lower() == key:lower() then hint = ' (did you mean nn.' .. kind .. '?)' end
   end
   util.fail(caller_location(), "cnnc has no layer or function nn.%s%s; layers: %s", tostring(key), hint,
-    table.concat(registry.names, ', '))
+    table.concat(registry.public_names, ', '))
 end })
 
 return nn

@@ -1,5 +1,5 @@
 // Loop nests over tensors of any rank (compiler/cnnc/layers/nd.lua), and the layers built
-// on them: Permute, Concatenate, the elementwise binary operators, Pad, Softmax and MatMul.
+// on them: Permute, Concatenate, the elementwise binary operators, Pad, Softmax, MatMul and Where.
 // The emitter merges axes that all operands walk contiguously before nesting the loops.
 
 //@ loop
@@ -32,8 +32,7 @@ static void $fn(float *restrict out, $params)
 {
 $open
 float *y = &out[$out_index];
-const float *a = &$a[$a_index];
-const float *b = &$b[$b_index];
+$operands
 for (int c = 0; c < $C; ++c) {
 $store
 }
@@ -99,4 +98,27 @@ static void $fn(float *restrict out, const float *restrict in)
 {
 memcpy(out, in, sizeof(float) * $OUTER * $N);
 for (int o = 0; o < $OUTER; ++o) cnnc_softmax(&out[o * $N], $N);
+}
+
+//@ repeat
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+for (int r = 0; r < $N; ++r) memcpy(&out[r * $F], in, $F * sizeof(float));
+}
+
+//@ crop
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+for (int oy = 0; oy < $OH; ++oy) memcpy(&out[oy * $ROW], &in[$OFFSET + oy * $IN_ROW], $ROW * sizeof(float));
+}
+
+//@ where
+/* $comment */
+static void $fn(float *restrict out, const float *restrict cond, const float *restrict x, const float *restrict y)
+{
+$open
+out[$out_index] = cond[$c_index] != 0.0f ? x[$x_index] : y[$y_index];
+$close
 }

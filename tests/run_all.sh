@@ -13,9 +13,10 @@
 #   testgen       the `cnnc test` command
 #   ffi           the Lua experiments API and the experiments (tests/ffi)
 #   onnx          ONNX importer specs, real models exported by PyTorch, Fashion-MNIST via ONNX
+#   keras         Keras .h5/.keras/JSON import specs, fixture networks (TensorFlow.js, PyTorch), convert
 #   conformance   ONNX's node tests (libonnx-testdata) whose operators cnnc supports
-#   bad_inputs    168 bad model files, other frameworks' files, weights, ONNX files, program
-#                 inputs and gradient runs: clean errors
+#   bad_inputs    195 bad model files, other frameworks' files, weights, ONNX and Keras files,
+#                 program inputs and gradient runs: clean errors
 #   sanitize      runtime tests and random networks under ASan/UBSan, an executable under valgrind
 #   numeric       NaN/inf/huge values through every layer kind and host target, predict_ws from
 #                 4 threads under TSan, byte-identical builds  "numeric: P passed, F failed"
@@ -25,7 +26,7 @@ cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx conformance bad_inputs sanitize numeric fuzz"}
+suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx keras conformance bad_inputs sanitize numeric fuzz"}
 total_pass=0
 total_fail=0
 status=0
@@ -70,6 +71,7 @@ for s in $suites; do
         examples) run_suite examples sh tests/examples/run.sh ;;
         testgen) run_suite testgen sh tests/testgen/run.sh ;;
         onnx) run_suite onnx sh tests/onnx/run.sh ;;
+        keras) run_suite keras sh tests/keras/run.sh ;;
         conformance) run_suite conformance luajit tests/onnx/conformance.lua ;;
         bad_inputs) run_suite bad_inputs luajit tests/bad_inputs/run.lua ;;
         sanitize) run_suite sanitize sh tests/sanitize.sh ;;

@@ -119,6 +119,12 @@ M.ops = {
       return string.format('(1.0f / (1.0f + expf(-%s)) + %s * (1.0f - 1.0f / (1.0f + expf(-%s))))', x, y, x)
     end,
   },
+  relu6 = {
+    ref = function(x) return ieee.clamp(x, 0, 6) end,
+    c = function(x) return ieee.c_clamp(x, '0.0f', '6.0f') end,
+    -- torch's hardtanh_backward: 0 at both bounds
+    grad = function(x) return (x > 0 and x < 6) and 1 or 0 end, grad_from = 'x',
+  },
   leaky_relu = {
     default_alpha = 0.2,
     ref = function(x, p) return x > 0 and x or p.alpha * x end,
@@ -184,6 +190,28 @@ M.ops = {
     needs_var = true,
     grad = function(x, _, p) return x > 0 and 1 or math.exp(x / p.alpha) end, grad_from = 'x',
   },
+  -- Keras's ReLU layer: x > threshold ? min(x, max) : negative_slope * (x - threshold),
+  -- NaN kept (nil max: no bound; with negative_slope 0 the lower part is exactly 0, as in
+  -- Keras, which then never multiplies).
+  keras_relu = {
+    internal = true,
+    ref = function(x, p)
+      if x ~= x then return x end
+      if x > p.threshold then return (p.max and x > p.max) and p.max or x end
+      return p.negative_slope ~= 0 and p.negative_slope * (x - p.threshold) or 0
+    end,
+    c = function(x, p)
+      local upper = p.max and string.format('(%s < %s ? %s : %s)', x, f(p.max), x, f(p.max)) or x
+      local lower = p.negative_slope ~= 0 and string.format('%s * (%s - %s)', f(p.negative_slope), x, f(p.threshold))
+        or string.format('(%s != %s ? %s : 0.0f)', x, x, x)
+      return string.format('(%s > %s ? %s : %s)', x, f(p.threshold), upper, lower)
+    end,
+    needs_var = true,
+    grad = function(x, _, p)
+      if x > p.threshold then return (p.max and x >= p.max) and 0 or 1 end
+      return p.negative_slope
+    end, grad_from = 'x',
+  },
   -- Bounds that are nil are absent (infinite).
   clip = {
     internal = true,
@@ -204,10 +232,17 @@ M.ops = {
 }
 
 -- The helpers of templates/helpers.c an activation's C form calls (cnnc_clampf).
-local CLAMPED = { softplus = true, hard_sigmoid = true, onnx_hard_sigmoid = true, hard_swish = true, celu = true }
+local CLAMPED = { softplus = true, hard_sigmoid = true, onnx_hard_sigmoid = true, hard_swish = true, celu = true,
+  relu6 = true }
 function M.helpers(name, p)
   if CLAMPED[name] or (name == 'clip' and (p.min or p.max)) then return { 'clampf' } end
   return {}
+end
+
+-- ONNX's elementwise math functions (internal ones).
+for k, op in pairs(require('cnnc.mathfn').ops) do
+  assert(not M.ops[k], 'cnnc: activation ' .. k .. ' defined twice')
+  M.ops[k] = op
 end
 
 M.names = {}

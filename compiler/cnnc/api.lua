@@ -37,48 +37,12 @@ local function try(f, ...)
   return unpack(res, 1, table.maxn(res))
 end
 
--- The model as the driver should see it with the weights set by set_weight: an ONNX
--- model gets a provider that answers them first; a Sequential model a copy whose layers
--- carry them as explicit values (which the shape pass takes before any file or initializer).
-local function with_overrides(model)
-  local s = state[model]
-  if not s or next(s.overrides) == nil then return model end
-  local copy = util.copy(model)
-  if model.onnx then
-    local base = model.provider
-    copy.provider = function(layer, wname)
-      local o = s.overrides[layer .. '\0' .. wname]
-      if o then return o, string.format('the value set by set_weight(%q, %q)', layer, wname) end
-      return base(layer, wname)
-    end
-    return copy
-  end
-  local graph = try(function() return require('cnnc.frontend').from_model(model) end)
-  copy.layers = {}
-  for i, layer in ipairs(model.layers) do
-    local name = graph.nodes[i].name
-    for key, t in pairs(s.overrides) do
-      local lname, wname = key:match('^(.-)%z(.*)$')
-      if lname == name then
-        if copy.layers[i] == nil then
-          copy.layers[i] = util.copy(layer)
-          copy.layers[i].p = util.copy(layer.p)
-        end
-        local flat = {}
-        for k = 0, t.n - 1 do flat[k + 1] = t.data[k] end
-        copy.layers[i].p[wname] = flat
-      end
-    end
-    copy.layers[i] = copy.layers[i] or layer
-  end
-  return copy
-end
-
 -- driver.compile with the model's weights directory and overrides; returns its result.
 local function run_driver(model, opts)
   local o = util.copy(opts)
   o.weights = o.weights or st(model).dir
-  local r, err = require('cnnc.driver').compile(with_overrides(model), o)
+  o.overrides = st(model).overrides
+  local r, err = require('cnnc.driver').compile(model, o)
   if not r then common.raise(err) end
   return r
 end
@@ -272,18 +236,28 @@ local OnnxModel = {}
 OnnxModel.__index = OnnxModel
 
 -- cnnc.load(path, opts): a model from a Lua model file (opts.weights: a directory of
--- <layer>.<weight>.npy) or an ONNX file (opts.binds: {input name -> tensor} to compile
--- as constants), through cnnc.driver.load, which says what any other file is
--- (cnnc.formats). The options are those of the file's format.
+-- <layer>.<weight>.npy), an ONNX file (opts.binds: {input name -> tensor} to compile
+-- as constants), or a Keras file (.h5, .keras; a .json configuration takes opts.weights,
+-- the file holding its weights), through cnnc.driver.load, which says what any other file
+-- is (cnnc.formats). The options are those of the file's format; opts.input_shape
+-- compiles a Lua or ONNX model for another input size (a list of sizes, or {[ONNX input
+-- name] = sizes}; see cnnc build --help).
 function M.load(path, opts)
   common.refuse_in_model_file('cnnc.load')
   if type(path) ~= 'string' then common.fail('cnnc.load: expected a file name, got %s', type(path)) end
   local formats = require 'cnnc.formats'
-  local format = formats.FORMATS[formats.detect(path)]
+  local kind = formats.detect(path)
+  local format = formats.FORMATS[kind]
   -- (a format cnnc cannot read fails in driver.load, whatever the options)
   opts = format.load and common.check_opts(opts, format.options or {}, 'cnnc.load') or {}
+  if opts.input_shape ~= nil and type(opts.input_shape) ~= 'table' then
+    common.fail('cnnc.load: option input_shape must be a list of sizes (or {[input name] = sizes}), got %s',
+      type(opts.input_shape))
+  end
+  local ext = kind == 'keras_json' and 'json' or kind
   if opts.weights ~= nil and type(opts.weights) ~= 'string' then
-    common.fail('cnnc.load: option weights must be a directory name, got %s', type(opts.weights))
+    common.fail('cnnc.load: option weights must be a %s name, got %s', ext == 'json' and 'file' or 'directory',
+      type(opts.weights))
   end
   local model, err = require('cnnc.driver').load(path, opts)
   if not model then common.raise(err) end
@@ -295,7 +269,7 @@ end
 
 -- Installs the API into the model language's table (rawset: its __index rejects unknown
 -- names) and the model class.
-function M.attach(nn, Sequential)
+function M.attach(nn, Sequential, Functional)
   local function lazy(mod, fn)
     return function(...) return require(mod)[fn](...) end
   end
@@ -328,7 +302,7 @@ function M.attach(nn, Sequential)
       return m[key]
     end }))
   end
-  for _, class in ipairs({ Sequential, OnnxModel }) do
+  for _, class in ipairs({ Sequential, Functional, OnnxModel }) do
     class.compile, class.weight, class.weights, class.set_weight = M.compile, M.weight, M.weights, M.set_weight
   end
 end

@@ -114,6 +114,21 @@ function CHECK.shape(v)
   return r
 end
 
+-- An axis or a list of distinct axes (Keras counts the batch as axis 0; negative axes
+-- count from the end). Returns a list.
+function CHECK.axes(v)
+  local what = 'an integer axis or a list of distinct integer axes'
+  if is_int(v) then return { v } end
+  if type(v) ~= 'table' or #v == 0 then return nil, what end
+  local r, seen = {}, {}
+  for i = 1, #v do
+    if not is_int(v[i]) or seen[v[i]] then return nil, what end
+    seen[v[i]] = true
+    r[i] = v[i]
+  end
+  return r
+end
+
 function CHECK.activation(v)
   local acts = require 'cnnc.activations'
   if v == nil then return nil end
@@ -152,13 +167,42 @@ function CHECK.values(v)
   return v
 end
 
+-- Regularizers and constraints shape training, not inference: any value is accepted and
+-- ignored, as Keras ignores them at prediction.
+function CHECK.ignored(v) return v end
+
+-- A number or a (nested) table of numbers (Rescaling's scale, Normalization's mean).
+function CHECK.number_or_values(v)
+  if type(v) == 'number' then return CHECK.number(v) end
+  if type(v) ~= 'table' then return nil, 'a number or a (nested) table of numbers' end
+  return v
+end
+
+-- Like axes, but an empty list is allowed (Normalization's axis = None: no axis kept).
+function CHECK.axes_or_none(v)
+  if type(v) == 'table' and next(v) == nil then return {} end
+  local r, why = CHECK.axes(v)
+  if not r then return nil, why .. ', or {} for none' end
+  return r
+end
+
 M.CHECK = CHECK
+
+-- The regularizer and constraint arguments of the given weights, in Keras's order
+-- (kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint).
+function M.training_only(weights)
+  local t = {}
+  for _, w in ipairs(weights) do t[#t + 1] = { w .. '_regularizer', 'ignored' } end
+  for _, w in ipairs(weights) do t[#t + 1] = { w .. '_constraint', 'ignored' } end
+  return t
+end
 
 -- Arguments every layer accepts.
 M.common = {
   { 'name', 'string' },
   { 'input_shape', 'shape' },
   { 'trainable', 'bool' },
+  { 'activity_regularizer', 'ignored' },
 }
 
 -- Parses `given` (the table passed to the constructor) against `specs`. Returns the

@@ -18,27 +18,31 @@ commands:
   build MODEL -o DIR       write DIR/NAME.c, DIR/NAME.h and build the executable DIR/NAME
   run MODEL INPUT          run the reference interpreter (double precision) on INPUT
   test MODEL               build a golden-output test program, run it, report errors
+  convert MODEL -o M.lua   a Keras model as a Lua model file and .npy weights
 
 `cnnc <command> --help` describes each command's options.
 ]],
   summary = [[
 usage: cnnc summary MODEL [--weights DIR] [--bind NAME=FILE] [--no-fuse] [--name NAME]
                     [--target T] [--threads N] [--winograd auto|on|off] [--tune KEY=VALUE]
+                    [--input-shape SIZES]
 
 Prints the layers with their output shapes and parameter counts, the totals, the
 multiply-adds, the activation arena the memory plan needs (next to the sum of all
-activations) and which layers were fused into which. MODEL is a Lua model file or an
-ONNX model, recognised by its content (other frameworks' files are refused with what to
-do: export them to ONNX); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
+activations) and which layers were fused into which. MODEL is a Lua model file, an
+ONNX model or a Keras model (.h5, .keras, a .json configuration with --weights FILE),
+recognised by its content (other frameworks' files are refused with what to do: export
+them to ONNX); --bind NAME=FILE (repeatable) makes the ONNX graph input NAME the
 constant tensor in FILE (a TensorProto .pb or a .npy), e.g. weights passed as inputs.
 With a SIMD --target, the fused table also names the kernel each layer runs (direct
 register tiles, Winograd, depthwise; see cnnc build --help).
+--input-shape compiles the model for another input size (see cnnc build --help).
 ]],
   build = [[
 usage: cnnc build MODEL -o DIR [--target T] [--threads N] [--winograd auto|on|off] [--name NAME]
                   [--weights DIR] [--no-fuse] [--backward] [--tune KEY=VALUE]...
                   [--cc CC] [--cflags FLAGS] [--blob|--no-blob] [--no-exe] [--dump PASS]
-                  [--bind NAME=FILE]
+                  [--bind NAME=FILE] [--input-shape [NAME=]SIZES]
 
 Writes DIR/NAME.c and DIR/NAME.h (NAME defaults to the model's name) and builds the
 executable DIR/NAME with the runtime (libc and libm only).
@@ -48,6 +52,11 @@ executable DIR/NAME with the runtime (libc and libm only).
   --weights DIR   read DIR/<layer>.<weight>.npy for every weight (Keras layouts)
   --bind NAME=FILE  ONNX models: compile graph input NAME as the constant in FILE
                   (TensorProto .pb or .npy); repeatable
+  --input-shape [NAME=]SIZES  compile for another input size, e.g. a fully convolutional
+                  network for larger images: a Lua model's input as H,W,C (or steps,C);
+                  an ONNX model's input in ONNX order, with or without the batch axis
+                  (3,512,512 or 1,3,512,512), also where the file leaves sizes symbolic;
+                  NAME=SIZES for one of several ONNX inputs (repeatable)
   --threads N     a prediction runs on up to N POSIX threads, sharing the layers large
                   enough to gain from it: NAME_predict starts and joins them, the team
                   API (NAME_team_start) keeps them between predictions, and the
@@ -76,9 +85,19 @@ executable DIR/NAME with the runtime (libc and libm only).
   --tune KEY=VALUE  set an experiment knob of the kernels' cost models (repeatable; the
                   generated banner lists those set); for measurements, not for daily use:
 ]] .. require('cnnc.tune').help() .. '\n',
+  convert = [[
+usage: cnnc convert MODEL -o OUT.lua [--weights-out DIR] [--weights FILE] [--name NAME]
+
+Writes the Keras model MODEL (.h5, .keras, or a JSON configuration whose weights are
+given with --weights FILE) as a Lua model file OUT.lua and its weights as DIR/<layer>.
+<weight>.npy (Keras layouts; DIR defaults to OUT with _weights in place of .lua), so
+that `cnnc build OUT.lua --weights DIR` computes what MODEL does. A Sequential model
+becomes nn.Sequential, any other the Functional API (nn.Input, layer calls, nn.Model).
+Nothing is written unless the model compiles.
+]],
   run = [[
 usage: cnnc run MODEL INPUT... [-o OUTPUT.npy]... [--weights DIR] [--bind NAME=FILE]
-                [--dtype float32|float64]
+                [--input-shape [NAME=]SIZES] [--dtype float32|float64]
        cnnc run MODEL INPUT --grad-output DY.npy [-o DX.npy] [--weight-grads DIR]
                 [--weights DIR] [--dtype float32|float64]
 
@@ -151,8 +170,8 @@ function M.parse(argv, flags, cmd, usage)
 end
 local parse = M.parse
 
--- binds: the --bind NAME=FILE values (or nil).
-local function load_model(path, binds)
+-- binds: the --bind NAME=FILE values (or nil); shapes: the --input-shape values (or nil).
+local function load_model(path, binds, shapes)
   local bound
   for _, spec in ipairs(binds or {}) do
     local name, t = driver.read_bind(spec)
@@ -160,7 +179,13 @@ local function load_model(path, binds)
     bound = bound or {}
     bound[name] = t
   end
-  local model, err = driver.load(path, { binds = bound })
+  local shape
+  for _, spec in ipairs(shapes or {}) do
+    local sh, err = driver.read_input_shape(spec, shape)
+    if not sh then fail_with(err) end
+    shape = sh
+  end
+  local model, err = driver.load(path, { binds = bound, input_shape = shape })
   if not model then fail_with(err) end
   return model
 end
@@ -188,9 +213,9 @@ end
 function M.summary(argv)
   local pos, opt = parse(argv, { ['--weights'] = 'value', ['--no-fuse'] = 'switch', ['--name'] = 'value',
     ['--bind'] = 'list', ['--target'] = 'value', ['--threads'] = 'value', ['--winograd'] = 'value',
-    ['--tune'] = 'list' }, 'summary')
+    ['--tune'] = 'list', ['--input-shape'] = 'list' }, 'summary')
   if #pos ~= 1 then die('summary: expected one MODEL argument (see cnnc summary --help)', 2) end
-  local model = load_model(pos[1], opt['--bind'])
+  local model = load_model(pos[1], opt['--bind'], opt['--input-shape'])
   local r, err = driver.compile(model, { stop = 'plan', weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], target = opt['--target'], winograd = opt['--winograd'], tune = opt['--tune'],
     threads = opt['--threads'] and (tonumber(opt['--threads']) or die('summary: --threads takes a number', 2)) })
@@ -200,6 +225,8 @@ end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 M.shell_quote = shell_quote
+-- For the commands that live in their own modules (cnnc.convert).
+M.parse, M.die, M.fail_with, M.load_model = parse, die, fail_with, load_model
 
 function M.root()
   local src = debug.getinfo(1, 'S').source:sub(2)
@@ -349,6 +376,7 @@ function M.build(argv)
     ['--cc'] = 'value', ['--cflags'] = 'value', ['--no-exe'] = 'switch', ['--dump'] = 'value',
     ['--target'] = 'value', ['--blob'] = 'switch', ['--no-blob'] = 'switch', ['--bind'] = 'list', ['--threads'] = 'value',
     ['--winograd'] = 'value', ['--tune'] = 'list', ['--profile'] = 'switch', ['--backward'] = 'switch',
+    ['--input-shape'] = 'list',
   }, 'build')
   if #pos ~= 1 then die('build: expected one MODEL argument (see cnnc build --help)', 2) end
   if opt['--name'] and not opt['--name']:match('^[%a_][%w_]*$') then
@@ -359,7 +387,7 @@ function M.build(argv)
     die('build: --dump takes frontend, shape, fuse, select or plan', 2)
   end
   if not dump and not opt['-o'] then die('build: -o DIR is required (see cnnc build --help)', 2) end
-  local model = load_model(pos[1], opt['--bind'])
+  local model = load_model(pos[1], opt['--bind'], opt['--input-shape'])
   local r, err = driver.compile(model, { weights = opt['--weights'], fuse = not opt['--no-fuse'],
     name = opt['--name'], source = pos[1], stop = dump, target = opt['--target'],
     blob = (opt['--blob'] and true) or (opt['--no-blob'] and false) or 'auto', winograd = opt['--winograd'],
@@ -395,7 +423,8 @@ end
 
 function M.run(argv)
   local pos, opt = parse(argv, { ['-o'] = 'list', ['--weights'] = 'value', ['--bind'] = 'list',
-    ['--grad-output'] = 'value', ['--weight-grads'] = 'value', ['--dtype'] = 'value' }, 'run')
+    ['--grad-output'] = 'value', ['--weight-grads'] = 'value', ['--dtype'] = 'value',
+    ['--input-shape'] = 'list' }, 'run')
   if #pos < 1 then die('run: expected MODEL and INPUT (see cnnc run --help)', 2) end
   local dtype = opt['--dtype'] or 'float32'
   if dtype ~= 'float32' and dtype ~= 'float64' then die("run: --dtype takes float32 or float64, got '" .. dtype .. "'", 2) end
@@ -403,7 +432,7 @@ function M.run(argv)
     die('run: --weight-grads needs --grad-output (the gradient of the output)', 2)
   end
   if opt['--grad-output'] then require('cnnc.cli_grad').check_options(opt, die) end
-  local model = load_model(pos[1], opt['--bind'])
+  local model = load_model(pos[1], opt['--bind'], opt['--input-shape'])
   local r, err = driver.compile(model, { stop = 'shape', weights = opt['--weights'] })
   if not r then fail_with(err) end
   if opt['--grad-output'] then return require('cnnc.cli_grad').run(model, r, pos, opt, die) end
@@ -463,7 +492,8 @@ function M.main(argv)
   if cmd == 'build' then return M.build(rest) end
   if cmd == 'run' then return M.run(rest) end
   if cmd == 'test' then return require('cnnc.testgen').main(rest) end
-  die("unknown command '" .. cmd .. "' (commands: summary, build, run, test)", 2)
+  if cmd == 'convert' then return require('cnnc.convert').main(rest) end
+  die("unknown command '" .. cmd .. "' (commands: summary, build, run, test, convert)", 2)
 end
 
 return M

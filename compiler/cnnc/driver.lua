@@ -1,7 +1,8 @@
 -- cnnc.driver: runs the pipeline, and is the only part of the compiler that touches files.
 --
---   model file --load--> model --frontend--> graph --shape--> typed --fuse--> fused
---     --plan--> planned --emit--> C text
+--   model file --load--> model --frontend--> graph --shape--> typed --lower--> --fuse--> fused
+--     --select--> selected --plan--> planned --emit--> C text
+-- (lower runs whether or not fusion does: it replaces layers made of others by their parts.)
 -- `compile` can stop after any pass (opts.stop), which is how tests look at one pass
 -- alone. Every function returns nil, err (a cnnc.util error) on user errors.
 
@@ -13,11 +14,41 @@ local M = {}
 
 M.PASSES = { 'frontend', 'shape', 'fuse', 'select', 'plan', 'emit' }
 
--- The model in path: a Lua model file or an ONNX model, recognised by cnnc.formats,
--- which refuses other frameworks' files saying what they are. opts.binds (ONNX models):
--- {name -> tensor} for graph inputs to compile as constants.
+-- The model in path: a Lua model file, an ONNX model or a Keras file, recognised by
+-- cnnc.formats, which refuses other frameworks' files saying what they are. opts.binds
+-- (ONNX models): {name -> tensor} for graph inputs to compile as constants.
+-- opts.input_shape: compile for another input size: a list of sizes (a Lua model's
+-- input, Keras order without the batch; an ONNX model's input, in ONNX order, with or
+-- without its batch axis), or {[input name] = sizes} for an ONNX model's named inputs.
 function M.load(path, opts)
   return util.try(require('cnnc.formats').load, path, opts)
+end
+
+-- `--input-shape [NAME=]D1,D2,...` (also D1xD2x...): returns a list of sizes, or
+-- {[NAME] = sizes}; nil, err on a malformed value.
+function M.read_input_shape(spec, into)
+  return util.try(function()
+    local name, dims = tostring(spec):match('^([^=]+)=(.+)$')
+    dims = dims or tostring(spec)
+    local t = {}
+    for d in dims:gmatch('[^,x%s]+') do
+      local n = tonumber(d)
+      if not n or n ~= math.floor(n) or n < 1 then
+        util.fail(nil, "--input-shape takes positive integer sizes separated by commas (e.g. 3,224,224 or x=3,224,224), got '%s'",
+          tostring(spec))
+      end
+      t[#t + 1] = n
+    end
+    if #t == 0 then util.fail(nil, "--input-shape needs sizes, got '%s'", tostring(spec)) end
+    if not name then
+      if into and next(into) then util.fail(nil, '--input-shape without a name is given more than once, or with named ones') end
+      return t
+    end
+    into = into or {}
+    if into[1] then util.fail(nil, '--input-shape without a name is given more than once, or with named ones') end
+    into[name] = t
+    return into
+  end)
 end
 
 -- `--bind NAME=FILE`: the tensor in FILE (a TensorProto .pb or a .npy). Returns name,
@@ -75,12 +106,21 @@ function M.compile(model, opts)
       r.graph.name = opts.name or r.graph.name
       provider = model.provider
     else
+      if model.keras then
+        -- an imported Keras model: its weights, or (a configuration alone) those of --weights FILE
+        if opts.weights and model.provider then
+          util.fail(model.where, '--weights does not apply to this %s file: its weights are in it', model.keras.format)
+        end
+        provider = model.provider or (opts.weights and model.keras.load_weights(opts.weights))
+      end
       r.graph = frontend.from_model(model, opts.name)
     end
     if opts.stop == 'frontend' then return r end
-    r.typed = require('cnnc.passes.shape').run(r.graph, provider)
+    r.typed = require('cnnc.passes.shape').run(r.graph, provider, opts.overrides)
     if opts.stop == 'shape' then return r end
-    r.fused = opts.fuse == false and r.typed or require('cnnc.passes.fuse').run(r.typed, { keep_all = opts.keep_all })
+    local lowered = require('cnnc.passes.lower').run(r.typed)
+    r.fuse_off = opts.fuse == false
+    r.fused = opts.fuse == false and lowered or require('cnnc.passes.fuse').run(lowered, { keep_all = opts.keep_all })
     if opts.backward or opts.train then
       if opts.keep_all then util.fail(nil, 'backward code and keep_all do not go together') end
       r.fused = require('cnnc.passes.grad').run(r.fused)

@@ -2,8 +2,9 @@
 --
 -- A node's `epilogue` is a list of steps applied, in order, to every output value:
 --   {op = 'act', name = 'relu', p = {alpha = ...}}      an activation (cnnc.activations)
---   {op = 'affine', origin = 'bn1', gamma =, beta =, mean =, var =, eps =}
+--   {op = 'affine', origin = 'bn1', gamma =, beta =, mean =, var =, eps =, label =}
 --                                                        batch normalisation, per channel
+--                                                        (label: what else it is, Rescaling)
 -- The channel of a value is its index on the last axis. A softmax may only be the last
 -- step: it needs the whole channel vector, so it runs after the vector is stored. Layers
 -- start with their own `activation=`; the fuse pass moves the steps of Activation,
@@ -135,8 +136,9 @@ function M.c_constants(steps, channels, only)
       local scale, shift = {}, {}
       for c = 0, channels - 1 do scale[c + 1], shift[c + 1] = affine_coeffs(st, c) end
       local sname, hname = M.affine_names(st)
-      out[#out + 1] = { name = sname, values = scale, comment = 'batch norm ' .. st.origin .. ': gamma / sqrt(var + eps)' }
-      out[#out + 1] = { name = hname, values = shift, comment = 'batch norm ' .. st.origin .. ': beta - mean * scale' }
+      local what = (st.label or 'batch norm') .. ' ' .. st.origin
+      out[#out + 1] = { name = sname, values = scale, comment = what .. ': gamma / sqrt(var + eps)' }
+      out[#out + 1] = { name = hname, values = shift, comment = what .. ': beta - mean * scale' }
     end
   end
   return out
@@ -241,9 +243,13 @@ function M.describe(steps)
   local t = {}
   for _, st in ipairs(steps) do
     if st.op == 'act' then
-      t[#t + 1] = st.name .. (st.p.alpha and string.format('(%g)', st.p.alpha) or '')
+      local params = {}
+      for _, k in ipairs(util.sorted_keys(st.p or {})) do
+        params[#params + 1] = k == 'alpha' and string.format('%g', st.p[k]) or string.format('%s %g', k, st.p[k])
+      end
+      t[#t + 1] = st.name .. (#params > 0 and '(' .. table.concat(params, ', ') .. ')' or '')
     else
-      t[#t + 1] = 'batchnorm ' .. st.origin
+      t[#t + 1] = (st.label or 'batchnorm') .. ' ' .. st.origin
     end
   end
   return table.concat(t, ' + ')

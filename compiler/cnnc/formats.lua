@@ -1,7 +1,7 @@
 -- cnnc.formats: what a model file is, and what reads it.
 --
--- cnnc reads Lua model files and ONNX models, but people hand it what other frameworks
--- save: Keras (.h5, .keras), PyTorch (torch.save, TorchScript), TensorFlow (a SavedModel,
+-- cnnc reads Lua model files, ONNX models and Keras models (.h5, .keras, a .json
+-- configuration), but people hand it what other frameworks save: PyTorch (torch.save, TorchScript), TensorFlow (a SavedModel,
 -- a frozen GraphDef .pb, TFLite), NumPy arrays. `detect` recognises a file by its content
 -- (magic bytes, a zip archive's member names, the top-level fields of a protobuf) and,
 -- where the content says nothing, by its extension. `load` reads the file with its
@@ -12,15 +12,12 @@
 -- FORMATS is the one table of formats. An entry with `load(path, opts)` is read (it
 -- returns a model for cnnc.driver, as cnnc.onnx.importer.import does; `options` lists
 -- the opts cnnc.load accepts for it); an entry without one is refused with its `advice`.
--- An importer for a new format (Keras) plugs in by giving its entry a `load`.
+-- An importer for a new format plugs in by giving its entry a `load`.
 
 local util = require 'cnnc.util'
 
 local M = {}
 
-local KERAS_ADVICE = "Keras files are not supported yet; convert the model to ONNX with tf2onnx "
-  .. "(in Python: tf2onnx.convert.from_keras(keras.models.load_model('%s'), output_path='model.onnx')) "
-  .. "and give cnnc the .onnx file, or write the network as a cnnc Lua model (Keras's layer names and arguments)"
 local TORCH_EXPORT = "export the model to ONNX with torch.onnx.export(model, example_input, 'model.onnx') "
   .. 'and give cnnc the .onnx file'
 -- The file that makes a directory a TensorFlow SavedModel (binary or text protobuf).
@@ -28,14 +25,22 @@ local SAVED_MODEL_FILES = { ['saved_model.pb'] = true, ['saved_model.pbtxt'] = t
 local TF2ONNX = 'convert it to ONNX with tf2onnx (python -m tf2onnx.convert %s --output model.onnx) and give '
   .. 'cnnc the .onnx file'
 
--- A Lua model file runs in the sandbox and must return a model.
-local function load_lua(path)
+-- A Lua model file runs in the sandbox and must return a model. opts.input_shape: the
+-- input's sizes to compile for (Keras order, without the batch).
+local function load_lua(path, opts)
   local res = require('cnnc.sandbox').run(path)
   if not require('cnnc').is_model(res) then
     util.fail({ file = path }, 'the model file must return a model (e.g. `return m` after nn.Sequential{...}), it returned %s',
       type(res))
   end
   res.where = res.where or { file = path }
+  local shape = opts and opts.input_shape
+  if shape then
+    if type(shape[1]) ~= 'number' then
+      util.fail({ file = path }, 'a Lua model has one input: give --input-shape as sizes (H,W,C or steps,C), without a name')
+    end
+    res.input_shape = util.copy(shape)
+  end
   return res
 end
 
@@ -43,20 +48,36 @@ local function load_onnx(path, opts)
   if not package.searchpath('cnnc.onnx.importer', package.path) then
     util.fail({ file = path }, 'ONNX import is not available in this cnnc (no cnnc.onnx.importer)')
   end
-  return require('cnnc.onnx.importer').import(path, { binds = opts and opts.binds })
+  return require('cnnc.onnx.importer').import(path, { binds = opts and opts.binds, input_shape = opts and opts.input_shape })
+end
+
+-- A Keras file states its input shapes; its weights are in it (a .json configuration
+-- alone takes them from --weights FILE, at compile time).
+local function load_keras(path, opts)
+  if opts and opts.input_shape then
+    util.fail({ file = path }, '--input-shape applies to Lua and ONNX models; a Keras file states its input shapes')
+  end
+  return require('cnnc.keras.importer').import(path)
 end
 
 -- name -> {what = a phrase naming the format, load = function(path, opts) or advice =
 -- function(path) -> what to do instead, options = {opt = true} for cnnc.load}.
 M.FORMATS = {
-  lua = { what = 'a Lua model file', load = load_lua, options = { weights = true } },
-  onnx = { what = 'an ONNX model', load = load_onnx, options = { binds = true } },
-  keras_h5 = { what = 'a Keras model saved as HDF5 (.h5)',
-    advice = function(path) return string.format(KERAS_ADVICE, path) end },
-  keras = { what = 'a Keras model archive (.keras)',
-    advice = function(path) return string.format(KERAS_ADVICE, path) end },
+  lua = { what = 'a Lua model file', load = load_lua, options = { weights = true, input_shape = true } },
+  onnx = { what = 'an ONNX model', load = load_onnx, options = { binds = true, input_shape = true } },
+  keras_h5 = { what = 'a Keras model saved as HDF5 (.h5)', load = load_keras, options = {} },
+  keras = { what = 'a Keras model archive (.keras)', load = load_keras, options = {} },
+  keras_json = { what = "a Keras model's JSON configuration", load = load_keras, options = { weights = true } },
   hdf5 = { what = 'an HDF5 file with no Keras model in it (no keras_version, model_config or layer_names attribute)',
-    advice = function() return 'export the network to ONNX from the framework that wrote it' end },
+    advice = function() return 'export the network to ONNX from the framework that wrote it' end,
+    -- a truncated or damaged file may have lost its Keras attributes: the HDF5 library says so
+    check = function(path)
+      local ok, err = pcall(function() require('cnnc.keras.hdf5').open(path):close() end)
+      if ok then return end
+      local msg = util.is_error(err) and util.format_error(err) or tostring(err)
+      msg = msg:sub(1, #path + 2) == path .. ': ' and msg:sub(#path + 3) or msg
+      util.fail({ file = path }, 'an HDF5 file with no Keras model in it, truncated or damaged (%s)', msg)
+    end },
   pytorch = { what = 'a PyTorch file (saved by torch.save)',
     advice = function(path)
       return TORCH_EXPORT .. string.format(" (weights alone, a state_dict, need the model's class first: "
@@ -225,7 +246,10 @@ local function magic_format(f, head, size, ext)
   end
   local first4 = head:sub(1, 4)
   if first4 == 'PK\3\4' or first4 == 'PK\5\6' then
-    return zip_format(zip_names(f, size, head)) or BY_EXTENSION[ext] or 'zip'
+    local z = zip_format(zip_names(f, size, head))
+    -- a .keras archive missing a member: the Keras importer says which
+    if z == 'zip' and ext == 'keras' then return 'keras' end
+    return z or BY_EXTENSION[ext] or 'zip'
   end
   if head:sub(5, 8) == 'TFL3' then return 'tflite' end
   if head:sub(1, #TORCH_LEGACY) == TORCH_LEGACY then return 'pytorch' end
@@ -253,6 +277,7 @@ function M.detect(path)
   f:close()
   if magic then return magic end
   if ext == 'lua' or ext == 'onnx' then return ext end
+  if ext == 'json' and head:match('^%s*{') then return 'keras_json' end
   if head:sub(1, 1) ~= '\27' and head:find(BINARY_BYTE) then -- (an escape starts Lua bytecode)
     return protobuf_format(path, size) or BY_EXTENSION[ext] or 'binary'
   end
@@ -267,7 +292,8 @@ function M.load(path, opts)
   f:close()
   local format = M.FORMATS[M.detect(path)]
   if format.load then return format.load(path, opts) end
-  util.fail({ file = path }, '%s, not a Lua or ONNX model; %s', format.what, format.advice(path))
+  if format.check then format.check(path) end
+  util.fail({ file = path }, '%s, not a Lua, ONNX or Keras model; %s', format.what, format.advice(path))
 end
 
 return M

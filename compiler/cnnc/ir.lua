@@ -12,6 +12,10 @@
 --              ...} bound from the model file, --weights or initialisers; epilogue's first
 --              step from `activation=`; what the layer module derives (g: the window
 --              geometry of cnnc.window, axis, pads, ...)
+--   lower      a node whose layer module has lower(node, make) replaced by the nodes it
+--              makes (a Dense on the last axis as a 1x1 convolution, a separable
+--              convolution as its depthwise and pointwise parts, a Normalization as its affine
+--              form; cnnc.passes.lower)
 --   fuse       epilogue steps moved in from Activation/BatchNormalization layers; weights
 --              rewritten by folded batch norms, each fold recorded in node.folded =
 --              {{origin = the batch norm's name, step = its affine epilogue step, kernel =,

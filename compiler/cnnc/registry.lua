@@ -8,6 +8,8 @@
 --   reference(node, x, W) -> y               (required unless alias; before the epilogue)
 --   emit(node, E) -> C text of the layer function   (required unless alias)
 --   macs(node) -> multiply-adds               (optional)
+--   lower(node, make)  (instead of emit) the layer is made of others: cnnc.passes.lower
+--                      replaces it with them before fusion (SeparableConv2D, Normalization)
 --   alias = true       output is the input's memory (Flatten, Dropout): no code
 --   epilogue = true    can apply fused activation/batch-norm steps while storing
 --   identity = true    the layer's own work is its epilogue (Activation, BatchNormalization)
@@ -30,7 +32,8 @@ M.modules = {
   'conv', 'locally_connected', 'pooling', 'global_pooling', 'dense', 'flatten',
   'activation', 'zero_padding', 'dropout', 'batch_norm',
   'permute', 'reshape', 'concat', 'binary', 'pad', 'softmax', 'matmul', 'unary', 'conv3d', 'pooling3d',
-  'constant', 'integer', 'moments', 'pool_indices',
+  'constant', 'integer', 'moments', 'pool_indices', 'conv_transpose', 'resize', 'layer_norm', 'select', 'reduce', 'where',
+  'separable_conv', 'cropping', 'repeat_vector', 'rescaling', 'normalization',
 }
 
 M.kinds = {} -- Keras class name -> {module =, spec =}
@@ -41,7 +44,8 @@ for _, file in ipairs(M.modules) do
     assert(mod[field] ~= nil, string.format('cnnc: layer module %s lacks %s', file, field))
   end
   need('kinds'); need('shape')
-  if not mod.alias then need('reference'); need('emit') end
+  if not mod.alias then need('reference') end
+  if not mod.alias and not mod.lower then need('emit') end
   if mod.fold_affine and mod.backward then need('unfold_grads') end
   if mod.emit_backward then need('backward_reads'); need('backward') end
   for kind, spec in pairs(mod.kinds) do
@@ -54,5 +58,12 @@ end
 M.names = {}
 for k in pairs(M.kinds) do M.names[#M.names + 1] = k end
 table.sort(M.names)
+
+-- The kinds the model language offers: all but those marked `internal` (ONNX operators
+-- without a Keras layer, made only by the importer).
+M.public_names = {}
+for _, k in ipairs(M.names) do
+  if not M.kinds[k].spec.internal then M.public_names[#M.public_names + 1] = k end
+end
 
 return M

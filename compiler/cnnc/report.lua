@@ -1,7 +1,10 @@
 -- cnnc.report: the layer table shown by `cnnc summary` and in generated file banners.
 --
 -- Rows come from a typed (or fused) graph: name, Keras class, output shape, parameter
--- count, multiply-adds, details and what was fused in. Formatting is plain text columns.
+-- count, details and what was fused in, and, for a graph that is not a chain (a Functional
+-- or ONNX model), what each layer is connected to (Keras's "Connected to"). A second call of
+-- a shared layer counts no parameters: they are the first call's. Formatting is plain
+-- text columns.
 
 local util = require 'cnnc.util'
 local epilogue = require 'cnnc.epilogue'
@@ -9,6 +12,7 @@ local epilogue = require 'cnnc.epilogue'
 local M = {}
 
 function M.params(node)
+  if node.shares then return 0 end
   local n = 0
   for _, w in ipairs(node.weights or {}) do n = n + w.tensor.n end
   return n
@@ -27,17 +31,31 @@ local function fused_text(node)
   return table.concat(t, '; ')
 end
 
+-- Is every node's one input the value before it (the first node's the model's input)?
+local function is_chain(g)
+  local ins = require('cnnc.ir').inputs(g)
+  if #ins ~= 1 then return false end
+  local prev = ins[1].name
+  for _, n in ipairs(g.nodes) do
+    if #n.inputs ~= 1 or n.inputs[1] ~= prev then return false end
+    prev = n.name
+  end
+  return true
+end
+
 function M.rows(g)
   local rows = {}
-  rows[1] = { '#', 'layer', 'type', 'output', 'params', 'details', 'epilogue / fused' }
+  local connected = not is_chain(g)
+  rows[1] = { '#', 'layer', 'type', 'output', 'params', 'details', 'epilogue / fused', connected and 'connected to' or nil }
   for _, v in ipairs(require('cnnc.ir').inputs(g)) do
-    rows[#rows + 1] = { '0', v.name, 'Input', util.shape_str(v.shape), '0', '', '' }
+    rows[#rows + 1] = { '0', v.name, 'Input', util.shape_str(v.shape), '0', '', '', connected and '' or nil }
   end
   for i, n in ipairs(g.nodes) do
+    local details = n.layer.describe and n.layer.describe(n) or (n.layer.alias and 'no code (view of its input)' or '')
+    if n.shares then details = details .. (details ~= '' and '; ' or '') .. 'weights of ' .. n.shares end
     rows[#rows + 1] = {
-      tostring(n.index or i), n.name, n.op, util.shape_str(n.shape), tostring(M.params(n)),
-      n.layer.describe and n.layer.describe(n) or (n.layer.alias and 'no code (view of its input)' or ''),
-      fused_text(n),
+      tostring(n.index or i), n.name, n.op, util.shape_str(n.shape), tostring(M.params(n)), details, fused_text(n),
+      connected and table.concat(n.inputs, ', ') or nil,
     }
   end
   return rows

@@ -32,11 +32,11 @@ local WITHHELD = {
   module = true, getfenv = true, setfenv = true, newproxy = true, xpcall = true, bit = true,
 }
 
--- What a model file sees of `require 'cnnc'`: the layer constructors, Sequential and the
+-- What a model file sees of `require 'cnnc'`: the layer constructors, Sequential, Input, Model and the
 -- kernel library, read-only; not the scripting API (loading, compiling, file formats).
 local function model_language(path)
   local nn = require 'cnnc'
-  local allowed = { Sequential = true, kernels = true, is_model = true, _VERSION = true }
+  local allowed = { Sequential = true, Input = true, Model = true, kernels = true, is_model = true, _VERSION = true }
   for _, kind in ipairs(require('cnnc.registry').names) do allowed[kind] = true end
   return setmetatable({}, {
     __index = function(_, k)

@@ -36,7 +36,7 @@ function M.text(r)
   out[#out + 1] = string.format('Workspace (arena): %s; every activation in its own buffer: %d bytes',
     report.arena_text(f), f.unplanned)
   out[#out + 1] = ''
-  if f == g then
+  if r.fuse_off then
     out[#out + 1] = 'Fusion: off (--no-fuse)'
   else
     out[#out + 1] = string.format('After fusion: %d layers run (of %d written)', #(p or f).nodes, #g.nodes)

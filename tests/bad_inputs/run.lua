@@ -58,7 +58,7 @@ local varint, fv, fb = FOREIGN.varint, FOREIGN.fv, FOREIGN.fb
 local function cat(...) return table.concat({...}) end
 local function vinfo(name, dims)
   local d = {}
-  for _, v in ipairs(dims) do d[#d + 1] = fb(1, fv(1, v)) end
+  for _, v in ipairs(dims) do d[#d + 1] = fb(1, type(v) == 'string' and fb(2, v) or fv(1, v)) end -- dim_value or dim_param
   return cat(fb(1, name), fb(2, fb(1, cat(fv(1, 1), fb(2, table.concat(d))))))
 end
 local function node(op, name, ins, outs, extra)
@@ -121,6 +121,11 @@ local function mcase(name, body, pat, shape) case{name = 'model: ' .. name, file
 
 -- the model language ----------------------------------------------------------
 mcase('unknown layer', "m:add(nn.Conv3DX{4, 3})", "m%.lua:3.*Conv3DX")
+mcase('Conv2DTranspose output_padding not below the strides', "m:add(nn.Conv2DTranspose{4, 3, strides = 2, output_padding = 2})",
+  "m%.lua:3.*output_padding 2x2 must be smaller than the strides")
+mcase('UpSampling2D unknown interpolation', "m:add(nn.UpSampling2D{2, interpolation = 'area'})", "m%.lua:3.*interpolation")
+mcase('LayerNormalization over the batch axis', "m:add(nn.LayerNormalization{axis = 0})", "m%.lua:3.*batch axis")
+mcase('an ONNX-only kind', "m:add(nn.Resize{axes = {}})", "m%.lua:3.*nn%.Resize")
 mcase('unknown argument', "m:add(nn.Conv2D{4, 3, stridez = 2})", "m%.lua:3.*stridez")
 mcase('filters is a string', "m:add(nn.Conv2D{'four', 3})", "m%.lua:3.*filters")
 mcase('kernel_size is a string', "m:add(nn.Conv2D{4, 'big'})", "m%.lua:3.*kernel")
@@ -247,6 +252,21 @@ ocase('initializer raw_data of the wrong size', onnx_model{inputs = {X}, outputs
 ocase('external weights', onnx_model{inputs = {X}, outputs = {vinfo('Y', {1, 2, 4, 4})},
   inits = {tensor('W', {2, 1, 1, 1}, nil, cat(fb(13, cat(fb(1, 'location'), fb(2, 'w.bin'))), fv(14, 1)))},
   nodes = {node('Conv', 'conv_1', {'X', 'W'}, {'Y'})}}, "external")
+-- Operators left on computed data that cnnc only folds, with what to do; sizes left
+-- symbolic; --input-shape mistakes.
+ocase('Range on computed data', onnx_model{inputs = {X}, outputs = {Y},
+  nodes = {node('ReduceMax', 'rmax', {'X'}, {'m'}), node('Range', 'range_1', {'m', 'm', 'm'}, {'Y'})}},
+  "Range: 1 node %('range_1'%).*only on constants.*dynamic axes")
+ocase('a symbolic spatial size', onnx_model{inputs = {vinfo('X', {1, 1, 'H', 4})}, outputs = {Y},
+  nodes = {node('Relu', 'relu_1', {'X'}, {'Y'})}}, "unknown size.*%-%-input%-shape")
+case{name = 'onnx: --input-shape of the wrong rank', files = {['m.onnx'] = GOOD_ONNX},
+  cmd = '{C} build m.onnx -o out --no-exe --input-shape 28,28', pat = "give 4 sizes, or 3 without the batch"}
+case{name = 'onnx: --input-shape of an unknown input', files = {['m.onnx'] = GOOD_ONNX},
+  cmd = '{C} build m.onnx -o out --no-exe --input-shape image=1,28,28', pat = "no input named 'image'"}
+case{name = 'onnx: --input-shape a Gemm cannot take', files = {['m.onnx'] = GOOD_ONNX},
+  cmd = '{C} build m.onnx -o out --no-exe --input-shape 1,32,32', pat = "Gemm.*%-%-input%-shape"}
+case{name = 'model: --input-shape of size 0', files = {['m.lua'] = model("m:add(nn.Conv2D{2, 3})")},
+  cmd = '{C} build m.lua -o out --no-exe --input-shape 8,0,3', pat = "positive integer sizes"}
 case{name = 'onnx: --bind unknown input', files = {['m.onnx'] = GOOD_ONNX, ['b.npy'] = npyf({2})}, cmd = '{C} build m.onnx -o out --no-exe --bind nosuch=b.npy', pat = "nosuch"}
 
 -- other frameworks' model files (cnnc.formats): what each is, what to do -------------
@@ -255,10 +275,10 @@ local function fcase(name, file, bytes, pat, cmd, named)
   case{name = 'format: ' .. name, files = {[file] = bytes}, cmd = (cmd or '{C} build %s -o out'):format(file),
     pat = (named or file):gsub('%p', '%%%0') .. ': ' .. pat}
 end
-local KERAS_PAT = 'not a lua or onnx model; keras files are not supported yet.*tf2onnx'
-fcase('Keras HDF5', 'm.h5', FOREIGN.keras_h5(), 'a keras model saved as hdf5.*' .. KERAS_PAT)
-fcase('Keras HDF5 named .onnx', 'm.onnx', FOREIGN.keras_h5(), 'a keras model saved as hdf5.*' .. KERAS_PAT)
-fcase('Keras 3 archive', 'm.keras', FOREIGN.keras(), 'a keras model archive.*' .. KERAS_PAT)
+-- (a damaged Keras file goes to the Keras importer, which says what is wrong with it)
+fcase('Keras HDF5', 'm.h5', FOREIGN.keras_h5(), 'the hdf5 library cannot open it: not an hdf5 file, or truncated or damaged')
+fcase('Keras HDF5 named .onnx', 'm.onnx', FOREIGN.keras_h5(), 'the hdf5 library cannot open it')
+fcase('Keras 3 archive', 'm.keras', FOREIGN.keras(), "member 'metadata%.json': crc%-32 mismatch %(damaged%)")
 fcase('HDF5 without a Keras model', 'data.h5', FOREIGN.hdf5(), 'an hdf5 file with no keras model')
 fcase('PyTorch torch.save zip', 'm.pt', FOREIGN.torch_zip(), "a pytorch file.*torch%.onnx%.export%(model, example_input, 'model%.onnx'%)")
 fcase('PyTorch legacy torch.save', 'm.pth', FOREIGN.TORCH_LEGACY, 'a pytorch file.*torch%.onnx%.export')
@@ -271,6 +291,42 @@ fcase('SavedModel directory', 'sm/saved_model.pb', FOREIGN.saved_model(),
 fcase('ONNX TensorProto', 'input_0.pb', FOREIGN.onnx_tensor(), 'an onnx tensor.*%-%-bind')
 fcase('NumPy array as the model', 'x.npy', FOREIGN.npy(), 'a numpy array', '{C} run %s x.npy -o out')
 fcase('binary file', 'model.bin', '\1\2\3\255\0\0\7', 'a binary file of no format cnnc knows', '{C} test %s -o out')
+
+-- Keras files ---------------------------------------------------------------------
+-- (the HDF5 ones are made by tests/keras/fixtures/make_fixtures.py; zips are built here)
+local KDATA = ROOT .. '/tests/keras/data/'
+local GOOD_H5 = readf(KDATA .. 'small/small_tf2.h5')
+local GOOD_KERAS = readf(KDATA .. 'small/small.keras')
+assert(GOOD_H5 and GOOD_KERAS, 'tests/keras/data is missing')
+local Z = dofile(ROOT .. '/tests/keras/spec/ziputil.lua')
+local function kcase(name, file, bytes, pat, cmd)
+  case{name = 'keras: ' .. name, files = {[file] = bytes}, cmd = cmd or ('{C} build ' .. file .. ' -o out --no-exe'), pat = pat}
+end
+kcase('truncated HDF5 (half)', 'm.h5', GOOD_H5:sub(1, math.floor(#GOOD_H5 / 2)), "m%.h5.*truncated or damaged")
+kcase('truncated HDF5 (1000 bytes)', 'm.h5', GOOD_H5:sub(1, 1000), "m%.h5.*truncated or damaged")
+kcase('HDF5 signature only', 'm.h5', GOOD_H5:sub(1, 8), "m%.h5")
+kcase('a missing weight', 'm.h5', readf(KDATA .. 'bad/missing_weight.h5'), "m%.h5: the weights do not match.*layer 'dense' %(Dense%): 1 weight saved")
+kcase('a weight of the wrong shape', 'm.h5', readf(KDATA .. 'bad/wrong_shape.h5'),
+  "m%.h5: layer 'dense' %(#5, Dense%):.*kernel:0 has shape %(5, 24%) but this layer needs %(24, 5%)")
+kcase('unknown layers, all at once', 'm.h5', readf(KDATA .. 'bad/unknown_layers.h5'),
+  "m%.h5: the model has 2 layers cnnc cannot import:.*'my_lambda' %(Lambda%).*'attention' %(MyAttention%)")
+kcase('a Lambda layer', 'm.h5', readf(KDATA .. 'bad/lambda.h5'), "m%.h5:.*layer 'my_lambda' %(Lambda%): a Lambda layer runs Python code")
+kcase('weights-only HDF5 as the model', 'm.h5', readf(KDATA .. 'small/small_weights.h5'), "m%.h5: holds Keras weights only")
+kcase('--weights for a .h5 model', 'm.h5', GOOD_H5, "m%.h5: %-%-weights does not apply", '{C} build m.h5 -o out --no-exe --weights m.h5')
+kcase('zip bomb in a .keras (config.json)', 'm.keras', Z.zip({ { name = 'config.json', data = Z.zeros_stream(40000), method = 8,
+  size = 100, plain = 'x' }, { name = 'model.weights.h5', data = 'x' } }), "m%.keras: member 'config%.json': the data inflates to more than 100 bytes")
+kcase('zip member declaring 4 GB', 'm.keras', Z.zip({ { name = 'config.json', data = Z.zeros_stream(10), method = 8, size = 4e9,
+  plain = 'x' }, { name = 'model.weights.h5', data = 'x' } }), "m%.keras: member 'config%.json' declares 4000000000 bytes")
+kcase('truncated .keras', 'm.keras', GOOD_KERAS:sub(1, #GOOD_KERAS - 200), "m%.keras.*truncated")
+kcase('.keras without its weights', 'm.keras', Z.zip({ { name = 'config.json', data = '{}' } }), "m%.keras: is a zip without model%.weights%.h5")
+kcase('.keras with damaged JSON', 'm.keras', Z.zip({ { name = 'config.json', data = '{"class_name": ' },
+  { name = 'model.weights.h5', data = 'x' } }), "m%.keras: config%.json is not valid JSON")
+case{name = 'keras: convert a bad file writes nothing', files = {['m.h5'] = readf(KDATA .. 'bad/wrong_shape.h5')},
+  cmd = '{C} convert m.h5 -o out/m.lua --weights-out out/w', pat = "m%.h5:.*kernel:0 has shape"}
+case{name = 'keras: convert of a Lua model', files = {['m.lua'] = model("m:add(nn.Flatten{})")},
+  cmd = '{C} convert m.lua -o out/m.lua', pat = "m%.lua is not a Keras model file"}
+case{name = 'keras: JSON configuration with a bad weights file', files = {['m.json'] = readf(KDATA .. 'small/small.json'),
+  ['w.h5'] = 'not hdf5'}, cmd = '{C} build m.json -o out --no-exe --weights w.h5', pat = "w%.h5.*not a Keras weights file"}
 
 -- the reference interpreter (cnnc run) -----------------------------------------------
 local KM = q(ROOT .. '/examples/keras_mnist.lua')

@@ -323,6 +323,180 @@ function make.Dropout(rng, shape)
   return { kind = 'Dropout', args = args, shape = shape, desc = 'Dropout(' .. rate .. ')' }
 end
 
+-- The Keras layers that are the identity at inference: Dropout and its variants.
+local IDENTITY_KINDS = { 'Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'AlphaDropout', 'GaussianDropout',
+  'GaussianNoise', 'ActivityRegularization' }
+
+local function identity_layer(kind)
+  return function(rng, shape)
+    if (kind == 'SpatialDropout1D' and #shape ~= 2) or (kind == 'SpatialDropout2D' and #shape ~= 3) then return nil end
+    local args = {}
+    local v
+    if kind == 'GaussianNoise' then v = rng:real(0.05, 1, 0.05); arg(args, 'stddev', v)
+    elseif kind == 'ActivityRegularization' then v = rng:real(0, 0.1, 0.01); arg(args, 'l1', v)
+    else v = rng:real(0.05, 0.6, 0.05); arg(args, 'rate', v) end
+    return { kind = kind, args = args, shape = shape, desc = string.format('%s(%g)', kind, v) }
+  end
+end
+for _, k in ipairs(IDENTITY_KINDS) do if k ~= 'Dropout' then make[k] = identity_layer(k) end end
+
+-- Keras's parametrised activation layers.
+function make.ReLU(rng, shape)
+  local args, parts = {}, {}
+  if rng:chance(0.5) then local v = rng:real(0.5, 6, 0.5); arg(args, 'max_value', v); parts[#parts + 1] = 'max ' .. v end
+  if rng:chance(0.4) then local v = rng:real(0.05, 0.5, 0.05); arg(args, 'negative_slope', v); parts[#parts + 1] = 'slope ' .. v end
+  if rng:chance(0.3) then local v = rng:real(0.1, 0.5, 0.1); arg(args, 'threshold', v); parts[#parts + 1] = 'threshold ' .. v end
+  return { kind = 'ReLU', args = args, shape = shape, desc = 'ReLU(' .. table.concat(parts, ', ') .. ')' }
+end
+
+function make.ELU(rng, shape)
+  local a = rng:real(0.1, 2, 0.1)
+  return { kind = 'ELU', args = { { 'alpha', a } }, shape = shape, desc = 'ELU(' .. a .. ')' }
+end
+
+function make.ThresholdedReLU(rng, shape)
+  local t = rng:real(0, 1, 0.1)
+  return { kind = 'ThresholdedReLU', args = { { 'theta', t } }, shape = shape, desc = 'ThresholdedReLU(' .. t .. ')' }
+end
+
+function make.Rescaling(rng, shape)
+  local sc, off = rng:real(-2, 2, 0.25), rng:chance(0.5) and rng:real(-1, 1, 0.25) or 0
+  local args = { { 'scale', sc } }
+  if off ~= 0 then arg(args, 'offset', off) end
+  return { kind = 'Rescaling', args = args, shape = shape, desc = string.format('Rescaling(%g, %g)', sc, off) }
+end
+
+function make.LayerNormalization(rng, shape)
+  local args = {}
+  local eps = rng:pick({ 0.001, 0.001, 0.01 })
+  if eps ~= 0.001 then arg(args, 'epsilon', eps) end
+  local center, scale = not rng:chance(0.2), not rng:chance(0.2)
+  if not center then arg(args, 'center', false) else arg(args, 'beta_initializer', uniform_init(0.5)) end
+  if not scale then arg(args, 'scale', false) else arg(args, 'gamma_initializer', { 'random_uniform', minval = 0.5, maxval = 1.5 }) end
+  return { kind = 'LayerNormalization', args = args, shape = shape,
+    desc = string.format('LayerNormalization(eps %g%s%s)', eps, center and '' or ', nocenter', scale and '' or ', noscale') }
+end
+
+-- Keras's Normalization with its statistics given per channel (the last axis).
+function make.Normalization(rng, shape)
+  local c = shape[#shape]
+  if c > 64 then return nil end
+  local mean, var = {}, {}
+  for i = 1, c do mean[i], var[i] = rng:real(-1, 1, 0.125), rng:real(0.25, 4, 0.25) end
+  local args = { { 'mean', mean }, { 'variance', var } }
+  local invert = rng:chance(0.2)
+  if invert then arg(args, 'invert', true) end
+  return { kind = 'Normalization', args = args, shape = shape, desc = 'Normalization(' .. c .. (invert and ', invert)' or ')') }
+end
+
+function make.RepeatVector(rng, shape)
+  if shape[1] > 40 then return nil end
+  local n = rng:int(2, 5)
+  return { kind = 'RepeatVector', args = { { nil, n } }, shape = { n, shape[1] }, desc = 'RepeatVector(' .. n .. ')' }
+end
+
+local function cropping(rank)
+  return function(rng, shape)
+    local sp, crops, out = spatial(shape), {}, {}
+    for i = 1, rank do
+      if sp[i] < 3 then return nil end
+      local a = rng:int(0, math.min(2, sp[i] - 2))
+      local b = rng:int(0, math.min(2, sp[i] - 1 - a))
+      crops[i], out[i] = { a, b }, sp[i] - a - b
+    end
+    local v = rank == 1 and crops[1] or crops
+    local kind = 'Cropping' .. rank .. 'D'
+    local desc = {}
+    for i, c in ipairs(crops) do desc[i] = c[1] .. ',' .. c[2] end
+    return { kind = kind, args = { { nil, v } }, shape = with_channels(out, shape[#shape]),
+      desc = kind .. '(' .. table.concat(desc, '; ') .. ')' }
+  end
+end
+make.Cropping1D, make.Cropping2D = cropping(1), cropping(2)
+
+local function upsampling(rank)
+  return function(rng, shape)
+    local sp, sizes, out = spatial(shape), {}, {}
+    for i = 1, rank do
+      sizes[i] = rng:int(1, 3)
+      out[i] = sp[i] * sizes[i]
+      if out[i] > 48 then return nil end
+    end
+    local kind = 'UpSampling' .. rank .. 'D'
+    local args = { { nil, rank == 1 and sizes[1] or size_arg(rng, sizes) } }
+    local interp = rank == 2 and rng:chance(0.5) and 'bilinear' or 'nearest'
+    if rank == 2 and (interp == 'bilinear' or rng:chance(0.3)) then arg(args, 'interpolation', interp) end
+    return { kind = kind, args = args, shape = with_channels(out, shape[#shape]),
+      desc = string.format('%s(%s, %s)', kind, x_join(sizes), interp) }
+  end
+end
+make.UpSampling1D, make.UpSampling2D = upsampling(1), upsampling(2)
+
+-- Transposed convolutions: Keras's output length without output_padding.
+local function conv_transpose(rank)
+  return function(rng, shape)
+    local sp, cin = spatial(shape), shape[#shape]
+    local mode = rng:pick({ 'valid', 'same' })
+    local ks, ss, out = {}, {}, {}
+    for i = 1, rank do
+      ks[i], ss[i] = rng:int(1, 4), rng:int(1, 2)
+      out[i] = mode == 'same' and sp[i] * ss[i] or sp[i] * ss[i] + math.max(ks[i] - ss[i], 0)
+      if out[i] > 48 then return nil end
+    end
+    local filters = math.min(channel_count(rng, 6), math.floor(MAX_WEIGHTS / (prod(ks) * cin)))
+    if filters < 1 then return nil end
+    local kind = rank == 1 and 'Conv1DTranspose' or 'Conv2DTranspose'
+    local args = {}
+    arg(args, nil, filters); arg(args, nil, size_arg(rng, ks))
+    if not all_one(ss) or rng:chance(0.2) then arg(args, 'strides', size_arg(rng, ss)) end
+    if mode ~= 'valid' or rng:chance(0.3) then arg(args, 'padding', mode) end
+    local act = maybe_activation(rng, args, 0.4)
+    local bias = rng:chance(0.75)
+    if not bias then arg(args, 'use_bias', false) end
+    arg(args, 'kernel_initializer', uniform_init(kernel_scale(prod(ks) * cin)))
+    if bias then arg(args, 'bias_initializer', uniform_init(0.5)) end
+    return { kind = kind, args = args, shape = with_channels(out, filters), desc = string.format('%s(%d, %s, s%s, %s%s%s)',
+      kind, filters, x_join(ks), x_join(ss), mode, bias and '' or ', nobias', act and (', ' .. act) or '') }
+  end
+end
+make.Conv1DTranspose, make.Conv2DTranspose = conv_transpose(1), conv_transpose(2)
+
+-- Depthwise and separable convolutions (stride or dilation, not both, as Keras requires).
+local function separable(rank, sep)
+  return function(rng, shape)
+    local sp, cin = spatial(shape), shape[#shape]
+    local style = rng:weighted({ plain = 4, strided = 3, dilated = 2 })
+    local mode = rng:pick({ 'valid', 'same' })
+    local ks, ss, ds, out = {}, {}, {}, {}
+    for i = 1, rank do ks[i], ss[i], ds[i], out[i] = axis(rng, sp[i], mode, style, 5) end
+    if prod(out) < 1 then return nil end
+    local dm = rng:int(1, 2)
+    if prod(ks) * cin * dm > MAX_WEIGHTS then return nil end
+    local kind = (sep and 'SeparableConv' or 'DepthwiseConv') .. rank .. 'D'
+    local args, filters = {}, cin * dm
+    if sep then
+      filters = math.min(channel_count(rng, 6), math.floor(MAX_WEIGHTS / (cin * dm)))
+      if filters < 1 then return nil end
+      arg(args, nil, filters)
+    end
+    arg(args, nil, size_arg(rng, ks))
+    if not all_one(ss) then arg(args, 'strides', size_arg(rng, ss)) end
+    if mode ~= 'valid' then arg(args, 'padding', mode) end
+    if not all_one(ds) then arg(args, 'dilation_rate', size_arg(rng, ds)) end
+    if dm > 1 then arg(args, 'depth_multiplier', dm) end
+    local act = maybe_activation(rng, args, 0.4)
+    local bias = rng:chance(0.75)
+    if not bias then arg(args, 'use_bias', false) end
+    arg(args, 'depthwise_initializer', uniform_init(kernel_scale(prod(ks))))
+    if sep then arg(args, 'pointwise_initializer', uniform_init(kernel_scale(cin * dm))) end
+    if bias then arg(args, 'bias_initializer', uniform_init(0.5)) end
+    return { kind = kind, args = args, shape = with_channels(out, filters), desc = string.format('%s(%s%s, s%s, d%s, %s, x%d%s)',
+      kind, sep and (filters .. ', ') or '', x_join(ks), x_join(ss), x_join(ds), mode, dm, act and (', ' .. act) or '') }
+  end
+end
+make.DepthwiseConv1D, make.DepthwiseConv2D = separable(1, false), separable(2, false)
+make.SeparableConv1D, make.SeparableConv2D = separable(1, true), separable(2, true)
+
 M.make = make
 
 ---------------------------------------------------------------------------------------
@@ -330,9 +504,11 @@ M.make = make
 
 -- Kinds possible at a tensor of rank r (spatial rank; 0 = flat) with their weights.
 local function candidates(rank)
-  local t = { Activation = 0.7, LeakyReLU = 0.5, BatchNormalization = 0.8, Dropout = 0.5 }
+  local t = { Activation = 0.7, LeakyReLU = 0.5, BatchNormalization = 0.8, Dropout = 0.5, ReLU = 0.3, ELU = 0.2,
+    ThresholdedReLU = 0.15, Rescaling = 0.2, LayerNormalization = 0.4, Normalization = 0.2, AlphaDropout = 0.12, GaussianDropout = 0.12,
+    GaussianNoise = 0.12, ActivityRegularization = 0.08 }
   if rank == 0 then
-    t.Dense, t.Flatten = 5, 0.15
+    t.Dense, t.Flatten, t.RepeatVector = 5, 0.15, 0.3
   else
     local d = rank .. 'D'
     t['Conv' .. d], t['LocallyConnected' .. d] = 5, 1.5
@@ -341,6 +517,8 @@ local function candidates(rank)
     t['GlobalMaxPooling' .. d], t['GlobalAveragePooling' .. d] = 0.7, 0.7
     t['ZeroPadding' .. d] = 2
     t.Flatten = 1
+    t['Conv' .. d .. 'Transpose'], t['DepthwiseConv' .. d], t['SeparableConv' .. d] = 1, 1, 1
+    t['Cropping' .. d], t['UpSampling' .. d], t['SpatialDropout' .. d] = 0.7, 0.7, 0.25
   end
   return t
 end
@@ -359,7 +537,9 @@ M.is_producer = is_producer
 local function add_from(rng, net, shape, weights)
   weights = (function(w)
     local c = {}
-    for k, v in pairs(w) do c[k] = v end
+    for k, v in pairs(w) do
+      if not net.allow or net.allow(k) then c[k] = v end
+    end
     return c
   end)(weights)
   while next(weights) do
@@ -374,9 +554,10 @@ local function add_from(rng, net, shape, weights)
   error('differential.gen: no layer kind fits shape ' .. x_join(shape))
 end
 
-function M.network(seed, index)
+-- allow(kind) (optional): the kinds the network may hold (e.g. those with a backward).
+function M.network(seed, index, allow)
   local rng = rng_mod.new(seed, index)
-  local net = { seed = seed, index = index, name = string.format('diff%d', index), layers = {} }
+  local net = { seed = seed, index = index, name = string.format('diff%d', index), layers = {}, allow = allow }
   local shape
   if rng:chance(0.5) then
     shape = { rng:int(5, 40), rng:int(1, 5) }

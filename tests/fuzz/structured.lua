@@ -90,7 +90,11 @@ local CONFORMANCE_CASES = { 'conv_with_strides_padding', 'conv_with_autopad_same
   'reshape_negative_extended_dims', 'reshape_allowzero_reordered', 'squeeze_negative_axes',
   'unsqueeze_unsorted_axes', 'transpose_all_permutations_3', 'concat_3d_axis_negative_2', 'batchnorm_epsilon',
   'batchnorm_example_training_mode', 'constant_pad', 'add_bcast', 'div_example', 'dropout_default_mask',
-  'hardswish', 'celu', 'selu_example', 'leakyrelu', 'globalmaxpool_precomputed' }
+  'hardswish', 'celu', 'selu_example', 'leakyrelu', 'globalmaxpool_precomputed', 'convtranspose_pads',
+  'resize_upsample_scales_linear', 'resize_tf_crop_and_resize', 'layer_normalization_4d_axis1',
+  'reduce_mean_keepdims_example', 'slice_neg_steps', 'gather_1', 'split_equal_parts_1d', 'depthtospace_crd_mode',
+  'where_example', 'expand_dim_changed', 'tile', 'instancenorm_example', 'shape_start_1', 'argmax_default_axis_example',
+  'upsample_nearest' }
 
 -- {name, bytes, binds = {graph input name -> tensor} or nil}
 local function sources()

@@ -30,6 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoder_layers  # noqa: E402  (Conv*Transpose, UpSampling*, LayerNormalization)
+
 torch.set_num_threads(1)
 warnings.filterwarnings('ignore', message="Using padding='same'")
 torch.use_deterministic_algorithms(True)
@@ -192,6 +195,7 @@ SIGNATURES = {
     'Dropout': (['rate'], {}),
     'BatchNormalization': ([], dict(epsilon=1e-3)),
 }
+SIGNATURES.update(decoder_layers.SIGNATURES)
 
 
 class L:
@@ -258,6 +262,8 @@ def build(layer, in_shape, rng):
     """Create the layer's weights (float32, Keras layout) for input shape in_shape (no batch)."""
     a, k = layer.a, layer.kind
     W = layer.weights
+    if k in decoder_layers.KINDS:
+        return decoder_layers.build(layer, in_shape, rng, uniform, kernel_scale)
     if k in ('Conv2D', 'Conv1D'):
         nd = 2 if k == 'Conv2D' else 1
         ks = tup(a['kernel_size'], nd)
@@ -313,6 +319,8 @@ def wap_weights(kh, kw, sigma):
 
 def forward_torch(layer, x):
     a, k, W = layer.a, layer.kind, layer.weights
+    if k in decoder_layers.KINDS:
+        return decoder_layers.forward_torch(layer, x, act_torch, wt)
     if k == 'Conv2D':
         ks, st, dl = tup(a['kernel_size'], 2), tup(a['strides'], 2), tup(a['dilation_rate'], 2)
         xt = to_nc(x)
@@ -472,6 +480,8 @@ def np_pads(n, k, s, d, padding):
 
 
 def forward_numpy(layer, x):
+    if layer.kind in decoder_layers.KINDS:
+        return decoder_layers.forward_numpy(layer, x, act_numpy, n64)
     a, k, W = layer.a, layer.kind, {n: n64(v) for n, v in layer.weights.items()}
     one_d = k in ('Conv1D', 'LocallyConnected1D', 'MaxPooling1D', 'AveragePooling1D', 'LPPooling1D')
     if one_d:
@@ -797,6 +807,45 @@ case('mixed_1d', (24, 2), [
     L('Flatten', name='flatten'),
     L('Dense', 3, activation='sigmoid', name='dense')])
 
+
+# ---- Transposed convolutions (tests/golden/decoder_layers.py) ----
+case('conv2d_transpose_s2_same', (5, 6, 3), [
+    L('Conv2DTranspose', 4, 3, strides=2, padding='same', activation='relu', name='up1'), *fd(4)])
+case('conv2d_transpose_k2s2_unet', (4, 5, 3), [
+    L('Conv2DTranspose', 4, (2, 2), strides=(2, 2), name='up1'),
+    L('BatchNormalization', name='bn')])
+case('conv2d_transpose_outpad_dil', (4, 5, 2), [
+    L('Conv2DTranspose', 3, (3, 2), strides=(2, 3), padding='same', output_padding=(1, 2), name='up1'),
+    L('Conv2DTranspose', 2, 3, dilation_rate=2, use_bias=False, activation='sigmoid', name='up2')])
+case('conv2d_transpose_k1s3_gaps', (3, 4, 2), [
+    L('Conv2DTranspose', 3, 1, strides=3, name='up1')])
+case('conv1d_transpose', (7, 3), [
+    L('Conv1DTranspose', 4, 3, strides=2, padding='same', activation='tanh', name='up1'),
+    L('Conv1DTranspose', 2, 4, strides=2, output_padding=1, name='up2')])
+
+# ---- Upsampling (tests/golden/decoder_layers.py) ----
+case('upsampling2d_nearest', (4, 5, 3), [
+    L('UpSampling2D', (2, 3), name='up'),
+    L('Conv2D', 4, 3, padding='same', activation='relu', name='conv1'), *fd(4)])
+case('upsampling2d_bilinear', (5, 4, 3), [
+    L('UpSampling2D', 2, interpolation='bilinear', name='up')])
+case('upsampling2d_bilinear_rect', (3, 4, 5), [
+    L('UpSampling2D', size=(3, 2), interpolation='bilinear', name='up'),
+    L('Conv2D', 2, 1, name='conv1')])
+case('upsampling1d', (6, 3), [
+    L('UpSampling1D', 3, name='up'),
+    L('Conv1D', 4, 3, activation='tanh', name='conv1')])
+
+# ---- Layer normalisation (tests/golden/decoder_layers.py) ----
+case('layernorm_channels', (4, 5, 6), [
+    L('Conv2D', 8, 3, padding='same', name='conv1'),
+    L('LayerNormalization', name='ln'),
+    L('Activation', 'relu', name='act'), *fd(4)])
+case('layernorm_axes', (3, 4, 5), [
+    L('LayerNormalization', axis=[1, 2, 3], epsilon=1e-2, center=False, name='ln')])
+case('layernorm_1d_noscale', (7, 4), [
+    L('LayerNormalization', axis=-1, scale=False, name='ln'),
+    L('Conv1D', 3, 3, activation='tanh', name='conv1')])
 
 # --------------------------------------------------------------------------------------
 # Independent spot checks (cheap)

@@ -1,6 +1,8 @@
 -- Every registered layer kind (cnnc.registry) is tested two ways: against an independent
 -- implementation (a golden file made by PyTorch: a model in tests/golden/models or an
--- ONNX model in tests/golden/onnx) and in random networks against the reference
+-- ONNX model in tests/golden/onnx; the ONNX model zoo of tests/onnx/zoo, checked against
+-- PyTorch and ONNX Runtime; the Keras files of tests/keras/data, checked against
+-- TensorFlow.js or PyTorch) and in random networks against the reference
 -- interpreter (a kind the differential generator, tests/differential/gen.lua, can make).
 -- A kind that only an importer produces, and that no Lua model or random network can
 -- hold, is listed below with the suite that tests it instead. So a new kind cannot arrive
@@ -18,16 +20,18 @@ local GOLDEN_ELSEWHERE = {
   MaxPooling3D = 'onnx conformance: test_maxpool_3d_*',
   Conv3D = 'onnx conformance: test_conv_3d*',
   Constant = 'onnx conformance: test_constant*, and constant outputs in tests/onnx/spec',
-  Divide = 'onnx conformance: test_div*',
-  Subtract = 'onnx conformance: test_sub*',
   IntegerWrap = 'onnx conformance: test_add_uint8, test_mul_uint8, test_div_uint8, test_sub_uint8',
   LogSoftmax = 'onnx conformance: test_logsoftmax_*',
-  Softmax = 'onnx conformance: test_softmax_*',
-  MatMul = 'onnx conformance: test_matmul_*',
   MaxPoolingIndices = 'onnx conformance: test_maxpool_with_argmax_*',
   Moments = 'onnx conformance: test_batchnorm_*_training_mode',
-  PReLU = 'onnx conformance: test_prelu_*',
-  Pad = 'onnx conformance: test_*pad*',
+  And = 'onnx conformance: test_and*', Or = 'onnx conformance: test_or*', Xor = 'onnx conformance: test_xor*',
+  Equal = 'onnx conformance: test_equal*', Greater = 'onnx conformance: test_greater*',
+  GreaterOrEqual = 'onnx conformance: test_greater_equal*', Less = 'onnx conformance: test_less*',
+  LessOrEqual = 'onnx conformance: test_less_equal*', Max = 'onnx conformance: test_max_*',
+  Min = 'onnx conformance: test_min_*', Mod = 'onnx conformance: test_mod_*', Pow = 'onnx conformance: test_pow*',
+  Where = 'onnx conformance: test_where_*', ArgReduce = 'onnx conformance: test_argmax_*, test_argmin_*',
+  AlphaDropout = 'the identity at inference, as in Keras (nothing to compare with another implementation); '
+    .. 'random networks of tests/differential check its C',
 }
 
 -- Kinds the Sequential generator cannot place (they take several inputs, or only an
@@ -46,11 +50,25 @@ local RANDOM_ELSEWHERE = {
   Pad = 'ONNX Pad: onnx conformance', Softmax = 'ONNX Softmax on any axis: onnx conformance',
   LogSoftmax = 'onnx conformance', Conv3D = 'onnx conformance', MaxPooling3D = 'onnx conformance',
   AveragePooling3D = 'onnx conformance',
+  Average = 'several inputs: Keras fixtures (tests/keras/data/zoo*) against TensorFlow.js',
+  Maximum = 'several inputs: Keras fixtures (tests/keras/data/zoo*) against TensorFlow.js',
+  Minimum = 'several inputs: Keras fixtures (tests/keras/data/zoo*) against TensorFlow.js',
+  Resize = 'ONNX Resize/Upsample: random graphs of tests/onnx/ort_diff.lua (against ONNX Runtime), the ONNX zoo '
+    .. 'and conformance',
+  Reduce = 'ONNX Reduce*: random graphs of tests/onnx/ort_diff.lua, the ONNX zoo and conformance',
+  Select = 'ONNX Slice/Gather/Split: random graphs of tests/onnx/ort_diff.lua, the ONNX zoo and conformance',
+  Max = 'ONNX Max with constants: random graphs of tests/onnx/ort_diff.lua and conformance',
+  Min = 'ONNX Min with constants: random graphs of tests/onnx/ort_diff.lua and conformance',
+  ArgReduce = 'onnx conformance', Where = 'three-input node: onnx conformance', Pow = 'onnx conformance',
+  Mod = 'onnx conformance', And = 'onnx conformance', Or = 'onnx conformance', Xor = 'onnx conformance',
+  Equal = 'onnx conformance', Greater = 'onnx conformance', GreaterOrEqual = 'onnx conformance',
+  Less = 'onnx conformance', LessOrEqual = 'onnx conformance',
 }
 
 local function golden_kinds()
   local kinds = {}
-  local p = io.popen('ls tests/golden/models/*.lua tests/golden/onnx/*/model.onnx 2>/dev/null')
+  local p = io.popen('ls tests/golden/models/*.lua tests/golden/onnx/*/model.onnx tests/onnx/zoo/*/model.onnx '
+    .. 'tests/keras/data/*/*.keras tests/keras/data/zoo*/*.h5 2>/dev/null')
   for f in p:lines() do
     local m = assert(driver.load(f))
     local r = assert(driver.compile(m, { stop = 'shape' }))

@@ -238,7 +238,7 @@ describe('argument errors', function()
     { 'causal on a 2-D conv', function() return nn.Conv2D{ 2, 3, padding = 'causal' } end, 'padding', 'one of same, valid' },
     { 'same on a locally connected layer', function() return nn.LocallyConnected2D{ 2, 3, padding = 'same' } end,
       'padding', 'one of valid' },
-    { 'unknown activation', function() return nn.Conv2D{ 2, 3, activation = 'relu6' } end, 'activation',
+    { 'unknown activation', function() return nn.Conv2D{ 2, 3, activation = 'relu7' } end, 'activation',
       'activation name' },
     { 'non-string activation', function() return nn.Dense{ 2, activation = 1 } end, 'activation', 'activation name' },
     { 'unknown Activation layer function', function() return nn.Activation{ 'gelu' } end, 'activation',
@@ -273,7 +273,8 @@ describe('argument errors', function()
     local _, text = err_of(function() return nn.Conv2D{ 2, 3, stride = 2 } end)
     assert.matches("Conv2D has no argument 'stride'", text, 1, true)
     assert.matches('valid: filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation, '
-      .. 'use_bias, kernel_initializer, bias_initializer, kernel, bias, name, input_shape, trainable', text, 1, true)
+      .. 'use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, kernel_constraint, '
+      .. 'bias_constraint, kernel, bias, name, input_shape, trainable, activity_regularizer', text, 1, true)
     _, text = err_of(function() return nn.Dense{ 2, units_ = 3 } end)
     assert.matches("Dense has no argument 'units_'", text, 1, true)
     assert.matches('valid: units, activation', text, 1, true)

@@ -5,7 +5,9 @@
 -- max |got - expected| <= 1e-4 * (1 + max |expected|). The reference interpreter is
 -- checked too on the models small enough for it (fewer than 60 M multiply-adds); those are
 -- also built for each target of another architecture this machine can emulate (neon,
--- cross-compiled by cnnc build and run under qemu-aarch64). A model with several inputs
+-- cross-compiled by cnnc build and run under qemu-aarch64). ONNX Runtime (tests/lib/ort.lua)
+-- runs every model too, and the generic build must match it alike (skipped with a message
+-- when it is not installed). A model with several inputs
 -- and outputs (input_<k>.npy, expected_<k>.npy) runs with one input file per input and -o
 -- once per output, each output compared on its own.
 -- Ends with `onnx-models: N passed, M failed`.
@@ -120,6 +122,28 @@ for _, b in ipairs(builds) do
       local got = (rc == 0 or rc == true) and npy.read(string.format('%s/out_%d.npy', b.dir, k - 1))
       local label = b.label .. (f.multi and string.format(' output %d', k - 1) or '')
       if not got then check(label, false, util.read_file(b.dir .. '/run.log'))
+      else compare(label, got, want) end
+    end
+  end
+end
+
+-- ONNX Runtime, the second oracle: it runs each model on the same input, and the
+-- generic build's outputs must match it as they match PyTorch's.
+local ort = dofile('tests/lib/ort.lua')
+local ort_ok, ort_why = ort.available()
+if not ort_ok then print('onnx-models: skipping ONNX Runtime checks: ' .. ort_why) end
+for _, b in ipairs(builds) do
+  if ort_ok and b.label == b.model .. ' generic' and io.open(b.dir .. '/.built', 'r') then
+    local f = files(b.model)
+    local outs = {}
+    for k = 1, #f.expected do outs[k] = string.format('%s/ort_%d.npy', b.dir, k - 1) end
+    local ok, err = ort.run(root .. '/' .. b.model .. '/model.onnx', f.inputs, outs)
+    for k = 1, #f.expected do
+      local label = b.model .. ' generic vs ONNX Runtime' .. (f.multi and string.format(' output %d', k - 1) or '')
+      local want = ok and npy.read(outs[k])
+      local got = npy.read(string.format('%s/out_%d.npy', b.dir, k - 1))
+      if not want then check(label, false, err or 'no output')
+      elseif not got then check(label, false, 'the cnnc build did not run')
       else compare(label, got, want) end
     end
   end

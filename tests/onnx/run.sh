@@ -4,6 +4,9 @@
 #   spec/            busted specs of the protobuf decoder and the importer
 #   models.lua       real networks exported from PyTorch (tests/golden/onnx) on every target
 #   fashion_mnist.lua  the trained Fashion-MNIST net, Lua and ONNX builds, all 10,000 test images
+#   zoo.lua          the model zoo (tests/onnx/zoo): torchvision's families, segmentation nets,
+#                    U-Nets, ESPCN, ConvNeXt, R4, export patterns; against PyTorch and ONNX Runtime
+#   ort_diff.lua     40 generated graphs of random operators, the importer against ONNX Runtime
 # Prints each part's output and ends with "onnx: N passed, M failed".
 cd "$(dirname "$0")/../.." || exit 1
 logs=build/test-logs/onnx
@@ -27,5 +30,7 @@ part() {
 part spec luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/onnx/spec
 part models luajit tests/onnx/models.lua
 part fashion luajit tests/onnx/fashion_mnist.lua
+part zoo luajit tests/onnx/zoo.lua
+part ort_diff luajit tests/onnx/ort_diff.lua
 echo "onnx: $total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

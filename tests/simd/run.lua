@@ -1,7 +1,8 @@
 -- SIMD kernels on shapes the golden and random suites do not reach: many input channels
 -- split into several chunks (with a remainder), output channels that are not whole vectors,
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
--- activations that need the scalar pass; Winograd layers (tests/simd/winograd.lua, built
+-- activations that need the scalar pass; transposed convolutions (transpose.lua,
+-- transpose1d.lua); Winograd layers (tests/simd/winograd.lua, built
 -- with winograd 'on', and with 'auto'; 1-D ones in winograd1d.lua); Conv1D's direct kernel
 -- (wide1d.lua); grouped convolutions (grouped.lua, and a 1-D one in wide1d.lua); pools
 -- computed in the convolution's registers (tests/simd/pooled.lua with each Winograd mode,
@@ -35,8 +36,9 @@ local cross = testlib.cross_targets('simd')
 -- case and Winograd mode: a build that fuses fewer has lost the optimisation.
 local POOLS_FUSED = { pooled = { on = 1, off = 3 }, pooled1d = { auto = 3 }, winograd1d = { on = 2 }, grouped = { auto = 1 } }
 
-for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'winograd', 'on' }, { 'winograd', 'auto' },
-    { 'pooled' }, { 'pooled', 'on' }, { 'pooled', 'off' }, { 'pooled1d' }, { 'winograd1d', 'on' }, { 'grouped' } }) do
+for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1d' }, { 'winograd', 'on' },
+    { 'winograd', 'auto' }, { 'pooled' }, { 'pooled', 'on' }, { 'pooled', 'off' }, { 'pooled1d' }, { 'winograd1d', 'on' },
+    { 'grouped' } }) do
   local case, wmode = cv[1], cv[2]
   local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
   local typed = assert(driver.compile(model, { stop = 'shape' })).typed

@@ -9,23 +9,35 @@ local nn = require 'cnnc'
 
 local function models()
   local a = nn.Sequential{ name = 'every2d', input_shape = { 24, 24, 16 }, seed = 1, layers = {
-    nn.Activation{ 'tanh' }, nn.BatchNormalization{},
+    nn.Activation{ 'tanh' }, nn.BatchNormalization{}, nn.LayerNormalization{},
     nn.Conv2D{ 32, 3, strides = 2, padding = 'same', activation = 'sigmoid' },
-    nn.Conv2D{ 32, 3, dilation_rate = 2, padding = 'same' }, nn.LeakyReLU{ 0.1 },
+    nn.Conv2D{ 32, 3, dilation_rate = 2, padding = 'same' }, nn.LeakyReLU{ 0.1 }, nn.Conv2DTranspose{ 32, 2 },
     nn.Conv2D{ 32, 3, padding = 'same', groups = 2 },
     nn.LocallyConnected2D{ 32, 3 },
     nn.MaxPooling2D{ 2, strides = 1 }, nn.AveragePooling2D{ 2, strides = 1 },
     nn.LPPooling2D{ 2, strides = 1 }, nn.WeightedAveragePooling2D{ 2, strides = 1 },
+    nn.UpSampling2D{ 2, interpolation = 'bilinear' }, nn.UpSampling2D{ { 1, 2 } },
     nn.ZeroPadding2D{ 1 }, nn.GlobalMaxPooling2D{ keepdims = true }, nn.GlobalAveragePooling2D{},
     nn.Dense{ 32, activation = 'elu' }, nn.Dropout{ 0.5 }, nn.Softmax{},
   } }
   local b = nn.Sequential{ name = 'every1d', input_shape = { 40, 16 }, seed = 1, layers = {
-    nn.Conv1D{ 32, 5, padding = 'causal', activation = 'swish' },
+    nn.Conv1D{ 32, 5, padding = 'causal', activation = 'swish' }, nn.Conv1DTranspose{ 32, 3, strides = 2, padding = 'same' },
     nn.Conv1D{ 32, 3, strides = 2, dilation_rate = 1 }, nn.Conv1D{ 32, 3, padding = 'same', groups = 2 },
-    nn.LocallyConnected1D{ 32, 3 }, nn.MaxPooling1D{ 2 }, nn.AveragePooling1D{ 2 }, nn.LPPooling1D{ 2, strides = 1 },
+    nn.LocallyConnected1D{ 32, 3 }, nn.MaxPooling1D{ 2 }, nn.UpSampling1D{ 2 }, nn.AveragePooling1D{ 2 }, nn.LPPooling1D{ 2, strides = 1 },
     nn.ZeroPadding1D{ 1 }, nn.GlobalMaxPooling1D{ keepdims = true }, nn.Flatten{}, nn.Dense{ 16, activation = 'softmax' },
   } }
-  return { a, b }
+  -- the Keras layers of the Functional API and the importer
+  -- (a depthwise convolution of depth_multiplier above 1 runs the generic grouped loop)
+  local x = nn.Input{ shape = { 12, 12, 16 } }
+  local c = nn.DepthwiseConv2D{ 3, padding = 'same' }(nn.Rescaling{ 0.5, offset = 0.1 }(x))
+  local d = nn.SeparableConv2D{ 16, 3, padding = 'same', activation = 'relu6' }(c)
+  local r = nn.Maximum{}{ nn.ReLU{ 0.9, negative_slope = 0.1, threshold = 0.2 }(d), c }
+  local e = nn.Average{}{ nn.Minimum{}{ r, x }, nn.Subtract{}{ d, x }, r }
+  local n = nn.Normalization{ mean = 0.5, variance = 2, axis = {} }(nn.Cropping2D{ 1 }(e))
+  local f = nn.ThresholdedReLU{ 0.1 }(nn.ELU{ 0.5 }(nn.Dense{ 16, last_axis = true }(n)))
+  local v = nn.RepeatVector{ 4 }(nn.GlobalAveragePooling2D{}(f))
+  local k = nn.Model{ inputs = x, outputs = v, name = 'keras_layers' }
+  return { a, b, k }
 end
 
 -- line -> true for every line gcc says it vectorised

@@ -9,6 +9,7 @@
 -- file from these records afterwards; nothing searches the generated text.
 
 local epilogue = require 'cnnc.epilogue'
+local ir = require 'cnnc.ir'
 local util = require 'cnnc.util'
 
 local M = {}
@@ -19,7 +20,8 @@ Context.__index = Context
 -- g: the planned graph; t: its target.
 function M.new(g, t)
   return setmetatable({ g = g, target = t, simd = t.width > 1, threads = g.threads or 1,
-    used_weights = {}, helpers = {}, affine = {}, constants = {}, pre = {}, post_fns = {}, par = {} }, Context)
+    used_weights = {}, weight_names = {}, helpers = {}, affine = {}, constants = {}, pre = {}, post_fns = {},
+    par = {} }, Context)
 end
 
 function Context:fn(node) return node.fn_name or (util.c_ident(node.name) .. '_forward') end
@@ -27,9 +29,15 @@ function Context:fn(node) return node.fn_name or (util.c_ident(node.name) .. '_f
 -- The C name of one of node's backward functions (what: 'input', 'weights', 'epilogue').
 function Context:backward_fn(node, what) return util.c_ident(node.name) .. '_backward_' .. what end
 
--- The C name of one of node's weight arrays (emitted only if some layer asks for it).
+-- The C name of one of node's weight arrays (emitted only if some layer asks for it). A
+-- shared layer's later calls hold the first call's very tensors: one C array serves all.
 function Context:weight(node, wname)
   local name = util.c_ident(node.name) .. '_' .. wname
+  local t = ir.weight(node, wname)
+  if t then
+    name = self.weight_names[t] or name
+    self.weight_names[t] = name
+  end
   self.used_weights[name] = true
   return name
 end

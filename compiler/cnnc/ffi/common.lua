@@ -82,7 +82,8 @@ function M.check_opts(opts, valid, what)
   if type(opts) ~= 'table' then M.fail('%s: options must be a table, got %s', what, type(opts)) end
   for k in pairs(opts) do
     if not valid[k] then
-      M.fail("%s: unknown option '%s' (valid: %s)", what, tostring(k), table.concat(util.sorted_keys(valid), ', '))
+      M.fail("%s: unknown option '%s' (valid: %s)", what, tostring(k),
+        next(valid) and table.concat(util.sorted_keys(valid), ', ') or 'none here')
     end
   end
   return opts

@@ -106,8 +106,11 @@ end
 
 -- Decodes the raw DEFLATE stream at src[pos..srclen-1]. Returns out (uint8_t buffer),
 -- outlen and the position after the stream's last byte. hint: expected output size.
-local function inflate_raw(src, srclen, pos, hint)
+-- limit: the most bytes the output may have (a zip entry's declared size), beyond which
+-- decoding stops with an error instead of filling memory (a "zip bomb").
+local function inflate_raw(src, srclen, pos, hint, limit)
   local cap = math.max(hint or 0, srclen * 4, 1024)
+  if limit then cap = math.min(cap, math.max(limit, 1)) end
   local out = ffi.new('uint8_t[?]', cap)
   local op = 0
   local bitbuf, bitcnt = 0, 0
@@ -116,7 +119,9 @@ local function inflate_raw(src, srclen, pos, hint)
   local lengths = ffi.new('int32_t[320]')
 
   local function grow(need)
+    if limit and need > limit then bad('the data inflates to more than %d bytes', limit) end
     while cap < need do cap = cap * 2 end
+    if limit then cap = math.min(cap, limit) end
     local n = ffi.new('uint8_t[?]', cap)
     ffi.copy(n, out, op)
     out = n
@@ -305,10 +310,11 @@ local function u32be(p, i) return p[i] * 16777216 + p[i + 1] * 65536 + p[i + 2] 
 
 function M.is_gzip(s) return #s >= 2 and s:byte(1) == 0x1f and s:byte(2) == 0x8b end
 
--- Raw DEFLATE data (a Lua string) -> buffer, length or nil, message.
-function M.inflate(s)
+-- Raw DEFLATE data (a Lua string) -> buffer, length or nil, message. limit (optional):
+-- the most output bytes allowed (more is an error, found before they are allocated).
+function M.inflate(s, limit)
   return protected(function()
-    local out, n = inflate_raw(ffi.cast('const uint8_t *', s), #s, 0)
+    local out, n = inflate_raw(ffi.cast('const uint8_t *', s), #s, 0, limit, limit)
     return out, n
   end)
 end

@@ -1,8 +1,12 @@
--- cnnc.layers.activation: the Activation and LeakyReLU layers.
+-- cnnc.layers.activation: the Activation, LeakyReLU, ReLU, ELU and ThresholdedReLU layers.
 --
 -- Their work is one epilogue step on every value, so the fuse pass usually moves it into
 -- the producer; standing alone they run the shared elementwise loop (in place when the
--- plan allows).
+-- plan allows). Keras's ReLU(max_value, negative_slope, threshold) is
+-- x > threshold ? min(x, max_value) : negative_slope * (x - threshold) (NaN stays NaN); its
+-- common forms are the steps with vector code: relu, clip to [0, max_value] (ReLU(6)),
+-- leaky_relu. ThresholdedReLU(theta) is x > theta ? x : 0; ELU(alpha) is
+-- x > 0 ? x : alpha * (exp(x) - 1). Keras 3 names LeakyReLU's alpha negative_slope.
 
 local epilogue = require 'cnnc.epilogue'
 local template = require 'cnnc.template'
@@ -13,25 +17,56 @@ local M = {}
 
 M.kinds = {
   Activation = { rank = 0, args = { { 'activation', 'activation', required = true } } },
-  LeakyReLU = { rank = 0, args = { { 'alpha', 'number', default = 0.3 } } },
+  LeakyReLU = { rank = 0, args = { { 'alpha', 'number', default = 0.3 }, { 'negative_slope', 'number' } } },
+  ReLU = { rank = 0, args = { { 'max_value', 'number' }, { 'negative_slope', 'number', default = 0 },
+    { 'threshold', 'number', default = 0 } } },
+  ELU = { rank = 0, args = { { 'alpha', 'number', default = 1 } } },
+  ThresholdedReLU = { rank = 0, args = { { 'theta', 'number', default = 1 } } },
 }
 M.identity = true
 M.epilogue = true
 M.inplace = true
 
-function M.shape(node, in_shape)
-  if node.op == 'LeakyReLU' then
-    node.epilogue = { epilogue.act('leaky_relu', { alpha = node.p.alpha }) }
-  else
-    -- The shape pass turns `activation` into the epilogue's first step.
-    node.epilogue = {}
+local function nonneg(node, name, v)
+  if v and v < 0 then util.fail(node, '%s of a %s layer must be >= 0, got %g', name, node.op, v) end
+end
+
+-- The step of a ReLU(max_value, negative_slope, threshold).
+local function relu_step(m, a, t)
+  if t == 0 and a == 0 then return m and epilogue.act('clip', { min = 0, max = m }) or epilogue.act('relu') end
+  if t == 0 and not m then return epilogue.act('leaky_relu', { alpha = a }) end
+  return epilogue.act('keras_relu', { max = m, negative_slope = a, threshold = t })
+end
+
+-- The layer's one step (nil: Activation, whose `activation` the shape pass makes the step).
+local function step(node)
+  local p, op = node.p, node.op
+  if op == 'LeakyReLU' then
+    if p.negative_slope and p.alpha ~= 0.3 and p.alpha ~= p.negative_slope then
+      util.fail(node, 'LeakyReLU takes alpha (Keras 2) or negative_slope (Keras 3), not both')
+    end
+    return epilogue.act('leaky_relu', { alpha = p.negative_slope or p.alpha })
+  elseif op == 'ReLU' then
+    nonneg(node, 'max_value', p.max_value)
+    nonneg(node, 'negative_slope', p.negative_slope)
+    nonneg(node, 'threshold', p.threshold)
+    return relu_step(p.max_value, p.negative_slope, p.threshold)
+  elseif op == 'ThresholdedReLU' then
+    nonneg(node, 'theta', p.theta)
+    return relu_step(nil, 0, p.theta)
+  elseif op == 'ELU' then
+    return p.alpha == 1 and epilogue.act('elu') or epilogue.act('onnx_elu', { alpha = p.alpha })
   end
+end
+
+function M.shape(node, in_shape)
+  node.epilogue = { step(node) }
   return util.copy(in_shape)
 end
 
 function M.describe(node)
-  if node.op == 'LeakyReLU' then return string.format('alpha %g', node.p.alpha) end
-  return node.p.activation
+  if node.op == 'Activation' then return node.p.activation end
+  return epilogue.describe({ step(node) })
 end
 
 -- Identity before the epilogue.

@@ -19,6 +19,8 @@ M.kinds = { BatchNormalization = { rank = 0, args = {
   { 'gamma_initializer', 'initializer', default = 'ones' },
   { 'moving_mean_initializer', 'initializer', default = 'zeros' },
   { 'moving_variance_initializer', 'initializer', default = 'ones' },
+  { 'beta_regularizer', 'ignored' }, { 'gamma_regularizer', 'ignored' },
+  { 'beta_constraint', 'ignored' }, { 'gamma_constraint', 'ignored' },
   { 'gamma', 'values' }, { 'beta', 'values' }, { 'moving_mean', 'values' }, { 'moving_variance', 'values' },
 } } }
 M.identity = true

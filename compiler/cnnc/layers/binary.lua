@@ -1,14 +1,20 @@
--- cnnc.layers.binary: elementwise Add, Subtract, Multiply, Divide and PReLU of two
--- operands with NumPy broadcasting.
+-- cnnc.layers.binary: elementwise Add, Subtract, Multiply, Divide, Maximum, Minimum,
+-- Average and PReLU with NumPy broadcasting: Keras's merge layers and ONNX's arithmetic;
+-- and for the ONNX importer Pow, Min, Max, Mod, the comparisons and the logical operators.
 --
--- The second operand is either a second input (a residual addition, a squeeze-and-excite
--- product) or a constant weight: `operand` (shape `operand_shape`) for the arithmetic
--- kinds, `alpha` for PReLU (Keras's PReLU weight; its shape defaults to the input's).
--- With `operand_first` the constant is the left operand (c - x, c / x). PReLU is
--- x < 0 ? alpha * x : x. The output shape is the broadcast of both; the C loop nest runs
+-- The operands are the layer's inputs (a residual addition, a squeeze-and-excite product;
+-- Keras's merge layers take two or more, Subtract exactly two), or one input and a
+-- constant weight: `operand` (shape `operand_shape`) for the arithmetic kinds, `alpha` for
+-- PReLU (Keras's PReLU weight: the input's shape with 1 along `shared_axes`, or
+-- `alpha_shape`). With `operand_first` the constant is the left operand (c - x, c / x).
+-- Several operands combine left to right, as Keras does: ((a + b) + c); Average is that sum
+-- divided by the count; Maximum and Minimum propagate NaN (cnnc.ieee). PReLU is
+-- x < 0 ? alpha * x : x. The output shape is the broadcast of all; the C loop nest runs
 -- over the output, each operand read with stride 0 along the axes it is stretched on, the
 -- last axis innermost so that fused epilogue steps see their channel.
 
+local args = require 'cnnc.args'
+local ieee = require 'cnnc.ieee'
 local nd = require 'cnnc.layers.nd'
 local template = require 'cnnc.template'
 local tensor = require 'cnnc.tensor'
@@ -16,52 +22,130 @@ local util = require 'cnnc.util'
 
 local M = {}
 
-local function args(weight)
+local function arith()
   return { rank = 0, args = {
-    { weight .. '_shape', 'shape' },
+    { 'operand_shape', 'shape' },
     { 'operand_first', 'bool', default = false },
-    { weight .. '_initializer', 'initializer', default = 'zeros' },
-    { weight, 'values' },
+    { 'operand_initializer', 'initializer', default = 'zeros' },
+    { 'operand', 'values' },
   } }
 end
 
+local function merge() return { rank = 0, args = {} } end
+
 M.kinds = {
-  Add = args('operand'), Subtract = args('operand'), Multiply = args('operand'), Divide = args('operand'),
-  PReLU = args('alpha'),
+  Add = arith(), Subtract = arith(), Multiply = arith(), Divide = arith(),
+  Maximum = merge(), Minimum = merge(), Average = merge(),
+  PReLU = { rank = 0, args = {
+    { 'alpha_initializer', 'initializer', default = 'zeros' },
+    { 'alpha_regularizer', 'ignored' }, { 'alpha_constraint', 'ignored' },
+    { 'shared_axes', 'axes' },
+    { 'alpha_shape', 'shape' },
+    { 'alpha', 'values' },
+  } },
 }
+-- ONNX's other elementwise binary operators (importer only: no Keras layer means them).
+for _, k in ipairs({ 'Pow', 'Min', 'Max', 'Mod', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual',
+  'And', 'Or', 'Xor' }) do
+  M.kinds[k] = arith()
+  M.kinds[k].internal = true
+end
 M.epilogue = true
 
--- grad(a, b): the partial derivatives of the result by the left and the right operand.
+local function bool(f) return function(a, b) return f(a, b) and 1 or 0 end end
+
+-- ref(a, b) in double; c: the C expression over the operands $1 and $2 (each may appear
+-- more than once: they are array reads or a variable). Maximum/Minimum (and ONNX's
+-- Max/Min) keep NaN (cnnc.ieee); Mod is C's fmod (ONNX's Mod with fmod = 1, the only form
+-- for floats); comparisons and logic give 1 or 0, a nonzero operand being true. Average
+-- sums here and divides at the end. grad(a, b): the partial derivatives of the result by
+-- the left and the right operand (the kinds with a backward).
+local MAX = { ref = ieee.max, c = '(($1 > $2 || $1 != $1) ? $1 : $2)' }
+local MIN = { ref = ieee.min, c = '(($1 < $2 || $1 != $1) ? $1 : $2)' }
 local OPS = {
-  Add = { ref = function(a, b) return a + b end, c = '%s + %s', grad = function() return 1, 1 end },
-  Subtract = { ref = function(a, b) return a - b end, c = '%s - %s', grad = function() return 1, -1 end },
-  Multiply = { ref = function(a, b) return a * b end, c = '%s * %s', grad = function(a, b) return b, a end },
-  Divide = { ref = function(a, b) return a / b end, c = '%s / %s', grad = function(a, b) return 1 / b, -a / (b * b) end },
+  Add = { ref = function(a, b) return a + b end, c = '$1 + $2', grad = function() return 1, 1 end },
+  Subtract = { ref = function(a, b) return a - b end, c = '$1 - $2', grad = function() return 1, -1 end },
+  Multiply = { ref = function(a, b) return a * b end, c = '$1 * $2', grad = function(a, b) return b, a end },
+  Divide = { ref = function(a, b) return a / b end, c = '$1 / $2', grad = function(a, b) return 1 / b, -a / (b * b) end },
+  Average = { ref = function(a, b) return a + b end, c = '$1 + $2' },
+  Maximum = MAX, Minimum = MIN, Max = MAX, Min = MIN,
   -- at x = 0 the slope alpha, as torch's prelu and leaky_relu
-  PReLU = { ref = function(x, s) return x < 0 and s * x or x end, c = '(%s < 0.0f ? %s * %s : %s)',
+  PReLU = { ref = function(x, s) return x < 0 and s * x or x end, c = '($1 < 0.0f ? $2 * $1 : $1)',
     grad = function(x, s) if x > 0 then return 1, 0 end return s, x end },
+  Pow = { ref = function(a, b) return a ^ b end, c = 'powf($1, $2)' },
+  Mod = { ref = function(a, b) return math.fmod(a, b) end, c = 'fmodf($1, $2)' },
+  Equal = { ref = bool(function(a, b) return a == b end), c = '($1 == $2 ? 1.0f : 0.0f)' },
+  Less = { ref = bool(function(a, b) return a < b end), c = '($1 < $2 ? 1.0f : 0.0f)' },
+  LessOrEqual = { ref = bool(function(a, b) return a <= b end), c = '($1 <= $2 ? 1.0f : 0.0f)' },
+  Greater = { ref = bool(function(a, b) return a > b end), c = '($1 > $2 ? 1.0f : 0.0f)' },
+  GreaterOrEqual = { ref = bool(function(a, b) return a >= b end), c = '($1 >= $2 ? 1.0f : 0.0f)' },
+  And = { ref = bool(function(a, b) return a ~= 0 and b ~= 0 end), c = '($1 != 0.0f && $2 != 0.0f ? 1.0f : 0.0f)' },
+  Or = { ref = bool(function(a, b) return a ~= 0 or b ~= 0 end), c = '($1 != 0.0f || $2 != 0.0f ? 1.0f : 0.0f)' },
+  Xor = { ref = bool(function(a, b) return (a ~= 0) ~= (b ~= 0) end), c = '(($1 != 0.0f) != ($2 != 0.0f) ? 1.0f : 0.0f)' },
 }
+
+-- The C expression of op on operands u and v.
+local function c_expr(op, u, v)
+  return (op.c:gsub('%$([12])', function(k) return k == '1' and u or v end))
+end
 
 local function wname(node) return node.op == 'PReLU' and 'alpha' or 'operand' end
 
--- Shape of the second operand.
-local function other_shape(node, in_shape)
-  if #node.in_shapes >= 2 then return node.in_shapes[2] end
-  local s = node.p[wname(node) .. '_shape']
-  if not s and node.op == 'PReLU' then return in_shape end
-  if not s then util.fail(node, '%s with one input needs %s_shape (the constant operand)', node.op, wname(node)) end
+-- PReLU's alpha shape: the input's with 1 along the shared axes (Keras counts the batch
+-- axis as 0, so axis k is item axis k).
+local function alpha_shape(node, in_shape)
+  if node.p.alpha_shape then return node.p.alpha_shape end
+  local s = util.copy(in_shape)
+  local shared = node.p.shared_axes
+  if shared == nil then return s end
+  if type(shared) == 'number' then shared = { shared } end
+  for _, a in ipairs(shared) do
+    if type(a) ~= 'number' or a ~= math.floor(a) or a < 1 or a > #in_shape then
+      util.fail(node, 'shared_axes %s must list axes from 1 to %d of the input %s (axis 0 is the batch)',
+        args.describe(node.p.shared_axes), #in_shape, util.shape_str(in_shape))
+    end
+    s[a] = 1
+  end
+  return s
+end
+
+-- The constant operand's shape (a layer of one input).
+local function constant_shape(node, in_shape)
+  if node.op == 'PReLU' then return alpha_shape(node, in_shape) end
+  local s = node.p.operand_shape
+  if not s then
+    util.fail(node, '%s needs two or more inputs: call it on a list of tensors, nn.%s{}{a, b}%s', node.op, node.op,
+      M.kinds[node.op].args[1] and ' (or give operand_shape for a constant operand)' or '')
+  end
+  return s
+end
+
+-- Shapes of all operands in order (inputs, or the input and the constant).
+local function operand_shapes(node)
+  if #node.in_shapes >= 2 then return node.in_shapes end
+  local s = { node.in_shapes[1], constant_shape(node, node.in_shapes[1]) }
+  if node.p.operand_first then s[1], s[2] = s[2], s[1] end
   return s
 end
 
 function M.shape(node, in_shape)
-  if #node.in_shapes > 2 then util.fail(node, '%s takes one or two inputs, got %d', node.op, #node.in_shapes) end
-  local b = other_shape(node, in_shape)
-  local out = nd.broadcast(in_shape, b)
-  if not out then
-    util.fail(node, 'shapes %s and %s do not broadcast', util.shape_str(in_shape), util.shape_str(b))
+  local n = #node.in_shapes
+  if not ({ Add = 1, Multiply = 1, Maximum = 1, Minimum = 1, Average = 1 })[node.op] and n > 2 then
+    util.fail(node, '%s takes one or two inputs, got %d', node.op, n)
+  end
+  local shapes = operand_shapes(node)
+  local out = shapes[1]
+  for i = 2, #shapes do
+    local b = nd.broadcast(out, shapes[i])
+    if not b then
+      local t = {}
+      for k, s in ipairs(shapes) do t[k] = util.shape_str(s) end
+      util.fail(node, 'shapes %s do not broadcast', table.concat(t, ' and '))
+    end
+    out = b
   end
   if node.op == 'PReLU' and not util.shape_eq(out, in_shape) then
-    util.fail(node, 'alpha of shape %s must broadcast to the input %s', util.shape_str(b), util.shape_str(in_shape))
+    util.fail(node, 'alpha of shape %s must broadcast to the input %s', util.shape_str(shapes[2]), util.shape_str(in_shape))
   end
   return out
 end
@@ -69,35 +153,41 @@ end
 function M.weights(node, in_shape)
   if #node.in_shapes >= 2 then return {} end
   local w = wname(node)
-  return { { name = w, shape = other_shape(node, in_shape), init = node.p[w .. '_initializer'] } }
+  return { { name = w, shape = constant_shape(node, in_shape), init = node.p[w .. '_initializer'] } }
 end
 
 function M.describe(node)
-  if #node.inputs >= 2 then return 'of two inputs' end
-  local s = util.shape_str(other_shape(node, node.in_shape))
+  if #node.inputs >= 2 then return #node.inputs == 2 and 'of two inputs' or string.format('of %d inputs', #node.inputs) end
+  local s = util.shape_str(constant_shape(node, node.in_shape))
   if node.op == 'PReLU' then return 'alpha ' .. s end
   return (node.p.operand_first and 'constant first, ' or 'with constant ') .. s
 end
 
--- Left and right operand shapes and strides along the output.
-local function operands(node)
-  local out = node.shape
-  local a, b = node.in_shape, other_shape(node, node.in_shape)
-  local sa, sb = nd.broadcast_strides(a, out), nd.broadcast_strides(b, out)
-  return sa, sb
+-- Strides of each operand along the output, in operand order.
+local function strides(node)
+  local t = {}
+  for k, s in ipairs(operand_shapes(node)) do t[k] = nd.broadcast_strides(s, node.shape) end
+  return t
 end
 
-function M.reference(node, x, W, ins)
+-- The operand tensors in order (inputs, or the input and the constant weight).
+local function operand_values(node, W, ins)
+  if #node.inputs >= 2 then return ins end
+  local t = { ins[1], W[wname(node)] }
+  if node.p.operand_first then t[1], t[2] = t[2], t[1] end
+  return t
+end
+
+function M.reference(node, _, W, ins)
   local y = tensor.new(node.shape, 'double')
-  local other = ins[2] or W[wname(node)]
-  local sa, sb = operands(node)
+  local vals, st = operand_values(node, W, ins), strides(node)
   local f = OPS[node.op].ref
-  local first = node.p.operand_first
   local k = 0
   nd.each(node.shape, function(idx)
-    local u, v = x.data[nd.offset(idx, sa)], other.data[nd.offset(idx, sb)]
-    if first then u, v = v, u end
-    y.data[k] = f(u, v)
+    local v = vals[1].data[nd.offset(idx, st[1])]
+    for i = 2, #vals do v = f(v, vals[i].data[nd.offset(idx, st[i])]) end
+    if node.op == 'Average' then v = v / #vals end
+    y.data[k] = v
     k = k + 1
   end)
   return y
@@ -109,26 +199,26 @@ M.trainable = { 'operand', 'alpha' }
 
 -- Backward (reference, double): each operand's gradient is dy times its partial
 -- derivative, summed over the axes it was stretched along by broadcasting. Returns the
--- input gradients ({dx1, dx2} with two inputs) and the constant operand's.
-function M.backward(node, x, _, W, dy, ins)
-  local other = ins[2] or W[wname(node)]
-  local sa, sb = operands(node)
+-- input gradients ({dx1, dx2} with two inputs) and the constant operand's. Two operands
+-- of Add, Subtract, Multiply, Divide or PReLU only.
+function M.backward(node, _, _, W, dy, ins)
   local grad = OPS[node.op].grad
-  local first = node.p.operand_first
-  local da = tensor.new(node.in_shape, 'double')
-  local db = tensor.new(other.shape, 'double')
+  local vals, st = operand_values(node, W, ins), strides(node)
+  if not grad or #vals ~= 2 then
+    util.fail(node, 'gradients are not implemented for %s of %d operands', node.op, #vals)
+  end
+  local da = tensor.new(vals[1].shape, 'double')
+  local db = tensor.new(vals[2].shape, 'double')
   local k = 0
   nd.each(node.shape, function(idx)
-    local ia, ib = nd.offset(idx, sa), nd.offset(idx, sb)
-    local u, v = x.data[ia], other.data[ib]
-    if first then u, v = v, u end
-    local gu, gv = grad(u, v)
-    if first then gu, gv = gv, gu end
+    local ia, ib = nd.offset(idx, st[1]), nd.offset(idx, st[2])
+    local gu, gv = grad(vals[1].data[ia], vals[2].data[ib])
     da.data[ia] = da.data[ia] + dy.data[k] * gu
     db.data[ib] = db.data[ib] + dy.data[k] * gv
     k = k + 1
   end)
-  if ins[2] then return { da, db } end
+  if #node.inputs >= 2 then return { da, db } end
+  if node.p.operand_first then return db, { [wname(node)] = da } end
   return da, { [wname(node)] = db }
 end
 
@@ -195,35 +285,56 @@ end
 
 function M.emit(node, E)
   local out = node.shape
-  local sa, sb = operands(node)
+  local st = strides(node)
   local so = nd.strides(out)
   local r = #out
-  local c, ca, cb = out[r], sa[r], sb[r]
   local outer = {}
   for i = 1, r - 1 do outer[i] = out[i] end
-  local lists = { {}, {}, {} }
-  for i = 1, r - 1 do lists[1][i], lists[2][i], lists[3][i] = so[i], sa[i], sb[i] end
+  local lists = { {} }
+  for i = 1, r - 1 do lists[1][i] = so[i] end
+  for k, s in ipairs(st) do
+    lists[k + 1] = {}
+    for i = 1, r - 1 do lists[k + 1][i] = s[i] end
+  end
   local d, ls = nd.merge(outer, lists)
   local open, close = nd.c_loops(d)
-  local params = { 'const float *restrict x' }
-  local other
+  -- Each operand: its parameter or weight array, and a pointer to its row.
+  local params, pointers, reads = {}, {}, {}
+  local sources = {}
   if #node.inputs >= 2 then
-    params[2] = 'const float *restrict x2'
-    other = 'x2'
+    for k = 1, #node.inputs do
+      sources[k] = k == 1 and 'x' or ('x' .. k)
+      params[k] = 'const float *restrict ' .. sources[k]
+    end
   else
-    other = E:weight(node, wname(node))
+    params[1] = 'const float *restrict x'
+    sources = { 'x', E:weight(node, wname(node)) }
+    if node.p.operand_first then sources[1], sources[2] = sources[2], sources[1] end
   end
-  local function at(p, stride) return stride == 0 and p .. '[0]' or (stride == 1 and p .. '[c]' or string.format('%s[c * %d]', p, stride)) end
-  local u, v = at('a', ca), at('b', cb)
-  if node.p.operand_first then u, v = v, u end
-  local expr
-  if node.op == 'PReLU' then expr = string.format(OPS.PReLU.c, u, v, u, u)
-  else expr = string.format(OPS[node.op].c, u, v) end
+  for k, src in ipairs(sources) do
+    local p = k == 1 and 'a' or (k == 2 and 'b' or ('a' .. k))
+    pointers[k] = string.format('const float *%s = &%s[%s];', p, src, nd.c_index(ls[k + 1]))
+    local stride = st[k][r]
+    reads[k] = stride == 0 and p .. '[0]' or (stride == 1 and p .. '[c]' or string.format('%s[c * %d]', p, stride))
+  end
+  local op = OPS[node.op]
+  local store
+  if #reads == 2 then
+    local e = c_expr(op, reads[1], reads[2])
+    if node.op == 'Average' then e = '(' .. e .. ') / 2.0f' end
+    store = E:store(node, 'y[c]', e, 'c')
+  else
+    -- several operands: a running value, combined left to right
+    local lines = { 'float acc = ' .. reads[1] .. ';' }
+    for k = 2, #reads do lines[#lines + 1] = 'acc = ' .. c_expr(op, 'acc', reads[k]) .. ';' end
+    local e = node.op == 'Average' and string.format('acc / %d.0f', #reads) or 'acc'
+    lines[#lines + 1] = E:store(node, 'y[c]', e, 'c')
+    store = table.concat(lines, '\n')
+  end
   return template.section('nd', 'binary', {
     fn = E:fn(node), comment = E:comment(node), params = table.concat(params, ', '),
-    open = open, close = close, out_index = nd.c_index(ls[1]), a = 'x', a_index = nd.c_index(ls[2]),
-    b = other, b_index = nd.c_index(ls[3]), C = c,
-    store = E:store(node, 'y[c]', expr, 'c'), post = E:post(node, 'y', c),
+    open = open, close = close, out_index = nd.c_index(ls[1]), operands = table.concat(pointers, '\n'), C = out[r],
+    store = store, post = E:post(node, 'y', out[r]),
   })
 end
 

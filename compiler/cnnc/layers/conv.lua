@@ -5,11 +5,13 @@
 -- a 2-D one of height 1 (cnnc.window). Explicit pads (from a fused ZeroPadding, or set by
 -- the ONNX importer) replace the padding mode after fusion.
 --
--- groups (Keras's argument, also set by the ONNX importer): output channel oc reads only the
--- input channels of its group oc // (filters / groups); the kernel is (kh, kw, cin / groups,
--- filters); groups = cin = filters is a depthwise convolution. ONNX only: strides combined
--- with dilation above 1 (node.onnx), which Keras forbids.
+-- groups (Keras's argument, also set by the ONNX importer and by DepthwiseConv lowered
+-- here): output channel oc reads only the input channels of its group oc // (filters /
+-- groups); the kernel is (kh, kw, cin / groups, filters); groups = cin = filters is a
+-- depthwise convolution. ONNX option (node.onnx): strides combined with dilation above 1,
+-- which Keras forbids.
 
+local args = require 'cnnc.args'
 local ir = require 'cnnc.ir'
 local tensor = require 'cnnc.tensor'
 local template = require 'cnnc.template'
@@ -19,7 +21,7 @@ local window = require 'cnnc.window'
 local M = {}
 
 local function spec(rank)
-  return {
+  local t = {
     { 'filters', 'int', min = 1, required = true },
     { 'kernel_size', 'size', required = true },
     { 'strides', 'size', default = 1 },
@@ -31,9 +33,11 @@ local function spec(rank)
     { 'use_bias', 'bool', default = true },
     { 'kernel_initializer', 'initializer', default = 'glorot_uniform' },
     { 'bias_initializer', 'initializer', default = 'zeros' },
-    { 'kernel', 'values' },
-    { 'bias', 'values' },
   }
+  for _, a in ipairs(args.training_only({ 'kernel', 'bias' })) do t[#t + 1] = a end
+  t[#t + 1] = { 'kernel', 'values' }
+  t[#t + 1] = { 'bias', 'values' }
+  return t
 end
 
 M.kinds = {

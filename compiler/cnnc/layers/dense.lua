@@ -1,8 +1,10 @@
 -- cnnc.layers.dense: Dense (fully connected) on a rank-1 input.
 --
 -- Keras kernel (in, out), bias (out). A Dense after an unflattened tensor is an error here
--- (Keras would apply it to the last axis; in a CNN that is nearly always a missing
--- Flatten, so cnnc asks for one).
+-- (in a CNN that is nearly always a missing Flatten, so cnnc asks for one) unless
+-- last_axis = true (what the Keras importer sets): then, as in Keras, it applies to the
+-- last axis of every position, which is a 1x1 convolution, and cnnc.passes.lower makes it
+-- one (Conv1D or Conv2D; higher ranks through a view of shape (positions, in)).
 
 local conv = require 'cnnc.layers.conv'
 local tensor = require 'cnnc.tensor'
@@ -18,6 +20,9 @@ M.kinds = {
     { 'use_bias', 'bool', default = true },
     { 'kernel_initializer', 'initializer', default = 'glorot_uniform' },
     { 'bias_initializer', 'initializer', default = 'zeros' },
+    { 'kernel_regularizer', 'ignored' }, { 'bias_regularizer', 'ignored' },
+    { 'kernel_constraint', 'ignored' }, { 'bias_constraint', 'ignored' },
+    { 'last_axis', 'bool', default = false },
     { 'kernel', 'values' },
     { 'bias', 'values' },
   } },
@@ -26,32 +31,42 @@ M.epilogue = true
 M.kernels = { 'dense' }
 
 function M.shape(node, in_shape)
-  if #in_shape ~= 1 then
-    util.fail(node, 'Dense needs a flat input but gets shape %s: add nn.Flatten{} (or a global pooling) before it',
-      util.shape_str(in_shape))
+  if #in_shape ~= 1 and not node.p.last_axis then
+    util.fail(node, 'Dense needs a flat input but gets shape %s: add nn.Flatten{} (or a global pooling) before it, or '
+      .. 'give last_axis = true to apply it to the last axis, as Keras does', util.shape_str(in_shape))
   end
-  return { node.p.units }
+  local out = util.copy(in_shape)
+  out[#out] = node.p.units
+  return out
 end
+
+local function fan_in(node) return node.in_shape[#node.in_shape] end
 
 function M.weights(node, in_shape)
   local p = node.p
-  local w = { { name = 'kernel', shape = { in_shape[1], p.units }, init = p.kernel_initializer, layout = 'kernel: (in, units)' } }
+  local w = { { name = 'kernel', shape = { in_shape[#in_shape], p.units }, init = p.kernel_initializer,
+    layout = 'kernel: (in, units)' } }
   if p.use_bias then w[2] = { name = 'bias', shape = { p.units }, init = p.bias_initializer } end
   return w
 end
 
-function M.macs(node) return node.in_shape[1] * node.p.units end
+function M.macs(node) return util.prod(node.in_shape) * node.p.units end
 
-function M.describe(node) return string.format('%d -> %d', node.in_shape[1], node.p.units) end
+function M.describe(node)
+  local rows = util.prod(node.in_shape) / fan_in(node)
+  return string.format('%d -> %d', fan_in(node), node.p.units) .. (#node.in_shape > 1 and string.format(' at %d positions', rows) or '')
+end
 
 function M.reference(node, x, W)
-  local k_n, n = node.in_shape[1], node.p.units
+  local k_n, n = fan_in(node), node.p.units
   local y = tensor.new(node.shape, 'double')
   local k, b = W.kernel.data, W.bias and W.bias.data
-  for o = 0, n - 1 do
-    local s = b and b[o] or 0
-    for i = 0, k_n - 1 do s = s + x.data[i] * k[i * n + o] end
-    y.data[o] = s
+  for r = 0, x.n / k_n - 1 do
+    for o = 0, n - 1 do
+      local s = b and b[o] or 0
+      for i = 0, k_n - 1 do s = s + x.data[r * k_n + i] * k[i * n + o] end
+      y.data[r * n + o] = s
+    end
   end
   return y
 end
@@ -61,6 +76,7 @@ M.trainable = conv.trainable
 -- Backward (reference, double): dx = kernel dy, dkernel = x dy^T (an outer product),
 -- dbias = dy.
 function M.backward(node, x, _, W, dy)
+  if #node.in_shape ~= 1 then util.fail(node, 'gradients are not implemented for a Dense on the last axis') end
   local k_n, n = node.in_shape[1], node.p.units
   local dx = tensor.new(node.in_shape, 'double')
   local k, dk = W.kernel.data, tensor.new(W.kernel.shape, 'double')
@@ -98,7 +114,30 @@ function M.emit_backward(node, E)
   return text, { { fn = input_fn, args = { 'dx', 'dy' }, input = true }, { fn = weights_fn, args = wargs } }
 end
 
+-- On the last axis of a rank-2 or rank-3 input: a 1x1 convolution; higher ranks through
+-- views. A flat input keeps the Dense kernels (returns false: nothing lowered).
+function M.lower(node, make)
+  local ins = node.in_shape
+  local r = #ins
+  if r == 1 then return false end
+  local c, units = ins[r], node.p.units
+  local W = {}
+  for _, w in ipairs(node.weights) do W[w.name] = w.tensor end
+  local kind, src, rows = r == 3 and 'Conv2D' or 'Conv1D', node.inputs[1], util.prod(ins) / c
+  local one = r == 3 and { 1, 1 } or { 1 }
+  local function conv(input, name)
+    return make({ kind = kind, inputs = { input }, name = name, weights = { kernel = W.kernel, bias = W.bias },
+      p = { filters = units, kernel_size = one, strides = one, padding = 'valid', dilation_rate = one, groups = 1,
+        use_bias = node.p.use_bias } })
+  end
+  if r <= 3 then conv(src, node.name); return end
+  local flat = make({ kind = 'Reshape', p = { target_shape = { rows, c } }, inputs = { src }, name = node.name .. '_rows' })
+  local y = conv(flat, node.name .. '_conv')
+  make({ kind = 'Reshape', p = { target_shape = util.copy(node.shape) }, inputs = { y }, name = node.name })
+end
+
 function M.emit(node, E)
+  assert(#node.in_shape == 1, 'cnnc: a Dense on the last axis is lowered before emission')
   local n = node.p.units
   return template.section('dense', 'dense', {
     fn = E:fn(node), comment = E:comment(node), N = n, K = node.in_shape[1],

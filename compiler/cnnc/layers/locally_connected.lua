@@ -25,6 +25,8 @@ local function spec()
     { 'use_bias', 'bool', default = true },
     { 'kernel_initializer', 'initializer', default = 'glorot_uniform' },
     { 'bias_initializer', 'initializer', default = 'zeros' },
+    { 'kernel_regularizer', 'ignored' }, { 'bias_regularizer', 'ignored' },
+    { 'kernel_constraint', 'ignored' }, { 'bias_constraint', 'ignored' },
     { 'implementation', 'int', min = 1 },
     { 'kernel', 'values' },
     { 'bias', 'values' },

@@ -1,7 +1,8 @@
 -- cnnc.layers.pad: Pad, padding along any axes of an item (ONNX Pad): `pads` lists
 -- {before, after} per axis (negative amounts crop), `mode` is constant (cells outside the
--- input are `value`), edge (the nearest input cell) or reflect (mirrored without repeating
--- the border cell, as NumPy's 'reflect'). ZeroPadding1D/2D remain the layers for zero
+-- input are `value`), edge (the nearest input cell), reflect (mirrored without repeating
+-- the border cell, as NumPy's 'reflect') or wrap (the input repeated periodically, as
+-- NumPy's 'wrap'; ONNX opset 19). ZeroPadding1D/2D remain the layers for zero
 -- padding of images: those the fuse pass can fold into a convolution.
 
 local nd = require 'cnnc.layers.nd'
@@ -13,7 +14,7 @@ local M = {}
 
 M.kinds = { Pad = { rank = 0, args = {
   { 'pads', 'values', required = true },
-  { 'mode', 'enum', default = 'constant', values = { constant = 1, edge = 1, reflect = 1 } },
+  { 'mode', 'enum', default = 'constant', values = { constant = 1, edge = 1, reflect = 1, wrap = 1 } },
   { 'value', 'number', default = 0 },
 } } }
 
@@ -50,6 +51,7 @@ end
 -- Source index along one axis of length n, or nil outside the input (constant mode).
 local function source(mode, i, n)
   if mode == 'edge' then return math.max(0, math.min(n - 1, i)) end
+  if mode == 'wrap' then return i % n end
   if mode == 'reflect' then
     if n == 1 then return 0 end
     local period = 2 * (n - 1)
@@ -106,6 +108,9 @@ function M.emit(node, E)
     if mode == 'constant' or n > 1 then
       if mode == 'edge' and (before > 0 or after > 0) then
         lines[#lines + 1] = string.format('const int %s = %s < 0 ? 0 : (%s > %d ? %d : %s);', v, e, e, n - 1, n - 1, e)
+      elseif mode == 'wrap' and (before > 0 or after > 0) then
+        lines[#lines + 1] = string.format('int %s = (%s) %% %d;', v, e, n)
+        lines[#lines + 1] = string.format('if (%s < 0) %s += %d;', v, v, n)
       elseif mode == 'reflect' and (before > 0 or after > 0) then
         local period = 2 * (n - 1)
         lines[#lines + 1] = string.format('int %s = (%s) %% %d;', v, e, period)

@@ -16,7 +16,7 @@ function M.shape(node, in_shape)
   for i, v in ipairs(t) do
     if v == -1 and not free then free = i
     elseif type(v) ~= 'number' or v < 1 or v ~= math.floor(v) then
-      util.fail(node, 'target_shape %s must hold positive integers and at most one -1', util.shape_str(t))
+      util.fail(node, 'target_shape %s must hold positive integers and at most one -1', require('cnnc.args').describe(t))
     else known = known * v end
     out[i] = v
   end

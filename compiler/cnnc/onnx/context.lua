@@ -27,9 +27,11 @@ M.Ctx = Ctx
 local NoBatch = {}
 M.NoBatch = NoBatch
 
--- A context for lowering into graph g. opts: path, opset, batch (bool), nobatch_reason.
+-- A context for lowering into graph g. opts: path, opset, batch (bool), nobatch_reason,
+-- input_shape_given (errors then say the sizes came from --input-shape).
 function M.new(g, opts)
   return setmetatable({ g = g, path = opts.path, opset = opts.opset, batch = opts.batch,
+    input_shape_given = opts.input_shape_given,
     nobatch_reason = opts.nobatch_reason, vals = {}, taken = { input = true }, cache = {}, cshapes = {},
     weights = {}, view_of = {}, handlers = opts.handlers or {}, temps = 0 }, Ctx)
 end
@@ -61,7 +63,11 @@ function Ctx:where(node)
 end
 
 function Ctx:fail(node, fmt, ...)
-  util.fail(self:where(node), fmt, ...)
+  local msg = select('#', ...) > 0 and string.format(fmt, ...) or fmt
+  if self.input_shape_given then
+    msg = msg .. ' (the model is being compiled for another input size, given with --input-shape: a layer made for one size, such as a Gemm after a Flatten, cannot take another)'
+  end
+  util.fail(self:where(node), '%s', msg)
 end
 
 -- Called by handlers when `node` mixes items of the batch (only matters in batch mode).
@@ -75,14 +81,23 @@ end
 
 local ATTR_FIELD = { INT = 'i', FLOAT = 'f', STRING = 's', INTS = 'ints', FLOATS = 'floats', TENSOR = 't' }
 
-function Ctx:attr(node, name, default)
+local KIND_NAME = { number = 'a number (INT or FLOAT)', table = 'a list (INTS or FLOATS)', string = 'a STRING' }
+
+-- Attribute `name`'s value, or `default` when absent. A value of another kind than the
+-- default's (or than `kind`: 'number', 'table', 'string') is an error naming the node.
+function Ctx:attr(node, name, default, kind)
   local a = node.attrs[name]
   if not a then return default end
   local field = ATTR_FIELD[a.type]
   if not field or a[field] == nil then
     self:fail(node, "attribute '%s' has type %s, which cnnc does not read here", name, a.type)
   end
-  return a[field]
+  local v = a[field]
+  kind = kind or (default ~= nil and type(default)) or nil
+  if kind and type(v) ~= kind then
+    self:fail(node, "attribute '%s' must be %s, got type %s", name, KIND_NAME[kind] or kind, a.type)
+  end
+  return v
 end
 
 function Ctx:attr_tensor(node, name)

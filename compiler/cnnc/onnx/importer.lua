@@ -19,7 +19,7 @@
 -- moving axis 0, ...), the import starts again with the whole tensor as the item (then
 -- windows need the first axis to be 1). Reorders and views no layer reads are dropped.
 -- Inputs and outputs: every graph input the outputs depend on that is neither an
--- initializer nor bound is a model input, and every graph output a model output, in the
+-- initializer nor bound is a model input (unless only its shape is read), and every graph output a model output, in the
 -- graph's order (cnnc.ir describes how several are laid out); an input with a 0 in its
 -- shape holds no values and is a constant, a constant output is written by a Constant
 -- node. Sequence, optional and map values are rejected with the reason.
@@ -31,8 +31,10 @@
 --
 -- It knows nothing of what a layer computes, and writes no C.
 
+local advice = require 'cnnc.onnx.advice'
 local const = require 'cnnc.onnx.const'
 local context = require 'cnnc.onnx.context'
+local fold = require 'cnnc.onnx.fold'
 local ir = require 'cnnc.ir'
 local onnx = require 'cnnc.onnx.model'
 local util = require 'cnnc.util'
@@ -42,7 +44,9 @@ local M = {}
 -- The operator handlers: the capitalised fields of the ops modules (the others are helpers
 -- the modules share).
 local HANDLERS = {}
-for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops_shape' }) do
+for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops_shape', 'cnnc.onnx.ops_resample',
+  'cnnc.onnx.ops_norm', 'cnnc.onnx.ops_elementwise', 'cnnc.onnx.ops_reduce', 'cnnc.onnx.ops_select',
+  'cnnc.onnx.ops_einsum' }) do
   for op, h in pairs(require(file)) do
     if op:match('^%u') then
       assert(not HANDLERS[op], 'cnnc: ONNX operator ' .. op .. ' handled twice')
@@ -51,13 +55,21 @@ for _, file in ipairs({ 'cnnc.onnx.ops_nn', 'cnnc.onnx.ops_math', 'cnnc.onnx.ops
   end
 end
 M.OPERATORS = util.sorted_keys(HANDLERS)
+-- Operators only folded on constants (no handler for computed data).
+M.FOLDED = {}
+for _, op in ipairs(util.sorted_keys(fold.EVAL)) do
+  if not HANDLERS[op] then M.FOLDED[#M.FOLDED + 1] = op end
+end
 
-M.MIN_OPSET, M.MAX_OPSET = 1, 18
+M.MIN_OPSET, M.MAX_OPSET = 1, 21
 
 -- Operators that compute integer tensors exactly in float32 (below 2^24): these may see
 -- integer inputs, which the compiled model then takes as floats.
 local EXACT_ON_INTEGERS = { MaxPool = 1, GlobalMaxPool = 1, Pad = 1, Clip = 1, Relu = 1, Identity = 1, Dropout = 1,
-  Reshape = 1, Flatten = 1, Squeeze = 1, Unsqueeze = 1, Transpose = 1, Concat = 1, Constant = 1 }
+  Reshape = 1, Flatten = 1, Squeeze = 1, Unsqueeze = 1, Transpose = 1, Concat = 1, Constant = 1, Slice = 1, Gather = 1,
+  Split = 1, Expand = 1, Tile = 1, DepthToSpace = 1, SpaceToDepth = 1, Where = 1, Cast = 1, CastLike = 1, Not = 1,
+  And = 1, Or = 1, Xor = 1, Equal = 1, Less = 1, LessOrEqual = 1, Greater = 1, GreaterOrEqual = 1, Abs = 1, Neg = 1,
+  Sign = 1, Min = 1, Max = 1, ReduceMax = 1, ReduceMin = 1, ArgMax = 1, ArgMin = 1 }
 
 local function describe_list(names, limit)
   local t = {}
@@ -66,28 +78,47 @@ local function describe_list(names, limit)
   return table.concat(t, ', ')
 end
 
--- All operators without a handler, as one error.
-local function check_operators(path, nodes)
+local function qualified(n)
+  if n.domain ~= '' and n.domain ~= 'ai.onnx' then return n.domain .. '.' .. n.op_type end
+  return n.op_type
+end
+
+-- Every operator left on computed data without a handler, as one error: the nodes that
+-- fold (cnnc.onnx.fold) need none. constants: names of the values known before any node.
+local function check_operators(path, nodes, constants)
+  local folded = fold.plan(nodes, constants)
+  local is_const = {}
+  for name in pairs(constants) do is_const[name] = true end
   local missing, order = {}, {}
   for _, n in ipairs(nodes) do
-    local op = n.op_type
-    if n.domain ~= '' and n.domain ~= 'ai.onnx' then op = n.domain .. '.' .. op end
-    if not (HANDLERS[op] and (n.domain == '' or n.domain == 'ai.onnx')) then
-      if not missing[op] then
-        missing[op] = {}
-        order[#order + 1] = op
+    if folded[n] then
+      for _, o in ipairs(n.outputs) do is_const[o] = true end
+    else
+      local op = qualified(n)
+      if not (HANDLERS[op] and (n.domain == '' or n.domain == 'ai.onnx')) then
+        if not missing[op] then
+          local computed
+          for _, i in ipairs(n.inputs) do if i ~= '' and not is_const[i] then computed = computed or i end end
+          missing[op] = { nodes = {}, advice = advice.text(op, fold.EVAL[op] ~= nil and op == n.op_type, computed) }
+          order[#order + 1] = op
+        end
+        table.insert(missing[op].nodes, n.name ~= '' and n.name or ('#' .. n.index))
       end
-      table.insert(missing[op], n.name ~= '' and n.name or ('#' .. n.index))
     end
   end
   if #order == 0 then return end
   local lines = {}
   for _, op in ipairs(order) do
-    local l = missing[op]
-    lines[#lines + 1] = string.format('  %s: %d node%s (%s)', op, #l, #l == 1 and '' or 's', describe_list(l))
+    local l = missing[op].nodes
+    lines[#lines + 1] = string.format('  %s: %d node%s (%s): %s', op, #l, #l == 1 and '' or 's', describe_list(l),
+      missing[op].advice)
   end
-  util.fail({ file = path }, 'the model uses %d operator%s cnnc does not support:\n%s\n(supported: %s)', #order,
+  local ok, err = pcall(util.fail, { file = path }, 'the model uses %d operator%s cnnc cannot compile here:\n%s\n'
+    .. '(cnnc compiles on computed data: %s; docs/onnx.md lists what it evaluates on constants)', #order,
     #order == 1 and '' or 's', table.concat(lines, '\n'), table.concat(M.OPERATORS, ', '))
+  assert(not ok)
+  err.unsupported = order
+  error(err, 0)
 end
 
 local function is_float_type(t) return t == 1 end
@@ -153,7 +184,7 @@ local function lower(m, opts, batch, nobatch_reason)
   local g = ir.new(opts.name, 'input', nil)
   g.source = path
   local ctx = context.new(g, { path = path, opset = m.opsets[''], batch = batch, nobatch_reason = nobatch_reason,
-    handlers = HANDLERS })
+    handlers = HANDLERS, input_shape_given = opts.input_shape_given })
   -- Initializers are read once (a second attempt without the batch axis reuses them: the
   -- importer never writes to a constant), and then the file's text is let go: tensors
   -- and their protos no longer point into it, so the model's bytes are held once.
@@ -173,8 +204,12 @@ local function lower(m, opts, batch, nobatch_reason)
       if type(d) ~= 'number' or d < 0 then
         if i == 1 then d = 1
         else
-          util.fail({ file = path }, "input '%s' has a dimension of unknown size (%s) at axis %d; cnnc compiles for fixed sizes",
-            input.name, type(d) == 'string' and d or '?', i - 1)
+          util.fail({ file = path }, "input '%s' has a dimension of unknown size (%s) at axis %d; cnnc compiles for fixed sizes: give them with --input-shape (e.g. --input-shape %s)",
+            input.name, type(d) == 'string' and d or '?', i - 1, (function()
+              local t = {}
+              for k = 2, #input.dims do t[#t + 1] = type(input.dims[k]) == 'number' and input.dims[k] >= 0 and tostring(input.dims[k]) or 'N' end
+              return table.concat(t, ',')
+            end)())
         end
       end
       dims[i] = d
@@ -196,6 +231,22 @@ local function lower(m, opts, batch, nobatch_reason)
     local t = require('cnnc.tensor').new(input.dims, 'double')
     ctx.vals[input.name] = { const = t, shape = t.shape, dtype = input.elem_type }
   end
+  -- An input read only for its shape: a value with a shape and nothing else (a symbolic
+  -- first axis is 1, as for model inputs).
+  for _, input in ipairs(opts.shapes) do
+    local dims = {}
+    for i, d in ipairs(input.dims) do
+      if type(d) ~= 'number' or d < 0 then
+        if i ~= 1 then
+          util.fail({ file = path }, "input '%s' has a dimension of unknown size at axis %d; cnnc compiles for fixed sizes",
+            input.name, i - 1)
+        end
+        d = 1
+      end
+      dims[i] = d
+    end
+    ctx.vals[input.name] = { shape = dims, dtype = input.elem_type }
+  end
   g.input = inputs[1]
   if g.input then g.input.shape = inputs[1].shape end
   ctx.consumers = {}
@@ -211,8 +262,10 @@ local function lower(m, opts, batch, nobatch_reason)
   end
 
   for _, node in ipairs(opts.nodes) do
-    check_types(ctx, node)
-    local ok, outs = xpcall(HANDLERS[node.op_type], function(e)
+    local handler = HANDLERS[node.op_type]
+    if fold.ready(ctx, node) then handler = fold.EVAL[node.op_type]
+    else check_types(ctx, node) end
+    local ok, outs = xpcall(handler, function(e)
       if util.is_error(e) or getmetatable(e) == context.NoBatch or os.getenv('CNNC_DEBUG') then return e end
       return { internal = tostring(e), trace = debug.traceback() }
     end, ctx, node)
@@ -271,6 +324,10 @@ local function lower(m, opts, batch, nobatch_reason)
     end
     outputs[k] = entry
   end
+  if #outputs == 1 and outputs[1].empty and #inputs == 1 then
+    util.fail({ file = path }, "the model's only output, '%s', is empty (shape %s): there is nothing to compute from its input",
+      outputs[1].label, util.shape_str(outputs[1].empty))
+  end
   -- Layout views and reorders made for readers that took another path are dead: drop them.
   local live = {}
   for _, o in ipairs(outputs) do if o.name then live[o.name] = true end end
@@ -300,6 +357,50 @@ local function lower(m, opts, batch, nobatch_reason)
   return g, ctx.weights
 end
 
+-- The model inputs with the sizes --input-shape gives (cnnc.driver.load): `shape` is a
+-- list of sizes for the only input, or {[name] = sizes}; sizes cover every axis, or every
+-- axis but the first (the batch, kept as the file has it).
+local function with_input_shapes(path, inputs, shape)
+  if not shape then return inputs end
+  local names = {}
+  for _, v in ipairs(inputs) do names[#names + 1] = v.name end
+  local by_name = shape
+  if type(shape[1]) == 'number' then
+    if #inputs ~= 1 then
+      util.fail({ file = path }, '--input-shape: the model has %d inputs (%s): give NAME=sizes for each to change',
+        #inputs, table.concat(names, ', '))
+    end
+    by_name = { [inputs[1].name] = shape }
+  end
+  local out, found = {}, {}
+  for i, v in ipairs(inputs) do
+    local sizes = by_name[v.name]
+    if sizes then
+      found[v.name] = true
+      local dims = util.copy(v.dims)
+      if #sizes == #dims then dims = util.copy(sizes)
+      elseif #sizes == #dims - 1 then
+        for k = 1, #sizes do dims[k + 1] = sizes[k] end
+      else
+        util.fail({ file = path }, "--input-shape: input '%s' has rank %d %s: give %d sizes, or %d without the batch axis",
+          v.name, #dims, util.shape_str(v.dims), #dims, #dims - 1)
+      end
+      local c = util.copy(v)
+      c.dims = dims
+      out[i] = c
+    else
+      out[i] = v
+    end
+  end
+  for name in pairs(by_name) do
+    if not found[name] then
+      util.fail({ file = path }, "--input-shape: the model has no input named '%s' (its inputs: %s)", tostring(name),
+        #names > 0 and table.concat(names, ', ') or 'none')
+    end
+  end
+  return out
+end
+
 -- Reads and imports an .onnx file. opts.binds: {name -> tensor} for graph inputs to take
 -- as constants; opts.name: the model name (default: the file's base name). Returns a
 -- model for cnnc.driver: {onnx = true, graph, provider, where}.
@@ -313,7 +414,6 @@ function M.import(path, opts)
     util.fail({ file = path }, 'opset %d is not supported (cnnc reads opsets %d to %d)', opset, M.MIN_OPSET, M.MAX_OPSET)
   end
   for i, n in ipairs(graph.nodes) do n.index = i end
-  check_operators(path, graph.nodes)
   if graph.has_sparse then util.fail({ file = path }, 'sparse initializers are not supported') end
 
   local binds = {}
@@ -353,7 +453,17 @@ function M.import(path, opts)
   end
   -- The model's inputs: graph inputs the outputs depend on that are neither initializers
   -- nor bound; those with a 0 in their shape hold no values and become constants.
-  local real, empty = {}, {}
+  -- Inputs whose values no node reads (only their shapes, through Shape and Size) are no
+  -- model inputs: their shapes are constants like any other.
+  local shape_only = {}
+  for _, v in ipairs(graph.inputs) do shape_only[v.name] = true end
+  for _, n in ipairs(nodes) do
+    if not fold.SHAPE_ONLY[n.op_type] then
+      for _, i in ipairs(n.inputs) do shape_only[i] = nil end
+    end
+  end
+  for _, o in ipairs(onames) do shape_only[o] = nil end
+  local real, empty, shapes = {}, {}, {}
   for _, v in ipairs(graph.inputs) do
     if not inits[v.name] and not binds[v.name] and used[v.name] then
       if v.kind ~= 'tensor' or not v.dims then
@@ -363,9 +473,12 @@ function M.import(path, opts)
       end
       local is_empty = false
       for _, d in ipairs(v.dims) do if d == 0 then is_empty = true end end
-      if is_empty then empty[#empty + 1] = v else real[#real + 1] = v end
+      if is_empty then empty[#empty + 1] = v
+      elseif shape_only[v.name] then shapes[#shapes + 1] = v
+      else real[#real + 1] = v end
     end
   end
+  real = with_input_shapes(path, real, opts.input_shape)
   for _, v in ipairs(real) do
     local t = v.elem_type
     if t and not is_float_type(t) and not is_int_type(t) then
@@ -379,10 +492,17 @@ function M.import(path, opts)
     end
   end
 
+  local known = {}
+  for name in pairs(inits) do known[name] = true end
+  for name in pairs(binds) do known[name] = true end
+  for _, v in ipairs(empty) do known[v.name] = true end
+  check_operators(path, nodes, known)
+
   local name = opts.name or path:match('([^/\\]+)$'):gsub('%.[^.]*$', '')
   name = context.sanitize(name)
   if name == '' or name:match('^%d') then name = 'model_' .. name end
-  local lopts = { binds = binds, inputs = real, empty = empty, outputs = outs, nodes = nodes, name = name }
+  local lopts = { binds = binds, inputs = real, empty = empty, shapes = shapes, outputs = outs, nodes = nodes, name = name,
+    input_shape_given = opts.input_shape ~= nil }
   local ok, g, weights = pcall(lower, m, lopts, true)
   local reason
   if not ok then

@@ -93,7 +93,7 @@ local FOLD = {
 }
 
 -- v seen with `rank` axes (leading axes of size 1 added; only without a batch axis).
-local function extend(ctx, v, rank)
+function M.extend(ctx, v, rank)
   local d = rank - #v.shape
   if d == 0 then return v end
   local shape, perm = {}, {}
@@ -129,7 +129,7 @@ function M.add_constant(ctx, node, kind, x, c, first)
   if ctx.batch and (#x.shape ~= r or ce.shape[1] ~= 1) then
     ctx:mixes_batch(node, 'combines each item with a different constant (broadcast over the batch axis)')
   end
-  local xe = extend(ctx, x, r)
+  local xe = M.extend(ctx, x, r)
   local perm = util.shape_eq(xe.shape, out) and xe.perm or ctx:plain(xe)
   local name_x = ctx:mem(xe, perm, node)
   local cshape = ctx:cshape(ce.shape, perm)
@@ -143,8 +143,10 @@ function M.add_constant(ctx, node, kind, x, c, first)
   return ctx:value(name, out, perm)
 end
 
-local function binary(ctx, node)
-  local kind = KIND[node.op_type]
+-- The binary layer `kind` (cnnc.layers.binary; default: the node's operator's) of the
+-- node's two inputs, computed or constant.
+function M.binary(ctx, node, kind)
+  kind = kind or KIND[node.op_type]
   local a, b = ctx:runtime(node, 1), ctx:runtime(node, 2)
   if kind == 'PReLU' and b.const and ctx.opset < 7 and #b.const.shape == 1 and b.const.n > 1 and #a.shape >= 2 then
     -- Before opset 7 a slope of C values is per channel (axis 1).
@@ -171,7 +173,7 @@ local function binary(ctx, node)
   if ctx.batch and (#a.shape ~= r or #b.shape ~= r or a.shape[1] ~= b.shape[1]) then
     ctx:mixes_batch(node, 'broadcasts one operand over the batch axis')
   end
-  local ae, be = extend(ctx, a, r), extend(ctx, b, r)
+  local ae, be = M.extend(ctx, a, r), M.extend(ctx, b, r)
   local perm
   if util.shape_eq(ae.shape, out) then perm = ae.perm
   elseif util.shape_eq(be.shape, out) then perm = be.perm
@@ -191,7 +193,7 @@ local function arithmetic(ctx, node)
   local a = ctx:get(node, 1)
   local t = a and a.dtype
   local int = INT8[t]
-  local outs = binary(ctx, node)
+  local outs = M.binary(ctx, node)
   if not int then return outs end
   local y = outs[1]
   local p = { bits = int[1], signed = int[2], truncate = node.op_type == 'Div' }
@@ -207,7 +209,8 @@ local function arithmetic(ctx, node)
   return { y }
 end
 
-M.Add, M.Sub, M.Mul, M.Div, M.PRelu = arithmetic, arithmetic, arithmetic, arithmetic, binary
+M.Add, M.Sub, M.Mul, M.Div = arithmetic, arithmetic, arithmetic, arithmetic
+function M.PRelu(ctx, node) return M.binary(ctx, node) end
 
 -- ---------------------------------------------------------------- softmax
 

@@ -1,5 +1,6 @@
 -- cnnc.onnx.ops_nn: ONNX's network operators as cnnc layers: Conv, MaxPool, AveragePool,
--- LpPool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, Gemm and MatMul.
+-- LpPool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, Gemm and MatMul (a
+-- constant matrix applied at every position is a 1x1 convolution).
 --
 -- Each handler(ctx, node) returns the node's output values (cnnc.onnx.importer describes
 -- values and the ctx helpers). Weights are converted to Keras layouts here: Conv
@@ -127,11 +128,6 @@ local function pool(ctx, node, kind)
   local kernel = ctx:attr(node, 'kernel_shape')
   if not kernel then ctx:fail(node, 'kernel_shape is missing') end
   local strides, dil, pads = window_attrs(ctx, node, sp, kernel)
-  if node.op_type == 'AveragePool' and node.attrs.dilations then
-    for i = 1, r do
-      if dil[i] ~= 1 then ctx:fail(node, 'AveragePool with dilations is not supported') end
-    end
-  end
   local ceil = ctx:attr(node, 'ceil_mode', 0) == 1
   local count_pad = ctx:attr(node, 'count_include_pad', 0) == 1
   local name_in, perm = ctx:spatial(x, node)
@@ -186,7 +182,7 @@ end
 function M.AveragePool(ctx, node) return pool(ctx, node, 'AveragePooling') end
 function M.LpPool(ctx, node) return pool(ctx, node, 'LPPooling') end
 
-local function global_pool(ctx, node, kind)
+function M.global_pool(ctx, node, kind)
   local x = ctx:runtime(node, 1)
   local r = #x.shape - 2
   if r < 1 then ctx:fail(node, 'needs an input with spatial axes, got %s', util.shape_str(x.shape)) end
@@ -204,8 +200,8 @@ local function global_pool(ctx, node, kind)
   return { ctx:value(name, out, { 2 }) }
 end
 
-function M.GlobalAveragePool(ctx, node) return global_pool(ctx, node, 'GlobalAveragePooling') end
-function M.GlobalMaxPool(ctx, node) return global_pool(ctx, node, 'GlobalMaxPooling') end
+function M.GlobalAveragePool(ctx, node) return M.global_pool(ctx, node, 'GlobalAveragePooling') end
+function M.GlobalMaxPool(ctx, node) return M.global_pool(ctx, node, 'GlobalMaxPooling') end
 
 function M.BatchNormalization(ctx, node)
   local x = ctx:runtime(node, 1)
@@ -331,6 +327,22 @@ local function matmul(ctx, node, a, b, suffix)
   return ctx:value(name, out, perm)
 end
 
+-- a (..., K) times a constant (K, N), a of rank 3 or more: the same matrix applied at
+-- every position (a transformer's or ConvNeXt's pointwise MLP), so a 1x1 Conv1D over the
+-- positions, which runs on the convolution kernels.
+local function pointwise(ctx, node, a, w)
+  local K, N = w.shape[1], w.shape[2]
+  local perm = ctx:plain(a)
+  local cs = ctx:cshape(a.shape, perm)
+  local positions = util.prod(cs) / K
+  local view = ctx:view(ctx:mem(a, perm, node), { positions, K }, node)
+  local name = ctx:layer(node, 'Conv1D', { filters = N, kernel_size = { 1 }, use_bias = false }, {
+    inputs = { view }, weights = { kernel = const.float(const.reshape(w, { 1, K, N })) }, shape = { positions, N } })
+  local out = util.copy(a.shape)
+  out[#out] = N
+  return ctx:value(ctx:view(name, ctx:cshape(out, perm), node), out, perm)
+end
+
 function M.MatMul(ctx, node)
   local a, b = ctx:runtime(node, 1), ctx:runtime(node, 2)
   if a.const and b.const then
@@ -339,6 +351,9 @@ function M.MatMul(ctx, node)
   if a.const then ctx:fail(node, 'MatMul with a constant left operand is not supported') end
   if M.dense_capable(ctx, node) and #a.shape == 2 then
     return { dense(ctx, node, a, b.const) }
+  end
+  if b.const and #b.const.shape == 2 and #a.shape >= 3 and a.shape[#a.shape] == b.const.shape[1] then
+    return { pointwise(ctx, node, a, b.const) }
   end
   return { matmul(ctx, node, a, b) }
 end

@@ -10,6 +10,7 @@
 
 local const = require 'cnnc.onnx.const'
 local nd = require 'cnnc.layers.nd'
+local opargs = require 'cnnc.onnx.opargs'
 local ops_nn = require 'cnnc.onnx.ops_nn'
 local util = require 'cnnc.util'
 
@@ -54,7 +55,7 @@ local function folds_into_dense(ctx, node)
 end
 
 -- x in row-major order under ONNX shape `out`.
-local function reshape_to(ctx, node, x, out)
+function M.reshape_to(ctx, node, x, out)
   if x.const then return { const = const.reshape(x.const, out) } end
   if ctx.batch and out[1] ~= x.shape[1] then
     ctx:mixes_batch(node, string.format('reshapes %s to %s, across the batch axis', util.shape_str(x.shape), util.shape_str(out)))
@@ -86,7 +87,7 @@ function M.Flatten(ctx, node)
   if axis < 0 or axis > r then ctx:fail(node, 'axis %d does not exist in %s', axis, util.shape_str(x.shape)) end
   local out = { util.prod(x.shape, 1, axis), util.prod(x.shape, axis + 1, r) }
   if ctx.batch and axis == 0 then ctx:mixes_batch(node, 'flattens the batch axis into the item (axis 0)') end
-  return { reshape_to(ctx, node, x, out) }
+  return { M.reshape_to(ctx, node, x, out) }
 end
 
 function M.Reshape(ctx, node)
@@ -94,30 +95,7 @@ function M.Reshape(ctx, node)
   local target
   if ctx.opset < 5 then target = ctx:attr(node, 'shape')
   else target = ints(ctx, node, 2, 'the shape') end
-  if not target then ctx:fail(node, 'the target shape is missing') end
-  local allowzero = ctx:attr(node, 'allowzero', 0) == 1
-  local n = util.prod(x.shape)
-  local out, known, free = {}, 1, nil
-  for i, d in ipairs(target) do
-    if d == 0 and not allowzero then
-      d = x.shape[i]
-      if not d then ctx:fail(node, 'shape %s copies axis %d, which the input %s lacks', util.shape_str(target), i - 1, util.shape_str(x.shape)) end
-    end
-    if d == -1 then
-      if free then ctx:fail(node, 'shape %s has more than one -1', util.shape_str(target)) end
-      free = i
-    elseif d < 0 or (d == 0 and not x.const) then
-      ctx:fail(node, 'shape %s would make an empty tensor', util.shape_str(target))
-    else
-      known = known * d
-    end
-    out[i] = d
-  end
-  if free then out[free] = known > 0 and n / known or 0 end
-  if util.prod(out) ~= n or (free and out[free] ~= math.floor(out[free])) then
-    ctx:fail(node, 'cannot reshape %s (%d values) to %s', util.shape_str(x.shape), n, util.shape_str(target))
-  end
-  return { reshape_to(ctx, node, x, out) }
+  return { M.reshape_to(ctx, node, x, opargs.reshape_shape(ctx, node, x.shape, target, x.const ~= nil)) }
 end
 
 local function axes_of(ctx, node, rank)
@@ -148,18 +126,23 @@ function M.Squeeze(ctx, node)
   else
     for a = 1, r do if x.shape[a] == 1 then drop[a] = true end end
   end
+  return { M.squeezed(ctx, node, x, drop) }
+end
+
+-- x without the axes of size 1 in the set `drop` (a view: its memory is unchanged).
+function M.squeezed(ctx, node, x, drop)
   if drop[1] and not x.const then ctx:mixes_batch(node, 'removes the batch axis') end
   local shape, new = {}, {}
-  for a = 1, r do
+  for a = 1, #x.shape do
     if not drop[a] then
       shape[#shape + 1] = x.shape[a]
       new[a] = #shape
     end
   end
-  if x.const then return { { const = const.reshape(x.const, shape) } } end
+  if x.const then return { const = const.reshape(x.const, shape) } end
   local perm = {}
   for _, a in ipairs(x.perm) do if new[a] then perm[#perm + 1] = new[a] end end
-  return { ctx:value(ctx:view(x.name, ctx:cshape(shape, perm), node), shape, perm) }
+  return ctx:value(ctx:view(x.name, ctx:cshape(shape, perm), node), shape, perm, { dtype = x.dtype })
 end
 
 function M.Unsqueeze(ctx, node)
@@ -197,18 +180,25 @@ function M.Transpose(ctx, node)
     for i = 1, r do p[i] = r - i end
   end
   if #p ~= r then ctx:fail(node, 'perm %s does not fit rank %d', util.shape_str(p), r) end
-  local perm1, inv, shape = {}, {}, {}
+  local perm1, inv = {}, {}
   for j = 1, r do
     local a = p[j] + 1
     if a < 1 or a > r or inv[a] then ctx:fail(node, 'perm %s is not a permutation', util.shape_str(p)) end
-    perm1[j], inv[a], shape[j] = a, j, x.shape[a]
+    perm1[j], inv[a] = a, j
   end
-  if x.const then return { { const = const.transpose(x.const, perm1) } } end
+  return { M.transposed(ctx, node, x, perm1) }
+end
+
+-- x with its axes permuted (result axis j is x's axis perm1[j], 1-based): a relabelling.
+function M.transposed(ctx, node, x, perm1)
+  if x.const then return { const = const.transpose(x.const, perm1) } end
   if perm1[1] ~= 1 then ctx:mixes_batch(node, 'moves the batch axis') end
   if x.rows then ctx:fail(node, 'cnnc: a folded Flatten reached a Transpose') end
+  local inv, shape = {}, {}
+  for j, a in ipairs(perm1) do inv[a], shape[j] = j, x.shape[a] end
   local perm = {}
   for i, a in ipairs(x.perm) do perm[i] = inv[a] end
-  return { ctx:value(x.name, shape, perm) }
+  return ctx:value(x.name, shape, perm, { dtype = x.dtype })
 end
 
 function M.Concat(ctx, node)
@@ -290,30 +280,8 @@ end
 function M.Pad(ctx, node)
   local x = ctx:runtime(node, 1)
   local r = #x.shape
-  local mode = ctx:attr(node, 'mode', 'constant')
-  local pads, value
-  if ctx.opset < 11 then
-    pads = ctx:attr(node, 'pads') or ctx:attr(node, 'paddings')
-    value = ctx:attr(node, 'value', 0)
-  else
-    pads = ints(ctx, node, 2, 'the pads')
-    local v = ctx:optional_constant(node, 3, 'the constant value')
-    value = v and tonumber(v.data[0]) or 0
-    local axes = node.inputs[4] and node.inputs[4] ~= '' and ints(ctx, node, 4, 'the axes')
-    if axes then
-      local full = {}
-      for i = 1, 2 * r do full[i] = 0 end
-      for i, ax in ipairs(axes) do
-        if ax < 0 then ax = ax + r end
-        full[ax + 1], full[ax + 1 + r] = pads[i], pads[i + #axes]
-      end
-      pads = full
-    end
-  end
-  if not pads or #pads ~= 2 * r then ctx:fail(node, 'pads must hold %d values for rank %d', 2 * r, r) end
-  if mode ~= 'constant' and mode ~= 'edge' and mode ~= 'reflect' then
-    ctx:fail(node, "mode '%s' is not supported (constant, edge, reflect)", mode)
-  end
+  local pa = opargs.pad(ctx, node, r)
+  local pads, mode, value = pa.pads, pa.mode, pa.value
   if x.const then ctx:fail(node, 'padding a constant is not folded') end
   if pads[1] ~= 0 or pads[1 + r] ~= 0 then ctx:mixes_batch(node, 'pads the batch axis') end
   local out = {}

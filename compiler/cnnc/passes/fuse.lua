@@ -2,7 +2,8 @@
 --
 -- Rules, applied until none matches; each leaves a note on the node it changed, which
 -- `cnnc summary` and the C banner show:
---   dropout     Dropout is the identity at inference: removed.
+--   dropout     Dropout (and SpatialDropout, GaussianNoise, ...: the layers that are the
+--               identity at inference) removed.
 --   padding     ZeroPadding followed by a layer with absorb_padding (convolution): the
 --               zeros become that layer's explicit padding.
 --   fold        BatchNormalization after a layer with fold_affine (Conv, Dense,
@@ -42,9 +43,9 @@ local function note(n, text) n.fused[#n.fused + 1] = text end
 
 local RULES = {
   function(g, n)
-    if n.op ~= 'Dropout' then return false end
+    if not n.layer.inference_identity then return false end
     local p = ir.by_name(g)[n.inputs[1]]
-    if p then note(p, 'dropout ' .. n.name .. ' removed') end
+    if p then note(p, util.snake(n.op):gsub('_', ' ') .. ' ' .. n.name .. ' removed') end
     ir.bypass(g, n, n.inputs[1])
     return true
   end,

@@ -1,10 +1,13 @@
 -- cnnc.passes.shape: infers every value's shape and binds every weight.
 --
 -- Walks the graph in order, asks each layer module for its output shape and its weight
--- list, and gives every weight its values: explicit values in the model file first, then
--- the weight provider (files from `--weights DIR`, supplied by the driver), then the
--- layer's seeded initializer. Shape and weight errors name the layer and the shapes. The
--- layer's `activation=` becomes the first step of its epilogue.
+-- list, and gives every weight its values: a value set from a script (model:set_weight)
+-- first, then explicit values in the model file, then the weight provider (files from
+-- `--weights DIR`, or an imported file's weights, supplied by the driver), then the
+-- layer's seeded initializer. A node calling a shared layer again (node.shares, the
+-- Functional API) takes the very tensors of the layer's first call. Shape and weight
+-- errors name the layer and the shapes. The layer's `activation=` becomes the first step
+-- of its epilogue.
 
 local epilogue = require 'cnnc.epilogue'
 local initializers = require 'cnnc.initializers'
@@ -32,10 +35,17 @@ end
 -- Arguments that carry explicit weight values.
 local WEIGHT_ARGS = { 'kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance' }
 
-local function bind_weight(g, node, spec, provider)
+local function bind_weight(g, node, spec, provider, overrides)
   local t, err
   local literal = node.p[spec.name]
-  if literal ~= nil then
+  local set = overrides and overrides[node.name .. '\0' .. spec.name]
+  if set then
+    if not util.shape_eq(set.shape, spec.shape) then
+      util.fail(node, 'the value set for %s has shape %s but this layer needs %s (%s, Keras layout)', spec.name,
+        util.shape_str(set.shape), util.shape_str(spec.shape), spec.layout or spec.name)
+    end
+    t = set
+  elseif literal ~= nil then
     t, err = tensor.from_table(literal, spec.shape, spec.name)
     if not t then util.fail(node, 'explicit %s: %s', spec.name, err) end
   elseif provider then
@@ -57,9 +67,27 @@ local function bind_weight(g, node, spec, provider)
   return t
 end
 
+-- The weights of a second call of a shared layer: the first call's tensors, which must
+-- have the shapes this call's input needs.
+local function shared_weights(node, owner, specs)
+  local list = {}
+  for _, spec in ipairs(specs) do
+    local t = ir.weight(owner, spec.name)
+    if not t or not util.shape_eq(t.shape, spec.shape) then
+      util.fail(node, "calls the shared layer '%s' on input %s, which needs %s of shape %s, but its first call (input %s) made %s",
+        owner.name, util.shape_str(node.in_shape), spec.name, util.shape_str(spec.shape), util.shape_str(owner.in_shape),
+        t and util.shape_str(t.shape) or 'none')
+    end
+    list[#list + 1] = { name = spec.name, tensor = t }
+  end
+  return list
+end
+
 -- provider: optional function(layer_name, weight_name) -> tensor | nil, message.
-function M.run(g, provider)
+-- overrides: optional {['layer\0weight'] = tensor}, values set from a script.
+function M.run(g, provider, overrides)
   g = ir.clone(g)
+  local by_name = {}
   local shapes = {}
   local total_weights = 0
   for _, v in ipairs(ir.inputs(g)) do
@@ -82,9 +110,13 @@ function M.run(g, provider)
     check_size(node, 'output shape', out)
     node.shape = out
     shapes[node.name] = out
+    by_name[node.name] = node
     node.weights = {}
     local wanted = {}
-    if node.layer.weights then
+    if node.shares and node.layer.weights then
+      node.weights = shared_weights(node, by_name[node.shares], node.layer.weights(node, node.in_shape))
+      for _, w in ipairs(node.weights) do wanted[w.name] = true end
+    elseif node.layer.weights then
       for _, spec in ipairs(node.layer.weights(node, node.in_shape)) do
         check_size(node, spec.name .. ' of shape', spec.shape)
         total_weights = total_weights + util.prod(spec.shape)
@@ -93,7 +125,7 @@ function M.run(g, provider)
             total_weights, M.MAX_ELEMENTS)
         end
         wanted[spec.name] = true
-        node.weights[#node.weights + 1] = { name = spec.name, tensor = bind_weight(g, node, spec, provider) }
+        node.weights[#node.weights + 1] = { name = spec.name, tensor = bind_weight(g, node, spec, provider, overrides) }
       end
     end
     for _, wname in ipairs(WEIGHT_ARGS) do

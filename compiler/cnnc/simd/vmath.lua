@@ -56,6 +56,14 @@ M.forms = {
     return nan_kept(a, string.format('vf_add(vf_max(%s, vf_zero()), vf_min(vf_mul(%s, %s), vf_zero()))', a, k(p.alpha),
       expm1(string.format('vf_div(%s, %s)', a, k(p.alpha)))))
   end,
+  relu6 = function(a) return M.forms.clip(a, { min = 0, max = 6 }) end,
+  -- Keras's ReLU layer: threshold < x ? min(x, max) : slope * (x - threshold)
+  keras_relu = function(a, p)
+    local upper = p.max and string.format('vf_min(%s, %s)', a, k(p.max)) or a
+    local lower = p.negative_slope ~= 0 and string.format('vf_mul(%s, vf_sub(%s, %s))', k(p.negative_slope), a, k(p.threshold))
+      or 'vf_zero()'
+    return nan_kept(a, string.format('vf_sel_lt(%s, %s, %s, %s)', k(p.threshold), a, upper, lower))
+  end,
   clip = function(a, p)
     local e = a
     if p.min then e = string.format('vf_max(%s, %s)', e, k(p.min)) end

@@ -69,19 +69,23 @@ local function near(a, b, tol)
 end
 
 describe('the ONNX importer', function()
-  it('lists every operator it lacks, with node names and counts, at once', function()
+  it('lists every operator it cannot compile, with node names, counts and what to do, at once', function()
     local text = load_error({
-      inputs = { { 'x', { 1, 4 } } }, outputs = { { 'z', { 1, 4 } } },
+      inputs = { { 'x', { 1, 4 } } }, outputs = { { 'z', { 4 } } },
       nodes = {
-        { 'Erf', { 'x' }, { 'a' }, name = 'erf1' }, { 'Relu', { 'a' }, { 'b' } },
-        { 'Erf', { 'b' }, { 'c' }, name = 'erf2' }, { 'Resize', { 'c' }, { 'd' }, name = 'up' },
-        { 'Frob', { 'd' }, { 'z' }, name = 'custom', domain = 'com.example' },
+        { 'Unique', { 'x' }, { 'a' }, name = 'u1' }, { 'Relu', { 'a' }, { 'b' } },
+        { 'Unique', { 'b' }, { 'c' }, name = 'u2' },
+        { 'Frob', { 'c' }, { 'd' }, name = 'custom', domain = 'com.example' },
+        { 'NonZero', { 'd' }, { 'm' }, name = 'nz' },
+        { 'Range', { 'm', 'm', 'm' }, { 'z' }, name = 'r' },
       },
     })
-    assert.matches('the model uses 3 operators cnnc does not support', text, 1, true)
-    assert.matches("Erf: 2 nodes ('erf1', 'erf2')", text, 1, true)
-    assert.matches("Resize: 1 node ('up')", text, 1, true)
-    assert.matches("com.example.Frob: 1 node ('custom')", text, 1, true)
+    assert.matches('the model uses 4 operators cnnc cannot compile here', text, 1, true)
+    assert.matches("NonZero: 1 node ('nz'): its output size depends on the values", text, 1, true)
+    assert.matches("Unique: 2 nodes ('u1', 'u2'): its output size depends on the values", text, 1, true)
+    assert.matches("com.example.Frob: 1 node ('custom'): an operator of a custom domain", text, 1, true)
+    assert.matches("Range: 1 node ('r'): cnnc evaluates Range only on constants, and 'm' is computed", text, 1, true)
+    assert.matches('export without dynamic axes', text, 1, true)
   end)
 
   it('asks for --bind when weights come as graph inputs, and takes them bound', function()

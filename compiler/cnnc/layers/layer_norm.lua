@@ -1,0 +1,192 @@
+-- cnnc.layers.layer_norm: LayerNormalization, Keras's layer and ONNX's operator (opset
+-- 17), and through two importer options ONNX's InstanceNormalization and
+-- GroupNormalization too.
+--
+-- Every value is normalised with the mean and the population variance (sum of squared
+-- deviations over the count) of its instance, the values that share its coordinates on
+-- all axes but the normalised ones, then scaled and shifted:
+--   y = (x - mean) / sqrt(variance + epsilon) * gamma + beta
+-- Keras: `axis` (an int or a list, the batch counting as axis 0, default -1), epsilon
+-- 1e-3, center (beta), scale (gamma); gamma and beta have the shape of the normalised axes
+-- in the order `axis` lists them, and their values are laid over those axes in increasing
+-- axis order (Keras reshapes them to the broadcast shape).
+-- ONNX options, set by the importer (not Keras arguments): p.affine_axes, the item axes
+-- gamma and beta lie along when they are not the normalised ones (InstanceNormalization
+-- normalises the spatial axes and scales per channel; GroupNormalization normalises each
+-- group of channels over the spatial axes, with the channels viewed as (group, channel)).
+--
+-- ONNX's LayerNormalization also outputs the statistics: p.statistic = 'mean' or
+-- 'inv_std' (1 / sqrt(variance + epsilon)) makes the layer output that per instance
+-- instead, the normalised axes kept with size 1 (importer option, no weights).
+--
+-- Two passes (the mean, then the squared deviations from it), so the variance loses no
+-- precision to cancellation; the third writes the result through the epilogue.
+
+local nd = require 'cnnc.layers.nd'
+local template = require 'cnnc.template'
+local tensor = require 'cnnc.tensor'
+local util = require 'cnnc.util'
+
+local M = {}
+
+M.kinds = { LayerNormalization = { rank = 0, args = {
+  { 'axis', 'axes', default = -1 },
+  { 'epsilon', 'number', default = 1e-3 },
+  { 'center', 'bool', default = true },
+  { 'scale', 'bool', default = true },
+  { 'beta_initializer', 'initializer', default = 'zeros' },
+  { 'gamma_initializer', 'initializer', default = 'ones' },
+  { 'gamma', 'values' }, { 'beta', 'values' },
+} } }
+M.epilogue = true
+
+-- Item axes (1-based) from Keras axes, in the given order.
+local function item_axes(node, list, rank, what)
+  local r, seen = {}, {}
+  for i, a in ipairs(list) do
+    local b = nd.item_axis(a, rank)
+    if a == 0 then util.fail(node, '%s: axis 0 is the batch axis, which LayerNormalization cannot normalise over', what) end
+    if not b then util.fail(node, '%s: axis %d does not exist in an input of rank %d (batch axis not counted)', what, a, rank) end
+    if seen[b] then util.fail(node, '%s: axis %d is given twice', what, a) end
+    seen[b], r[i] = true, b
+  end
+  return r
+end
+
+function M.shape(node, in_shape)
+  local p = node.p
+  if p.epsilon < 0 then util.fail(node, 'epsilon must be >= 0, got %g', p.epsilon) end
+  local norm = item_axes(node, p.axis, #in_shape, 'axis')
+  local affine = p.affine_axes and item_axes(node, p.affine_axes, #in_shape, 'affine axes') or norm
+  local is_norm = {}
+  for _, a in ipairs(norm) do is_norm[a] = true end
+  local sorted_affine = util.copy(affine)
+  table.sort(sorted_affine)
+  node.ln = { norm = is_norm, affine = affine, sorted_affine = sorted_affine }
+  local out = util.copy(in_shape)
+  if p.statistic then
+    for a in pairs(is_norm) do out[a] = 1 end
+  end
+  return out
+end
+
+function M.weights(node, in_shape)
+  local p = node.p
+  if p.statistic then return {} end
+  local shape = {}
+  for i, a in ipairs(node.ln.affine) do shape[i] = in_shape[a] end
+  local w = {}
+  if p.scale then w[#w + 1] = { name = 'gamma', shape = shape, init = p.gamma_initializer } end
+  if p.center then w[#w + 1] = { name = 'beta', shape = shape, init = p.beta_initializer } end
+  return w
+end
+
+function M.describe(node)
+  local t = {}
+  for a = 1, #node.in_shape do if node.ln.norm[a] then t[#t + 1] = tostring(a) end end
+  return string.format('%sover axes %s, epsilon %g', node.p.statistic and (node.p.statistic .. ' ') or '',
+    table.concat(t, ','), node.p.epsilon)
+end
+
+function M.macs(node) return 4 * util.prod(node.in_shape) end
+
+-- The offset into gamma/beta of an element at index list idx (0-based, item axes).
+local function affine_offset(node, idx)
+  local off, ins = 0, node.in_shape
+  for _, a in ipairs(node.ln.sorted_affine) do off = off * ins[a] + idx[a] end
+  return off
+end
+
+function M.reference(node, x, W)
+  local ins = node.in_shape
+  local st = nd.strides(ins)
+  local kept, normd = {}, {}
+  for a = 1, #ins do
+    if node.ln.norm[a] then normd[#normd + 1] = a else kept[#kept + 1] = a end
+  end
+  local kdims, ndims = {}, {}
+  for i, a in ipairs(kept) do kdims[i] = ins[a] end
+  for i, a in ipairs(normd) do ndims[i] = ins[a] end
+  local count = util.prod(ndims)
+  local y = tensor.new(node.shape, 'double')
+  local g, b = W.gamma and W.gamma.data, W.beta and W.beta.data
+  local idx = {}
+  local k = 0
+  nd.each(kdims, function(kidx)
+    for i, a in ipairs(kept) do idx[a] = kidx[i] end
+    local offs = {}
+    nd.each(ndims, function(nidx)
+      for i, a in ipairs(normd) do idx[a] = nidx[i] end
+      offs[#offs + 1] = { nd.offset(idx, st), affine_offset(node, idx) }
+    end)
+    local s = 0
+    for _, o in ipairs(offs) do s = s + x.data[o[1]] end
+    local mean = s / count
+    local q = 0
+    for _, o in ipairs(offs) do q = q + (x.data[o[1]] - mean) ^ 2 end
+    local inv = 1 / math.sqrt(q / count + node.p.epsilon)
+    if node.p.statistic then
+      y.data[k] = node.p.statistic == 'mean' and mean or inv
+      k = k + 1
+      return
+    end
+    for _, o in ipairs(offs) do
+      local v = (x.data[o[1]] - mean) * inv
+      if g then v = v * g[o[2]] end
+      if b then v = v + b[o[2]] end
+      y.data[o[1]] = v
+    end
+  end)
+  return y
+end
+
+function M.emit(node, E)
+  local ins = node.in_shape
+  local r = #ins
+  local st = nd.strides(ins)
+  local kdims, kst, kvars, ndims, nst = {}, {}, {}, {}, {}
+  local var = {}
+  for a = 1, r do
+    if node.ln.norm[a] then
+      ndims[#ndims + 1], nst[#nst + 1] = ins[a], st[a]
+      var[a] = 'n' .. (#ndims - 1)
+    else
+      kdims[#kdims + 1], kst[#kst + 1] = ins[a], st[a]
+      var[a] = 'k' .. (#kdims - 1)
+      kvars[#kvars + 1] = var[a]
+    end
+  end
+  local kopen, kclose = nd.c_loops(kdims, 'k')
+  local nopen, nclose = nd.c_loops(ndims, 'n')
+  -- gamma/beta index: the affine axes' coordinates, row-major in increasing axis order.
+  local gidx
+  for _, a in ipairs(node.ln.sorted_affine) do
+    gidx = gidx and string.format('(%s) * %d + %s', gidx, ins[a], var[a]) or var[a]
+  end
+  if node.p.statistic then
+    return template.section('layer_norm', 'statistic', {
+      fn = E:fn(node), comment = E:comment(node), kopen = kopen, kclose = kclose,
+      base = nd.c_index(kst, 'k'), open1 = nopen, close1 = nclose, open2 = nopen, close2 = nclose,
+      off = nd.c_index(nst, 'n'), N = util.c_float(util.prod(ndims)), eps = util.c_float(node.p.epsilon),
+      out_index = nd.c_index(nd.strides(kdims), 'k'), value = node.p.statistic == 'mean' and 'mean' or 'inv',
+    })
+  end
+  local value = '(x[off] - mean) * inv'
+  if node.p.scale then value = string.format('%s * %s[%s]', value, E:weight(node, 'gamma'), gidx) end
+  if node.p.center then value = string.format('%s + %s[%s]', value, E:weight(node, 'beta'), gidx) end
+  -- A softmax step runs over each finished channel vector.
+  local post = E:post(node, 'y', ins[r])
+  if post ~= '' then
+    post = template.section('layer_norm', 'post', { PIXELS = util.prod(ins) / ins[r], C = ins[r], post = post })
+  end
+  return template.section('layer_norm', 'layer', {
+    fn = E:fn(node), comment = E:comment(node), kopen = kopen, kclose = kclose,
+    base = nd.c_index(kst, 'k'), open1 = nopen, close1 = nclose, open2 = nopen, close2 = nclose,
+    open3 = nopen, close3 = nclose, off = nd.c_index(nst, 'n'), N = util.c_float(util.prod(ndims)),
+    eps = util.c_float(node.p.epsilon),
+    store = E:store(node, 'y[off]', value, var[r]),
+    post = post,
+  })
+end
+
+return M
