@@ -237,6 +237,13 @@ end
 
 function M.backward_reads() return { x = true } end
 
+-- Strides along the output of the input and of the constant operand (in that order,
+-- whichever comes first in the expression).
+local function operands(node)
+  local out = node.shape
+  return nd.broadcast_strides(node.in_shape, out), nd.broadcast_strides(constant_shape(node, node.in_shape), out)
+end
+
 function M.emit_backward(node, E)
   local out = node.shape
   local sa, sb = operands(node)
