@@ -124,6 +124,7 @@ M.ops = {
     c = function(x) return ieee.c_clamp(x, '0.0f', '6.0f') end,
     -- torch's hardtanh_backward: 0 at both bounds
     grad = function(x) return (x > 0 and x < 6) and 1 or 0 end, grad_from = 'x',
+    grad_c = function(x) return string.format('(%s > 0.0f && %s < 6.0f ? 1.0f : 0.0f)', x, x) end,
   },
   leaky_relu = {
     default_alpha = 0.2,
@@ -211,6 +212,10 @@ M.ops = {
       if x > p.threshold then return (p.max and x >= p.max) and 0 or 1 end
       return p.negative_slope
     end, grad_from = 'x',
+    grad_c = function(x, _, p)
+      local above = p.max and string.format('(%s >= %s ? 0.0f : 1.0f)', x, f(p.max)) or '1.0f'
+      return string.format('(%s > %s ? %s : %s)', x, f(p.threshold), above, f(p.negative_slope))
+    end,
   },
   -- Bounds that are nil are absent (infinite).
   clip = {
