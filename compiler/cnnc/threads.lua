@@ -32,11 +32,14 @@ M.STEP_NS = 5000
 -- as many as the layer offers at most.
 M.PART_NS = 20000
 -- A waiting thread spins SPINS times (a pause instruction, about PAUSE_NS) before it
--- sleeps on a condition variable. Short: on the loaded 2-core machine a two-thread barrier
--- took a median 6-7 us with 0-30 spins (or a plain mutex), 9-12 us with 200 and 73-87 us
--- with 2000, as spinning kept the CPU from the very thread it waited for; when both
--- threads run, spinning saves about 2-3 us a wait (0.4 us against 3).
-M.SPINS = 50
+-- sleeps on a condition variable: about 80 us, long enough to span the gap between two
+-- layers and between predictions in a loop, since waking a sleeping thread costs tens of
+-- microseconds on a virtual machine. On the quiet 2-core machine R2's team went from 1.22x
+-- (50 spins) to 1.6x over one thread (medians; 1.78x on minimums), as ONNX Runtime's and
+-- OpenMP's spinning thread pools do. The price is paid on a loaded machine, where a spinning
+-- thread keeps a CPU from the thread it waits for (a two-thread barrier took a median
+-- 6-7 us with 0-30 spins, 73-87 us with 2000).
+M.SPINS = 2000
 M.PAUSE_NS = 40
 
 function M.cost_ns(node, t)
