@@ -17,11 +17,8 @@ local util = require 'cnnc.util'
 local M = { EVAL = {} }
 local E = M.EVAL
 
-local function value(t, dtype) return require('cnnc.onnx.fold').value(t, dtype) end
--- Input k as a constant tensor: required (a clean error when absent), or optional (nil).
-local function input(ctx, node, k) return ctx:constant(node, k, 'input ' .. k) end
-local function opt(ctx, node, k) local v = ctx:get(node, k); return v and v.const end
-local function dtype(ctx, node, k) local v = ctx:get(node, k); return v and v.dtype or 1 end
+local fio = require 'cnnc.onnx.fold_io'
+local value, input, opt, dtype = fio.value, fio.input, fio.opt, fio.dtype
 
 -- A tensor of `shape` whose element at index list idx (0-based) is src.data[at(idx)].
 local function gather(src, shape, at)
