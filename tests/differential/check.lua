@@ -27,6 +27,7 @@ local runner = require 'cnnc.runner'
 local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 local gen = require 'differential.gen'
+local pch = require 'lib.pch'
 local rng_mod = require 'differential.rng'
 local testlib = dofile('tests/lib/testlib.lua')
 
@@ -253,7 +254,8 @@ end
 local function build_and_run(ctx, net, dir, b, ref, fail)
   local tc = toolchain_of(ctx, b)
   local c, o = q(b.dir .. '/' .. b.name .. '.c'), q(b.dir .. '/' .. b.name .. '.o')
-  local ok, out = sh(string.format('%s %s %s%s -c %s -o %s', tc.cc, M.STRICT, ctx.cflags, b.flags, c, o))
+  local ok, out = sh(string.format('%s %s %s%s%s -c %s -o %s', tc.cc, M.STRICT, ctx.cflags,
+    pch.flags(tc.cc, M.STRICT .. ' ' .. ctx.cflags, b.target), b.flags, c, o))
   if not ok then
     fail('%s: %s %s: %s', b.variant, tc.cc, M.STRICT, first_diag(out))
     ok, out = sh(string.format('%s -std=c99 %s%s -w -c %s -o %s', tc.cc, ctx.cflags, b.flags, c, o))

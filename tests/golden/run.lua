@@ -23,6 +23,7 @@ local targets = require 'cnnc.targets'
 local toolchain = require 'cnnc.toolchain'
 local testlib = dofile('tests/lib/testlib.lua')
 local leftovers = dofile('tests/lib/leftovers.lua')
+local pch = dofile('tests/lib/pch.lua')
 
 local jobs, cc, only = 2, os.getenv('CC') or 'cc', {}
 local target_list = targets.host_list()
@@ -128,7 +129,8 @@ for k, b in ipairs(builds) do
   b.cc = toolchain.is_cross(b.target) and toolchain.cc(b.target) or cc
   assert(cli.blob_object(b.dir, b.name, b.cc) ~= nil)
   exes[k] = exe
-  mk[#mk + 1] = exe .. ':\n\t@' .. cli.cc_command(b.dir, b.name, b.cc, cflags, exe, objs_for(b.cc))
+  local flags = cflags .. pch.flags(b.cc, '-std=c99 ' .. cflags, b.target)
+  mk[#mk + 1] = exe .. ':\n\t@' .. cli.cc_command(b.dir, b.name, b.cc, flags, exe, objs_for(b.cc))
     .. ' > ' .. b.dir .. '/cc.log 2>&1 || true'
 end
 table.insert(mk, 1, 'all: ' .. table.concat(exes, ' '))

@@ -87,4 +87,62 @@ function M.cross_targets(suite)
   return list
 end
 
+-- Runs a suite script as `n` processes at once, each with `--shard K/n` added to its
+-- arguments, when it was given no --shard itself (suites whose C generation runs in Lua,
+-- one core's work, share it so both cores of a small machine work). Each shard's output
+-- is printed in turn, its last "<suite>: N passed, M failed" line left out and added to
+-- the total line printed at the end; a shard that prints no such line, or exits non-zero
+-- without a failure, counts one failure. Then exits. Returns K and n in a shard.
+-- args: the script's arguments (arg); script: its path; suite: its name; n: default 2
+-- (CNNC_TEST_SHARDS overrides; 1 runs the suite whole, in this process).
+function M.shards(script, args, suite, n)
+  for i, a in ipairs(args) do
+    if a == '--shard' then
+      local k, m = (args[i + 1] or ''):match('^(%d+)/(%d+)$')
+      assert(k, '--shard needs K/N')
+      table.remove(args, i); table.remove(args, i)
+      return tonumber(k), tonumber(m)
+    end
+  end
+  n = tonumber(os.getenv('CNNC_TEST_SHARDS')) or n or 2
+  if n <= 1 then return 1, 1 end
+  local util = require 'cnnc.util'
+  local dir = 'build/tests/shards-' .. suite
+  os.execute('rm -rf ' .. dir .. ' && mkdir -p ' .. dir)
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = require('cnnc.cli').shell_quote(a) end
+  local cmds = {}
+  for k = 1, n do
+    cmds[k] = string.format('(luajit %s --shard %d/%d %s > %s/%d.log 2>&1; echo $? > %s/%d.rc) &', script, k, n,
+      table.concat(quoted, ' '), dir, k, dir, k)
+  end
+  os.execute(table.concat(cmds, ' ') .. ' wait')
+  local passed, failed = 0, 0
+  for k = 1, n do
+    local text = util.read_file(string.format('%s/%d.log', dir, k)) or ''
+    local rc = tonumber(util.read_file(string.format('%s/%d.rc', dir, k)) or '') or -1
+    local p, f
+    local lines = {}
+    for line in text:gmatch('[^\n]*') do lines[#lines + 1] = line end
+    while #lines > 0 and lines[#lines] == '' do lines[#lines] = nil end
+    if #lines > 0 then
+      p, f = lines[#lines]:match('^' .. suite .. ': (%d+) passed, (%d+) failed$')
+      if p then lines[#lines] = nil end
+    end
+    if #lines > 0 then io.write(table.concat(lines, '\n'), '\n') end
+    if not p then
+      print(string.format('FAIL %s shard %d/%d printed no counts (exit %d)', suite, k, n, rc))
+      failed = failed + 1
+    else
+      passed, failed = passed + tonumber(p), failed + tonumber(f)
+      if rc ~= 0 and tonumber(f) == 0 then
+        print(string.format('FAIL %s shard %d/%d exited with status %d', suite, k, n, rc))
+        failed = failed + 1
+      end
+    end
+  end
+  print(string.format('%s: %d passed, %d failed', suite, passed, failed))
+  os.exit(failed == 0 and 0 or 1)
+end
+
 return M

@@ -27,6 +27,7 @@ local runner = require 'cnnc.runner'
 local targets = require 'cnnc.targets'
 local util = require 'cnnc.util'
 local ffi = require 'ffi'
+local pch = dofile('tests/lib/pch.lua')
 
 local jobs, cc = 2, os.getenv('CC') or 'cc'
 local data = '/usr/share/libonnx-testdata/data'
@@ -275,6 +276,7 @@ for k, b in ipairs(builds) do
   local exe = b.dir .. '/' .. b.name
   all[k] = exe
   local cmd
+  local cflags = cflags .. pch.flags(cc, '-std=c99 ' .. cflags, b.target)
   if b.raw then
     cmd = string.format('%s -std=c99 %s -I %s -DMODEL_HEADER=%s -DMODEL_PREDICT=%s_predict -DMODEL_CPU=%s_cpu_supported '
       .. '-DMODEL_INPUT_SIZE_=%s_INPUT_SIZE -DMODEL_OUTPUT_SIZE_=%s_OUTPUT_SIZE %s %s -lm -o %s',

@@ -24,11 +24,19 @@ local initializers = require 'cnnc.initializers'
 local targets = require 'cnnc.targets'
 local toolchain = require 'cnnc.toolchain'
 local testlib = dofile('tests/lib/testlib.lua')
+local pch = dofile('tests/lib/pch.lua')
 local util = require 'cnnc.util'
 
 
-local work = 'build/tests/simd'
+-- Two processes share the builds (testlib.shards): shard K takes every n-th.
+local shard, nshards = testlib.shards('tests/simd/run.lua', arg, 'simd')
+local work = nshards > 1 and ('build/tests/simd/shard-' .. shard) or 'build/tests/simd'
 os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
+local job = 0
+local function mine()
+  job = job + 1
+  return (job - 1) % nshards == shard - 1
+end
 local passed, failed = 0, 0
 local cross = testlib.cross_targets('simd')
 
@@ -41,15 +49,19 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1
     { 'grouped' } }) do
   local case, wmode = cv[1], cv[2]
   local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
-  local typed = assert(driver.compile(model, { stop = 'shape' })).typed
-  local shape = util.copy(typed.input.shape)
-  table.insert(shape, 1, 3)
-  local x = tensor.new(shape)
-  local r = initializers.rng(11, case)
-  for i = 0, x.n - 1 do x.data[i] = r:uniform() * 2 - 1 end
-  local xpath = work .. '/' .. case .. (wmode or '') .. '.npy'
-  assert(npy.write(xpath, x))
-  local ref = assert(runner.run_batch(typed, x))
+  local xpath, ref
+  local function reference()
+    if ref then return end
+    local typed = assert(driver.compile(model, { stop = 'shape' })).typed
+    local shape = util.copy(typed.input.shape)
+    table.insert(shape, 1, 3)
+    local x = tensor.new(shape)
+    local r = initializers.rng(11, case)
+    for i = 0, x.n - 1 do x.data[i] = r:uniform() * 2 - 1 end
+    xpath = work .. '/' .. case .. (wmode or '') .. '.npy'
+    assert(npy.write(xpath, x))
+    ref = assert(runner.run_batch(typed, x))
+  end
   local variants = {}
   for _, t in ipairs(targets.host_list()) do variants[#variants + 1] = { t, 1 } end
   variants[#variants + 1] = { variants[#variants][1], 3 }
@@ -62,8 +74,15 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1
       if t ~= 'generic' then variants[#variants + 1] = { t, 2 } end
     end
   end
+  -- A shard runs a case's builds of several thread counts for a target (whose bits must
+  -- agree) together.
   local single = {} -- target -> its 1-thread output: other thread counts must give the same bits
+  local owner = {}
   for _, tv in ipairs(variants) do
+    if owner[tv[1]] == nil then owner[tv[1]] = mine() end
+  end
+  for _, tv in ipairs(variants) do if owner[tv[1]] then
+    reference()
     local t, threads = tv[1], tv[2]
     local dir = string.format('%s/%s%s_%s_%d', work, case, wmode or '', t, threads)
     os.execute('mkdir -p ' .. dir)
@@ -79,8 +98,9 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1
     end
     if ok then
       assert(driver.write_c(res, dir))
+      local flags = '-O1 -Wall -Wextra -Werror -pedantic'
       local exe, cerr = cli.cc_executable(dir, res.planned.name, toolchain.cc(res.target),
-        '-O1 -Wall -Wextra -Werror -pedantic')
+        flags .. pch.flags(toolchain.cc(res.target), '-std=c99 ' .. flags, res.target))
       ok, msg = exe ~= nil, cerr
       if ok then
         local st = os.execute(string.format('%s%s %s -o %s/out.npy > %s/run.log 2>&1', toolchain.run_prefix(res.target),
@@ -99,14 +119,16 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1
       end
     end
     if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s%s %s threads %d: %s', case, wmode and (' winograd ' .. wmode) or '', t, threads, msg)) end
-  end
+  end end
 end
-do
+if mine() then
   local p, f = dofile('tests/simd/vmath.lua')(work, os.getenv('CC') or 'cc', cross)
   passed, failed = passed + p, failed + f
   p, f = dofile('tests/simd/vectorised.lua')(work)
   passed, failed = passed + p, failed + f
-  p, f = dofile('tests/simd/backward.lua')(work, cross)
+end
+if mine() then
+  local p, f = dofile('tests/simd/backward.lua')(work, cross)
   passed, failed = passed + p, failed + f
 end
 print(string.format('simd: %d passed, %d failed', passed, failed))
