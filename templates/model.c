@@ -271,14 +271,7 @@ $buffers
 $serial_calls
 }
 
-/* The layer sequence, run by every thread of a team (thread 0: the caller). */
-static void ${name}_team_forward(struct cnnc_team *team, int thread)
-{
-$locals
-$buffers
-$calls
-}
-
+$team_forward_fn
 /* A batch, items shared among the threads: each runs whole items with its own workspace. */
 static void ${name}_team_items(struct cnnc_team *t, int thread)
 {
@@ -305,13 +298,7 @@ cnnc_team_fini((struct cnnc_team *)team);
 
 void ${name}_predict_team(${name}_team *team, const float *input, float *output, void *workspace)
 {
-struct cnnc_team *t = (struct cnnc_team *)team;
-const unsigned csr = cnnc_denormals_off();
-t->input = input;
-t->output = output;
-t->workspace = workspace;
-cnnc_team_job(t, ${name}_team_forward, $NSTEPS);
-cnnc_denormals_restore(csr);
+$predict_team
 }
 
 void ${name}_predict_batch_team(${name}_team *team, int n, const float *inputs, float *outputs, void *workspaces)
@@ -337,14 +324,10 @@ cnnc_denormals_restore(csr);
 }
 
 /* Runs the network on one input. workspace: $WS bytes, float-aligned, owned by the caller,
- * so several threads can predict at once with separate workspaces. The prediction starts
- * its own team of threads and joins them before it returns. */
+ * so several threads can predict at once with separate workspaces. $ws_doc */
 void ${name}_predict_ws(const float *input, float *output, void *workspace)
 {
-union { unsigned char bytes[$TEAM_SIZE]; void *p; long double d; } memory;
-${name}_team *team = ${name}_team_start(&memory, $N);
-${name}_predict_team(team, input, output, workspace);
-${name}_team_stop(team);
+$predict_ws
 }
 
 /* As ${name}_predict_ws, with a static workspace (not reentrant). */
@@ -353,6 +336,37 @@ void ${name}_predict(const float *input, float *output)
 static float arena[$ARENA_FLOATS];
 ${name}_predict_ws(input, output, arena);
 }
+
+//@ team_forward_fn
+/* The layer sequence, run by every thread of a team (thread 0: the caller). */
+static void ${name}_team_forward(struct cnnc_team *team, int thread)
+{
+$locals
+$buffers
+$calls
+}
+
+//@ predict_team_shared
+struct cnnc_team *t = (struct cnnc_team *)team;
+const unsigned csr = cnnc_denormals_off();
+t->input = input;
+t->output = output;
+t->workspace = workspace;
+cnnc_team_job(t, ${name}_team_forward, $NSTEPS);
+cnnc_denormals_restore(csr);
+
+//@ predict_team_alone
+/* No layer is shared: the calling thread runs the prediction alone. */
+const unsigned csr = cnnc_denormals_off();
+(void)team;
+${name}_forward(input, output, workspace);
+cnnc_denormals_restore(csr);
+
+//@ predict_ws_shared
+union { unsigned char bytes[$TEAM_SIZE]; void *p; long double d; } memory;
+${name}_team *team = ${name}_team_start(&memory, $N);
+${name}_predict_team(team, input, output, workspace);
+${name}_team_stop(team);
 
 //@ forward
 /* Runs the network on one input. workspace: $WS bytes, float-aligned, owned by the caller,

@@ -162,13 +162,32 @@ function M.render_steps(g, E, io, steps, buffers)
   if not alone then locals[#locals + 1] = '(void)thread;' end
   if #buffers == 0 then table.insert(serial, 1, '(void)arena;') end
   local size = team_size(g.threads, nshared)
-  return { team = true, open = groups > 0, team_size = size, nsteps = nshared, text = template.section('model',
-    'team_forward', {
-    name = name, UC = name:upper(), WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
+  local vars = { name = name, UC = name:upper(), WS = ws, ARENA_FLOATS = math.max(plan.arena_floats, 1),
     locals = table.concat(locals, '\n'), NSTEPS = nshared, N = g.threads, TEAM_SIZE = size,
     buffers = table.concat(buffers, '\n'), calls = table.concat(calls, '\n'),
-    serial_locals = '', serial_calls = table.concat(serial, '\n'),
-  }) }
+    serial_locals = '', serial_calls = table.concat(serial, '\n') }
+  -- With no layer shared, one prediction runs on the calling thread alone (the team only
+  -- shares the items of batches), and _predict_ws starts no threads.
+  local function only(...)
+    local t = {}
+    for _, k in ipairs({ ... }) do t[k] = vars[k] end
+    return t
+  end
+  if nshared > 0 then
+    vars.team_forward_fn = template.section('model', 'team_forward_fn', only('name', 'locals', 'buffers', 'calls'))
+    vars.predict_team = template.section('model', 'predict_team_shared', only('name', 'NSTEPS'))
+    vars.predict_ws = template.section('model', 'predict_ws_shared', only('name', 'TEAM_SIZE', 'N'))
+    vars.ws_doc = 'The prediction starts\n * its own team of threads and joins them before it returns.'
+  else
+    vars.team_forward_fn = ''
+    vars.predict_team = template.section('model', 'predict_team_alone', only('name'))
+    vars.predict_ws = 'const unsigned csr = cnnc_denormals_off();\n' .. name .. '_forward(input, output, workspace);\n'
+      .. 'cnnc_denormals_restore(csr);'
+    vars.ws_doc = 'No layer is shared: the\n * prediction runs on the calling thread alone.'
+  end
+  return { team = true, open = groups > 0, team_size = size, nsteps = nshared,
+    text = template.section('model', 'team_forward', only('name', 'UC', 'WS', 'ARENA_FLOATS', 'buffers', 'serial_locals',
+      'serial_calls', 'team_forward_fn', 'predict_team', 'predict_ws', 'ws_doc')) }
 end
 
 return M

@@ -32,10 +32,10 @@
 --      opts.keep_all (every layer's output must be whole) nor opts.backward (backward
 --      code reads the convolution's output);
 --   3. the threads: with opts.threads > 1, which layers are shared and into how many parts
---      (cnnc.threads), and whether the team of threads pays at all; when it does not, the
---      plans are made again for one thread and g.threads is 1: such a build is exactly the
---      single-thread build (a backward build keeps g.threads: its team shares the items of
---      batches, cnnc.emit.backward).
+--      (cnnc.threads), and whether sharing layers pays at all; when it does not, the
+--      plans are made again for one thread and no layer is shared, but g.threads stays:
+--      the build's team shares the items of batches (each thread runs whole items), and
+--      one prediction runs on the calling thread alone, as in the single-thread build.
 -- The memory plan reads sel.scratch; the emitter reads everything else. Generic targets
 -- (no vectors) run every layer's own C (sel.kernel 'generic').
 
@@ -212,8 +212,7 @@ function M.run(g, opts)
         end
       end
     else
-      -- A backward build keeps its team for batches, whose items it shares.
-      if not opts.backward then threads = 1 end
+      -- No layer is shared; the team still shares the items of batches.
       for _, n in ipairs(g.nodes) do replan(n, t, opts, 1) end
     end
   end
