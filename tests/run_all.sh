@@ -22,15 +22,21 @@
 #                 4 threads under TSan, byte-identical builds  "numeric: P passed, F failed"
 #   fuzz          fuzz regressions and seeds replayed, 10 s of each libFuzzer harness, seeded
 #                 mutated model/ONNX files and input files (tests/fuzz)  "fuzz: P passed, F failed"
+#
+# Suites joined by '+' run side by side (those that keep one core busy, beside each other
+# on a 2-core machine); their outputs are printed in turn once all have ended. Each suite
+# that builds many models shares its own work between both cores.
 cd "$(dirname "$0")/.." || exit 1
 logs=build/test-logs
 mkdir -p "$logs"
 
-suites=${*:-"lua runtime golden simd differential examples testgen ffi onnx keras conformance bad_inputs sanitize numeric fuzz"}
+suites=${*:-"lua+runtime+examples golden simd differential testgen+bad_inputs+keras ffi onnx conformance sanitize numeric fuzz"}
 total_pass=0
 total_fail=0
 status=0
 
+# run_suite NAME CMD...: runs one suite, prints its report and leaves "PASSED FAILED" in
+# $logs/NAME.result.
 run_suite() {
     name=$1; shift
     log="$logs/$name.log"
@@ -56,13 +62,12 @@ run_suite() {
         cat "$log"
     fi
     echo "$name: $pass passed, $fail failed ($((end - start)) s)"
-    total_pass=$((total_pass + pass))
-    total_fail=$((total_fail + fail))
-    [ "$fail" -eq 0 ] || status=1
+    echo "$pass $fail" > "$logs/$name.result"
 }
 
-for s in $suites; do
-    case $s in
+# suite NAME: runs suite NAME (run_suite with its command).
+suite() {
+    case $1 in
         lua) run_suite lua luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/lua ;;
         runtime) run_suite runtime sh tests/runtime/run.sh build/tests/runtime ;;
         golden) run_suite golden luajit tests/golden/run.lua ;;
@@ -77,9 +82,31 @@ for s in $suites; do
         sanitize) run_suite sanitize sh tests/sanitize.sh ;;
         numeric) run_suite numeric luajit tests/numeric/run.lua ;;
         fuzz) run_suite fuzz sh tests/fuzz/run.sh suite ;;
-        ffi) run_suite ffi luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/ffi ;;
-        *) echo "unknown suite '$s'"; status=1 ;;
+        ffi) run_suite ffi sh tests/lib/busted_groups.sh ffi tests/ffi/grad_spec.lua \
+                 "$(ls tests/ffi/*_spec.lua | grep -v /grad_spec.lua)" ;;
+        *) echo "unknown suite '$1'"; echo "0 1" > "$logs/$1.result" ;;
     esac
+}
+
+# add NAME: adds suite NAME's result to the totals.
+add() {
+    read -r p f < "$logs/$1.result" || { p=0; f=1; }
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    [ "$f" -eq 0 ] || status=1
+}
+
+for group in $suites; do
+    members=$(echo "$group" | tr '+' ' ')
+    for s in $members; do rm -f "$logs/$s.result"; done
+    if [ "$members" = "$group" ]; then
+        suite "$group"
+    else
+        for s in $members; do suite "$s" > "$logs/$s.report" 2>&1 & done
+        wait
+        for s in $members; do cat "$logs/$s.report"; done
+    fi
+    for s in $members; do add "$s"; done
 done
 
 echo "$total_pass passed, $total_fail failed"

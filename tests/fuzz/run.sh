@@ -129,24 +129,39 @@ case $mode in
 suite)
     secs=${FUZZ_SUITE_SECONDS:-10}
     cases=${FUZZ_SUITE_CASES:-300}
-    for h in $C_HARNESSES; do
-        if ! build_harness "$h"; then bad "building fuzz_$h:"; tail -20 "$work/logs/build_$h.log"; continue; fi
-        case $h in
-            npy) extra="$regs/readers/*.npy" ;;
-            pnm) extra="$regs/readers/*.pgm" ;;
-            *) extra="" ;;
-        esac
-        # shellcheck disable=SC2086
-        replay_c "$h" "$regs/$h"/* $extra "$run/seeds/$h"/*
-        # A fresh corpus each time, so the suite's run depends on the seeds only.
-        rm -rf "$out/suite-corpus/$h"
-        fuzz_c "$h" "$secs" "$out/suite-corpus/$h"
-    done
+    # The libFuzzer harnesses (one core, a fixed time each) run beside the structured ones;
+    # their output and counts are added after.
+    (
+        pass=0; fail=0
+        for h in $C_HARNESSES; do
+            if ! build_harness "$h"; then bad "building fuzz_$h:"; tail -20 "$work/logs/build_$h.log"; continue; fi
+            case $h in
+                npy) extra="$regs/readers/*.npy" ;;
+                pnm) extra="$regs/readers/*.pgm" ;;
+                *) extra="" ;;
+            esac
+            # shellcheck disable=SC2086
+            replay_c "$h" "$regs/$h"/* $extra "$run/seeds/$h"/*
+            # A fresh corpus each time, so the suite's run depends on the seeds only.
+            rm -rf "$out/suite-corpus/$h"
+            fuzz_c "$h" "$secs" "$out/suite-corpus/$h"
+        done
+        echo "$pass $fail" > "$run/c_counts"
+    ) > "$run/c_output" 2>&1 &
+    c_pid=$!
     for h in $LUA_HARNESSES; do
         fuzz_lua "$h" --replay "$regs/$h"
         [ "$h" = readers ] && n=$((cases * 3)) || n=$cases
         fuzz_lua "$h" --cases "$n" --seed "$seed"
     done
+    wait "$c_pid"
+    cat "$run/c_output"
+    if [ -f "$run/c_counts" ]; then
+        read -r c_pass c_fail < "$run/c_counts"
+        pass=$((pass + c_pass)); fail=$((fail + c_fail))
+    else
+        bad "the libFuzzer harnesses reported no counts"
+    fi
     ;;
 long)
     secs=${1:-30}
