@@ -151,6 +151,7 @@ M.ops = {
     c = function(x, p) return string.format('(%s > 0.0f ? %s : %s * expm1f(%s))', x, x, f(p.alpha), x) end,
     needs_var = true,
     grad = function(x, _, p) return x > 0 and 1 or p.alpha * math.exp(x) end, grad_from = 'x',
+    grad_c = function(x, _, p) return string.format('(%s > 0.0f ? 1.0f : %s * expf(%s))', x, f(p.alpha), x) end,
   },
   onnx_selu = {
     internal = true,
@@ -160,6 +161,9 @@ M.ops = {
     end,
     needs_var = true,
     grad = function(x, _, p) return x > 0 and p.gamma or p.gamma * p.alpha * math.exp(x) end, grad_from = 'x',
+    grad_c = function(x, _, p)
+      return string.format('(%s > 0.0f ? %s : %s * expf(%s))', x, f(p.gamma), f(p.gamma * p.alpha), x)
+    end,
   },
   onnx_hard_sigmoid = {
     internal = true,
@@ -169,6 +173,10 @@ M.ops = {
       local u = p.alpha * x + p.beta
       return (u >= 0 and u <= 1) and p.alpha or 0
     end, grad_from = 'x',
+    grad_c = function(x, _, p)
+      local u = string.format('%s * %s + %s', f(p.alpha), x, f(p.beta))
+      return string.format('(%s >= 0.0f && %s <= 1.0f ? %s : 0.0f)', u, u, f(p.alpha))
+    end,
   },
   hard_swish = {
     internal = true,
@@ -180,6 +188,9 @@ M.ops = {
       if x <= 3 then return x / 3 + 0.5 end
       return 1
     end, grad_from = 'x',
+    grad_c = function(x)
+      return string.format('(%s < -3.0f ? 0.0f : %s <= 3.0f ? %s / 3.0f + 0.5f : 1.0f)', x, x, x)
+    end,
   },
   celu = {
     internal = true,
@@ -190,6 +201,7 @@ M.ops = {
     end,
     needs_var = true,
     grad = function(x, _, p) return x > 0 and 1 or math.exp(x / p.alpha) end, grad_from = 'x',
+    grad_c = function(x, _, p) return string.format('(%s > 0.0f ? 1.0f : expf(%s / %s))', x, x, f(p.alpha)) end,
   },
   -- Keras's ReLU layer: x > threshold ? min(x, max) : negative_slope * (x - threshold),
   -- NaN kept (nil max: no bound; with negative_slope 0 the lower part is exactly 0, as in
@@ -233,6 +245,13 @@ M.ops = {
       if (p.min and x < p.min) or (p.max and x > p.max) then return 0 end
       return 1
     end, grad_from = 'x',
+    grad_c = function(x, _, p)
+      local out = {}
+      if p.min then out[#out + 1] = string.format('%s < %s', x, f(p.min)) end
+      if p.max then out[#out + 1] = string.format('%s > %s', x, f(p.max)) end
+      if #out == 0 then return '1.0f' end
+      return string.format('(%s ? 0.0f : 1.0f)', table.concat(out, ' || '))
+    end,
   },
 }
 

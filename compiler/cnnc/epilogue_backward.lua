@@ -34,7 +34,7 @@ local function act_from(st)
 end
 
 -- Can backward code compute this step's derivative? (Every Keras activation and batch
--- norm; the ONNX-only parametrised activations have no C derivative yet.)
+-- norm; every activation but ONNX's elementwise math functions.)
 function M.supported(st)
   if st.op == 'affine' then return true end
   return st.op == 'act' and (st.name == 'softmax' or acts.ops[st.name].grad_c ~= nil)

@@ -1,8 +1,8 @@
 -- Gradients in the generated C, from Lua (model:compile{backward = true} / {train = true}):
 -- net:backward against PyTorch autograd on every case of tests/golden/grad (the cases take
 -- turns between the portable C and this machine's SIMD target, whose forward kernels the
--- backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax and Permute
--- layers against the reference interpreter (also without the input gradient);
+-- backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax, Permute and
+-- ELU (its alpha: ONNX's Elu form) layers against the reference interpreter (also without the input gradient);
 -- net:gradient's objectives against net:backward; a training build: an SGD step is
 -- w - lr g and refresh makes the layers read the new weights (a folded batch norm too),
 -- fit lowers the loss on a learnable task, save_weights writes what training made; and the
@@ -85,6 +85,12 @@ describe('net:backward of layers the golden cases lack', function()
       m:add(cnnc.Divide { operand_shape = { 6 }, operand_first = true, operand_initializer = u })
     end,
     softmax = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Softmax {}) end,
+    elu_alpha = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.ELU { alpha = 0.5 }) end,
+    elu_alpha_after_dense = function(m)
+      m:add(cnnc.Flatten {})
+      m:add(cnnc.Dense { 10 })
+      m:add(cnnc.ELU { alpha = 1.7 })
+    end,
     softmax_axis1 = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Softmax { axis = 1 }) end,
     log_softmax_axis2 = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.LogSoftmax { axis = 2 }) end,
     permute = function(m)
