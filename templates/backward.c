@@ -209,6 +209,16 @@ memcpy(&dx[y * $ROW], &dy[((y + $PT) * $OW + $PL) * $C], sizeof(float) * $ROW);
 }
 }
 
+//@ cropping
+/* $comment */
+static void $fn(float *restrict dx, const float *restrict dy)
+{
+memset(dx, 0, sizeof(float) * $IN_SIZE);
+for (int y = 0; y < $OH; ++y) {
+memcpy(&dx[$OFFSET + y * $IN_ROW], &dy[y * $ROW], sizeof(float) * $ROW);
+}
+}
+
 //@ unfold
 /* $comment */
 static void $fn($params)

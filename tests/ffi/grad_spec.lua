@@ -1,8 +1,8 @@
 -- Gradients in the generated C, from Lua (model:compile{backward = true} / {train = true}):
 -- net:backward against PyTorch autograd on every case of tests/golden/grad (the cases take
 -- turns between the portable C and this machine's SIMD target, whose forward kernels the
--- backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax, Permute and
--- ELU (its alpha: ONNX's Elu form) layers against the reference interpreter (also without the input gradient);
+-- backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax, Permute,
+-- Cropping and ELU (its alpha: ONNX's Elu form) layers against the reference interpreter (also without the input gradient);
 -- net:gradient's objectives against net:backward; a training build: an SGD step is
 -- w - lr g and refresh makes the layers read the new weights (a folded batch norm too),
 -- fit lowers the loss on a learnable task, save_weights writes what training made; and the
@@ -85,6 +85,12 @@ describe('net:backward of layers the golden cases lack', function()
       m:add(cnnc.Divide { operand_shape = { 6 }, operand_first = true, operand_initializer = u })
     end,
     softmax = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Softmax {}) end,
+    cropping = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.Cropping2D { { { 1, 0 }, { 0, 2 } } }) end,
+    cropping1d = function(m)
+      m:add(cnnc.Reshape { { 42, 4 } })
+      m:add(cnnc.Conv1D { 5, 3 })
+      m:add(cnnc.Cropping1D { { 2, 3 } })
+    end,
     elu_alpha = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.ELU { alpha = 0.5 }) end,
     elu_alpha_after_dense = function(m)
       m:add(cnnc.Flatten {})

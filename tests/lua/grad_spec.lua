@@ -256,6 +256,13 @@ describe('reference backward: fused graphs', function()
     end)())
   end)
 
+  it('croppings: the gradient of what they keep, zero where they crop', function()
+    both(model({ 7, 6, 2 }, { nn.Conv2D{ 3, 3, bias_initializer = BIAS }, nn.Cropping2D{ { { 1, 2 }, { 0, 1 } } },
+      nn.Activation{ 'tanh' }, nn.Flatten{}, nn.Dense{ 3, bias_initializer = BIAS } }), 5)
+    both(model({ 9, 2 }, { nn.Conv1D{ 3, 2, bias_initializer = BIAS }, nn.Cropping1D{ { 2, 1 } }, nn.Flatten{},
+      nn.Dense{ 2 } }), 8)
+  end)
+
   it('a convolution trimmed to the rows a pool reads', function()
     local r = both(model({ 9, 8, 2 }, { nn.Conv2D{ 3, 3, activation = 'relu', bias_initializer = BIAS },
       nn.MaxPooling2D{ 2 }, nn.Flatten{}, nn.Dense{ 2, bias_initializer = BIAS } }), 9)

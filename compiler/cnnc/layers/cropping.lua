@@ -61,6 +61,32 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward: the output gradient in place of the kept values, zero where the cropping
+-- dropped them.
+function M.backward(node, _, _, _, dy)
+  local dx = tensor.new(node.in_shape, 'double')
+  local oh, ow, iw, top, left, c = dims(node)
+  for oy = 0, oh - 1 do
+    for ox = 0, ow - 1 do
+      for ch = 0, c - 1 do
+        dx.data[((oy + top) * iw + ox + left) * c + ch] = dy.data[(oy * ow + ox) * c + ch]
+      end
+    end
+  end
+  return dx
+end
+
+function M.backward_reads() return {} end
+
+function M.emit_backward(node, E)
+  local oh, ow, iw, top, left, c = dims(node)
+  local fn = E:backward_fn(node, 'input')
+  return template.section('backward', 'cropping', { fn = fn, IN_SIZE = util.prod(node.in_shape), OH = oh, ROW = ow * c,
+    IN_ROW = iw * c, OFFSET = (top * iw + left) * c,
+    comment = util.c_comment(node.name .. ': the input gradient, the output gradient with zeros where cropped') }),
+    { { fn = fn, args = { 'dx', 'dy' }, input = true } }
+end
+
 function M.emit(node, E)
   local oh, ow, iw, top, left, c = dims(node)
   return template.section('nd', 'crop', { fn = E:fn(node), comment = E:comment(node), OH = oh, ROW = ow * c,
