@@ -59,3 +59,21 @@ a += w * in[$source + c];
 $tap_close
 y[c] = a;
 }
+
+//@ backward
+/* $comment */
+static void $fn(float *restrict dx, const float *restrict dy)
+{
+$tables
+memset(dx, 0, sizeof(float) * $IN_SIZE);
+$open
+const float *g = &dy[($out_index) * $C];
+$skip
+$tap_open
+const float w = $w;
+if (w == 0.0f) continue;
+float *d = &dx[$source];
+for (int c = 0; c < $C; ++c) d[c] += w * g[c];
+$tap_close
+$close
+}

@@ -2,7 +2,8 @@
 -- net:backward against PyTorch autograd on every case of tests/golden/grad (the cases take
 -- turns between the portable C and this machine's SIMD target, whose forward kernels the
 -- backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax, Permute,
--- Cropping and ELU (its alpha: ONNX's Elu form) layers against the reference interpreter (also without the input gradient);
+-- Cropping, UpSampling and ELU (its alpha: ONNX's Elu form) layers against the reference
+-- interpreter (also without the input gradient);
 -- net:gradient's objectives against net:backward; a training build: an SGD step is
 -- w - lr g and refresh makes the layers read the new weights (a folded batch norm too),
 -- fit lowers the loss on a learnable task, save_weights writes what training made; and the
@@ -90,6 +91,17 @@ describe('net:backward of layers the golden cases lack', function()
       m:add(cnnc.Reshape { { 42, 4 } })
       m:add(cnnc.Conv1D { 5, 3 })
       m:add(cnnc.Cropping1D { { 2, 3 } })
+    end,
+    upsampling = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.UpSampling2D { { 2, 3 } }) end,
+    upsampling_bilinear = function(m)
+      m:add(cnnc.Conv2D { 6, 3 })
+      m:add(cnnc.UpSampling2D { 2, interpolation = 'bilinear' })
+      m:add(cnnc.Conv2D { 2, 3, strides = 2 })
+    end,
+    upsampling1d = function(m)
+      m:add(cnnc.Reshape { { 42, 4 } })
+      m:add(cnnc.UpSampling1D { 3 })
+      m:add(cnnc.Conv1D { 5, 3, strides = 4 })
     end,
     elu_alpha = function(m) m:add(cnnc.Conv2D { 6, 3 }); m:add(cnnc.ELU { alpha = 0.5 }) end,
     elu_alpha_after_dense = function(m)

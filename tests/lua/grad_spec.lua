@@ -263,6 +263,14 @@ describe('reference backward: fused graphs', function()
       nn.Dense{ 2 } }), 8)
   end)
 
+  it('upsampling: each output gradient back to its taps, times their weights', function()
+    both(model({ 5, 4, 2 }, { nn.Conv2D{ 3, 2, bias_initializer = BIAS }, nn.UpSampling2D{ { 2, 3 } }, nn.Flatten{},
+      nn.Dense{ 3, bias_initializer = BIAS } }), 4)
+    both(model({ 5, 4, 2 }, { nn.Conv2D{ 3, 2, bias_initializer = BIAS }, nn.UpSampling2D{ 2, interpolation = 'bilinear' },
+      nn.Activation{ 'tanh' }, nn.Flatten{}, nn.Dense{ 2 } }), 6)
+    both(model({ 6, 2 }, { nn.UpSampling1D{ 2 }, nn.Conv1D{ 3, 2 }, nn.Flatten{}, nn.Dense{ 2 } }), 3)
+  end)
+
   it('a convolution trimmed to the rows a pool reads', function()
     local r = both(model({ 9, 8, 2 }, { nn.Conv2D{ 3, 3, activation = 'relu', bias_initializer = BIAS },
       nn.MaxPooling2D{ 2 }, nn.Flatten{}, nn.Dense{ 2, bias_initializer = BIAS } }), 9)

@@ -154,7 +154,11 @@ local function c_list(values, n, f)
   return table.concat(t, ', ')
 end
 
-function M.emit(node, E)
+-- The loops of a layer's C, forward and backward: {tables (declarations), open, close
+-- (the output position loops), out_index, tap_open, tap_close, source (the input offset of
+-- a tap), w (its weight; nil for nearest), nearest, C (the run of trailing kept values),
+-- skip (the test of an output position outside the image, or nil)}.
+local function loops(node)
   local ins, outs = node.in_shape, node.shape
   local tables = node.resize.tables
   local r = #ins
@@ -163,13 +167,12 @@ function M.emit(node, E)
   local C = util.prod(ins, last + 1, r)
   local st = nd.strides(ins)
   local ost = nd.strides(outs)
-  local nearest, outside = true, false
+  local nearest = true
   for _, t in pairs(tables) do
     if t.taps > 1 or t.mode ~= 'nearest' then nearest = false end
-    if t.any_outside then outside = true end
   end
   local float = require('cnnc.emit').float_literal
-  local decls, open, close, terms, oterms, weights = {}, {}, {}, {}, {}, {}
+  local decls, open, close, terms, oterms = {}, {}, {}, {}, {}
   local skip = {}
   for i = 1, last do
     local o = 'o' .. (i - 1)
@@ -213,28 +216,89 @@ function M.emit(node, E)
       end
     end
   end
-  local source = table.concat((function()
-    local l = {}
-    for _, s in ipairs(src) do if s ~= '' then l[#l + 1] = s end end
-    return l
-  end)(), ' + ')
-  local h = { fn = E:fn(node), comment = E:comment(node), tables = table.concat(decls, '\n'),
-    open = table.concat(open, '\n'), close = table.concat(close, '\n'), C = C,
-    out_index = #oterms > 0 and table.concat(oterms, ' + ') or '0',
-    skip = #skip > 0 and template.section('resize', 'outside', { test = table.concat(skip, ' || '), C = C,
+  local l = {}
+  for _, x in ipairs(src) do if x ~= '' then l[#l + 1] = x end end
+  return { tables = table.concat(decls, '\n'), open = table.concat(open, '\n'), close = table.concat(close, '\n'),
+    out_index = #oterms > 0 and table.concat(oterms, ' + ') or '0', tap_open = table.concat(tap_open, '\n'),
+    tap_close = table.concat(tap_close, '\n'), source = table.concat(l, ' + '), w = w, nearest = nearest, C = C,
+    skip = #skip > 0 and table.concat(skip, ' || ') or nil }
+end
+
+function M.emit(node, E)
+  local L = loops(node)
+  local C = L.C
+  local h = { fn = E:fn(node), comment = E:comment(node), tables = L.tables, open = L.open, close = L.close, C = C,
+    out_index = L.out_index,
+    skip = L.skip and template.section('resize', 'outside', { test = L.skip, C = C,
       value = util.c_float(node.p.extrapolation or 0) }) or '' }
   local body
-  if nearest then
-    body = template.section('resize', 'copy', { source = source, C = C })
+  if L.nearest then
+    body = template.section('resize', 'copy', { source = L.source, C = C })
   elseif E.simd and C >= E.target.width then
     body = template.section('resize', 'weighted_simd', { C = C, CV = C - C % E.target.width,
-      tap_open = table.concat(tap_open, '\n'), tap_close = table.concat(tap_close, '\n'), source = source, w = w })
+      tap_open = L.tap_open, tap_close = L.tap_close, source = L.source, w = L.w })
   else
-    body = template.section('resize', 'weighted', { C = C, tap_open = table.concat(tap_open, '\n'),
-      tap_close = table.concat(tap_close, '\n'), source = source, w = w })
+    body = template.section('resize', 'weighted', { C = C, tap_open = L.tap_open, tap_close = L.tap_close,
+      source = L.source, w = L.w })
   end
   h.body = body
   return template.section('resize', 'layer', h)
+end
+
+-- Backward: each output value's gradient goes back to the input values it was made of,
+-- times their weights (nothing from a position outside the image, whose value is the
+-- constant extrapolation, nor through a tap of weight 0, which the forward pass skips).
+function M.backward(node, _, _, _, dy)
+  local dx = tensor.new(node.in_shape, 'double')
+  local ins = node.in_shape
+  local st = nd.strides(ins)
+  local tables = node.resize.tables
+  local axes = {}
+  for i = 1, #ins do if tables[i] then axes[#axes + 1] = i end end
+  local k = 0
+  nd.each(node.shape, function(idx)
+    local outside = false
+    local base = 0
+    for i = 1, #ins do
+      local t = tables[i]
+      if t then
+        if t.outside[idx[i]] then outside = true end
+      else
+        base = base + idx[i] * st[i]
+      end
+    end
+    if not outside then
+      local g = dy.data[k]
+      local function spread(j, off, w)
+        if j > #axes then dx.data[off] = dx.data[off] + w * g; return end
+        local a = axes[j]
+        local t = tables[a]
+        for q = 0, t.taps - 1 do
+          local e = idx[a] * t.taps + q
+          local wq = t.w[e]
+          if wq ~= 0 then spread(j + 1, off + t.idx[e] * st[a], w * wq) end
+        end
+      end
+      spread(1, base, 1)
+    end
+    k = k + 1
+  end)
+  return dx
+end
+
+function M.backward_reads() return {} end
+
+-- Backward code: the forward loops, each output run's gradient added into the input
+-- gradient at its taps.
+function M.emit_backward(node, E)
+  local L = loops(node)
+  local fn = E:backward_fn(node, 'input')
+  local text = template.section('resize', 'backward', { fn = fn, tables = L.tables, open = L.open, close = L.close,
+    C = L.C, IN_SIZE = util.prod(node.in_shape), out_index = L.out_index,
+    skip = L.skip and ('if (' .. L.skip .. ') continue;') or '', tap_open = L.tap_open, tap_close = L.tap_close,
+    source = L.source, w = L.w or '1.0f',
+    comment = util.c_comment(node.name .. ': the input gradient, the output gradient spread back over the taps') })
+  return text, { { fn = fn, args = { 'dx', 'dy' }, input = true } }
 end
 
 return M
