@@ -80,7 +80,7 @@ int parts);
 struct cnnc_team;
 typedef void (*cnnc_team_fn)(struct cnnc_team *team, int thread);
 struct cnnc_step {
-int next; /* the next part nobody has taken */
+int next[$N]; /* per thread's range of parts: how many of them have been taken */
 int done; /* parts finished */
 };
 struct cnnc_worker {
@@ -188,7 +188,10 @@ if (CNNC_ADD(t->finished) == t->threads - 1) cnnc_wake(t);
  * finished it. nsteps: the shared layers whose counters the job uses. */
 static void cnnc_team_job(struct cnnc_team *t, cnnc_team_fn fn, int nsteps)
 {
-for (int s = 0; s < nsteps; ++s) t->step[s].next = t->step[s].done = 0;
+for (int s = 0; s < nsteps; ++s) {
+for (int i = 0; i < $N; ++i) t->step[s].next[i] = 0;
+t->step[s].done = 0;
+}
 t->fn = fn;
 t->opened = 0;
 t->next_item = 0;
@@ -236,15 +239,23 @@ typedef char cnnc_team_fits[sizeof(struct cnnc_team) <= $TEAM_SIZE ? 1 : -1];
 
 //@ threads_share
 /* The calling thread's share of shared layer s, cut into `parts` parts: it takes parts until
- * none is left, then waits until all are done, so the next layer can read the result.
- * work: the layer's scratch memory it writes (NULL when it has none). */
-static void cnnc_share(struct cnnc_team *t, int s, cnnc_part_fn fn, float *out, const float *in, float *work,
-int parts)
+ * none is left, then waits until all are done, so the next layer can read the result. The
+ * parts are dealt out in one contiguous range per thread, which its thread takes first, in
+ * order, before it helps with the others' ranges: a thread computes the same region of
+ * every layer (the next layer's part reads what it wrote itself, from its own cache) unless
+ * it is held up. work: the layer's scratch memory it writes (NULL when it has none). */
+static void cnnc_share(struct cnnc_team *t, int s, int thread, cnnc_part_fn fn, float *out, const float *in,
+float *work, int parts)
 {
 struct cnnc_step *st = &t->step[s];
-for (int k = CNNC_TAKE(st->next); k < parts; k = CNNC_TAKE(st->next)) {
+const int n = t->threads;
+for (int r = 0; r < n; ++r) {
+const int owner = (thread + r) % n;
+const int first = (int)((long)parts * owner / n), end = (int)((long)parts * (owner + 1) / n);
+for (int k = first + CNNC_TAKE(st->next[owner]); k < end; k = first + CNNC_TAKE(st->next[owner])) {
 fn(out, in, work, k, parts);
 if (CNNC_ADD(st->done) == parts) cnnc_wake(t);
+}
 }
 cnnc_wait_until(t, &st->done, parts);
 }

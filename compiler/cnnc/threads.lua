@@ -107,7 +107,7 @@ function M.team_calls(steps)
   for _, st in ipairs(steps) do
     if st.parts then
       close()
-      calls[#calls + 1] = string.format('cnnc_share(team, %d, %s, %s, %s, %s, %d); /* %s, %d parts */',
+      calls[#calls + 1] = string.format('cnnc_share(team, %d, thread, %s, %s, %s, %s, %d); /* %s, %d parts */',
         shared, st.fn, st.out, st.inp, st.work or 'NULL', st.parts, st.what, st.parts)
       shared = shared + 1
     else

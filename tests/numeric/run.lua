@@ -148,7 +148,8 @@ end
 local function builds(model, target_list)
   local list = {}
   for _, t in ipairs(target_list or TARGETS) do
-    for _, fuse in ipairs({ true, false }) do
+    -- unfused: generic and the widest target (the narrow one's vector code is the same)
+    for _, fuse in ipairs((t == TARGETS[1] or t == TARGETS[#TARGETS]) and { true, false } or { true }) do
       local name = t .. (fuse and '/fused' or '/unfused')
       local cc = os.getenv('CC') or 'cc'
       local ok, net = pcall(model.compile, model, { target = t, fuse = fuse, cache = CACHE, winograd = 'off',

@@ -85,7 +85,7 @@ end
 -- The bytes a team needs (NAME_TEAM_SIZE): struct cnnc_team of templates/model.c, with room
 -- for any ABI's mutex and condition variable (a static check in the C holds it to this).
 local function team_size(threads, nsteps)
-  local n = 320 + 8 * math.max(nsteps, 1) + 32 * (threads - 1)
+  local n = 320 + 4 * (threads + 1) * math.max(nsteps, 1) + 32 * (threads - 1)
   return math.ceil(n / 64) * 64
 end
 M.team_size = team_size
