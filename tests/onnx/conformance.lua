@@ -29,7 +29,9 @@ local util = require 'cnnc.util'
 local ffi = require 'ffi'
 local pch = dofile('tests/lib/pch.lua')
 
-local jobs, cc = 2, os.getenv('CC') or 'cc'
+-- Two processes share the cases (testlib.shards): one imports while the other compiles.
+local shard, nshards = dofile('tests/lib/testlib.lua').shards('tests/onnx/conformance.lua', arg, 'conformance')
+local jobs, cc = nshards > 1 and 1 or 2, os.getenv('CC') or 'cc'
 local data = '/usr/share/libonnx-testdata/data'
 local target_list = { 'generic' }
 if targets.native() ~= 'generic' then target_list[2] = targets.native() end
@@ -49,7 +51,9 @@ end
 
 local SUITES = { 'node', 'pytorch-converted' }
 local RTOL, ATOL = 1e-3, 1e-7
-local work = 'build/tests/onnx'
+local work = nshards > 1 and ('build/tests/onnx/shard-' .. shard) or 'build/tests/onnx'
+-- Each summary line names the shard whose cases it counts.
+local label = nshards > 1 and string.format('conformance (cases %d of every %d)', shard, nshards) or 'conformance'
 local started = os.time()
 os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 
@@ -254,11 +258,14 @@ local function prepare(case, name, dir)
   end
 end
 
+local seen = 0
 for _, suite in ipairs(SUITES) do
   for _, name in ipairs(ls(data .. '/' .. suite)) do
     local case = suite .. '/' .. name
     local dir = data .. '/' .. case
-    if (next(only) == nil or only[name] or only[case]) and exists(dir .. '/model.onnx') then
+    seen = seen + 1
+    if (next(only) == nil or only[name] or only[case]) and exists(dir .. '/model.onnx')
+        and (seen - 1) % nshards == shard - 1 then
       counts.total = counts.total + 1
       local ok, err = xpcall(prepare, debug.traceback, case, name, dir)
       if not ok then result(case, 'FAIL', 'internal error: ' .. tostring(err)) end
@@ -375,13 +382,13 @@ for _, t in ipairs(target_list) do
     if r.status ~= 'SKIP' and (built[key] or (same_as_generic[key] and not target_failed[case .. '@generic']))
       and not target_failed[key] then n = n + 1 end
   end
-  print(string.format('conformance: %s target: %d of %d eligible cases pass', t, n, eligible))
+  print(string.format(label .. ': %s target: %d of %d eligible cases pass', t, n, eligible))
 end
-print(string.format('conformance: %d passed / %d eligible / %d total (skipped: %d with operators cnnc lacks, %d rejected for a feature cnnc lacks; %d s)',
+print(string.format(label .. ': %d passed / %d eligible / %d total (skipped: %d with operators cnnc lacks, %d rejected for a feature cnnc lacks; %d s)',
   passed, eligible, counts.total, counts.unsupported, counts.rejected, os.time() - started))
-print(string.format('conformance: %d cases ran with all their graph inputs as model inputs (several tensors in)',
+print(string.format(label .. ': %d cases ran with all their graph inputs as model inputs (several tensors in)',
   counts.unbound))
-print(string.format('conformance: %d builds (%d SIMD builds without vector code left to the generic one); %d s importing, %d s compiling C, %d s running',
+print(string.format(label .. ': %d builds (%d SIMD builds without vector code left to the generic one); %d s importing, %d s compiling C, %d s running',
   #builds, counts.same, prepared - started, compiled - prepared, os.time() - compiled))
 print(string.format('conformance: %d passed, %d failed', passed, failed))
 os.exit(failed == 0 and 0 or 1)
