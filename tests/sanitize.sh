@@ -21,7 +21,7 @@ for cc in gcc clang; do
     command -v $cc >/dev/null 2>&1 || continue
     step "runtime-$cc" env CC=$cc CNNC_TEST_CFLAGS="$san" sh tests/runtime/run.sh "build/sanitize-runtime-$cc"
     # Natively built networks only (--cross ''): LeakSanitizer does not work under qemu-user.
-    step "differential-$cc" env CC=$cc luajit tests/differential/run.lua --count "${SANITIZE_COUNT:-15}" \
+    step "differential-$cc" env CC=$cc luajit tests/differential/run.lua --count "${SANITIZE_COUNT:-10}" \
         --seed 7 --cflags "-O1 $san" --cross ''
 done
 if command -v valgrind >/dev/null 2>&1; then
