@@ -141,7 +141,8 @@ local function reference(model, x)
   return y
 end
 
--- Every build of model (each host target, fused and not): {name, net} or {name, err}.
+-- Every build of model (each target of TARGETS, fused; unfused on the first and last):
+-- {name, net} or {name, err}.
 -- Direct convolution only: a Winograd layer mixes the inputs of a whole tile in its
 -- transforms, so a NaN or infinity there reaches every output of the tile, also those whose
 -- window does not hold it (README, "NaN, infinities and denormals").
@@ -298,7 +299,7 @@ for _, m in ipairs(cases.propagate_models()) do
 end
 
 -- denormals: the reference's rule (values below 2^-126 are zero at layer boundaries) and
--- the C on every host target. A Dense whose products are 1e-40 must give 0, and the tiny
+-- the C on each target of TARGETS. A Dense whose products are 1e-40 must give 0, and the tiny
 -- network must give on a denormal input exactly what it gives on zeros.
 jobs[#jobs + 1] = { name = 'denormals products', run = function(name)
   local model = cnnc.Sequential { name = 'den', input_shape = { 2 }, layers = {
