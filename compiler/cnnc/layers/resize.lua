@@ -103,11 +103,11 @@ function M.macs(node)
   return n
 end
 
--- Every output value: the sum over all taps of the resized axes (taps of weight 0 left
--- out, so a NaN there does not reach it, in C too), or the extrapolation value where a
--- coordinate falls outside the image (tf_crop_and_resize).
-function M.reference(node, x)
-  local y = tensor.new(node.shape, 'double')
+-- Visits every output position in order: outside(k) where a coordinate falls outside the
+-- image (tf_crop_and_resize), else tap(k, off, w) for each combination of the resized
+-- axes' taps, off the input offset and w the product of their weights (taps of weight 0
+-- left out, so a NaN there does not reach the output, in C too).
+local function each_tap(node, outside, tap)
   local ins = node.in_shape
   local st = nd.strides(ins)
   local tables = node.resize.tables
@@ -115,35 +115,41 @@ function M.reference(node, x)
   for i = 1, #ins do if tables[i] then axes[#axes + 1] = i end end
   local k = 0
   nd.each(node.shape, function(idx)
-    local outside = false
+    local out = false
     local base = 0
     for i = 1, #ins do
       local t = tables[i]
       if t then
-        if t.outside[idx[i]] then outside = true end
+        if t.outside[idx[i]] then out = true end
       else
         base = base + idx[i] * st[i]
       end
     end
-    if outside then
-      y.data[k] = node.p.extrapolation or 0
+    if out then
+      outside(k)
     else
-      local function sum(j, off, w)
-        if j > #axes then return w * x.data[off] end
+      local function walk(j, off, w)
+        if j > #axes then tap(k, off, w); return end
         local a = axes[j]
         local t = tables[a]
-        local s = 0
         for q = 0, t.taps - 1 do
           local e = idx[a] * t.taps + q
           local wq = t.w[e]
-          if wq ~= 0 then s = s + sum(j + 1, off + t.idx[e] * st[a], w * wq) end
+          if wq ~= 0 then walk(j + 1, off + t.idx[e] * st[a], w * wq) end
         end
-        return s
       end
-      y.data[k] = sum(1, base, 1)
+      walk(1, base, 1)
     end
     k = k + 1
   end)
+end
+
+-- Every output value: the sum over its taps, or the extrapolation value outside the image.
+function M.reference(node, x)
+  local y = tensor.new(node.shape, 'double')
+  local extrapolation = node.p.extrapolation or 0
+  each_tap(node, function(k) y.data[k] = extrapolation end,
+    function(k, off, w) y.data[k] = y.data[k] + w * x.data[off] end)
   return y
 end
 
@@ -250,39 +256,7 @@ end
 -- constant extrapolation, nor through a tap of weight 0, which the forward pass skips).
 function M.backward(node, _, _, _, dy)
   local dx = tensor.new(node.in_shape, 'double')
-  local ins = node.in_shape
-  local st = nd.strides(ins)
-  local tables = node.resize.tables
-  local axes = {}
-  for i = 1, #ins do if tables[i] then axes[#axes + 1] = i end end
-  local k = 0
-  nd.each(node.shape, function(idx)
-    local outside = false
-    local base = 0
-    for i = 1, #ins do
-      local t = tables[i]
-      if t then
-        if t.outside[idx[i]] then outside = true end
-      else
-        base = base + idx[i] * st[i]
-      end
-    end
-    if not outside then
-      local g = dy.data[k]
-      local function spread(j, off, w)
-        if j > #axes then dx.data[off] = dx.data[off] + w * g; return end
-        local a = axes[j]
-        local t = tables[a]
-        for q = 0, t.taps - 1 do
-          local e = idx[a] * t.taps + q
-          local wq = t.w[e]
-          if wq ~= 0 then spread(j + 1, off + t.idx[e] * st[a], w * wq) end
-        end
-      end
-      spread(1, base, 1)
-    end
-    k = k + 1
-  end)
+  each_tap(node, function() end, function(k, off, w) dx.data[off] = dx.data[off] + w * dy.data[k] end)
   return dx
 end
 
