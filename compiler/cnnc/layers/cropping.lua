@@ -64,16 +64,8 @@ end
 -- Backward: the output gradient in place of the kept values, zero where the cropping
 -- dropped them.
 function M.backward(node, _, _, _, dy)
-  local dx = tensor.new(node.in_shape, 'double')
   local oh, ow, iw, top, left, c = dims(node)
-  for oy = 0, oh - 1 do
-    for ox = 0, ow - 1 do
-      for ch = 0, c - 1 do
-        dx.data[((oy + top) * iw + ox + left) * c + ch] = dy.data[(oy * ow + ox) * c + ch]
-      end
-    end
-  end
-  return dx
+  return require('cnnc.layers.zero_padding').embed(dy, node.in_shape, oh, ow, c, iw, top, left)
 end
 
 function M.backward_reads() return {} end

@@ -44,10 +44,10 @@ local function dims(node)
   return s[1], s[2], s[3], o[1], o[2]
 end
 
-function M.reference(node, x)
-  local y = tensor.new(node.shape, 'double')
-  local ih, iw, c, _, ow = dims(node)
-  local pt, _, pl = pads(node)
+-- A new tensor of `shape` (zeros) with x, ih rows of iw x c values, at row pt, column pl
+-- of its rows of ow x c (also the backward pass of a cropping).
+function M.embed(x, shape, ih, iw, c, ow, pt, pl)
+  local y = tensor.new(shape, 'double')
   for yy = 0, ih - 1 do
     for xx = 0, iw - 1 do
       for ch = 0, c - 1 do
@@ -56,6 +56,12 @@ function M.reference(node, x)
     end
   end
   return y
+end
+
+function M.reference(node, x)
+  local ih, iw, c, _, ow = dims(node)
+  local pt, _, pl = pads(node)
+  return M.embed(x, node.shape, ih, iw, c, ow, pt, pl)
 end
 
 -- Backward: the gradient of the padded output, without the padding.
