@@ -368,8 +368,11 @@ cnnc_denormals_restore(csr);
 
 //@ predict_team_alone
 /* No layer is shared: the calling thread runs the prediction alone. */
-const unsigned csr = cnnc_denormals_off();
 (void)team;
+${name}_predict_ws(input, output, workspace);
+
+//@ predict_ws_alone
+const unsigned csr = cnnc_denormals_off();
 ${name}_forward(input, output, workspace);
 cnnc_denormals_restore(csr);
 

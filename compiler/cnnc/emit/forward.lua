@@ -181,8 +181,7 @@ function M.render_steps(g, E, io, steps, buffers)
   else
     vars.team_forward_fn = ''
     vars.predict_team = template.section('model', 'predict_team_alone', only('name'))
-    vars.predict_ws = 'const unsigned csr = cnnc_denormals_off();\n' .. name .. '_forward(input, output, workspace);\n'
-      .. 'cnnc_denormals_restore(csr);'
+    vars.predict_ws = template.section('model', 'predict_ws_alone', only('name'))
     vars.ws_doc = 'No layer is shared: the\n * prediction runs on the calling thread alone.'
   end
   return { team = true, open = groups > 0, team_size = size, nsteps = nshared,
