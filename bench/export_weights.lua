@@ -10,6 +10,8 @@
 --                          `cnnc build --weights OUTDIR` reads)
 --   net.txt                one line per layer, see FORMAT below
 --   input.npy              a deterministic input in [0, 1) of the model's input shape
+--   grad_output.npy        a deterministic gradient of the output in [-0.5, 0.5), of the
+--                          output's shape (the backward runs' dy)
 -- It does not run the model, and it knows only the layers and activations the harnesses
 -- implement (the reference networks R1-R4 need); anything else is an error naming it.
 
@@ -74,12 +76,13 @@ local function weight_file(node, wname, outdir)
 end
 
 -- Park-Miller minimal standard generator: exact in doubles, the same on every platform.
-local function write_input(shape, path)
+-- Values in [lo, lo + 1).
+local function write_input(shape, path, seed, lo)
   local t = tensor.new(shape, 'float')
-  local x = 12345
+  local x = seed
   for i = 0, t.n - 1 do
     x = (x * 16807) % 2147483647
-    t.data[i] = x / 2147483647
+    t.data[i] = lo + x / 2147483647
   end
   local ok, err = npy.write(path, t)
   if not ok then die('%s', err) end
@@ -132,7 +135,8 @@ local function main(model_path, outdir)
   local f = assert(io.open(outdir .. '/net.txt', 'w'))
   f:write(table.concat(lines, '\n'), '\n')
   f:close()
-  write_input(input_shape, outdir .. '/input.npy')
+  write_input(input_shape, outdir .. '/input.npy', 12345, 0)
+  write_input(last.shape, outdir .. '/grad_output.npy', 54321, -0.5)
 end
 
 main(arg[1], arg[2])

@@ -4,7 +4,7 @@
 --   luajit bench/report.lua build/bench/results.tsv bench/results.md
 --
 -- Input: one record a line, a kind then tab-separated key=value fields (machine, config,
--- peak, net, build, time, skip, check, layer, onednn, ort, pair, batch, workspan, total; see
+-- peak, net, build, time, skip, check, layer, onednn, ort, pair, batch, workspan, grad, train, total; see
 -- bench/run.sh). This file
 -- only formats: every number comes from a record, and a missing one shows as '-'.
 
@@ -433,6 +433,111 @@ for _, n in ipairs(nets) do
   end
 end
 add('')
+
+-- Gradients: R2's backward over its forward, and a training epoch next to PyTorch's.
+local grads, trains = all('grad'), all('train')
+if #grads > 0 or #trains > 0 then
+  add('## Gradients')
+  add('')
+  add('The two speed figures of issue 14 (`bench/README.md`, "Gradients"): each pair of figures comes from the '
+    .. 'same rounds, the implementations run in turn.')
+  add('')
+  local function gpick(impl, pass)
+    return one('grad', function(r) return r.impl == impl and r.pass == pass end)
+  end
+  local function verdict(x, target)
+    x = tonumber(x)
+    if not x then return '' end
+    return x <= target and 'met' or 'missed'
+  end
+  local function rat(a, b)
+    if not (a and b) then return '-', '-' end
+    return ratio(a.median, b.median), ratio(a.min, b.min)
+  end
+  if #grads > 0 then
+    local cf, cb = gpick('cnnc', 'forward'), gpick('cnnc', 'backward')
+    local pf, pb = gpick('pytorch', 'forward'), gpick('pytorch', 'backward')
+    local cm, cn = rat(cb, cf)
+    local pm, pn = rat(pb, pf)
+    add('### R2: input and weight gradients, batch 1, one thread')
+    add('')
+    add(string.format('cnnc %s: the `--backward` build\'s `--grad-output DY --bench` (the forward pass that keeps '
+      .. 'what backward reads, then the gradient of the input and of all 16 weights) against the plain build\'s '
+      .. '`--bench` (the deployment forward), in turn for %s rounds; PyTorch eager: a forward under `no_grad` and a '
+      .. 'forward with autograd plus `torch.autograd.grad` for the input and every parameter, run by run in turn. '
+      .. 'Median of the rounds\' medians, minimum of their minimums. **cnnc backward/forward %s (min %s)**: target '
+      .. 'at most 2.5, **%s**; PyTorch\'s %s (min %s).', (cf or cb or {}).variant or '?', (cf or cb or {}).rounds or '?',
+      cm, cn, verdict(cm, 2.5), pm, pn))
+    add('')
+    local rows = {}
+    for _, e in ipairs({ { 'cnnc ' .. ((cf or {}).variant or ''), cf, cb, cm, cn },
+        { 'PyTorch eager', pf, pb, pm, pn } }) do
+      if e[2] or e[3] then
+        rows[#rows + 1] = { e[1], fmt_us(e[2] and e[2].median), fmt_us(e[2] and e[2].min), fmt_us(e[3] and e[3].median),
+          fmt_us(e[3] and e[3].min), e[4], e[5] }
+      end
+    end
+    add(md_table({ 'implementation', 'forward median', 'forward min', 'backward median', 'backward min',
+      'backward/forward (median)', '(min)' }, rows))
+    -- the backward steps alone, estimated as the backward run less a forward of the same rounds
+    local function alone(b, f, k)
+      local x, y = b and tonumber(b[k]), f and tonumber(f[k])
+      return (x and y and y > 0) and string.format('%.2f', (x - y) / y) or '-'
+    end
+    add('')
+    add(string.format('The backward steps alone, (backward - forward) / forward: cnnc %s (min %s), PyTorch %s (min %s). '
+      .. 'They do at least twice the forward\'s multiply-adds (each convolution\'s input gradient and its weight '
+      .. 'gradient are convolutions of its size), so kernels as fast as the forward\'s give a backward/forward of '
+      .. 'about 3.', alone(cb, cf, 'median'), alone(cb, cf, 'min'), alone(pb, pf, 'median'), alone(pb, pf, 'min')))
+    if cb and pb then
+      add('')
+      add(string.format('cnnc\'s backward over PyTorch\'s: %s (min %s); cnnc\'s forward over PyTorch eager\'s: %s '
+        .. '(min %s).', ratio(cb.median, pb.median), ratio(cb.min, pb.min), ratio(cf and cf.median, pf and pf.median),
+        ratio(cf and cf.min, pf and pf.min)))
+    end
+    local gc = all('check', function(r) return r.net == 'grad' end)
+    for _, c in ipairs(gc) do
+      add('')
+      add(string.format('Gradient check, %s: max abs error %s (tolerance %s, max|ref| %s, relative %s) %s.', c.what,
+        c.err, c.tol, c.maxref, c.rel, c.status))
+    end
+    add('')
+  end
+  if #trains > 0 then
+    local function tpick(impl, th)
+      return one('train', function(r) return r.impl == impl and tonumber(r.threads) == th end)
+    end
+    local images = tonumber(trains[1].images) or 0
+    add('### One training epoch of the Keras MNIST network on Fashion-MNIST')
+    add('')
+    add(string.format('%s images%s, batch 32, Adam (lr 0.001), categorical crossentropy, from the same seeded '
+      .. 'initial weights: cnnc\'s `net:fit` (`model:compile{train = true, threads = N}`, target %s) and PyTorch eager '
+      .. '(`torch.set_num_threads(N)`, OMP_WAIT_POLICY %s), at 1 and 2 threads, in turn for %s rounds; seconds per epoch (median of '
+      .. 'the rounds, minimum), loss and accuracy the epoch\'s mean over its batches. Target: cnnc at most 0.5x '
+      .. 'PyTorch\'s time.', images, images == 60000 and ' (the full epoch)'
+      or ' (**a subset, not the full epoch**: BENCH_TRAIN_IMAGES)', (tpick('cnnc', 1) or {}).variant or '?',
+      (tpick('pytorch', 1) or {}).omp_wait or '-', trains[1].rounds or '?'))
+    add('')
+    local rows = {}
+    for _, th in ipairs({ 1, 2 }) do
+      local c, p = tpick('cnnc', th), tpick('pytorch', th)
+      if c or p then
+        local rm, rn = rat(c, p)
+        local function s(x) return x and string.format('%.2f s', tonumber(x)) or '-' end
+        local function la(r) return r and string.format('%s / %.2f%%', r.loss, 100 * (tonumber(r.accuracy) or 0)) or '-' end
+        rows[#rows + 1] = { tostring(th), s(c and c.median), s(c and c.min), s(p and p.median), s(p and p.min),
+          string.format('**%s** (%s)', rm, rn), verdict(rm, 0.5), la(c), la(p) }
+      end
+    end
+    add(md_table({ 'threads', 'cnnc median', 'cnnc min', 'PyTorch median', 'PyTorch min', 'cnnc/PyTorch (min)',
+      'target 0.5', 'cnnc loss / accuracy', 'PyTorch loss / accuracy' }, rows))
+    add('')
+  end
+  for _, sk in ipairs(all('skip', function(r) return r.net == 'grad' or r.net == 'train' end)) do
+    add(string.format('%s %s (%s): %s.', IMPL_NAMES[sk.impl] or sk.impl, sk.variant or '', sk.net, sk.reason or 'skipped'))
+    add('')
+  end
+end
 
 local f = assert(io.open(md_path, 'w'))
 f:write(table.concat(md, '\n'))

@@ -3,7 +3,9 @@
 # measures the machine's peak, then for each reference network R1-R4 (bench/models/)
 # times cnnc's generated code for each requested target, oneDNN, ONNX Runtime (on the
 # network exported from PyTorch to ONNX) and PyTorch on the same weights and input, checks
-# that their outputs agree, and writes bench/results.md.
+# that their outputs agree; then times the gradients (R2's backward against its forward,
+# and a training epoch of the Keras MNIST network, next to PyTorch's), and writes
+# bench/results.md.
 #
 #   sh bench/run.sh [--nets r1,r2] [--targets generic,avx2,avx512]
 #
@@ -24,6 +26,15 @@
 #                     and of the batch runs (default 5)
 #   BENCH_BATCH       items of the batch runs (default 64; 0 skips them; never R3)
 #   CNNC_NPM_DIR      where onnxruntime-node is installed (default build/npm, by make deps)
+#   BENCH_GRAD        the gradient figures: r2 (R2's backward/forward), train (a training
+#                     epoch of the Keras MNIST network), both (default r2,train), 0 for none
+#   BENCH_GRAD_ROUNDS   rounds of R2's forward and backward, cnnc and PyTorch in turn (5)
+#   BENCH_GRAD_RUNS, BENCH_GRAD_TORCH_RUNS  timed runs per round (100, PyTorch 20)
+#   BENCH_TRAIN_IMAGES  images of the training epoch (default 60000, the full epoch; fewer
+#                     for a quick run)
+#   BENCH_TRAIN_ROUNDS  rounds of the epoch, cnnc and PyTorch at 1 and 2 threads in turn (2)
+#   BENCH_TORCH_OMP_WAIT  OMP_WAIT_POLICY of PyTorch's epochs (default PASSIVE; `default`:
+#                     unset)
 #   BENCH_REUSE=1     reuse cnnc builds already in build/bench (build times from then)
 #   BENCH_OUT         output folder (default build/bench); BENCH_RESULTS (bench/results.md)
 # Everything the harnesses print is kept in build/bench/logs/.
@@ -45,7 +56,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --nets) NETS=$2; shift 2 ;;
     --targets) TARGETS=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see sh bench/run.sh --help)" >&2; exit 2 ;;
     esac
 done
@@ -489,6 +500,149 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         done
     done
 done
+
+# ---------------------------------------------------------------- gradients
+# 1. R2's input and weight gradients at batch 1, one thread: cnnc's `--backward` build
+#    (its executable's `--grad-output DY --bench N`: forward and backward pass) against
+#    cnnc's forward (the plain build's `--bench N`), and PyTorch eager's backward against
+#    its forward (torch_bench.py --backward), in turn for GRAD_ROUNDS rounds.
+# 2. One training epoch of the Keras MNIST network (examples/keras_mnist.lua) on
+#    Fashion-MNIST, batch 32, Adam: cnnc's net:fit (bench/train_bench.lua) and PyTorch
+#    (bench/torch_train.py) at 1 and 2 threads, in turn for TRAIN_ROUNDS rounds.
+GRAD=${BENCH_GRAD:-r2,train}
+GRAD_ROUNDS=${BENCH_GRAD_ROUNDS:-5}
+GRAD_RUNS=${BENCH_GRAD_RUNS:-100}
+GRAD_TORCH_RUNS=${BENCH_GRAD_TORCH_RUNS:-20}
+TRAIN_IMAGES=${BENCH_TRAIN_IMAGES:-60000}
+TRAIN_ROUNDS=${BENCH_TRAIN_ROUNDS:-2}
+TORCH_OMP_WAIT=${BENCH_TORCH_OMP_WAIT:-PASSIVE}
+HAVE_TORCH=0
+command -v "$PY" >/dev/null 2>&1 && "$PY" -c 'import torch' > /dev/null 2>&1 && HAVE_TORCH=1
+# the best SIMD target requested (the last but generic), else generic
+gt=generic
+for t in $(echo "$TARGETS" | tr ',' ' '); do [ "$t" != generic ] && gt=$t; done
+GD=$OUT/grad
+[ "$GRAD" != 0 ] && mkdir -p "$GD"
+
+if [ "$GRAD" != 0 ] && in_list r2 "$GRAD"; then
+    say ""
+    say "== gradients: R2, input and weight gradients, batch 1, 1 thread (cnnc $gt) =="
+    nd=$OUT/nets/r2
+    mkdir -p "$nd"
+    luajit bench/export_weights.lua bench/models/r2.lua "$nd" > "$LOGS/export-r2.txt" 2>&1 ||
+        say "grad r2: cannot export the weights: $(tail -n 1 "$LOGS/export-r2.txt")"
+    # the forward: the network's own build of this run when there is one, else a new one
+    fdir=$OUT/cnnc/r2-$gt
+    if ! in_list r2 "$NETS" || [ ! -x "$fdir/r2" ]; then
+        fdir=$GD/r2-$gt
+        # shellcheck disable=SC2086
+        $CNNC build bench/models/r2.lua -o "$fdir" --target "$gt" --cc "$CC" --cflags "$CFLAGS" \
+            > "$LOGS/build-grad-r2-$gt.txt" 2>&1 || say "grad r2: the forward build FAILED (see $LOGS/build-grad-r2-$gt.txt)"
+    fi
+    bdir=$GD/r2-$gt-backward
+    if [ "$REUSE" = 1 ] && [ -x "$bdir/r2" ]; then
+        say "grad r2: reusing the backward build in $bdir"
+    else
+        rm -rf "$bdir"
+        t0=$(now)
+        # shellcheck disable=SC2086
+        $CNNC build bench/models/r2.lua -o "$bdir" --backward --target "$gt" --cc "$CC" --cflags "$CFLAGS" \
+            > "$LOGS/build-grad-r2-$gt-backward.txt" 2>&1 &&
+            say "grad r2: built with --backward in $(elapsed "$t0" "$(now)")s"
+    fi
+    if [ -x "$fdir/r2" ] && [ -x "$bdir/r2" ] && [ -f "$nd/grad_output.npy" ]; then
+        "$bdir/r2" "$nd/input.npy" --grad-output "$nd/grad_output.npy" -o "$nd/cnnc_dx.npy" > "$LOGS/grad-r2-cnnc-dx.txt" 2>&1
+        gf=$OUT/grad-r2.txt
+        : > "$gf"
+        say "grad r2: $GRAD_ROUNDS rounds of cnnc forward ($GRAD_RUNS runs), cnnc backward ($GRAD_RUNS runs) and PyTorch eager forward and backward in turn ($GRAD_TORCH_RUNS runs each)"
+        round=1
+        while [ $round -le "$GRAD_ROUNDS" ]; do
+            log=$LOGS/grad-r2-cnnc-forward-$round.txt
+            "$fdir/r2" "$nd/input.npy" --bench "$GRAD_RUNS" > "$log" 2>&1
+            bl=$(bench_line "$log"); [ -n "$bl" ] && echo "cnnc forward $bl" >> "$gf"
+            log=$LOGS/grad-r2-cnnc-backward-$round.txt
+            "$bdir/r2" "$nd/input.npy" --grad-output "$nd/grad_output.npy" -o "$GD/dx.npy" --bench "$GRAD_RUNS" > "$log" 2>&1
+            bl=$(bench_line "$log"); [ -n "$bl" ] && echo "cnnc backward $bl" >> "$gf"
+            if [ $HAVE_TORCH = 1 ]; then
+                log=$LOGS/grad-r2-torch-$round.txt
+                "$PY" bench/torch_bench.py "$nd" --backward --threads 1 --runs "$GRAD_TORCH_RUNS" --warmup 2 \
+                    -o "$nd/torch_dx.npy" > "$log" 2>&1
+                bl=$(bench_line "$log"); [ -n "$bl" ] && echo "pytorch forward $bl" >> "$gf"
+                bl=$(sed 's/^bench-backward:/bench:/' "$log" | grep '^bench:' | tail -n 1 |
+                    sed -n 's/^bench: \([0-9]*\) runs, median \([0-9.]*\) us, min \([0-9.]*\) us.*/\1 \2 \3/p')
+                [ -n "$bl" ] && echo "pytorch backward $bl" >> "$gf"
+            fi
+            round=$((round + 1))
+        done
+        for impl in cnnc pytorch; do
+            for pass in forward backward; do
+                # shellcheck disable=SC2046
+                set -- $(rounds_agg "$gf" "$impl" "$pass")
+                [ $# -eq 3 ] || continue
+                rec grad "net=r2" "impl=$impl" "variant=$([ $impl = cnnc ] && echo "$gt" || echo eager)" "pass=$pass" \
+                    "threads=1" "rounds=$1" "median=$2" "min=$3"
+                say "grad r2 $impl $pass: median $2 us, min $3 us ($1 rounds)"
+            done
+        done
+        [ $HAVE_TORCH = 1 ] || rec skip "net=grad" "impl=pytorch" "variant=eager" "reason=cannot import torch with $PY"
+        [ -f "$nd/torch_dx.npy" ] && check grad "cnnc $gt input gradient vs pytorch" "$nd/torch_dx.npy" "$nd/cnnc_dx.npy"
+    else
+        say "grad r2: skipped (a build FAILED: see $LOGS/build-grad-r2-*.txt)"
+        rec skip "net=grad" "impl=cnnc" "variant=$gt" "reason=the R2 builds FAILED"
+    fi
+fi
+
+if [ "$GRAD" != 0 ] && in_list train "$GRAD"; then
+    say ""
+    say "== gradients: one training epoch of the Keras MNIST network, $TRAIN_IMAGES images, batch 32, Adam (cnnc $gt) =="
+    nd=$OUT/nets/mnist
+    mkdir -p "$nd"
+    luajit bench/export_weights.lua examples/keras_mnist.lua "$nd" > "$LOGS/export-mnist.txt" 2>&1 ||
+        say "train: cannot export the weights: $(tail -n 1 "$LOGS/export-mnist.txt")"
+    tf=$OUT/train.txt
+    train_say() { # IMPL THREADS ROUND LOG
+        sec=$(sed -n 's/^train: .* seconds \([0-9.]*\) .*/\1/p' "$4")
+        if [ -n "$sec" ]; then say "train $1 ${2}T round $3: $sec s"; else say "train $1 ${2}T: FAILED ($(tail -n 1 "$4"))"; fi
+    }
+    : > "$tf"
+    round=1
+    while [ $round -le "$TRAIN_ROUNDS" ]; do
+        for t in 1 2; do
+            log=$LOGS/train-cnnc-${t}T-$round.txt
+            luajit bench/train_bench.lua examples/keras_mnist.lua --images "$TRAIN_IMAGES" --threads $t --target "$gt" \
+                --cflags "$CFLAGS" > "$log" 2>&1
+            grep -q 'skipped' "$log" && { say "$(grep -m1 skipped "$log")"; break 2; }
+            sed -n 's/^train: \(cnnc\) threads \([0-9]*\) images [0-9]* batch [0-9]* seconds \([0-9.]*\) loss \([0-9.]*\) accuracy \([0-9.]*\)$/\1 \2 1 \3 \3 \4 \5/p' "$log" >> "$tf"
+            train_say cnnc $t $round "$log"
+            if [ $HAVE_TORCH = 1 ]; then
+                log=$LOGS/train-torch-${t}T-$round.txt
+                if [ "$TORCH_OMP_WAIT" = default ]; then
+                    "$PY" bench/torch_train.py "$nd" --images "$TRAIN_IMAGES" --threads $t > "$log" 2>&1
+                else
+                    OMP_WAIT_POLICY=$TORCH_OMP_WAIT "$PY" bench/torch_train.py "$nd" --images "$TRAIN_IMAGES" \
+                        --threads $t > "$log" 2>&1
+                fi
+                sed -n 's/^train: \(pytorch\) threads \([0-9]*\) images [0-9]* batch [0-9]* seconds \([0-9.]*\) loss \([0-9.]*\) accuracy \([0-9.]*\)$/\1 \2 1 \3 \3 \4 \5/p' "$log" >> "$tf"
+                train_say pytorch $t $round "$log"
+            fi
+        done
+        round=$((round + 1))
+    done
+    for impl in cnnc pytorch; do
+        for t in 1 2; do
+            # shellcheck disable=SC2046
+            set -- $(rounds_agg "$tf" "$impl" "$t")
+            [ $# -eq 3 ] || continue
+            # the epoch's loss and accuracy (last round's; every round starts from the same weights)
+            la=$(awk -v a=$impl -v b=$t '$1 == a && $2 == b { l = $6; c = $7 } END { print l, c }' "$tf")
+            rec train "impl=$impl" "variant=$([ $impl = cnnc ] && echo "$gt" || echo eager)" "threads=$t" \
+                "images=$TRAIN_IMAGES" "rounds=$1" "median=$2" "min=$3" "loss=${la% *}" "accuracy=${la#* }" \
+                "omp_wait=$([ $impl = pytorch ] && echo "$TORCH_OMP_WAIT")"
+            say "train $impl ${t}T: median $2 s, min $3 s ($1 rounds; loss ${la% *}, accuracy ${la#* })"
+        done
+    done
+    [ $HAVE_TORCH = 1 ] || rec skip "net=train" "impl=pytorch" "variant=eager" "reason=cannot import torch with $PY"
+fi
 
 END=$(now)
 rec total "seconds=$(elapsed "$START" "$END")"

@@ -3,6 +3,7 @@ timed, its output written for comparison with cnnc's.
 
     /usr/bin/python3 bench/torch_bench.py NETDIR [--runs N] [--warmup W] [--threads T]
                                          [--mode eager|mkldnn] [-o OUT.npy]
+    /usr/bin/python3 bench/torch_bench.py NETDIR --backward [--runs N] [--warmup W] [--threads T]
     /usr/bin/python3 bench/torch_bench.py NETDIR --export B[,B...]
 
 Reads NETDIR/net.txt (format: see bench/export_weights.lua), the Keras-layout .npy
@@ -24,6 +25,14 @@ Modes:
           Linear run on oneDNN (MKL-DNN 2.6.3 inside torch) with tensors in its blocked
           layout; the input is converted in the timed loop, and a module with no MKL-DNN
           kernel (1-D pooling, global pooling, softmax) gets a dense tensor.
+
+--backward (eager mode) times the gradient of the input and of every weight next to the
+forward pass, run by run in turn: a forward run under torch.no_grad() as above, then a
+backward run, which is the forward pass with autograd recording and
+torch.autograd.grad(output, [input] + parameters, dy) with dy = NETDIR/grad_output.npy
+(the output's shape): the same work as cnnc's `NAME_backward`. It prints the forward
+line and `bench-backward: N runs, median X us, min Y us`; -o writes the input gradient
+(channels last, flat).
 
 --export writes, for each batch size B, the eager model as ONNX (opset 13, input `input`
 of shape (B, C, H, W) or (B, C, W), output `output`) to NETDIR/model_bB.onnx, the input
@@ -206,6 +215,43 @@ def export(model, x, x0, netdir, batches, torch, np):
     return 0
 
 
+def median_min(times):
+    times = sorted(times)
+    n = len(times)
+    med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
+    return n, med, times[0]
+
+
+# Forward runs (no autograd) and backward runs (forward with autograd, then the gradients
+# of the input and of every parameter), one of each in turn.
+def time_backward(model, x, a, torch, np):
+    dy = torch.from_numpy(np.load(os.path.join(a.netdir, 'grad_output.npy')).astype(np.float32))
+    params = list(model.parameters())
+    xg = x.clone().requires_grad_(True)
+    fwd, bwd = [], []
+    for r in range(a.warmup + a.runs):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            model(x)
+        t1 = time.perf_counter()
+        y = model(xg)
+        grads = torch.autograd.grad(y, [xg] + params, dy.reshape(y.shape))
+        t2 = time.perf_counter()
+        if r >= a.warmup:
+            fwd.append(t1 - t0)
+            bwd.append(t2 - t1)
+    if a.out:  # the input gradient, channels last as the input file has it
+        dx = grads[0][0]
+        dx = dx.permute(1, 2, 0) if dx.dim() == 3 else dx.permute(1, 0)
+        np.save(a.out, dx.contiguous().reshape(-1).numpy())
+    n, med, low = median_min(fwd)
+    print('bench: %d runs, median %.2f us, min %.2f us' % (n, med * 1e6, low * 1e6))
+    n, med, low = median_min(bwd)
+    print('bench-backward: %d runs, median %.2f us, min %.2f us (forward with autograd, input and weight gradients)'
+          % (n, med * 1e6, low * 1e6))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description='PyTorch eager run of a bench network')
     ap.add_argument('netdir')
@@ -214,6 +260,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--mode', choices=['eager', 'mkldnn'], default='eager')
     ap.add_argument('-o', dest='out')
+    ap.add_argument('--backward', action='store_true', help='also time forward + backward (eager)')
     ap.add_argument('--export', metavar='B[,B...]', help='write ONNX exports for these batch sizes')
     a = ap.parse_args()
     try:
@@ -238,6 +285,10 @@ def main():
     if a.export:
         return export(model, x, x0, a.netdir, [int(b) for b in a.export.split(',')], torch, np)
     print('pytorch: version %s, mode %s, threads %d' % (torch.__version__, a.mode, torch.get_num_threads()))
+    if a.backward:
+        if a.mode != 'eager':
+            raise SystemExit('torch_bench: --backward needs --mode eager')
+        return time_backward(model, x, a, torch, np)
     times = []
     with torch.no_grad():
         for r in range(a.warmup + a.runs):
@@ -246,10 +297,8 @@ def main():
             t1 = time.perf_counter()
             if r >= a.warmup:
                 times.append(t1 - t0)
-    times.sort()
-    n = len(times)
-    med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
-    print('bench: %d runs, median %.2f us, min %.2f us' % (n, med * 1e6, times[0] * 1e6))
+    n, med, low = median_min(times)
+    print('bench: %d runs, median %.2f us, min %.2f us' % (n, med * 1e6, low * 1e6))
     if a.out:
         if y.dim() == 4:
             y = y.permute(0, 2, 3, 1)
