@@ -1,7 +1,8 @@
 -- Keras model files through cnnc (tests/keras/data, made by tests/keras/fixtures/make.sh:
 -- networks built and run by TensorFlow.js, or built here and computed by PyTorch where
--- TensorFlow.js lacks the layer). For every file (Keras 2 .h5 in both Sequential forms,
--- Keras 3 .keras, JSON configurations with weights files):
+-- TensorFlow.js lacks the layer). For every file (Keras 2 .h5 in both forms, tf.keras 2.x's
+-- and standalone Keras 2's, Keras 3 .keras, JSON configurations with weights files, the
+-- small network with regularizers and constraints against the outputs it has without):
 --   reference  the import run by the reference interpreter matches the expected outputs
 --   convert    `cnnc convert` writes a Lua model and .npy weights whose reference run
 --              matches them too
@@ -38,11 +39,12 @@ os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 local CASES = {
   { 'mnist', { 'mnist.h5', 'mnist.keras' }, lua = 'mnist.lua', both = true },
   { 'mobilenet', { 'mobilenet.keras', 'mobilenet.h5' }, lua = 'mobilenet.lua', build_lua = true, both = true },
-  { 'unet', { 'unet.h5', 'unet.keras' }, lua = 'unet.lua', both = true },
+  { 'unet', { 'unet.h5', 'unet.keras', 'unet_old.h5' }, lua = 'unet.lua', both = true },
   { 'small', { 'small_old.h5', 'small_tf2.h5', 'small.keras', { 'small.json', weights = 'small_weights.h5' },
-    { 'small_k3.json', weights = 'small.weights.h5' } } },
+    { 'small_k3.json', weights = 'small.weights.h5' }, 'small_reg.h5', 'small_reg.keras' } },
   { 'zoo', { 'zoo.h5', 'zoo.keras' }, lua = 'zoo.lua' },
   { 'zoo_b', { 'zoo_b.h5', 'zoo_b.keras' }, lua = 'zoo_b.lua' },
+  { 'keepdims', { 'keepdims.h5', 'keepdims.keras' }, lua = 'keepdims.lua' },
 }
 
 local passed, failed = 0, 0

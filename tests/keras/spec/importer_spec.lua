@@ -128,6 +128,49 @@ describe('Keras files', function()
     assert.matches("holds Keras weights only %(no model_config%)", err_of(function() return load(DATA .. 'small/small_weights.h5') end))
   end)
 
+  -- The model_config attribute of a Keras 2 .h5 file, as text.
+  local function h5_config(path)
+    local f = require('cnnc.keras.hdf5').open(path)
+    local text = f:attr('/', 'model_config')
+    f:close()
+    return text
+  end
+
+  it("reads standalone Keras 2's Functional model, class 'Model' (tf.keras 2.x: 'Functional')", function()
+    assert.matches('^{"class_name": "Model"', h5_config(DATA .. 'unet/unet_old.h5'))
+    assert.matches('^{"class_name": "Functional"', h5_config(DATA .. 'unet/unet.h5'))
+    local old, tf2 = typed(DATA .. 'unet/unet_old.h5'), typed(DATA .. 'unet/unet.h5')
+    assert.equal(kinds(tf2), kinds(old))
+    assert.equal('enc1:Conv2D', kinds(old):match('^%S+'))
+    assert.equal('image', old.nodes[1].inputs[1])
+  end)
+
+  it('accepts regularizers and constraints and ignores them: the same layers as without', function()
+    local text = h5_config(DATA .. 'small/small_reg.h5')
+    for _, s in ipairs({ '"kernel_regularizer": {"class_name": "L1L2"', '"bias_constraint": {"class_name": "MaxNorm"',
+      '"activity_regularizer": {"class_name": "L2"', '"gamma_regularizer": {', '"beta_constraint": {',
+      '"kernel_constraint": {"class_name": "UnitNorm"', '"bias_regularizer": {"class_name": "L1"' }) do
+      assert.is_truthy(text:find(s, 1, true), s)
+    end
+    local keras = DATA .. 'small/small_reg.keras'
+    local text3 = require('cnnc.keras.zip').open(keras, assert(util.read_file(keras))):read('config.json')
+    for _, s in ipairs({ '"kernel_regularizer": {"module": "keras.regularizers", "class_name": "L1L2"',
+      '"bias_constraint": {"module": "keras.constraints", "class_name": "MaxNorm"',
+      '"activity_regularizer": {"module": "keras.regularizers", "class_name": "L2"' }) do
+      assert.is_truthy(text3:find(s, 1, true), s)
+    end
+    local plain = typed(DATA .. 'small/small_tf2.h5')
+    for _, file in ipairs({ 'small_reg.h5', 'small_reg.keras' }) do
+      local g = typed(DATA .. 'small/' .. file)
+      assert.equal(kinds(plain), kinds(g))
+      for i, n in ipairs(g.nodes) do
+        assert.same(plain.nodes[i].p, n.p)
+        assert.same(plain.nodes[i].shape, n.shape)
+        assert.equal(#plain.nodes[i].weights, #n.weights)
+      end
+    end
+  end)
+
   it('refuses truncated and damaged files', function()
     local good = assert(util.read_file(DATA .. 'small/small_tf2.h5'))
     assert.matches('truncated or damaged', err_of(function() return typed(write('half.h5', good:sub(1, math.floor(#good / 2)))) end))
