@@ -250,7 +250,7 @@ f[$KN + j * $OC + c] = g * $scale[c];
 void ${name}_train_forward(const float *input, float *output, void *workspace)
 {
 const unsigned csr = cnnc_denormals_off();
-float *arena = workspace;
+$farena
 $fbuffers
 $fcalls
 if (output != NULL) memcpy(output, $OUT, sizeof(float) * $OUT_SIZE);
@@ -427,6 +427,42 @@ static void $fn(float *restrict dx, const float *restrict dy)
 $open
 dx[$in_index] = dy[$out_index];
 $close
+}
+
+//@ merge
+/* $comment */
+static void $fn($params)
+{
+$clear
+$open
+$pointers
+for (int c = 0; c < $C; ++c) {
+const float g = $g;
+$body
+}
+$close
+}
+
+//@ concat
+/* $comment */
+static void $fn($params)
+{
+for (int o = 0; o < $OUTER; ++o) {
+$copies
+}
+}
+
+//@ concat_part
+memcpy(&$dst[o * $CHUNK], &dy[o * $ROW + $OFFSET], $CHUNK * sizeof(float));
+
+//@ repeat
+/* $comment */
+static void $fn(float *restrict dx, const float *restrict dy)
+{
+memcpy(dx, dy, $F * sizeof(float));
+for (int r = 1; r < $N; ++r) {
+for (int i = 0; i < $F; ++i) dx[i] += dy[r * $F + i];
+}
 }
 
 //@ binary

@@ -13,7 +13,11 @@
 --   5. compiles each model .c with -std=c99 -Wall -Wextra -Werror -pedantic (and with a
 --      second compiler, clang, for every tenth network), links it with the runtime and
 --      runs the executable on the batch;
---   6. passes iff every build's output is within 1e-4 * (1 + max |reference|) of the reference.
+--   6. passes iff every build's output is within 1e-4 * (1 + max |reference|) of the reference;
+--   7. when every layer has backward code (cnnc.passes.grad), the SIMD build (and the
+--      unfused portable one of every other network) also gets it (--backward): its
+--      executable's input and weight gradients (--grad-output, --weight-grads) for a random
+--      output gradient are compared with the reference interpreter's (cnnc.backward) alike.
 -- A network of the cross share (M.cross_target: one in ctx.cross_every, by index and seed)
 -- has one more build, for a target of another architecture (neon): compiled with its cross
 -- compiler (strict warnings; clang --target=<triple> -fsyntax-only too when ctx says clang
@@ -236,7 +240,7 @@ local function repro_text(net, variants, ctx)
     'bin/cnnc run $d/model.lua $d/input.npy -o $d/repro_reference.npy',
   }
   for _, b in ipairs(variants) do
-    local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '')
+    local opts = (b.fuse and '' or ' --no-fuse') .. (b.blob and ' --blob' or '') .. (b.backward and ' --backward' or '')
       .. (b.threads and (' --threads ' .. b.threads) or '') .. (b.winograd and (' --winograd ' .. b.winograd) or '')
     local out = '$d/repro_' .. b.variant
     local tc = toolchain_of(ctx, b)
@@ -244,6 +248,12 @@ local function repro_text(net, variants, ctx)
     lines[#lines + 1] = string.format('bin/cnnc build $d/model.lua -o %s --target %s%s --cflags -O1 && '
       .. '%s -c %s%s %s/%s.c -o /dev/null && %s%s/%s $d/input.npy -o %s.npy', out, b.target, opts,
       b.cross and tc.cc or 'cc', M.STRICT, b.threads and ' -pthread' or '', out, net.name, tc.run, out, net.name, out)
+    if b.backward then
+      lines[#lines + 1] = string.format('bin/cnnc run $d/model.lua $d/input.npy --grad-output $d/dy.npy '
+        .. '-o $d/repro_reference_dx.npy --weight-grads $d/repro_reference_weight_grads')
+      lines[#lines + 1] = string.format('%s/%s $d/input.npy --grad-output $d/dy.npy -o %s_dx.npy --weight-grads '
+        .. '%s_weight_grads', out, net.name, out, out)
+    end
   end
   return table.concat(lines, '\n') .. '\n'
 end
@@ -298,6 +308,35 @@ local function build_and_run(ctx, net, dir, b, ref, fail)
       end
     end
   end
+  if ok and b.backward then
+    local dx_path, wdir = b.dir .. '/dx.npy', b.dir .. '/weight_grads'
+    local rc
+    ok, out, rc = sh(string.format('timeout %d %s%s %s --grad-output %s -o %s --weight-grads %s', tc.timeout, tc.run,
+      q(b.dir .. '/' .. b.name), q(dir .. '/input.npy'), q(dir .. '/dy.npy'), q(dx_path), q(wdir)))
+    if not ok then
+      fail('%s: the gradient run failed (exit status %s): %s', b.variant, tostring(rc),
+        (out:gsub('%s+$', ''):gsub('\n', ' | ')))
+      return
+    end
+    local function check(path, want, what)
+      local got, rerr = npy.read(path)
+      if not got then return fail('%s: cannot read %s: %s', b.variant, what, rerr) end
+      local d = M.compare(got, want)
+      if d then fail('%s: %s: %s', b.variant, what, d) end
+    end
+    check(dx_path, b.backward.dx, 'input gradient')
+    for key, want in pairs(b.backward.weights) do check(wdir .. '/' .. key .. '.npy', want, key .. ' gradient') end
+  end
+end
+
+-- Whether every layer of typed graph g has backward code.
+local function backward_ready(g)
+  local grad = require 'cnnc.passes.grad'
+  if require('cnnc.ir').is_multi(g) then return false end
+  for _, n in ipairs(g.nodes) do
+    if grad.refusal(n) or not n.layer.backward then return false end
+  end
+  return true
 end
 
 -- ctx: {cc, cflags, alt_cc (or nil), simd_targets, rt_dir, rt_objects (shell words), rt_model_sources,
@@ -346,14 +385,35 @@ function M.run(net, dir, ctx)
   end
   assert(npy.write(dir .. '/reference.npy', ref))
 
+  -- The gradients of a random output gradient, when the network has backward code.
+  local grads
+  if backward_ready(t.typed) then
+    local r = rng_mod.new(net.input_seed, 1)
+    local dy = tensor.new(ref.shape, 'float')
+    for i = 0, dy.n - 1 do dy.data[i] = 2 * r:uniform() - 1 end
+    assert(npy.write(dir .. '/dy.npy', dy))
+    local dx, w = runner.backward_batch(t.typed, x, dy)
+    if not dx then fail('the reference backward pass failed: %s', fmt_err(w))
+    else grads = { dx = dx, weights = w } end
+  end
+
+  local variants = M.variants(net, ctx)
+  if grads then
+    for _, b in ipairs(variants) do
+      if not b.cross and (b.target ~= 'generic' or (b.variant:match('^unfused') and net.index % 2 == 0)) then
+        b.backward = grads
+      end
+    end
+    write(dir .. '/repro.sh', repro_text(net, variants, ctx))
+  end
   local builds = {}
-  for _, b in ipairs(M.variants(net, ctx)) do
+  for _, b in ipairs(variants) do
     local fail = b.cross and cross_fail or fail
     local variant = b.variant
     local m2 = assert(driver.load(model_path))
     -- A threaded build shares every layer it can, so the team code runs on small nets too.
     local r, cerr = compile(m2, { fuse = b.fuse, target = b.target, blob = b.blob or false, threads = b.threads,
-      winograd = b.winograd, source = 'model.lua', tune = knobs(b) })
+      winograd = b.winograd, source = 'model.lua', tune = knobs(b), backward = b.backward and true })
     if not r then
       fail('%s: compilation failed: %s', variant, fmt_err(cerr))
     else
@@ -376,7 +436,7 @@ function M.run(net, dir, ctx)
         -- A model using POSIX threads is compiled and linked with -pthread (as cnnc build does).
         local pthread = r.c:find('#include <pthread.h>', 1, true) and ' -pthread' or ''
         builds[#builds + 1] = { variant = variant, dir = vdir, name = r.planned.name, flags = pthread,
-          target = b.target, cross = b.cross }
+          target = b.target, cross = b.cross, backward = b.backward }
       end
     end
   end

@@ -148,6 +148,55 @@ describe('net:backward of layers the golden cases lack', function()
   end
 end)
 
+describe('net:backward of Functional models (values read by several layers, merges)', function()
+  local runner = require 'cnnc.runner'
+  local driver = require 'cnnc.driver'
+  local B = { 'random_uniform', minval = -0.5, maxval = 0.5 }
+  -- a residual block, a U-Net-like skip, every merge, the input read three times, an
+  -- identity layer on the input, Flatten and Dropout (views) read twice
+  local function model()
+    local image = cnnc.Input { shape = { 8, 6, 3 }, name = 'image' }
+    local lin = cnnc.Activation { 'linear' }(image)
+    local a = cnnc.Conv2D { 4, 3, padding = 'same', activation = 'relu', bias_initializer = B }(lin)
+    local b = cnnc.Conv2D { 4, 3, padding = 'same', bias_initializer = B }(a)
+    local res = cnnc.ReLU {}(cnnc.Add {} { a, b })
+    local down = cnnc.MaxPooling2D { 2 }(res)
+    local up = cnnc.UpSampling2D { 2 }(cnnc.Conv2D { 4, 1, activation = 'tanh' }(down))
+    local skip = cnnc.Concatenate {} { up, res, image }
+    local c = cnnc.Conv2D { 4, 3, padding = 'same', activation = 'sigmoid', bias_initializer = B }(skip)
+    local mixed = cnnc.Average {} { cnnc.Maximum {} { c, a }, cnnc.Minimum {} { c, b, a }, cnnc.Subtract {} { c, a } }
+    local prod = cnnc.Multiply {} { mixed, cnnc.GlobalAveragePooling2D { keepdims = true }(mixed), c }
+    local flat = cnnc.Flatten {}(prod)
+    local kept = cnnc.Dropout { 0.3 }(flat)
+    local d1 = cnnc.Dense { 5, activation = 'tanh', bias_initializer = B }(kept)
+    local d2 = cnnc.Dense { 5, bias_initializer = B }(flat)
+    local d3 = cnnc.Dense { 5 }(cnnc.Flatten {}(image))
+    return cnnc.Model { inputs = image, outputs = cnnc.Add {} { d1, d2, d3 }, name = 'dag' }
+  end
+  for _, case in ipairs({ { 'generic' }, { 'native' }, { 'native', 2 }, { 'generic', 1, true } }) do
+    local target, threads, nofuse = case[1], case[2] or 1, case[3]
+    it(string.format('%s, %d thread%s%s', target, threads, threads > 1 and 's' or '', nofuse and ', unfused' or ''),
+      function()
+        local m = model()
+        local typed = assert(driver.compile(m, { stop = 'shape' })).typed
+        local net = m:compile { backward = true, target = target, threads = threads, fuse = not nofuse, cache = cache }
+        local x, dy = cnnc.Tensor({ 2, 8, 6, 3 }), cnnc.Tensor({ 2, 5 })
+        for i = 0, x.n - 1 do x.data[i] = math.sin(i * 0.37) end
+        for i = 0, dy.n - 1 do dy.data[i] = math.cos(i) end
+        local dx, dw = net:backward(x, dy)
+        local want_dx, want = runner.backward_batch(typed, x, dy)
+        close(dx, want_dx, 1e-5, 'input gradient')
+        local count = 0
+        for k, g in pairs(dw) do close(g, want[k], 1e-5, k); count = count + 1 end
+        assert.equal(14, count)
+        local grad = require 'cnnc.ffi.grad'
+        local _, none, gw = grad.run(net, x, 2, { dy = dy, no_dx = true })
+        assert.is_nil(none)
+        for k, g in pairs(grad.by_key(net, gw)) do close(g, dw[k], 0, k .. ' without dx') end
+      end)
+  end
+end)
+
 -- A small classifier with a batch norm the fuse pass folds into the convolution.
 local function classifier(seed)
   local m = cnnc.Sequential { name = 'bars', input_shape = { 8, 8, 1 }, seed = seed or 1 }

@@ -154,6 +154,40 @@ describe('reference backward: graphs the generator does not make', function()
     fd_check(g, 2)
   end)
 
+  it('merges of several inputs: Add, Multiply, Average, Maximum, Minimum, with broadcasting', function()
+    local conv = function(f, act) return nn.Conv2D{ f, 3, padding = 'same', activation = act, bias_initializer = BIAS } end
+    local g = dag({ 5, 4, 2 }, {
+      { 'a', conv(3), { 'input' } },
+      { 'b', conv(3, 'tanh'), { 'input' } },
+      { 'c', conv(3, 'sigmoid'), { 'a' } },
+      { 'sum3', nn.Add{}, { 'a', 'b', 'c' } },
+      { 'prod3', nn.Multiply{}, { 'sum3', 'b', 'c' } },
+      { 'mean3', nn.Average{}, { 'prod3', 'a', 'c' } },
+      { 'hi', nn.Maximum{}, { 'mean3', 'b', 'a' } },
+      { 'lo', nn.Minimum{}, { 'hi', 'c' } },
+      { 'pooled', nn.GlobalAveragePooling2D{ keepdims = true }, { 'lo' } },
+      { 'stretched', nn.Add{}, { 'lo', 'pooled' } },
+      { 'scaled', nn.Multiply{}, { 'pooled', 'stretched' } },
+      { 'flat', nn.Flatten{}, { 'scaled' } },
+      { 'out', nn.Dense{ 3, activation = 'tanh', bias_initializer = BIAS }, { 'flat' } },
+    })
+    fd_check(g, 4)
+  end)
+
+  it('Maximum and Minimum send a tie to the left operand', function()
+    local g = dag({ 4 }, {
+      { 'hi', nn.Maximum{}, { 'input', 'input' } },
+      { 'lo', nn.Minimum{}, { 'input', 'hi' } },
+    })
+    local x = tensor.new({ 4 }, 'double')
+    for i = 0, 3 do x.data[i] = i - 1.5 end
+    local dy = tensor.new({ 4 }, 'double')
+    for i = 0, 3 do dy.data[i] = 1 end
+    local dx = backward.run(g, x, dy)
+    -- lo keeps its left operand (input), hi passes nothing further: all of dy lands once
+    for i = 0, 3 do assert.equal(1, dx.data[i]) end
+  end)
+
   it('arithmetic with a broadcast constant operand (first or second) and PReLU', function()
     local rnd = { 'random_uniform', minval = 0.5, maxval = 1.5 }
     local g = T.compile(model({ 3, 4, 2 }, {

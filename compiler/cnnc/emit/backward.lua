@@ -46,6 +46,10 @@ local function var_name(key)
   if not kind then return util.c_ident(key) .. '_out' end
   if kind == 'd' then return util.c_ident(name) .. '_grad' end
   if kind == 'z' then return util.c_ident(name) .. '_pre_grad' end
+  if kind == 'a' then
+    local node, k = name:match('^(.*):(%d+)$')
+    return string.format('%s_grad_of_input%s', util.c_ident(node), k)
+  end
   return util.c_ident(name) .. '_folded_grad'
 end
 
@@ -189,14 +193,15 @@ local function steps_text(g, calls, offsets)
     lines[#lines + 1] = guard and ('if (grad_input != NULL) ' .. s) or s
   end
   for i, st in ipairs(bp.steps) do
-    local n, c = st.node, calls[st.node.name]
+    local n = st.node or { name = 'the model', op = 'views of its input' }
+    local c = calls[n.name]
     local what = string.format('/* %s (%s) */', n.name, n.op)
     if st.kind == 'epilogue' then
       lines[#lines + 1] = what
       emit_call(c.epilogue.fn, args_of(n, st, c.epilogue.args, { dz = st.z, d = st.d, y = st.y }))
     elseif st.kind == 'identity' then
       lines[#lines + 1] = what
-      emit_call(c.epilogue.fn, args_of(n, st, c.epilogue.args, { dz = st.dx, d = st.d, z = st.x, y = st.y }),
+      emit_call(c.epilogue.fn, args_of(n, st, c.epilogue.args, { dz = st.dx[1], d = st.d, z = st.x[1], y = st.y }),
         st.model_input)
     elseif st.kind == 'layer' then
       if st.node ~= (bp.steps[i - 1] or {}).node then lines[#lines + 1] = what end
@@ -204,9 +209,19 @@ local function steps_text(g, calls, offsets)
         lines[#lines + 1] = string.format('memset(%s, 0, sizeof(float) * %d);', ptr(st.fold),
           ir.weight(n, 'kernel').n + ir.weight(n, 'bias').n)
       end
+      local map = { dx = st.dx[1], dy = st.d, x = st.x[1] }
+      for k = 1, #n.inputs do map['dx' .. k], map['x' .. k] = st.dx[k], st.x[k] end
       for _, call in ipairs(c.layer) do
-        emit_call(call.fn, args_of(n, st, call.args, { dx = st.dx, dy = st.d, x = st.x }), call.input and st.model_input)
+        emit_call(call.fn, args_of(n, st, call.args, map), call.input and st.model_input)
       end
+    elseif st.kind == 'add' or st.kind == 'copy' then
+      -- a value read by several layers: the sum of their gradients
+      local dst, src = ptr(st.dst), ptr(st.src)
+      local s = st.kind == 'copy' and string.format('memcpy(%s, %s, sizeof(float) * %d);', dst, src, st.size)
+        or string.format('for (int i = 0; i < %d; ++i) %s[i] += %s[i];', st.size, dst, src)
+      lines[#lines + 1] = string.format('/* the gradient of %s %s what %s sends back */', st.dst:sub(3),
+        st.kind == 'copy' and 'starts with' or 'adds', n.name)
+      lines[#lines + 1] = st.model_input and ('if (grad_input != NULL) ' .. s) or s
     else
       emit_call(c.unfold.fn, args_of(n, st, c.unfold.args, {}))
     end
@@ -232,15 +247,19 @@ function M.render(g, E)
   local out_size = util.prod(ir.shape_of(g, g.output))
   local name, uc = g.name, g.name:upper()
   local bcalls = table.concat(lines, '\n')
-  local uses = function(word) return bcalls:find('%f[%w_]' .. word .. '%f[^%w_]') ~= nil end
+  local fcalls = table.concat(sharing.serial_calls(fsteps), '\n')
+  local farena = (table.concat(fbuffers, '\n') .. fcalls):find('%f[%w_]arena%f[^%w_]') and 'float *arena = workspace;'
+    or '(void)workspace;'
+  local code = bcalls:gsub('/%*.-%*/', '')
+  local uses = function(word) return code:find('%f[%w_]' .. word .. '%f[^%w_]') ~= nil end
   local unused = {}
   for _, p in ipairs({ 'input', 'grad_output', 'grad_input', 'grad_weights' }) do
     if not uses(p) then unused[#unused + 1] = '(void)' .. p .. ';' end
   end
   local api = template.section('backward', 'entry_points', {
     name = name, UC = uc, WS = 4 * bp.arena_floats, ARENA_FLOATS = math.max(bp.arena_floats, 1),
-    fbuffers = table.concat(fbuffers, '\n'), fcalls = table.concat(sharing.serial_calls(fsteps), '\n'),
-    OUT = var_name(out_root), OUT_SIZE = out_size, bdecls = table.concat(decls, '\n'),
+    fbuffers = table.concat(fbuffers, '\n'), fcalls = fcalls, farena = farena,
+    OUT = bp.storage[out_root].kind == 'input' and 'input' or var_name(out_root), OUT_SIZE = out_size, bdecls = table.concat(decls, '\n'),
     bunused = table.concat(unused, '\n'), bcalls = bcalls,
     barena = #decls > 0 and 'float *arena = workspace;' or '(void)workspace;',
     zero = wsize > 0 and string.format('memset(grad_weights, 0, sizeof(float) * %d);', wsize) or '',

@@ -197,29 +197,69 @@ end
 -- learnable tensor of the arithmetic kinds).
 M.trainable = { 'operand', 'alpha' }
 
+-- Partial derivatives of a merge of n operands by each operand, at values v[1..n]: written
+-- into p[1..n]. Add and Average pass the gradient to every operand (Average divided by n),
+-- Multiply by the product of the others; Maximum and Minimum, combined left to right as
+-- the forward does, give all of it to the operand whose value is kept, the left one at
+-- a tie or when it is NaN (TensorFlow's rule, under Keras's merge layers).
+local function keeper(better)
+  return function(v, n, p)
+    local w, m = 1, v[1]
+    for k = 2, n do
+      if not (better(m, v[k]) or m ~= m) then w, m = k, v[k] end
+    end
+    for k = 1, n do p[k] = k == w and 1 or 0 end
+  end
+end
+local NARY = {
+  Add = function(_, n, p) for k = 1, n do p[k] = 1 end end,
+  Average = function(_, n, p) for k = 1, n do p[k] = 1 / n end end,
+  Multiply = function(v, n, p)
+    for k = 1, n do
+      local q = 1
+      for j = 1, n do if j ~= k then q = q * v[j] end end
+      p[k] = q
+    end
+  end,
+  Maximum = keeper(function(a, b) return a >= b end),
+  Minimum = keeper(function(a, b) return a <= b end),
+}
+
+-- The partial-derivative function of node's operands, or nil (no backward).
+local function partials(node, n)
+  if NARY[node.op] and #node.inputs >= 2 then return NARY[node.op] end
+  local grad = OPS[node.op].grad
+  if not grad or n ~= 2 then return nil end
+  return function(v, _, p) p[1], p[2] = grad(v[1], v[2]) end
+end
+
 -- Backward (reference, double): each operand's gradient is dy times its partial
 -- derivative, summed over the axes it was stretched along by broadcasting. Returns the
--- input gradients ({dx1, dx2} with two inputs) and the constant operand's. Two operands
--- of Add, Subtract, Multiply, Divide or PReLU only.
+-- input gradients ({dx1, dx2, ...} with several inputs) and the constant operand's.
 function M.backward(node, _, _, W, dy, ins)
-  local grad = OPS[node.op].grad
   local vals, st = operand_values(node, W, ins), strides(node)
-  if not grad or #vals ~= 2 then
-    util.fail(node, 'gradients are not implemented for %s of %d operands', node.op, #vals)
+  local n = #vals
+  local partial = partials(node, n)
+  if not partial then
+    util.fail(node, 'gradients are not implemented for %s of %d operands', node.op, n)
   end
-  local da = tensor.new(vals[1].shape, 'double')
-  local db = tensor.new(vals[2].shape, 'double')
-  local k = 0
+  local ds = {}
+  for k = 1, n do ds[k] = tensor.new(vals[k].shape, 'double') end
+  local at, v, p = {}, {}, {}
+  local i = 0
   nd.each(node.shape, function(idx)
-    local ia, ib = nd.offset(idx, st[1]), nd.offset(idx, st[2])
-    local gu, gv = grad(vals[1].data[ia], vals[2].data[ib])
-    da.data[ia] = da.data[ia] + dy.data[k] * gu
-    db.data[ib] = db.data[ib] + dy.data[k] * gv
-    k = k + 1
+    for k = 1, n do
+      at[k] = nd.offset(idx, st[k])
+      v[k] = vals[k].data[at[k]]
+    end
+    partial(v, n, p)
+    local g = dy.data[i]
+    for k = 1, n do ds[k].data[at[k]] = ds[k].data[at[k]] + g * p[k] end
+    i = i + 1
   end)
-  if #node.inputs >= 2 then return { da, db } end
-  if node.p.operand_first then return db, { [wname(node)] = da } end
-  return da, { [wname(node)] = db }
+  if #node.inputs >= 2 then return ds end
+  if node.p.operand_first then return ds[2], { [wname(node)] = ds[1] } end
+  return ds[1], { [wname(node)] = ds[2] }
 end
 
 -- Backward code (a constant operand): the forward's loop nest over the output; each value
@@ -232,10 +272,109 @@ local C_GRAD = {
 }
 
 function M.backward_refusal(node)
-  if #node.inputs >= 2 then return 'layers with two inputs have no backward code' end
+  local n = #node.inputs >= 2 and #node.inputs or 2
+  if not partials(node, n) then
+    return string.format('%s of %d operands has no backward code', node.op, n)
+  end
 end
 
-function M.backward_reads() return { x = true } end
+-- The merges whose partial derivatives do not depend on the operands' values.
+local VALUE_FREE = { Add = true, Subtract = true, Average = true }
+
+function M.backward_reads(node)
+  return { x = not (#node.inputs >= 2 and VALUE_FREE[node.op]) }
+end
+
+-- C statements that set up a merge's partial derivatives (Maximum, Minimum: the index w
+-- of the operand kept) and the C expression of g times the partial derivative by each
+-- of the n operands, given their reads r[1..n] (when the partials need them).
+local function merge_terms(node, n, r)
+  local op = node.op
+  local pre, t = '', {}
+  if op == 'Add' then
+    for k = 1, n do t[k] = 'g' end
+  elseif op == 'Average' then
+    for k = 1, n do t[k] = string.format('g / %d.0f', n) end
+  elseif op == 'Subtract' then
+    t[1], t[2] = 'g', '-g'
+  elseif op == 'Divide' then
+    t[1], t[2] = string.format('g / %s', r[2]), string.format('-g * %s / (%s * %s)', r[1], r[2], r[2])
+  elseif op == 'Multiply' then
+    for k = 1, n do
+      local f = { 'g' }
+      for j = 1, n do if j ~= k then f[#f + 1] = r[j] end end
+      t[k] = table.concat(f, ' * ')
+    end
+  else -- Maximum, Minimum: the left operand is kept at a tie or when it is NaN
+    local cmp = op == 'Maximum' and '>=' or '<='
+    local lines = { string.format('float m = %s;', r[1]), 'int w = 0;' }
+    for k = 2, n do
+      lines[#lines + 1] = string.format('if (!(m %s %s || m != m)) { m = %s; w = %d; }', cmp, r[k], r[k], k - 1)
+    end
+    lines[#lines + 1] = '(void)m;'
+    pre = table.concat(lines, '\n')
+    for k = 1, n do t[k] = string.format('w == %d ? g : 0.0f', k - 1) end
+  end
+  return pre, t
+end
+
+-- Backward code of a merge of several inputs: one function writing every input's
+-- gradient (dx1, dx2, ...). Without broadcasting, one pass over the output assigns them;
+-- an input stretched by broadcasting has its gradient cleared, then summed into.
+local function emit_merge_backward(node, E)
+  local out, n = node.shape, #node.inputs
+  local values = M.backward_reads(node).x
+  local flat = true
+  for _, s in ipairs(node.in_shapes) do
+    if not util.shape_eq(s, out) then flat = false end
+  end
+  local params, args = {}, {}
+  for k = 1, n do params[#params + 1] = 'float *restrict dx' .. k; args[#args + 1] = 'dx' .. k end
+  if values then
+    for k = 1, n do params[#params + 1] = 'const float *restrict x' .. k; args[#args + 1] = 'x' .. k end
+  end
+  params[#params + 1] = 'const float *restrict dy'
+  args[#args + 1] = 'dy'
+  local h = { fn = E:backward_fn(node, 'inputs'), params = table.concat(params, ', '),
+    comment = util.c_comment(string.format('%s: the gradients of its %d inputs', node.name, n)) }
+  local reads, writes = {}, {}
+  if flat then
+    h.clear, h.open, h.close, h.pointers, h.C, h.g = '', '', '', '', util.prod(out), 'dy[c]'
+    for k = 1, n do reads[k], writes[k] = 'x' .. k .. '[c]', 'dx' .. k .. '[c] =' end
+  else
+    local r = #out
+    local so = nd.strides(out)
+    local st = strides(node)
+    local outer, lists = {}, { {} }
+    for k = 1, n do lists[k + 1] = {} end
+    for i = 1, r - 1 do
+      outer[i], lists[1][i] = out[i], so[i]
+      for k = 1, n do lists[k + 1][i] = st[k][i] end
+    end
+    local d, ls = nd.merge(outer, lists)
+    h.open, h.close = nd.c_loops(d)
+    h.C, h.g = out[r], string.format('dy[%s]', nd.c_index(ls[1]) == '0' and 'c' or (nd.c_index(ls[1]) .. ' + c'))
+    local clear, pointers = {}, {}
+    for k = 1, n do
+      clear[k] = string.format('memset(dx%d, 0, sizeof(float) * %d);', k, util.prod(node.in_shapes[k]))
+      local at = nd.c_index(ls[k + 1])
+      local s = st[k][r]
+      local c = s == 0 and '0' or (s == 1 and 'c' or ('c * ' .. s))
+      pointers[#pointers + 1] = string.format('float *d%d = &dx%d[%s];', k, k, at)
+      writes[k] = string.format('d%d[%s] +=', k, c)
+      if values then
+        pointers[#pointers + 1] = string.format('const float *a%d = &x%d[%s];', k, k, at)
+        reads[k] = string.format('a%d[%s]', k, c)
+      end
+    end
+    h.clear, h.pointers = table.concat(clear, '\n'), table.concat(pointers, '\n')
+  end
+  local pre, terms = merge_terms(node, n, reads)
+  local body = { pre ~= '' and pre or nil }
+  for k = 1, n do body[#body + 1] = string.format('%s %s;', writes[k], terms[k]) end
+  h.body = table.concat(body, '\n')
+  return template.section('backward', 'merge', h), { { fn = h.fn, args = args } }
+end
 
 -- Strides along the output of the input and of the constant operand (in that order,
 -- whichever comes first in the expression).
@@ -245,6 +384,7 @@ local function operands(node)
 end
 
 function M.emit_backward(node, E)
+  if #node.inputs >= 2 then return emit_merge_backward(node, E) end
   local out = node.shape
   local sa, sb = operands(node)
   local so = nd.strides(out)

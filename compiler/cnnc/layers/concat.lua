@@ -106,6 +106,31 @@ function M.backward(node, _, _, _, dy)
   return dxs
 end
 
+function M.backward_reads() return {} end
+
+-- Backward code: each input's part of every row of dy, copied out (one memcpy a part and
+-- row, as the forward's).
+function M.emit_backward(node, E)
+  local outer, row, list = blocks(node)
+  local params, args, copies = {}, {}, {}
+  for _, b in ipairs(list) do
+    if b.input then
+      local dx = 'dx' .. b.input
+      params[#params + 1] = 'float *restrict ' .. dx
+      args[#args + 1] = dx
+      copies[#copies + 1] = template.section('backward', 'concat_part', { ROW = row, OFFSET = b.offset, dst = dx,
+        CHUNK = b.chunk })
+    end
+  end
+  params[#params + 1] = 'const float *restrict dy'
+  args[#args + 1] = 'dy'
+  local fn = E:backward_fn(node, 'inputs')
+  return template.section('backward', 'concat', { fn = fn, params = table.concat(params, ', '), OUTER = outer,
+    copies = table.concat(copies, '\n'),
+    comment = util.c_comment(node.name .. ': the gradient of each input, its part of the output\'s') }),
+    { { fn = fn, args = args } }
+end
+
 function M.emit(node, E)
   local outer, row, list = blocks(node)
   local params, copies = {}, {}

@@ -27,6 +27,25 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward: each feature's gradient is the sum of its copies' gradients.
+function M.backward(node, _, _, _, dy)
+  local f = node.in_shape[1]
+  local dx = tensor.new(node.in_shape, 'double')
+  for r = 0, node.p.n - 1 do
+    for i = 0, f - 1 do dx.data[i] = dx.data[i] + dy.data[r * f + i] end
+  end
+  return dx
+end
+
+function M.backward_reads() return {} end
+
+function M.emit_backward(node, E)
+  local fn = E:backward_fn(node, 'input')
+  return template.section('backward', 'repeat', { fn = fn, N = node.p.n, F = node.in_shape[1],
+    comment = util.c_comment(node.name .. ': the input gradient, the sum of its copies\' gradients') }),
+    { { fn = fn, args = { 'dx', 'dy' }, input = true } }
+end
+
 function M.emit(node, E)
   return template.section('nd', 'repeat', { fn = E:fn(node), comment = E:comment(node), N = node.p.n,
     F = node.in_shape[1] })

@@ -14,8 +14,8 @@
 --   3. records on every node what its backward code reads of the forward pass:
 --      node.grad = {epilogue = 'none'|'output'|'input' (cnnc.epilogue_backward.source),
 --      reads = {input = bool, output = bool}}.
--- Gradients flow back along a chain: every value is read by one layer at most (the Lua
--- models are Sequential); a graph where a value feeds several layers is refused.
+-- A value read by several layers (Functional models: residual connections, skips) gets
+-- the sum of their gradients (cnnc.passes.plan_backward).
 
 local backward = require 'cnnc.backward'
 local epilogue_backward = require 'cnnc.epilogue_backward'
@@ -72,11 +72,6 @@ local function check(g)
         table.concat(names, ', '), #bad > 6 and ', ...' or '')
     end
     util.fail(bad[1][1], 'no backward code for this layer: %s%s', bad[1][2], more)
-  end
-  for v, users in pairs(ir.consumers(g)) do
-    if #users > 1 then
-      util.fail(ir.by_name(g)[v], "value '%s' is read by %d layers; backward code follows chains of layers", v, #users)
-    end
   end
 end
 

@@ -28,26 +28,59 @@ local util = require 'cnnc.util'
 local M = {}
 
 -- The backward steps, last node first: {kind = 'epilogue' | 'layer' | 'identity' |
--- 'unfold', node, reads = {keys}, writes = {keys}, inplace = key, d (the gradient read), z
--- (an epilogue step's result), dx (the input's gradient), x, y (the layer's input and
--- output, when read), fold (f:<node>), model_input = true when dx is the model's input}.
-local function backward_steps(g, root, size_of, canonical)
+-- 'unfold' | 'add' | 'copy', node, reads = {keys}, writes = {keys}, inplace = key, d (the
+-- gradient read), z (an epilogue step's result), dx (the gradient of each input: dx[k]),
+-- x (each input, when read: x[k]), y (the layer's output, when read), fold (f:<node>),
+-- model_input = true when the step's result ends in the model input's gradient}.
+--
+-- A value read by several layers (a residual connection, a U-Net's skip) gets the sum of
+-- what they send back. Its consumers are met last first; the first one met writes the
+-- value's gradient d:<value> itself, each other one writes a gradient of its own,
+-- a:<node>:<k>, which an 'add' step then adds into d:<value>. A layer writing several
+-- inputs' gradients in one call writes the model input's into a:<node>:<k> too, which a
+-- 'copy' or 'add' step moves into grad_input (skipped when the caller passes NULL).
+local function backward_steps(g, root, size_of, canonical, model_in)
   local steps = {}
+  local met = {}
+  -- where node n's gradient of input k goes: the key it writes and the step after it
+  local function target(n, k, own_call)
+    local r = root[n.inputs[k]]
+    local d = 'd:' .. r
+    local first = not met[r]
+    met[r] = true
+    if first and not (own_call and r == model_in) then return d end
+    local a = 'a:' .. n.name .. ':' .. k
+    size_of[a] = size_of[r]
+    return a, { kind = first and 'copy' or 'add', node = n, src = a, dst = d, reads = { a, not first and d or nil },
+      writes = { first and d or nil }, model_input = r == model_in, size = size_of[r] }
+  end
   for i = #g.nodes, 1, -1 do
     local n = g.nodes[i]
     if not n.layer.alias then
       local gr = n.grad
       local d = 'd:' .. n.name
-      local in_root = root[n.inputs[1]]
-      local dx = 'd:' .. in_root
-      local x = gr.reads.input and in_root or nil
       local y = gr.reads.output and n.name or nil
       if n.layer.identity then
-        if gr.epilogue == 'none' then
-          canonical[dx] = canonical[d] or d
+        local in_root = root[n.inputs[1]]
+        local x = gr.reads.input and in_root or nil
+        if gr.epilogue == 'none' and not met[in_root] and in_root ~= model_in then
+          -- the input's gradient is this layer's output gradient: one memory
+          met[in_root] = true
+          canonical['d:' .. in_root] = canonical[d] or d
+        elseif gr.epilogue == 'none' then
+          -- d itself is what this layer sends back: copied into the model input's gradient
+          -- (which the caller may not want), or added to what other layers sent
+          local first = not met[in_root]
+          met[in_root] = true
+          local dst = 'd:' .. in_root
+          steps[#steps + 1] = { kind = first and 'copy' or 'add', node = n, src = d, dst = dst,
+            reads = { d, not first and dst or nil }, writes = { first and dst or nil }, model_input = in_root == model_in,
+            size = size_of[in_root] }
         else
-          steps[#steps + 1] = { kind = 'identity', node = n, d = d, dx = dx, x = x, y = y, reads = { d, x, y },
-            writes = { dx }, inplace = d }
+          local dx, post = target(n, 1)
+          steps[#steps + 1] = { kind = 'identity', node = n, d = d, dx = { dx }, x = { x }, y = y,
+            reads = { d, x, y }, writes = { dx }, inplace = d, model_input = in_root == model_in }
+          steps[#steps + 1] = post
         end
       else
         local cur = d
@@ -63,9 +96,21 @@ local function backward_steps(g, root, size_of, canonical)
           local k, b = ir.weight(n, 'kernel'), ir.weight(n, 'bias')
           size_of[f] = k.n + (b and b.n or 0)
         end
-        steps[#steps + 1] = { kind = 'layer', node = n, d = cur, dx = dx, x = x, fold = f, reads = { cur, x },
-          writes = { dx, f } }
+        local several = #n.inputs > 1
+        local dx, x, posts = {}, {}, {}
+        local reads, writes = { cur }, { f }
+        for k = 1, #n.inputs do
+          dx[k], posts[#posts + 1] = target(n, k, several)
+          writes[#writes + 1] = dx[k]
+          if gr.reads.input then
+            x[k] = root[n.inputs[k]]
+            reads[#reads + 1] = x[k]
+          end
+        end
+        steps[#steps + 1] = { kind = 'layer', node = n, d = cur, dx = dx, x = x, fold = f, reads = reads,
+          writes = writes, model_input = not several and root[n.inputs[1]] == model_in }
         if f then steps[#steps + 1] = { kind = 'unfold', node = n, fold = f, reads = { f }, writes = {} } end
+        for _, p in ipairs(posts) do steps[#steps + 1] = p end
       end
     end
   end
@@ -87,7 +132,14 @@ function M.run(g)
     end
   end
   size_of['d:' .. input.name] = size_of[input.name]
-  local bsteps = backward_steps(g, root, size_of, canonical)
+  local bsteps = backward_steps(g, root, size_of, canonical, input.name)
+  -- A model whose output is its input (views only): the output gradient is copied.
+  local out_grad = 'd:' .. out_root
+  if out_root == input.name then
+    out_grad = 'o:' .. out_root
+    bsteps[#bsteps + 1] = { kind = 'copy', src = out_grad, dst = 'd:' .. input.name,
+      reads = { out_grad }, writes = { 'd:' .. input.name }, model_input = true, size = size_of[input.name] }
+  end
 
   -- The schedule: forward steps, the end of the forward pass (the output is copied out),
   -- then the backward steps.
@@ -105,7 +157,7 @@ function M.run(g)
   local storage = {
     [input.name] = { kind = 'input', offset = 0 },
     [key('d:' .. input.name)] = { kind = 'grad_input', offset = 0 },
-    [key('d:' .. out_root)] = { kind = 'grad_output', offset = 0 },
+    [key(out_grad)] = { kind = 'grad_output', offset = 0 },
   }
   local last_use = {}
   for i, st in ipairs(sched) do
@@ -140,8 +192,6 @@ function M.run(g)
     local b = n.sel and n.sel.bscratch or 0
     if b > 0 then scratch = math.max(scratch, plan_mod.round_up(b)) end
   end
-  local din = key('d:' .. input.name)
-  for _, st in ipairs(bsteps) do st.model_input = st.dx ~= nil and key(st.dx) == din end
   g.bplan = { storage = storage, steps = bsteps, canonical = canonical, key = key, activation_floats = peak,
     scratch_floats = scratch, scratch_offset = peak, arena_floats = peak + scratch }
 end
