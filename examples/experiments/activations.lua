@@ -23,6 +23,7 @@ usage: luajit examples/experiments/activations.lua [options]
 
 local o = E.options({ image = E.root .. 'examples/data/fashion0.pgm', index = 0, model = E.root .. 'examples/keras_mnist.lua',
   weights = E.root .. 'examples/fashion_mnist/weights', target = 'native', out = 'build/experiments/activations' }, USAGE)
+E.whole(o, 'index', 0, 10000)
 
 E.main('activations', function()
   local model = cnnc.load(o.model, { weights = o.weights ~= 'none' and o.weights or nil })

@@ -7,7 +7,17 @@
 -- `require 'cnnc'` finds an installed cnnc (`make install`) or one on LUA_PATH.
 
 local here = debug.getinfo(1, 'S').source:match('^@(.*[/\\])') or './'
-local E = { here = here, root = here .. '../../' }
+-- The checkout's root, with "dir/.." pairs taken out so that messages show short paths.
+local function tidy(path)
+  local parts = {}
+  for p in path:gmatch('[^/]+') do
+    if p == '..' and #parts > 0 and parts[#parts] ~= '..' then parts[#parts] = nil
+    elseif p ~= '.' then parts[#parts + 1] = p end
+  end
+  local s = (path:sub(1, 1) == '/' and '/' or '') .. table.concat(parts, '/')
+  return (s == '' or s == '/') and s or s .. '/'
+end
+local E = { here = here, root = tidy(here .. '../../') }
 
 local f = io.open(E.root .. 'compiler/cnnc.lua', 'rb')
 if f then
@@ -21,6 +31,7 @@ local util = require 'cnnc.util'
 -- Parses `--name value` options (and `--flag` switches) against defaults; numbers stay
 -- numbers. usage: the text --help prints (and a mistake prints after its message).
 function E.options(defaults, usage)
+  E.usage = usage
   local o = {}
   for k, v in pairs(defaults) do o[k] = v end
   local i = 1
@@ -50,6 +61,48 @@ function E.options(defaults, usage)
   return o
 end
 
+-- A bad option value: the message and the usage on stderr, exit status 2 (as an unknown
+-- option).
+function E.bad_option(fmt, ...)
+  io.stderr:write(string.format(fmt, ...), '\n', E.usage or '')
+  os.exit(2)
+end
+
+-- Checks that o[k] is a whole number of at least lo (and at most hi); returns it.
+function E.whole(o, k, lo, hi)
+  local v = o[k]
+  if v ~= math.floor(v) or v < lo or v == math.huge or (hi and v > hi) then
+    E.bad_option('--%s must be a whole number %s, got %s', k:gsub('_', '-'),
+      hi and string.format('from %d to %d', lo, hi) or string.format('from %d', lo), tostring(v))
+  end
+  return v
+end
+
+-- Checks that o[k] is a number in [lo, hi]; returns it.
+function E.range(o, k, lo, hi)
+  local v = o[k]
+  if v ~= v or v < lo or v > hi then
+    E.bad_option('--%s must be a number from %g to %g, got %s', k:gsub('_', '-'), lo, hi, tostring(v))
+  end
+  return v
+end
+
+-- Runs a shell command (its words already quoted), returning whether it succeeded and
+-- its standard output and error together.
+-- (LuaJIT's pipes do not give the exit status, so the shell prints it last.)
+function E.run(cmd)
+  local p = io.popen('(' .. cmd .. ') 2>&1; echo "@status $?"', 'r')
+  local out = p:read('*a')
+  p:close()
+  local status = out:match('@status (%d+)%s*$')
+  return status == '0', (out:gsub('@status %d+%s*$', ''))
+end
+
+E.quote = require('cnnc.cli').shell_quote
+
+-- Stops the script with a message (reported by E.main as one line, exit status 1).
+function E.fail(fmt, ...) util.fail({}, fmt, ...) end
+
 -- Runs main(); a cnnc error (a mistake in the input, a missing data set) is one line on
 -- stderr and exit status 1; anything else is a bug and keeps its traceback.
 function E.main(name, main)
@@ -67,6 +120,12 @@ function E.mkdir(dir)
   local r = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
   if r ~= 0 and r ~= true then util.fail({}, 'cannot create directory %s', dir) end
   return dir
+end
+
+function E.exists(path)
+  local f = io.open(path, 'rb')
+  if f then f:close() end
+  return f ~= nil
 end
 
 -- Standardises the feature matrices by the moments of the first (in place), trains

@@ -31,6 +31,10 @@ usage: luajit examples/experiments/kernels_compared.lua [options]
 
 local o = E.options({ subset = 0, seed = 1, epochs = 4, patches = 50000, target = 'native',
   out = 'build/experiments/kernels_compared', quiet = false }, USAGE)
+E.whole(o, 'subset', 0)
+E.whole(o, 'seed', 0)
+E.whole(o, 'epochs', 1)
+E.whole(o, 'patches', 1)
 
 local FILTERS = 16
 

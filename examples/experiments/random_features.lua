@@ -27,6 +27,9 @@ usage: luajit examples/experiments/random_features.lua [options]
 
 local o = E.options({ subset = 0, seed = 1, epochs = 4, target = 'native', out = 'build/experiments/random_features',
   quiet = false }, USAGE)
+E.whole(o, 'subset', 0)
+E.whole(o, 'seed', 0)
+E.whole(o, 'epochs', 1)
 
 -- name, description, layers (after the input). All Conv2D kernels are random.
 local function conv(filters, k, act)
