@@ -74,24 +74,67 @@ describe('experiments (reduced)', function()
     assert.same({ 3 * 36 + 2 * 6, 16 * 36 + 15 * 3, 1 }, im.shape)
   end)
 
-  it('gradients.lua visualises filters by gradient ascent and trains a small network', function()
-    local args = '--channels 4 --steps 15 --epochs 2 --out g' .. (have_data and ' --subset 1000' or ' --subset 0')
-    local out = run(dir, 'gradients.lua', args)
-    local rose = 0
-    for before, after in out:gmatch('channel +%d+: mean +(%S+) %-> +(%S+)') do
-      assert.is_true(tonumber(after) >= tonumber(before), out)
-      if tonumber(after) > 1.5 * tonumber(before) + 0.1 then rose = rose + 1 end
+  it('filters.lua raises the channels\' means by gradient ascent and draws a grid per layer', function()
+    local out = run(dir, 'filters.lua',
+      '--layers conv2d,conv2d_2 --subset 4 --steps 15 --target generic --quiet --out f')
+    -- Every channel rises by half at least, unless no start image makes its ReLU pass
+    -- anything (three of conv2d_2's first four; one of them from a later start).
+    local rose, silent = 0, 0
+    for layer, before, after, note in out:gmatch('(conv2d[_%d]*) channel +%d+: mean +(%S+) %-> +(%S+)([^\n]*)') do
+      assert.is_true(layer == 'conv2d' or layer == 'conv2d_2', layer)
+      if note:find('silent', 1, true) then silent = silent + 1
+      else
+        assert.is_true(tonumber(after) > 1.5 * tonumber(before), out)
+        rose = rose + 1
+      end
     end
-    assert.is_true(rose >= 2, out)
-    local im = cnnc.read_png(dir .. '/g/filters.png')
-    assert.same({ 2 * 84 + 2, 2 * 84 + 2, 1 }, im.shape)
-    if not have_data then return end
-    local l1, l2 = out:match('epoch 1: loss (%S+),.-epoch 2: loss (%S+),')
+    assert.equal(8, #tsv(dir .. '/f/activations.tsv'))
+    assert.is_true(rose >= 4 and rose + silent == 8, out)
+    assert.matches('conv2d_2 channel +%d+: mean +%S+ %-> +%S+  %(from start image %d+%)', out)
+    for _, layer in ipairs({ 'conv2d', 'conv2d_2' }) do
+      assert.same({ 2 * 84 + 2, 2 * 84 + 2, 1 }, cnnc.read_png(dir .. '/f/mnist_' .. layer .. '.png').shape)
+    end
+    -- The larger network's part needs train.lua's weights; without them it says so.
+    assert.matches('vgg_mnist: skipped: no trained weights in build/experiments/train/vgg_mnist/weights', out)
+    local ok, err = H.sh(string.format("cd '%s' && luajit '%sexamples/experiments/filters.lua' --layers dense", dir,
+      H.root))
+    assert.is_false(ok)
+    assert.matches("filters: %-%-layers: no convolution layer 'dense' %(mnist has conv2d, conv2d_1, conv2d_2%)", err)
+  end)
+
+  it('saliency.lua draws input-gradient maps whose most salient pixels matter more than random ones', function()
+    if not have_data then pending('dataset-fashion-mnist is not installed'); return end
+    local out = run(dir, 'saliency.lua', '--subset 300 --show 4 --target generic --quiet --out s')
+    local rows = tsv(dir .. '/s/saliency.tsv')
+    assert.same({ 'none', 'most salient', 'random' }, { rows[1][1], rows[2][1], rows[3][1] })
+    assert.equal(39, rows[2][2])
+    assert.is_true(rows[1][3] > 0.8, out)
+    -- grey over the most salient pixels costs the predicted class far more than over random ones
+    assert.is_true(rows[1][3] - rows[2][3] > 2 * (rows[1][3] - rows[3][3]), out)
+    assert.is_true(rows[2][4] > 2 * rows[3][4], out)
+    assert.same({ 84, 8 * 84 + 7 * 2, 1 }, cnnc.read_png(dir .. '/s/saliency.png').shape)
+    assert.matches('test image  1: Ankle boot +predicted Ankle boot', out)
+    local ok, err = H.sh(string.format("cd '%s' && luajit '%sexamples/experiments/saliency.lua' --objective logit", dir,
+      H.root))
+    assert.is_false(ok)
+    assert.matches("^%-%-objective must be unit or loss, got 'logit'\nusage:", err)
+  end)
+
+  it('train.lua trains with net:fit, saves the weights and builds an executable that agrees', function()
+    if not have_data then pending('dataset-fashion-mnist is not installed'); return end
+    local out = run(dir, 'train.lua', '--subset 1000 --epochs 2 --lr 0.002 --target generic --out t')
+    local l1, l2 = out:match('epoch  1/2: lr %S+, loss (%S+),.-epoch  2/2: lr %S+, loss (%S+),')
     assert.is_true(tonumber(l2) < tonumber(l1), out)
-    local before = tonumber(out:match('test loss (%S+), accuracy %S+ before'))
-    local after, acc = out:match('test loss (%S+), accuracy (%S+)%% after')
-    assert.is_true(tonumber(after) < before, out)
-    assert.is_true(tonumber(acc) > 50, out)
-    assert.truthy(io.open(dir .. '/g/weights/dense.kernel.npy', 'rb'), 'weights written')
+    local before = tonumber(out:match('before training: test loss %S+, accuracy (%S+)%%'))
+    local net, exe = out:match('test accuracy: net (%S+)%%, executable (%S+)%%')
+    assert.is_true(before < 30 and tonumber(net) > 60, out)
+    assert.equal(net, exe)
+    assert.equal(2, #tsv(dir .. '/t/history.tsv'))
+    for _, f in ipairs({ 'weights/dense.kernel.npy', 'weights/conv2d_2.bias.npy', 'build/mnist.c', 'build/mnist' }) do
+      assert.truthy(io.open(dir .. '/t/' .. f, 'rb'), f)
+    end
+    local ok, err = H.sh(string.format("cd '%s' && luajit '%sexamples/experiments/train.lua' --epochs 0", dir, H.root))
+    assert.is_false(ok)
+    assert.matches('^%-%-epochs must be a whole number from 1, got 0\nusage:', err)
   end)
 end)
