@@ -85,6 +85,150 @@ const float v = xv[ic];
 for (int oc = 0; oc < $OC; ++oc) w[ic * $OC + oc] += v * g[oc];
 }
 
+//@ conv_input_tap_grouped
+float *d = &dx[$in_pixel * $IC];
+const float *w = &$kernel[$tap * $ICOC];
+for (int grp = 0; grp < $G; ++grp) {
+for (int ic = 0; ic < $ICG; ++ic) {
+float s = 0.0f;
+for (int oc = grp * $OCG; oc < (grp + 1) * $OCG; ++oc) s += g[oc] * w[ic * $OC + oc];
+d[grp * $ICG + ic] += s;
+}
+}
+
+//@ conv_weights_tap_grouped
+const float *xv = &x[$in_pixel * $IC];
+float *w = &dkernel[$tap * $ICOC];
+for (int grp = 0; grp < $G; ++grp) {
+for (int ic = 0; ic < $ICG; ++ic) {
+const float v = xv[grp * $ICG + ic];
+for (int oc = grp * $OCG; oc < (grp + 1) * $OCG; ++oc) w[ic * $OC + oc] += v * g[oc];
+}
+}
+
+//@ conv_transpose_input
+/* $comment */
+static void $fn(float *restrict dx, const float *restrict dy)
+{
+for (int iy = 0; iy < $IH; ++iy) {
+for (int ix = 0; ix < $IW; ++ix) {
+float *d = &dx[(iy * $IW + ix) * $IC];
+for (int c = 0; c < $IC; ++c) d[c] = 0.0f;
+for (int ky = 0; ky < $KH; ++ky) {
+const int oy = iy * $SH + ky * $DH - $PT;
+if (oy < 0 || oy >= $OH) continue;
+for (int kx = 0; kx < $KW; ++kx) {
+const int ox = ix * $SW + kx * $DW - $PL;
+if (ox < 0 || ox >= $OW) continue;
+const float *g = &dy[(oy * $OW + ox) * $F];
+const float *w = &$kernel[(ky * $KW + kx) * $FGIC];
+for (int c = 0; c < $IC; ++c) {
+const int first = c / $CG * $FG;
+float s = 0.0f;
+for (int m = 0; m < $FG; ++m) s += g[first + m] * w[m * $IC + c];
+d[c] += s;
+}
+}
+}
+}
+}
+}
+
+//@ conv_transpose_weights
+/* $comment */
+static void $fn($params)
+{
+$bias
+for (int iy = 0; iy < $IH; ++iy) {
+for (int ix = 0; ix < $IW; ++ix) {
+const float *xv = &x[(iy * $IW + ix) * $IC];
+for (int ky = 0; ky < $KH; ++ky) {
+const int oy = iy * $SH + ky * $DH - $PT;
+if (oy < 0 || oy >= $OH) continue;
+for (int kx = 0; kx < $KW; ++kx) {
+const int ox = ix * $SW + kx * $DW - $PL;
+if (ox < 0 || ox >= $OW) continue;
+const float *g = &dy[(oy * $OW + ox) * $F];
+float *w = &dkernel[(ky * $KW + kx) * $FGIC];
+for (int c = 0; c < $IC; ++c) {
+const int first = c / $CG * $FG;
+const float v = xv[c];
+for (int m = 0; m < $FG; ++m) w[m * $IC + c] += v * g[first + m];
+}
+}
+}
+}
+}
+}
+
+//@ conv_transpose_bias
+for (int o = 0; o < $OUT; ++o) {
+for (int c = 0; c < $F; ++c) dbias[c] += dy[o * $F + c];
+}
+
+//@ layer_norm_input
+/* $comment */
+static void $fn(float *restrict dx, const float *restrict xs, const float *restrict dys)
+{
+$kopen
+const float *x = &xs[$base];
+const float *dy = &dys[$base];
+float *d = &dx[$base];
+float s = 0.0f;
+$open1
+const int off = $off;
+s += x[off];
+$close1
+const float mean = s / $N;
+float q = 0.0f;
+$open2
+const int off = $off;
+const float e = x[off] - mean;
+q += e * e;
+$close2
+const float inv = 1.0f / sqrtf(q / $N + $eps);
+float sg = 0.0f, sgx = 0.0f;
+$open3
+const int off = $off;
+const float g = dy[off]$gscale;
+sg += g;
+sgx += g * (x[off] - mean) * inv;
+$close3
+const float mg = sg / $N, mgx = sgx / $N;
+$open4
+const int off = $off;
+d[off] = inv * (dy[off]$gscale - mg - (x[off] - mean) * inv * mgx);
+$close4
+$kclose
+}
+
+//@ layer_norm_weights
+/* $comment */
+static void $fn($params, const float *restrict xs, const float *restrict dys)
+{
+$kopen
+const float *x = &xs[$base];
+const float *dy = &dys[$base];
+float s = 0.0f;
+$open1
+const int off = $off;
+s += x[off];
+$close1
+const float mean = s / $N;
+float q = 0.0f;
+$open2
+const int off = $off;
+const float e = x[off] - mean;
+q += e * e;
+$close2
+const float inv = 1.0f / sqrtf(q / $N + $eps);
+$open3
+const int off = $off;
+$lines
+$close3
+$kclose
+}
+
 //@ dense_input
 /* $comment */
 static void $fn(float *restrict dx, const float *restrict dy)

@@ -28,6 +28,15 @@ local util = require 'cnnc.util'
 
 local M = {}
 
+-- The key ('layer.weight') and shape of the gradient of node n's weight wname: the
+-- composite layer's weight it is a view of when n is a part of a lowered layer
+-- (cnnc.passes.lower: a DepthwiseConv2D's kernel is its depthwise_kernel), else its own.
+function M.weight_key(n, wname, shape)
+  local wk = n.weight_keys and n.weight_keys[wname]
+  if wk then return wk.key, wk.shape end
+  return n.name .. '.' .. wname, shape
+end
+
 -- The trainable weights of a graph, in graph order: a list of {key = 'layer.weight',
 -- shape}. A layer module's `trainable` names its own; a batch norm's gamma and beta are
 -- found where its affine step is (an epilogue, or a fold record). The same list for a
@@ -40,16 +49,17 @@ function M.trainable(g)
     list[#list + 1] = { key = key, shape = util.copy(shape) }
   end
   local function affine(origin, st)
+    if st.fixed then return end -- a preprocessing step's constants (Rescaling)
     if st.gamma then add(origin .. '.gamma', st.gamma.shape) end
     if st.beta then add(origin .. '.beta', st.beta.shape) end
   end
   for _, n in ipairs(g.nodes) do
     local first = n.folded and n.folded[1]
     for _, wname in ipairs(n.layer.trainable or {}) do
-      local t = ir.weight(n, wname)
+      local t = not (n.frozen and n.frozen[wname]) and ir.weight(n, wname)
       -- a folded layer's own weights are those it had before the first fold
       if first and (wname == 'kernel' or wname == 'bias') then t = first[wname] end
-      if t then add(n.name .. '.' .. wname, t.shape) end
+      if t then add(M.weight_key(n, wname, t.shape)) end
     end
     for _, f in ipairs(n.folded or {}) do affine(f.origin, f.step) end
     for _, st in ipairs(n.epilogue or {}) do
@@ -133,9 +143,11 @@ function M.run(g, x, dy)
       local dx, dW = n.layer.backward(n, tr.inputs[1], tr.steps and tr.steps[1], W, d, tr.inputs)
       if dW and n.folded then dW = n.layer.unfold_grads(n, dW, add_grad) end
       for wname, t in pairs(dW or {}) do
-        local key = n.name .. '.' .. wname
-        if not wgrads[key] then error('cnnc.backward: ' .. key .. ' is not a trainable weight') end
-        add_into(wgrads[key], t)
+        if not (n.frozen and n.frozen[wname]) then -- (a lowered part's constants)
+          local key = M.weight_key(n, wname)
+          if not wgrads[key] then error('cnnc.backward: ' .. key .. ' is not a trainable weight') end
+          add_into(wgrads[key], t)
+        end
       end
       if tensor.is_tensor(dx) then dx = { dx } end
       for k, v in ipairs(n.inputs) do

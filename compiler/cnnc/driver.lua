@@ -120,7 +120,8 @@ function M.compile(model, opts)
     if opts.stop == 'shape' then return r end
     local lowered = require('cnnc.passes.lower').run(r.typed)
     r.fuse_off = opts.fuse == false
-    r.fused = opts.fuse == false and lowered or require('cnnc.passes.fuse').run(lowered, { keep_all = opts.keep_all })
+    r.fused = opts.fuse == false and lowered or require('cnnc.passes.fuse').run(lowered, { keep_all = opts.keep_all,
+      backward = opts.backward or opts.train })
     if opts.backward or opts.train then
       if opts.keep_all then util.fail(nil, 'backward code and keep_all do not go together') end
       r.fused = require('cnnc.passes.grad').run(r.fused)

@@ -4,7 +4,9 @@
 --   {op = 'act', name = 'relu', p = {alpha = ...}}      an activation (cnnc.activations)
 --   {op = 'affine', origin = 'bn1', gamma =, beta =, mean =, var =, eps =, label =}
 --                                                        batch normalisation, per channel
---                                                        (label: what else it is, Rescaling)
+--                                                        (label: what else it is, Rescaling;
+--                                                        fixed = true: its constants are no
+--                                                        trainable weights)
 -- The channel of a value is its index on the last axis. A softmax may only be the last
 -- step: it needs the whole channel vector, so it runs after the vector is stored. Layers
 -- start with their own `activation=`; the fuse pass moves the steps of Activation,
@@ -111,8 +113,8 @@ function M.backward_ref(steps, vals, d, add_grad)
           dbeta = dbeta + g[k]
           g[k] = g[k] * scale
         end
-        if st.gamma then add_grad(st.origin .. '.gamma', c, dgamma) end
-        if st.beta then add_grad(st.origin .. '.beta', c, dbeta) end
+        if st.gamma and not st.fixed then add_grad(st.origin .. '.gamma', c, dgamma) end
+        if st.beta and not st.fixed then add_grad(st.origin .. '.beta', c, dbeta) end
       end
     else
       error('cnnc: unknown epilogue step ' .. tostring(st.op))

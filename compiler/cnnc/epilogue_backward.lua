@@ -100,10 +100,10 @@ function M.emit(node, E, fn, what)
       local scale, shift = E:affine_arrays(st)
       fwd[#fwd + 1] = string.format('const float %s = %s * %s[c] + %s[c];', y, x, scale, shift)
       local mean, inv
-      if st.gamma then mean, inv = affine_stats(node, E, st, channels) end
+      if st.gamma and not st.fixed then mean, inv = affine_stats(node, E, st, channels) end
       local lines = {}
       for _, w in ipairs({ 'gamma', 'beta' }) do
-        if st[w] then
+        if st[w] and not st.fixed then
           local pname = 'd' .. w .. '_' .. util.c_ident(st.origin)
           params[#params + 1] = 'float *restrict ' .. pname
           roles[#roles + 1] = 'dw:' .. st.origin .. '.' .. w

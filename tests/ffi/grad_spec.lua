@@ -308,6 +308,63 @@ describe('training (train = true)', function()
     H.rmdir(dir)
   end)
 
+  it('trains depthwise, separable, grouped and transposed convolutions (their Keras weights), batch and layer norms, not the preprocessing constants', function()
+    local function mobile()
+      local m = cnnc.Sequential { name = 'mobile', input_shape = { 8, 8, 1 }, seed = 4 }
+      m:add(cnnc.Rescaling { 2, offset = -0.5 })
+      m:add(cnnc.Normalization { mean = 0.3, variance = 0.8 })
+      m:add(cnnc.Conv2D { 4, 3, padding = 'same' })
+      m:add(cnnc.DepthwiseConv2D { 3, depth_multiplier = 2, padding = 'same' })
+      m:add(cnnc.BatchNormalization {})
+      m:add(cnnc.ReLU { max_value = 6 })
+      m:add(cnnc.SeparableConv2D { 8, 3, strides = 2, activation = 'relu' })
+      m:add(cnnc.Conv2D { 8, 1, groups = 2 })
+      m:add(cnnc.Conv2DTranspose { 4, 3, strides = 2, padding = 'same' })
+      m:add(cnnc.BatchNormalization {})
+      m:add(cnnc.LayerNormalization { axis = { 1, 2 } })
+      m:add(cnnc.GlobalAveragePooling2D {})
+      m:add(cnnc.Dense { 2, activation = 'softmax' })
+      return m
+    end
+    local net = mobile():compile { train = true, target = 'native', cache = cache }
+    local x, y = bars(4, 5)
+    local p, dy = net:predict(x), cnnc.Tensor({ 4, 2 })
+    for i = 0, 3 do dy.data[i * 2 + y.data[i]] = -1 / (4 * p.data[i * 2 + y.data[i]]) end
+    local _, dw = net:backward(x, dy)
+    local want_keys = { 'conv2d.kernel', 'conv2d.bias', 'depthwise_conv2d.depthwise_kernel', 'depthwise_conv2d.bias',
+      'batch_normalization.gamma', 'batch_normalization.beta', 'separable_conv2d.depthwise_kernel',
+      'separable_conv2d.pointwise_kernel', 'separable_conv2d.bias', 'conv2d_1.kernel', 'conv2d_1.bias',
+      'conv2d_transpose.kernel', 'conv2d_transpose.bias', 'batch_normalization_1.gamma', 'batch_normalization_1.beta',
+      'layer_normalization.gamma', 'layer_normalization.beta', 'dense.kernel', 'dense.bias' }
+    local count = 0
+    for _ in pairs(dw) do count = count + 1 end
+    assert.equal(#want_keys, count) -- Rescaling's and Normalization's constants are no weights
+    local before = {}
+    for _, k in ipairs(want_keys) do
+      assert.is_not_nil(dw[k], k)
+      local layer, wname = k:match('^(.*)%.([^.]+)$')
+      before[k] = net:weight(layer, wname):clone()
+      assert.same(before[k].shape, dw[k].shape)
+    end
+    net:fit { x = x, y = y, loss = 'categorical_crossentropy', optimizer = cnnc.optim.sgd { lr = 0.5 }, epochs = 1,
+      batch_size = 4, quiet = true, shuffle = false }
+    for _, key in ipairs(want_keys) do
+      local g, want = dw[key], cnnc.Tensor(dw[key].shape)
+      for i = 0, g.n - 1 do want.data[i] = before[key].data[i] - 0.5 * g.data[i] end
+      local layer, wname = key:match('^(.*)%.([^.]+)$')
+      close(net:weight(layer, wname), want, 1e-5, key)
+    end
+    local dir = H.tmpdir()
+    net:save_weights(dir)
+    local m2 = mobile()
+    for _, f in ipairs(list(dir)) do
+      local layer, wname = f:match('^(.*)%.([^.]+)%.npy$')
+      m2:set_weight(layer, wname, cnnc.read_npy(dir .. '/' .. f))
+    end
+    close(m2:compile { cache = cache }:predict(x), net:predict(x), 1e-5, 'predictions after training')
+    H.rmdir(dir)
+  end)
+
   it('trains the constant operands of PReLU and arithmetic layers (SIMD target)', function()
     local function build(init)
       local m = cnnc.Sequential { name = 'operands', input_shape = { 6, 6, 2 }, seed = 1 }

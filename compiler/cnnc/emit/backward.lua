@@ -168,7 +168,7 @@ local function steps_text(g, calls, offsets)
       local f = ptr(st.fold)
       return w == 'kernel' and f or string.format('%s + %d', f, ir.weight(n, 'kernel').n)
     end
-    local full = w:find('.', 1, true) and w or (n.name .. '.' .. w)
+    local full = w:find('.', 1, true) and w or backward.weight_key(n, w)
     local o = assert(offsets[full], 'cnnc: no trainable weight ' .. full)
     return o == 0 and 'grad_weights' or string.format('grad_weights + %d', o)
   end

@@ -21,6 +21,7 @@
 -- build (cnnc.passes.select keeps Winograd out of them).
 
 local ffi = require 'ffi'
+local backward = require 'cnnc.backward'
 local context = require 'cnnc.emit.context'
 local constants = require 'cnnc.emit.constants'
 local ir = require 'cnnc.ir'
@@ -60,18 +61,22 @@ function T:fold_names(n, i)
     if i == 1 then
       local rec = n.folded[1]
       if w == 'bias' and not rec.bias then return nil end
-      return self:block_name(n.name .. '.' .. w, true)
+      return self:block_name((backward.weight_key(n, w)), true)
     end
     return util.c_ident(n.name) .. '_' .. w .. '_after_' .. util.c_ident(n.folded[i - 1].origin)
   end
   return name('kernel'), name('bias'), util.c_ident(n.name) .. '_' .. util.c_ident(n.folded[i].origin) .. '_fold_scale'
 end
 
+-- Whether node n reads weight w from a fold (a folded layer's kernel and bias).
+local function weight_source_folded(self, n, w) return self.folded[n] and (w == 'kernel' or w == 'bias') end
+
 -- The C name node n's code reads for its weight w (E:weight's), and whether it is derived.
 local function weight_source(self, n, w)
   local cname = util.c_ident(n.name) .. '_' .. w
   if self.folded[n] and (w == 'kernel' or w == 'bias') then return cname, 'fold' end
-  if self.offset[n.name .. '.' .. w] then return self:block_name(n.name .. '.' .. w), 'block' end
+  local key = backward.weight_key(n, w)
+  if self.offset[key] then return self:block_name(key), 'block' end
   return cname, 'const'
 end
 
@@ -207,10 +212,12 @@ function M.section(self, g, E)
   local function keras_tensor(key)
     local layer, wname = key:match('^(.*)%.([^.]+)$')
     for _, n in ipairs(g.nodes) do
-      if n.name == layer then
-        if n.folded and (wname == 'kernel' or wname == 'bias') then return n.folded[1][wname] end
-        local t = ir.weight(n, wname)
-        if t then return t end
+      for _, w in ipairs(n.weights or {}) do
+        -- the node's own weight, or one it views (a part of a lowered layer)
+        if backward.weight_key(n, w.name) == key then
+          if n.folded and (w.name == 'kernel' or w.name == 'bias') then return n.folded[1][w.name] end
+          return w.tensor
+        end
       end
       for _, st in ipairs(n.epilogue or {}) do
         if st.op == 'affine' and st.origin == layer then return st[wname] end
@@ -232,10 +239,22 @@ function M.section(self, g, E)
   for _, w in ipairs(self.list) do
     local folded
     for n in pairs(self.folded) do
-      if w.key == n.name .. '.kernel' or w.key == n.name .. '.bias' then folded = true end
+      if w.key == backward.weight_key(n, 'kernel') or w.key == backward.weight_key(n, 'bias') then folded = true end
     end
     macros[#macros + 1] = string.format('#define %s (%s_trainable + %d) /* %s %s */', self:block_name(w.key, folded),
       name, w.offset, w.key, util.shape_str(w.shape))
+  end
+  -- a part of a lowered layer reads the composite's weight under its own name
+  for _, n in ipairs(g.nodes) do
+    for _, w in ipairs(n.weights or {}) do
+      local key = backward.weight_key(n, w.name)
+      local cname = util.c_ident(n.name) .. '_' .. w.name
+      if n.weight_keys and n.weight_keys[w.name] and self.offset[key] and not weight_source_folded(self, n, w.name)
+        and cname ~= self:block_name(key) then
+        macros[#macros + 1] = string.format('#define %s %s /* %s.%s is a view of %s */', cname, self:block_name(key),
+          n.name, w.name, key)
+      end
+    end
   end
   out[#out + 1] = table.concat(macros, '\n')
   -- weights the code reads that are not in the block (moving statistics) stay constant
@@ -303,7 +322,7 @@ function M.section(self, g, E)
       out[#out + 1] = array(c.name, function(i) return c.values[i] end, #c.values, c.comment)
     end
     for _, st in ipairs(n.epilogue) do
-      if st.op == 'affine' and E.affine[st] then
+      if st.op == 'affine' and E.affine[st] and not st.fixed then
         local sname, hname = require('cnnc.epilogue').affine_names(st)
         refresh[#refresh + 1] = affine_refresh(st, sname, hname, n.shape[#n.shape])
       end

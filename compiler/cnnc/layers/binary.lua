@@ -425,6 +425,8 @@ function M.emit_backward(node, E)
   h.pointer = string.format('float *db = &dop[%s];', h.b_index)
   h.comment = util.c_comment(string.format('%s: the gradient of %s, added to: dy times the partial derivative, '
     .. 'summed where broadcasting stretched it', node.name, w))
+  -- a frozen operand (a lowered Normalization's statistics) has no gradient to compute
+  if node.frozen and node.frozen[w] then return tx, { { fn = fx, args = { 'dx', 'x', 'dy' }, input = true } } end
   local tw = template.section('backward', 'binary', h)
   return tx .. '\n\n' .. tw, { { fn = fx, args = { 'dx', 'x', 'dy' }, input = true },
     { fn = fw, args = { 'dw:' .. w, 'x', 'dy' } } }

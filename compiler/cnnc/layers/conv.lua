@@ -193,13 +193,23 @@ end
 -- The kernel's gradient needs the input.
 function M.backward_reads() return { x = true } end
 
--- nil, or why backward code cannot run this node.
-function M.backward_refusal(node)
-  if groups(node) > 1 then return 'grouped convolutions have no backward code' end
-end
-
 -- The input gradient's function and call (tap: the C index of a window cell's weight
 -- matrix; Conv and LocallyConnected differ only there and in the bias's pixel index).
+-- A window cell's part of the backward code (templates/backward.c: conv_input_tap,
+-- conv_weights_tap, or their _grouped forms: each group's input channels meet only its
+-- own output channels, the kernel being (kh, kw, cin / groups, filters)).
+local function backward_tap(node, what, h)
+  local gr = node.op:match('^Conv') and groups(node) or 1
+  local ic, oc = node.g.ic, node.p.filters
+  h.in_pixel, h.IC, h.OC = window.c_in_pixel(node.g), ic, oc
+  if gr == 1 then
+    h.ICOC = ic * oc
+    return template.section('backward', what, h)
+  end
+  h.G, h.ICG, h.OCG, h.ICOC = gr, ic / gr, oc / gr, ic / gr * oc
+  return template.section('backward', what .. '_grouped', h)
+end
+
 function M.window_backward_input(node, E, tap)
   local g, oc = node.g, node.p.filters
   local fn = E:backward_fn(node, 'input')
@@ -207,8 +217,8 @@ function M.window_backward_input(node, E, tap)
     comment = util.c_comment(node.name .. ': the input gradient, each window\'s dy times the kernel transposed'),
     IN_SIZE = util.prod(node.in_shape),
     loops = window.c_pixels(g, template.section('backward', 'conv_input_pixel', { out_pixel = window.c_out_pixel(g),
-      OC = oc, taps = window.c_taps(g, template.section('backward', 'conv_input_tap', { in_pixel = window.c_in_pixel(g),
-        IC = g.ic, kernel = E:weight(node, 'kernel'), tap = tap, ICOC = g.ic * oc, OC = oc })) })) })
+      OC = oc, taps = window.c_taps(g, backward_tap(node, 'conv_input_tap', { kernel = E:weight(node, 'kernel'),
+        tap = tap })) })) })
   return text, { fn = fn, args = { 'dx', 'dy' }, input = true }
 end
 
@@ -225,8 +235,7 @@ function M.window_backward(node, E, tap, bias_index)
     loops = window.c_pixels(g, template.section('backward', 'conv_weights_pixel', { out_pixel = window.c_out_pixel(g),
       OC = oc, bias = bias and string.format('for (int oc = 0; oc < %d; ++oc) dbias[%s] += g[oc];', oc,
         bias_index and string.format('%s * %d + oc', bias_index, oc) or 'oc') or '',
-      taps = window.c_taps(g, template.section('backward', 'conv_weights_tap', { in_pixel = window.c_in_pixel(g),
-        IC = g.ic, tap = tap, ICOC = g.ic * oc, OC = oc })) })) })
+      taps = window.c_taps(g, backward_tap(node, 'conv_weights_tap', { tap = tap })) })) })
   local wargs = { 'dw:kernel' }
   if bias then wargs[#wargs + 1] = 'dw:bias' end
   wargs[#wargs + 1] = 'x'
@@ -311,22 +320,24 @@ function M.fold_affine(node, scale, shift)
 end
 
 -- The gradients of a node batch norms were folded into (node.folded, cnnc.ir), from dW,
--- those of its folded kernel and bias (last axis the channel c). Undoes the folds last
+-- those of its folded kernel and bias (last axis the channel c, or channel_of(j) the
+-- channel of kernel value j, for kernels laid out otherwise). Undoes the folds last
 -- first: with K' = K * scale and b' = b * scale + shift, scale = gamma / s, shift = beta -
 -- mean * scale, s = sqrt(var + eps): dK = dK' * scale, db = db' * scale, dbeta = sum of
 -- db', and dgamma = sum (dK' K + db' (b - mean)) / s, which is sum dy (z - mean) / s for
 -- the unfolded output z = conv(x, K) + b, without recomputing z. Calls add_grad(key, c,
 -- v) for gamma and beta; returns the gradients of the kernel and bias the model has.
-function M.unfold_channels_last_grads(node, dW, add_grad)
+function M.unfold_channels_last_grads(node, dW, add_grad, channel_of)
   local dk, db = dW.kernel, dW.bias
   for i = #node.folded, 1, -1 do
     local f = node.folded[i]
-    local st, oc_n = f.step, dk.shape[#dk.shape]
+    local st, oc_n = f.step, db.shape[#db.shape]
+    local function kc(j) return channel_of and channel_of(j) or j % oc_n end
     local K, B = f.kernel.data, f.bias and f.bias.data
     local dgamma, dbeta, scale = {}, {}, {}
     for c = 0, oc_n - 1 do dgamma[c], dbeta[c] = 0, 0 end
     for j = 0, dk.n - 1 do
-      local c = j % oc_n
+      local c = kc(j)
       dgamma[c] = dgamma[c] + dk.data[j] * K[j]
     end
     for j = 0, db.n - 1 do
@@ -341,7 +352,7 @@ function M.unfold_channels_last_grads(node, dW, add_grad)
       if st.beta then add_grad(f.origin .. '.beta', c, dbeta[c]) end
     end
     local nk = tensor.new(dk.shape, 'double')
-    for j = 0, dk.n - 1 do nk.data[j] = dk.data[j] * scale[j % oc_n] end
+    for j = 0, dk.n - 1 do nk.data[j] = dk.data[j] * scale[kc(j)] end
     local nb = f.bias and tensor.new(db.shape, 'double')
     if nb then
       for j = 0, db.n - 1 do nb.data[j] = db.data[j] * scale[j % oc_n] end
@@ -351,5 +362,6 @@ function M.unfold_channels_last_grads(node, dW, add_grad)
   return { kernel = dk, bias = db }
 end
 M.unfold_grads = M.unfold_channels_last_grads
+M.unfold_c = true -- channels-last kernel: backward code unfolds in C (cnnc.emit.backward)
 
 return M

@@ -179,6 +179,91 @@ function M.reference(node, x, W)
 end
 
 -- The kernel packed for the C loops: (ky, kx, cin, filters/groups).
+-- Backward (reference): the forward's scatter run backwards; each (input position, tap)
+-- pair sends dy of the output it reached back to the input (times the kernel) and to the
+-- kernel (times the input); the bias gets the sum of dy per channel.
+M.trainable = { 'kernel', 'bias' }
+
+function M.backward(node, x, _, W, dy)
+  local g, F = node.g, node.p.filters
+  local gr = groups(node)
+  local fg, cg = F / gr, g.ic / gr
+  local dx = tensor.new(node.in_shape, 'double')
+  local k, dk = W.kernel.data, tensor.new(W.kernel.shape, 'double')
+  local db = W.bias and tensor.new(W.bias.shape, 'double')
+  if db then
+    for i = 0, dy.n - 1 do db.data[i % F] = db.data[i % F] + dy.data[i] end
+  end
+  for iy = 0, g.ih - 1 do
+    for ix = 0, g.iw - 1 do
+      local xb = (iy * g.iw + ix) * g.ic
+      for ky = 0, g.kh - 1 do
+        local oy = iy * g.sh + ky * g.dh - g.pt
+        if oy >= 0 and oy < g.oh then
+          for kx = 0, g.kw - 1 do
+            local ox = ix * g.sw + kx * g.dw - g.pl
+            if ox >= 0 and ox < g.ow then
+              local yb = (oy * g.ow + ox) * F
+              local kb = (ky * g.kw + kx) * fg * g.ic
+              for c = 0, g.ic - 1 do
+                local xv, first, s = x.data[xb + c], math.floor(c / cg) * fg, 0
+                for m = 0, fg - 1 do
+                  local d = dy.data[yb + first + m]
+                  s = s + d * k[kb + m * g.ic + c]
+                  dk.data[kb + m * g.ic + c] = dk.data[kb + m * g.ic + c] + xv * d
+                end
+                dx.data[xb + c] = dx.data[xb + c] + s
+              end
+            end
+          end
+        end
+      end
+    end
+  end
+  return dx, { kernel = dk, bias = db }
+end
+
+-- The gradients through batch norms folded into the weights (cnnc.layers.conv's rule; the
+-- kernel's output channel is its second last axis, within the input channel's group).
+function M.unfold_grads(node, dW, add_grad)
+  local F, cin, gr = node.p.filters, node.g.ic, groups(node)
+  local fg, cg = F / gr, cin / gr
+  return require('cnnc.layers.conv').unfold_channels_last_grads(node, dW, add_grad, function(j)
+    local c, m = j % cin, math.floor(j / cin) % fg
+    return math.floor(c / cg) * fg + m
+  end)
+end
+
+-- Backward code (portable C): per input position, the taps whose output exists; the input
+-- gradient gathers dy over them (times the kernel), the kernel's gradient adds x times
+-- dy; the bias's is dy summed per channel. The kernel's gradient needs the input.
+function M.backward_reads() return { x = true } end
+
+function M.emit_backward(node, E)
+  local g, F = node.g, node.p.filters
+  local gr = groups(node)
+  local h = { IH = g.ih, IW = g.iw, KH = g.kh, KW = g.kw, SH = g.sh, SW = g.sw, DH = g.dh, DW = g.dw, PT = g.pt,
+    PL = g.pl, OH = g.oh, OW = g.ow, IC = g.ic, F = F, FG = F / gr, CG = g.ic / gr, FGIC = F / gr * g.ic }
+  local fx, fw = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
+  h.fn, h.kernel = fx, E:weight(node, 'kernel')
+  h.comment = util.c_comment(node.name .. ': the input gradient, dy gathered over the taps each input reached, '
+    .. 'times the kernel')
+  local tx = template.section('backward', 'conv_transpose_input', h)
+  local bias = node.p.use_bias
+  h.fn, h.kernel = fw, nil
+  h.params = 'float *restrict dkernel' .. (bias and ', float *restrict dbias' or '')
+    .. ', const float *restrict x, const float *restrict dy'
+  h.bias = bias and template.section('backward', 'conv_transpose_bias', { OUT = g.oh * g.ow, F = F }) or ''
+  h.comment = util.c_comment(node.name .. ': the weight gradients, added to: the kernel\'s x times dy over every '
+    .. 'input position and tap' .. (bias and ', the bias\'s dy summed per channel' or ''))
+  local tw = template.section('backward', 'conv_transpose_weights', h)
+  local wargs = { 'dw:kernel' }
+  if bias then wargs[#wargs + 1] = 'dw:bias' end
+  wargs[#wargs + 1] = 'x'
+  wargs[#wargs + 1] = 'dy'
+  return tx .. '\n\n' .. tw, { { fn = fx, args = { 'dx', 'dy' }, input = true }, { fn = fw, args = wargs } }
+end
+
 function M.packed(node)
   local g, fg = node.g, node.p.filters / groups(node)
   local k = ir.weight(node, 'kernel').data

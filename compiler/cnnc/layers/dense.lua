@@ -151,5 +151,6 @@ function M.fold_affine(node, scale, shift)
   conv.fold_channels_last(node, scale, shift, { node.p.units })
 end
 M.unfold_grads = conv.unfold_channels_last_grads
+M.unfold_c = true -- channels-last kernel: backward code unfolds in C (cnnc.emit.backward)
 
 return M

@@ -140,6 +140,127 @@ function M.reference(node, x, W)
   return y
 end
 
+-- Backward (reference). Per instance, with xh = (x - mean) * inv the normalised values and
+-- g = dy * gamma: dgamma += dy * xh, dbeta += dy, and
+--   dx = inv * (g - mean(g) - xh * mean(g * xh))
+-- (the mean and the variance depend on every value of the instance).
+M.trainable = { 'gamma', 'beta' }
+
+function M.backward_refusal(node)
+  if node.p.statistic then return 'the statistics output of a layer normalisation has no backward code' end
+end
+
+function M.backward(node, x, _, W, dy)
+  local why = M.backward_refusal(node)
+  if why then util.fail(node, '%s', why) end
+  local ins = node.in_shape
+  local st = nd.strides(ins)
+  local kept, normd = {}, {}
+  for a = 1, #ins do
+    if node.ln.norm[a] then normd[#normd + 1] = a else kept[#kept + 1] = a end
+  end
+  local kdims, ndims = {}, {}
+  for i, a in ipairs(kept) do kdims[i] = ins[a] end
+  for i, a in ipairs(normd) do ndims[i] = ins[a] end
+  local count = util.prod(ndims)
+  local dx = tensor.new(ins, 'double')
+  local gm = W.gamma and W.gamma.data
+  local dgamma = W.gamma and tensor.new(W.gamma.shape, 'double')
+  local dbeta = W.beta and tensor.new(W.beta.shape, 'double')
+  local idx = {}
+  nd.each(kdims, function(kidx)
+    for i, a in ipairs(kept) do idx[a] = kidx[i] end
+    local offs = {}
+    nd.each(ndims, function(nidx)
+      for i, a in ipairs(normd) do idx[a] = nidx[i] end
+      offs[#offs + 1] = { nd.offset(idx, st), affine_offset(node, idx) }
+    end)
+    local s = 0
+    for _, o in ipairs(offs) do s = s + x.data[o[1]] end
+    local mean = s / count
+    local q = 0
+    for _, o in ipairs(offs) do q = q + (x.data[o[1]] - mean) ^ 2 end
+    local inv = 1 / math.sqrt(q / count + node.p.epsilon)
+    local sg, sgx = 0, 0
+    for _, o in ipairs(offs) do
+      local xh, d = (x.data[o[1]] - mean) * inv, dy.data[o[1]]
+      if dgamma then dgamma.data[o[2]] = dgamma.data[o[2]] + d * xh end
+      if dbeta then dbeta.data[o[2]] = dbeta.data[o[2]] + d end
+      local g = gm and d * gm[o[2]] or d
+      sg, sgx = sg + g, sgx + g * xh
+    end
+    local mg, mgx = sg / count, sgx / count
+    for _, o in ipairs(offs) do
+      local xh, d = (x.data[o[1]] - mean) * inv, dy.data[o[1]]
+      local g = gm and d * gm[o[2]] or d
+      dx.data[o[1]] = inv * (g - mg - xh * mgx)
+    end
+  end)
+  return dx, { gamma = dgamma, beta = dbeta }
+end
+
+function M.backward_reads() return { x = true } end
+
+-- The loop holes shared by the forward and the backward code: the kept axes' loops (k*),
+-- the normalised axes' loops (n*), the offsets, and the index into gamma and beta.
+local function loops(node)
+  local ins = node.in_shape
+  local r = #ins
+  local st = nd.strides(ins)
+  local kdims, kst, ndims, nst = {}, {}, {}, {}
+  local var = {}
+  for a = 1, r do
+    if node.ln.norm[a] then
+      ndims[#ndims + 1], nst[#nst + 1] = ins[a], st[a]
+      var[a] = 'n' .. (#ndims - 1)
+    else
+      kdims[#kdims + 1], kst[#kst + 1] = ins[a], st[a]
+      var[a] = 'k' .. (#kdims - 1)
+    end
+  end
+  local gidx
+  for _, a in ipairs(node.ln.sorted_affine) do
+    gidx = gidx and string.format('(%s) * %d + %s', gidx, ins[a], var[a]) or var[a]
+  end
+  local kopen, kclose = nd.c_loops(kdims, 'k')
+  local nopen, nclose = nd.c_loops(ndims, 'n')
+  return { kopen = kopen, kclose = kclose, nopen = nopen, nclose = nclose, base = nd.c_index(kst, 'k'),
+    off = nd.c_index(nst, 'n'), N = util.c_float(util.prod(ndims)), eps = util.c_float(node.p.epsilon),
+    gidx = gidx, var = var }
+end
+
+function M.emit_backward(node, E)
+  local L = loops(node)
+  local h = { kopen = L.kopen, kclose = L.kclose, base = L.base, off = L.off, N = L.N, eps = L.eps }
+  for k = 1, 4 do h['open' .. k], h['close' .. k] = L.nopen, L.nclose end
+  h.gscale = node.p.scale and string.format(' * %s[%s]', E:weight(node, 'gamma'), L.gidx) or ''
+  local fx, fw = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
+  h.fn = fx
+  h.comment = util.c_comment(node.name .. ': the input gradient, inv * (g - mean(g) - xh * mean(g * xh)) per instance '
+    .. '(g = dy * gamma, xh the normalised input)')
+  local text = template.section('backward', 'layer_norm_input', h)
+  local calls = { { fn = fx, args = { 'dx', 'x', 'dy' }, input = true } }
+  if node.p.scale or node.p.center then
+    local params, args, lines = {}, {}, {}
+    if node.p.scale then
+      params[#params + 1], args[#args + 1] = 'float *restrict dgamma', 'dw:gamma'
+      lines[#lines + 1] = string.format('dgamma[%s] += dy[off] * (x[off] - mean) * inv;', L.gidx)
+    end
+    if node.p.center then
+      params[#params + 1], args[#args + 1] = 'float *restrict dbeta', 'dw:beta'
+      lines[#lines + 1] = string.format('dbeta[%s] += dy[off];', L.gidx)
+    end
+    args[#args + 1], args[#args + 2] = 'x', 'dy'
+    h.fn, h.params, h.lines = fw, table.concat(params, ', '), table.concat(lines, '\n')
+    h.open4, h.close4, h.gscale = nil, nil, nil
+    h.comment = util.c_comment(node.name .. ': the gradients of gamma and beta, added to: dy times the normalised '
+      .. 'input, and dy')
+    text = text .. '\n\n' .. template.section('backward', 'layer_norm_weights', h)
+    calls[2] = { fn = fw, args = args }
+  end
+  return text, calls
+end
+
 function M.emit(node, E)
   local ins = node.in_shape
   local r = #ins

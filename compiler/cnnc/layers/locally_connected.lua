@@ -142,5 +142,6 @@ function M.fold_affine(node, scale, shift)
   conv.fold_channels_last(node, scale, shift, window.out_shape(node.g, node.p.filters))
 end
 M.unfold_grads = conv.unfold_channels_last_grads
+M.unfold_c = true -- channels-last kernel: backward code unfolds in C (cnnc.emit.backward)
 
 return M

@@ -145,11 +145,27 @@ function M.reference(node, x)
   return y
 end
 
+-- Backward (reference): dy divided by the standard deviation (times it, inverted); the
+-- statistics are not trained, as in Keras.
+function M.backward(node, _, _, _, dy)
+  local _, sd, full = stats(node)
+  local st = nd.broadcast_strides(full, node.shape)
+  local dx = tensor.new(node.shape, 'double')
+  local k = 0
+  nd.each(node.shape, function(idx)
+    local s = sd.data[nd.offset(idx, st)]
+    dx.data[k] = node.p.invert and dy.data[k] * s or dy.data[k] / s
+    k = k + 1
+  end)
+  return dx
+end
+
 function M.lower(node, make)
   local m, sd, full = stats(node)
   local function op(kind, input, t, name)
+    -- the statistics are no trainable weights of the parts either (frozen: cnnc.backward)
     return make({ kind = kind, p = { operand_shape = full, operand_first = false }, inputs = { input }, name = name,
-      weights = { operand = t } })
+      weights = { operand = t }, fields = { frozen = { operand = true } } })
   end
   if node.p.invert then
     op('Add', op('Multiply', node.inputs[1], sd, node.name .. '_scale'), m, node.name)

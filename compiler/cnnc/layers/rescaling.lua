@@ -39,7 +39,7 @@ end
 function M.shape(node, in_shape)
   local c = in_shape[#in_shape]
   local zero, one = tensor.new({ c }), tensor.new({ c }):fill(1)
-  node.epilogue = { { op = 'affine', origin = node.name, label = 'rescaling', mean = zero, var = one, eps = 0,
+  node.epilogue = { { op = 'affine', origin = node.name, label = 'rescaling', mean = zero, var = one, eps = 0, fixed = true,
     gamma = per_channel(node, 'scale', node.p.scale, c), beta = per_channel(node, 'offset', node.p.offset, c) } }
   return util.copy(in_shape)
 end
@@ -51,5 +51,10 @@ end
 
 M.reference = activation.reference
 M.emit = activation.emit
+-- Backward: its affine step's (cnnc.epilogue); scale and offset are arguments, not weights
+-- (fixed: no gradients of their own).
+M.backward = activation.backward
+M.backward_reads = activation.backward_reads
+M.emit_backward = activation.emit_backward
 
 return M

@@ -131,17 +131,44 @@ function M.lower(node, make)
 end
 
 -- The reference runs the parts' reference code on nodes built as the lowering builds them.
+-- A part as the lowering builds it, and a kernel seen as the part's (its memory order).
+local function part_node(node, kind, p, in_shape)
+  local part = { op = kind, rank = node.rank, p = p, where = node.where, name = node.name, in_shape = in_shape }
+  part.shape = conv.shape(part, in_shape)
+  return part
+end
+local function flat(t) return setmetatable({ shape = { t.n }, n = t.n, data = t.data, ctype = t.ctype }, tensor.Tensor) end
+local function shaped(t, shape) t.shape = util.copy(shape); return t end
+
 function M.reference(node, x, W)
   local kind, dw, pw = parts(node)
-  local function run(p, input, in_shape, kernel, bias)
-    local part = { op = kind, rank = node.rank, p = p, where = node.where, name = node.name }
-    part.shape = conv.shape(part, in_shape)
-    local k = setmetatable({ shape = { kernel.n }, n = kernel.n, data = kernel.data, ctype = kernel.ctype }, tensor.Tensor)
-    return conv.reference(part, input, { kernel = k, bias = bias }), part.shape
-  end
-  local y, shape = run(dw, x, node.in_shape, W.depthwise_kernel, not pw and W.bias or nil)
-  if pw then y = run(pw, y, shape, W.pointwise_kernel, W.bias) end
+  local d = part_node(node, kind, dw, node.in_shape)
+  local y = conv.reference(d, x, { kernel = flat(W.depthwise_kernel), bias = not pw and W.bias or nil })
+  if pw then y = conv.reference(part_node(node, kind, pw, d.shape), y, { kernel = flat(W.pointwise_kernel), bias = W.bias }) end
   return y
+end
+
+-- The trainable weights, in Keras's names and shapes (the lowered convolutions' gradients
+-- are these, in the same memory order: cnnc.passes.lower records which is which).
+M.trainable = { 'depthwise_kernel', 'pointwise_kernel', 'bias' }
+
+-- Backward (reference): through the parts, last first (the depthwise output recomputed).
+function M.backward(node, x, _, W, dy)
+  local kind, dw, pw = parts(node)
+  local d = part_node(node, kind, dw, node.in_shape)
+  local grads = {}
+  local dmid = dy
+  if pw then
+    local mid = conv.reference(d, x, { kernel = flat(W.depthwise_kernel) })
+    local g
+    dmid, g = conv.backward(part_node(node, kind, pw, d.shape), mid, nil,
+      { kernel = flat(W.pointwise_kernel), bias = W.bias }, dy)
+    grads.pointwise_kernel, grads.bias = shaped(g.kernel, W.pointwise_kernel.shape), g.bias
+  end
+  local dx, g = conv.backward(d, x, nil, { kernel = flat(W.depthwise_kernel), bias = not pw and W.bias or nil }, dmid)
+  grads.depthwise_kernel = shaped(g.kernel, W.depthwise_kernel.shape)
+  if not pw then grads.bias = g.bias end
+  return dx, grads
 end
 
 return M

@@ -65,6 +65,9 @@ local RULES = {
     if n.op ~= 'BatchNormalization' or #n.epilogue ~= 1 then return false end
     local p = M.sole_producer(g, n)
     if not (p and p.layer.fold_affine and #p.epilogue == 0) then return false end
+    -- backward code recovers a folded batch norm's gradients where the kernel is channels
+    -- last (cnnc.emit.backward's unfold step): other layers keep it as an epilogue step
+    if g.fuse_for_backward and not p.layer.unfold_c then return false end
     local st = n.epilogue[1]
     local scale, shift = {}, {}
     local c = n.shape[#n.shape]
@@ -121,6 +124,7 @@ function M.run(g, opts)
   -- The multiply-adds of the layers as written, next to those compiled (cnnc.report.figures).
   g.macs_written = select(2, require('cnnc.report').totals(g))
   opts = opts or {}
+  g.fuse_for_backward = opts.backward or nil
   local rules = RULES
   if not opts.keep_all then
     rules = {}
@@ -137,6 +141,7 @@ function M.run(g, opts)
       if changed then break end
     end
   end
+  g.fuse_for_backward = nil
   return g
 end
 

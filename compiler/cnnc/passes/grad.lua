@@ -27,7 +27,8 @@ local M = {}
 -- The reason node has no backward code, or nil.
 function M.refusal(n)
   if n.layer.alias then return nil end
-  if not n.layer.emit_backward then return string.format('%s layers have no backward code', n.op) end
+  -- (a layer lowered onto others, cnnc.passes.lower, has theirs)
+  if not n.layer.emit_backward and not n.layer.lower then return string.format('%s layers have no backward code', n.op) end
   local why = n.layer.backward_refusal and n.layer.backward_refusal(n)
   if why then return why end
   for _, st in ipairs(n.epilogue or {}) do

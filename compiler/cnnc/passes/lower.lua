@@ -51,10 +51,16 @@ local function make_node(parent, spec, shapes, taken)
   n.in_shape = n.in_shapes[1]
   n.shape = entry.module.shape(n, n.in_shape)
   n.weights = {}
+  -- weight_keys: a part weight -> the composite's weight it views ({key = 'layer.weight',
+  -- shape}), the name and shape its gradient has (cnnc.backward.weight_key)
+  n.weight_keys = {}
   if entry.module.weights then
     for _, w in ipairs(entry.module.weights(n, n.in_shape)) do
       local t = assert(spec.weights and spec.weights[w.name], 'cnnc: lowered part lacks weight ' .. w.name)
       n.weights[#n.weights + 1] = { name = w.name, tensor = M.view(t, w.shape) }
+      for _, pw in ipairs(parent.weights or {}) do
+        if pw.tensor == t then n.weight_keys[w.name] = { key = parent.name .. '.' .. pw.name, shape = pw.tensor.shape } end
+      end
     end
   end
   if entry.module.bind then entry.module.bind(n) end
