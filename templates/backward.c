@@ -235,11 +235,24 @@ static void $fn(float *restrict dx, const float *restrict dy)
 {
 for (int i = 0; i < $K; ++i) {
 const float *w = &$kernel[i * $N];
-float s = 0.0f;
-for (int o = 0; o < $N; ++o) s += w[o] * dy[o];
+$dot
 dx[i] = s;
 }
 }
+
+//@ dense_dot
+float s = 0.0f;
+for (int o = 0; o < $N; ++o) s += w[o] * dy[o];
+
+//@ dense_dot_lanes
+/* $L partial sums (which vector code keeps in registers), then added up */
+float p[$L] = { 0.0f };
+for (int o = 0; o < $NL; o += $L) {
+for (int j = 0; j < $L; ++j) p[j] += w[o + j] * dy[o + j];
+}
+float s = 0.0f;
+for (int j = 0; j < $L; ++j) s += p[j];
+for (int o = $NL; o < $N; ++o) s += w[o] * dy[o];
 
 //@ dense_weights
 /* $comment */

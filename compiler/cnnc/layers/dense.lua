@@ -100,7 +100,12 @@ function M.emit_backward(node, E)
   local K, N = node.in_shape[1], node.p.units
   local bias = node.p.use_bias
   local input_fn, weights_fn = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
-  local text = template.section('backward', 'dense_input', { fn = input_fn, K = K, N = N,
+  -- each dot product in 16 partial sums when long enough (a serial sum of floats does not
+  -- vectorise: its order is fixed)
+  local L = 16
+  local dot = N >= 2 * L and template.section('backward', 'dense_dot_lanes', { L = L, N = N, NL = N - N % L })
+    or template.section('backward', 'dense_dot', { N = N })
+  local text = template.section('backward', 'dense_input', { fn = input_fn, K = K, N = N, dot = dot,
     comment = util.c_comment(node.name .. ': the input gradient, kernel dy'), kernel = E:weight(node, 'kernel') })
     .. '\n\n' .. template.section('backward', 'dense_weights', { fn = weights_fn, K = K, N = N,
     comment = util.c_comment(node.name .. ': the weight gradients, added to: the kernel\'s x dy^T'
