@@ -64,7 +64,8 @@ return function(work, cross)
       if ok then
         assert(driver.write_c(res, dir))
         local exe, cerr = cli.cc_executable(dir, res.planned.name, toolchain.cc(res.target),
-          '-O1 -Wall -Wextra -Werror -pedantic' .. (threads > 1 and ' -pthread' or ''))
+          (toolchain.run_prefix(res.target) == '' and '-O0' or '-O1') .. ' -Wall -Wextra -Werror -pedantic'
+          .. (threads > 1 and ' -pthread' or ''))
         ok, msg = exe ~= nil, cerr
         if ok then
           local st = os.execute(string.format('%s%s %s --grad-output %s -o %s/dx.npy --weight-grads %s/g > %s/run.log 2>&1',
