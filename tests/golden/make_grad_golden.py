@@ -208,6 +208,25 @@ case('mixed_1d', (16, 2), [L('ZeroPadding1D', 1, name='pad'), L('Conv1D', 3, 3, 
                            L('Conv1D', 3, 3, strides=2, padding='same', activation='elu', name='conv2'),
                            L('LPPooling1D', 2, strides=2, p=2, name='pool2'), *fd(2, 'sigmoid')])
 case('batch3_conv_dense', (6, 5, 2), [L('Conv2D', 2, (3, 3), activation='relu', name='conv1'), *fd(3)], batch=3)
+# Grouped and transposed convolutions, layer normalisation, bilinear upsampling
+case('conv2d_groups', (6, 5, 4), [L('Conv2D', 6, (3, 3), padding='same', groups=2, activation='tanh', name='conv1'),
+                                  *fd(3)])
+case('conv1d_groups_s2', (9, 6), [L('Conv1D', 6, 3, strides=2, groups=3, name='conv1'), *fd(3)])
+case('conv2d_transpose_bn', (4, 3, 2), [L('Conv2DTranspose', 3, 3, strides=2, padding='same', name='up1'),
+                                        L('BatchNormalization', name='bn1'), L('Activation', 'tanh', name='act'),
+                                        *fd(3)])
+case('conv2d_transpose_dilated', (4, 4, 2), [
+    L('Conv2DTranspose', 3, (3, 2), strides=(2, 3), padding='same', output_padding=(1, 2), name='up1'),
+    L('Conv2DTranspose', 2, 3, dilation_rate=2, use_bias=False, activation='sigmoid', name='up2')])
+case('conv1d_transpose', (6, 3), [L('Conv1DTranspose', 4, 3, strides=2, padding='same', activation='tanh', name='up1'),
+                                  L('Conv1DTranspose', 2, 4, strides=2, output_padding=1, name='up2')])
+case('layer_norm', (4, 3, 5), [L('Conv2D', 4, 3, padding='same', name='conv1'), L('LayerNormalization', name='ln1'),
+                               L('LayerNormalization', axis=[1, 2, 3], epsilon=1e-2, center=False, name='ln2'),
+                               *fd(3)])
+case('upsampling1d', (5, 2), [L('UpSampling1D', 3, name='up'), L('Conv1D', 2, 3, name='conv1'), *fd(3)])
+case('upsampling2d_bilinear', (3, 4, 2), [L('UpSampling2D', 2, interpolation='bilinear', name='up'),
+                                          L('Conv2D', 2, 3, name='conv1'), *fd(3)])
+
 # Kinks: values exactly on them, PyTorch's conventions
 case('kink_relu_maxpool_ties', (4, 4, 2), [L('Activation', 'relu', name='relu'), L('MaxPooling2D', 2, name='pool'),
                                            *fd(3)], input_fn=quantized([-1.0, 0.0, 0.5, 1.0]), kink=True)
