@@ -63,15 +63,63 @@ describe('tidy statements', function()
     same('{\n  y[0] = 2;\n}', 'for (int b = 0; b < 1; ++b) {\n  y[b] = b * 3 + 2;\n}')
     same('{\n  f(3);\n}', 'for (int k = 3; k < 9; k += 8) {\n  f(k);\n}')
   end)
-  it('keeps a loop of one iteration whose body has break or continue or changes its variable', function()
-    local a = 'for (int b = 0; b < 1; ++b) {\n  if (x) continue;\n  g(b);\n}'
+  it('turns a braceless loop of one iteration into its statement', function()
+    same('{\n  memset(s + 12, 0, sizeof(float) * 5);\n  x = 1;\n}',
+      '{\n  for (int k = 0; k < 1; ++k) memset(s + k * 3468 + 12, 0, sizeof(float) * 5);\n  x = 1;\n}')
+    same('{ vf_store(t, a); out[4] = t[0]; }', '{ vf_store(t, a); for (int j = 0; j < 1; ++j) out[4 + j] = t[j]; }')
+    same('for (int i = 0; i < 4; ++i)\ny[i] = 0;', 'for (int g = 0; g < 1; ++g)\nfor (int i = 0; i < 4; ++i)\ny[g * 4 + i] = 0;')
+    same('{\n  for (int k = 0; k < 3; ++k) {\n    if (k == 1) continue;\n    f(k);\n  }\n}',
+      'for (int g = 0; g < 1; ++g) {\n  for (int k = 0; k < 3; ++k) {\n    if (k == 1) continue;\n    f(g + k);\n  }\n}')
+    same('if (c) if (d) a[0] = 1; else b[0] = 2;\nz = 3;',
+      'if (c) for (int k = 0; k < 1; ++k) if (d) a[k] = 1; else b[k] = 2;\nz = 3;')
+  end)
+  it('drops the braces of a block that declares nothing, or ends a block that does not see its names before it', function()
+    -- (cnnc.template re-indents the file afterwards)
+    same('for (;;) {\nf(x);\nfloat y = 1;\ng(y);\n}', 'for (;;) {\nf(x);\n{\nfloat y = 1;\ng(y);\n}\n}')
+    same('if (c) {\nint a = 0, y = 2;\ng(y);\n}', 'if (c) {\n{\nint a = 0, y = 2;\ng(y);\n}\n}')
+    local shadow = 'for (;;) {\nfloat y = 0;\nf(y);\n{\nfloat y = 1;\ng(y);\n}\n}'
+    same(shadow, shadow)
+    local comma = 'for (;;) {\nf(y);\n{\nint a = 0, y = 2;\ng(y);\n}\n}'
+    same(comma, comma)
+    local params = 'void f(int y)\n{\n{\nfloat y = 1;\ng(y);\n}\n}'
+    same(params, params)
+    same('void f(int x)\n{\nx = 2;\nfloat y = 1;\ng(x, y);\n}', 'void f(int x)\n{\nx = 2;\n{\nfloat y = 1;\ng(x, y);\n}\n}')
+    local init = 'float a[2][2] = {\n{1, 2},\n{3, 4}\n};'
+    same(init, init)
+    local middle = 'for (;;) {\n{\nfloat y = 1;\ng(y);\n}\nh(x);\n}'
+    same(middle, middle)
+    same('void f(int y)\n{\ng(y);\nh(y);\nk(y);\n}', 'void f(int y)\n{\n{\ng(y);\nh(y);\n}\nk(y);\n}')
+    same('void f(int y)\n{\nfor (int i = 0; i < y; ++i) {\nint z = i;\ng(z);\n}\nk(y);\n}',
+      'void f(int y)\n{\n{\nfor (int i = 0; i < y; ++i) {\nint z = i;\ng(z);\n}\n}\nk(y);\n}')
+    same('{\n  y[0] = 2;\n}', '{\n  y[0] = 2;\n}')
+  end)
+  it('turns `if (c) continue;` in a loop of one iteration into an if around the rest', function()
+    same('for (int oy = 0; oy < 9; ++oy) {\nconst int iy = oy / 3;\nif (!(oy % 3 != 0 || iy >= 3)) {\nf(iy);\n'
+      .. 'if (!(iy == 2)) {\ng(iy);\n}\n}\n}',
+      'for (int oy = 0; oy < 9; ++oy) {\nfor (int ky = 0; ky < 1; ++ky) {\nconst int iy = (oy - ky) / 3;\n'
+      .. 'if ((oy - ky) % 3 != 0 || iy >= 3) continue;\nf(iy);\nif (iy == 2) continue;\ng(iy + ky);\n}\n}')
+    local other = 'for (int b = 0; b < 1; ++b) {\nif (x) continue;\nif (y) g(b); else continue;\n}'
+    same(other, other)
+  end)
+  it('keeps a loop of one iteration whose body has a break or changes its variable', function()
+    local a = 'for (int b = 0; b < 1; ++b) {\n  if (x) break;\n  g(b);\n}'
     same(a, a)
     local c = 'for (int b = 0; b < 1; ++b) {\n  b += 2;\n}'
     same(c, c)
+    local d = 'for (int b = 0; b < 1; ++b) break;\nx = 1;'
+    same(d, d)
+    local e = 'for (int b = 0; b < 1; ++b) b += 2;\nx = 1;'
+    same(e, e)
   end)
   it('drops loops that never run and empty loops', function()
     same('x = 1;', 'for (int b = 4; b < 4; ++b) {\n  g(b);\n}\nx = 1;')
     same('x = 1;', 'for (int c = 0; c < 8; ++c) {\n}\nx = 1;')
+    same('x = 1;', 'for (int b = 4; b < 4; ++b) if (y) g(b); else h(b);\nx = 1;')
+    same('x = 1;', 'for (int c = 0; c < 8; ++c) ;\nx = 1;')
+  end)
+  it('keeps a loop that never runs where a statement must stay (the body of an if)', function()
+    local a = 'if (y) for (int b = 4; b < 4; ++b) g(b);\nx = 1;'
+    same(a, a)
   end)
   it('propagates const int literals through their block', function()
     same('{\n  f(26, 3);\n}\ng(y1);', '{\n  const int y0 = 0, y1 = 26;\n  f(y1 + y0, 3);\n}\ng(y1);')

@@ -10,8 +10,10 @@
 --                `x + 0`, `x - 0`, `0 + x` reduced to x; `(5)` to 5; a conditional whose
 --                condition is a literal, or whose branches are the same token, to its value
 --   statements   `for (int v = a; v < a + 1; ++v) { ... }` becomes a block with v
---                replaced by a (unless the body has break or continue); a loop that never
---                runs goes; `const int x = 5;` is propagated through the rest of its block;
+--                replaced by a, and `for (...) statement;` that statement (unless the body
+--                has a break or continue of this loop or changes v); a loop that never
+--                runs goes (where no statement must stay: not as the body of an `if`);
+--                `const int x = 5;` is propagated through the rest of its block;
 --                memset/memcpy of zero floats, self-assignments, empty loops and empty
 --                blocks go
 -- It works on tokens (comments, strings and preprocessor lines are left alone) and only
@@ -338,11 +340,6 @@ local function touched(toks, a, b, v)
   return false
 end
 
-local function has(toks, a, b, words)
-  for k = a, b do if toks[k].t == 'id' and words[toks[k].s] then return true end end
-  return false
-end
-
 local function substitute(toks, a, b, v, value)
   for k = a, b do
     if toks[k].t == 'id' and toks[k].s == v then
@@ -389,45 +386,186 @@ local function simple_for(toks, i)
   return v, A, B, step, close
 end
 
+-- The index of the last token of the statement starting at significant token i (a block,
+-- a control statement with its sub-statements, or an expression statement up to its `;`),
+-- or nil where it cannot tell.
+local function statement_end(toks, i)
+  local s = toks[i].s
+  if s == '{' then return closing(toks, i) end
+  if toks[i].t == 'id' and (s == 'if' or s == 'for' or s == 'while' or s == 'switch') then
+    local open = next_sig(toks, i)
+    local close = open and toks[open].s == '(' and closing(toks, open)
+    local sub = close and next_sig(toks, close)
+    local e = sub and statement_end(toks, sub)
+    if e and s == 'if' then
+      local el = next_sig(toks, e)
+      if el and toks[el].s == 'else' then
+        local sub2 = next_sig(toks, el)
+        return sub2 and statement_end(toks, sub2)
+      end
+    end
+    return e
+  end
+  if toks[i].t == 'id' and (s == 'do' or s == 'else' or s == 'case' or s == 'default') then return nil end
+  local k, depth = i, 0
+  while k do
+    local c = toks[k].s
+    if c == '{' or c == '}' then return nil end
+    if c == '(' or c == '[' then depth = depth + 1 elseif c == ')' or c == ']' then depth = depth - 1 end
+    if c == ';' and depth == 0 then return k end
+    k = next_sig(toks, k)
+  end
+end
+
+-- Can the statement starting at i go without a trace? Not the body of an `if`, `for`,
+-- `while` or `else` (a statement must stay there).
+local function alone(toks, i)
+  local p = prev_sig(toks, i)
+  return not p or toks[p].s == ';' or toks[p].s == '{' or toks[p].s == '}'
+end
+
+-- Does the range hold a jump out of the statement it is the body of (break, continue; not
+-- those of a loop inside it)? A switch or a do loop inside counts as one.
+local function jumps(toks, a, b)
+  local k = a
+  while k and k <= b do
+    local s = toks[k].s
+    if toks[k].t == 'id' then
+      if s == 'break' or s == 'continue' or s == 'switch' or s == 'do' then return true end
+      if s == 'for' or s == 'while' then
+        k = statement_end(toks, k)
+        if not k then return true end
+      end
+    end
+    k = next_sig(toks, k)
+  end
+  return false
+end
+
+-- The index of the `{` of the block around token i (nil at the top level).
+local function opening(toks, i)
+  local depth = 0
+  for k = i - 1, 1, -1 do
+    local tk = toks[k]
+    if tk.t == 'op' then
+      if tk.s == '}' then depth = depth + 1 elseif tk.s == '{' then
+        if depth == 0 then return k end
+        depth = depth - 1
+      end
+    end
+  end
+end
+
+-- Where the names a block opened at i can see begin: i for a block among statements (a
+-- compound statement, or the body of an if, else, for, while or switch), the parameter
+-- list for a function's body (its parameters share its scope); nil for anything else (an
+-- initializer).
+local function scope_start(toks, i)
+  local p = prev_sig(toks, i)
+  if not p then return nil end
+  local s = toks[p].s
+  if s == ';' or s == '}' or s == 'else' then return i end
+  if s == '{' then return scope_start(toks, p) and i end
+  if s ~= ')' then return nil end
+  local depth = 0
+  for k = p, 1, -1 do
+    local c = toks[k]
+    if c.t == 'op' and c.s == ')' then depth = depth + 1 elseif c.t == 'op' and c.s == '(' then
+      depth = depth - 1
+      if depth == 0 then
+        local kw = prev_sig(toks, k)
+        if not (kw and toks[kw].t == 'id') then return nil end
+        local control = ({ ['for'] = true, ['if'] = true, ['while'] = true, ['switch'] = true })[toks[kw].s]
+        return control and i or k
+      end
+    end
+  end
+end
+
+-- The names the block a..b may declare in its own scope (more than it does: every
+-- identifier outside inner blocks and parentheses that could be a declarator, `type name`,
+-- `type *name` or `, name`, followed by =, ;, comma or [).
+local DECLARATOR_END = { ['='] = true, [';'] = true, [','] = true, ['['] = true }
+local function declared(toks, a, b)
+  local names = {}
+  local depth = 0
+  for k = a + 1, b - 1 do
+    local tk = toks[k]
+    if tk.t == 'op' and (tk.s == '{' or tk.s == '(') then depth = depth + 1
+    elseif tk.t == 'op' and (tk.s == '}' or tk.s == ')') then depth = depth - 1
+    elseif tk.t == 'id' and depth == 0 then
+      local p, n = prev_sig(toks, k), next_sig(toks, k)
+      if n and DECLARATOR_END[toks[n].s] and p and (toks[p].t == 'id' or toks[p].s == '*' or toks[p].s == ',') then
+        names[tk.s] = true
+      end
+    end
+  end
+  return names
+end
+
+-- In the block body..body_end of a loop of one iteration, `if (C) continue;` skips the
+-- rest of the block: when every jump out of the block is such a statement at its top
+-- level, each becomes `if (!(C)) {` with a `}` before the block's end (after which the
+-- loop can go). True if it rewrote something.
+local function skips_to_if(toks, body, body_end)
+  if toks[body].s ~= '{' then return false end
+  local skips = {}
+  local k = next_sig(toks, body)
+  while k and k < body_end do
+    local e = statement_end(toks, k)
+    if not e then return false end
+    local open = next_sig(toks, k)
+    local close = toks[k].s == 'if' and toks[open].s == '(' and closing(toks, open)
+    local c = close and next_sig(toks, close)
+    if c and toks[c].s == 'continue' and next_sig(toks, c) == e then
+      if jumps(toks, open, close) then return false end
+      skips[#skips + 1] = { open, close, c, e }
+    elseif jumps(toks, k, e) then
+      return false
+    end
+    k = next_sig(toks, e)
+  end
+  if #skips == 0 then return false end
+  for _ = 1, #skips do
+    table.insert(toks, body_end, { t = 'op', s = '}' })
+    table.insert(toks, body_end + 1, { t = 'ws', s = '\n' })
+  end
+  for n = #skips, 1, -1 do
+    local open, close, c, e = skips[n][1], skips[n][2], skips[n][3], skips[n][4]
+    toks[e] = { t = 'op', s = '{' }
+    toks[c] = { t = 'gone', s = '' }
+    table.insert(toks, close + 1, { t = 'op', s = ')' })
+    table.insert(toks, open + 1, { t = 'op', s = '(' })
+    table.insert(toks, open + 1, { t = 'op', s = '!' })
+  end
+  return true
+end
+
 local function stmt_at(toks, i)
   local tk = toks[i]
   if tk.t ~= 'id' and not (tk.t == 'op' and tk.s == '{') then return false end
-  -- for loops of one iteration or none
+  -- for loops of one iteration or none, with a block or a single statement as their body
   if tk.s == 'for' then
     local v, A, B, step, close = simple_for(toks, i)
     if not v then return false end
     local body = next_sig(toks, close)
-    if not body then return false end
-    local body_end = toks[body].s == '{' and closing(toks, body)
-    if not body_end then
-      -- a single statement: up to its `;` at depth 0
-      local k = body
-      local depth = 0
-      while k do
-        local s = toks[k].s
-        if s == '(' or s == '[' or s == '{' then depth = depth + 1 elseif s == ')' or s == ']' or s == '}' then depth = depth - 1 end
-        if s == ';' and depth == 0 then break end
-        k = next_sig(toks, k)
-      end
-      body_end = k
-    end
+    local body_end = body and statement_end(toks, body)
     if not body_end then return false end
-    if B <= A then
+    local empty = toks[body].s == ';' or (toks[body].s == '{' and next_sig(toks, body) == body_end)
+    if B <= A or empty then
+      if not alone(toks, i) then return false end
       drop_statement(toks, i, body_end)
       return true
     end
-    if B <= A + step and toks[body].s == '{' and not has(toks, body, body_end, { ['break'] = true, ['continue'] = true })
-        and not touched(toks, body, body_end, v) then
+    if B <= A + step and not touched(toks, body, body_end, v) and skips_to_if(toks, body, body_end) then
+      return true
+    end
+    if B <= A + step and not jumps(toks, body, body_end) and not touched(toks, body, body_end, v) then
       substitute(toks, body, body_end, v, tostring(A))
       drop_statement(toks, i, close)
       if toks[close + 1] and toks[close + 1].t == 'ws' and not toks[close + 1].s:find('\n') then
         toks[close + 1] = { t = 'gone', s = '' }
       end
-      return true
-    end
-    -- an empty loop body
-    if toks[body].s == '{' and next_sig(toks, body) == body_end then
-      drop_statement(toks, i, body_end)
       return true
     end
     return false
@@ -525,14 +663,33 @@ local function stmt_at(toks, i)
     end
     return false
   end
-  -- { } with nothing inside, as a statement
   if tk.s == '{' then
     local n = next_sig(toks, i)
     local p = prev_sig(toks, i)
-    if n and toks[n].s == '}' and p and (toks[p].s == ';' or toks[p].s == '{' or toks[p].s == '}') then
+    if not (p and (toks[p].s == ';' or toks[p].s == '{' or toks[p].s == '}')) then return false end
+    -- { } with nothing inside, as a statement
+    if n and toks[n].s == '}' then
       drop_statement(toks, i, n)
       return true
     end
+    -- a block among statements (what a loop of one iteration leaves) loses its braces when
+    -- it declares nothing, or when it is the last statement of a block (or function) that
+    -- does not see, before it, a name it declares
+    local close = closing(toks, i)
+    local open = close and opening(toks, i)
+    if not open then return false end
+    local from = scope_start(toks, open)
+    if not from then return false end
+    local names = declared(toks, i, close)
+    if next(names) then
+      if sig(toks, next_sig(toks, close)) ~= '}' then return false end
+      for k = from, i do
+        if toks[k].t == 'id' and names[toks[k].s] then return false end
+      end
+    end
+    drop_statement(toks, i, i)
+    drop_statement(toks, close, close)
+    return true
   end
   return false
 end
