@@ -104,8 +104,8 @@ int stop;
 int threads; /* threads running, the caller included */
 pthread_mutex_t lock;
 pthread_cond_t wake;
-pthread_t thread[$N - 1];
-struct cnnc_worker worker[$N - 1];
+pthread_t thread[$WORKERS]; /* the threads besides the caller */
+struct cnnc_worker worker[$WORKERS];
 };
 
 #if defined(__GNUC__)

@@ -35,7 +35,7 @@ $rest
 }
 
 //@ block
-/* output channels $c0 .. $c1: $NBANDS bands of $bands_of, $inputs */
+/* output channels $c0 .. $c1: $bands, $inputs */
 for (int band = 0; band < $NBANDS; ++band) {
 $skip
 const int y0 = $y0;
@@ -57,7 +57,7 @@ const int first = icb == 0, last = icb == $NICB - 1;
 const int nic = last ? $ICLAST : $ICB;
 
 //@ pad_copy
-/* $name's input as its tiles read it: $NICB chunks of $ICB input channels (the last $ICLAST),
+/* $name's input as its tiles read it: $chunks,
  * each a block of $BLOCK floats holding the chunk's channels of every pixel, $ICB floats
  * apart, with the zero padding ($PT top, $PB bottom, $PL left, $PR right), so every window
  * lies inside and the convolution needs no bounds checks. $rows_comment */

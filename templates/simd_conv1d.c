@@ -45,7 +45,7 @@ $call
 }
 
 //@ block
-/* output channels $c0 .. $c1: the edges and $NBANDS band(s) of tiles */
+/* output channels $c0 .. $c1: the edges and $bands of tiles */
 for (int band = 0; band < $NBANDS; ++band) {
 $skip
 $range

@@ -63,9 +63,9 @@ end
 local function helpers_section(E, fwd, threads)
   local out = {}
   if fwd.team then
-    local text = template.section('model', 'threads', { N = threads, SPINS = sharing.SPINS, name = E.g.name,
-      SPIN_US = string.format('%g', sharing.SPINS * sharing.PAUSE_NS / 1000), NSTEPS_MAX = math.max(fwd.nsteps, 1),
-      TEAM_SIZE = fwd.team_size })
+    local text = template.section('model', 'threads', { N = threads, WORKERS = threads - 1, name = E.g.name,
+      SPINS = sharing.SPINS, SPIN_US = string.format('%g', sharing.SPINS * sharing.PAUSE_NS / 1000),
+      NSTEPS_MAX = math.max(fwd.nsteps, 1), TEAM_SIZE = fwd.team_size })
     -- (a backward build keeps its team for batches even when no layer is shared)
     if fwd.nsteps > 0 then text = text .. '\n\n' .. template.section('model', 'threads_share', {}) end
     if fwd.open then text = text .. '\n\n' .. template.section('model', 'threads_open', {}) end

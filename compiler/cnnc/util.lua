@@ -106,6 +106,11 @@ function M.c_share(a, n, d)
   return string.format('(int)((long long)%s * %d / %s)', a, n, d)
 end
 
+-- `n noun` with the noun's plural (a trailing s) unless n is 1: count(1, 'band') is '1 band'.
+function M.count(n, noun)
+  return string.format('%d %s%s', n, noun, n == 1 and '' or 's')
+end
+
 function M.copy(t)
   if type(t) ~= 'table' then return t end
   local r = {}

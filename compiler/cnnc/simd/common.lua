@@ -96,13 +96,13 @@ function M.tile_step(bcast, nv, W, w)
   return table.concat(loads, '\n'), table.concat(fmas, '\n')
 end
 
--- A vector store of variable a to dst (an expression of a float pointer); a partial last
--- vector (tail > 0) stores its first tail lanes only.
-function M.store_vec(dst, a, tail)
+-- A vector store of variable a to ptr + off (a float pointer's name, an index expression);
+-- a partial last vector (tail > 0) stores its first tail lanes only.
+function M.store_vec(ptr, off, a, tail)
   if tail > 0 then
-    return string.format('{ float t[VF_W]; vf_store(t, %s); for (int i = 0; i < %d; ++i) (%s)[i] = t[i]; }', a, tail, dst)
+    return string.format('{ float t[VF_W]; vf_store(t, %s); for (int i = 0; i < %d; ++i) %s[%s + i] = t[i]; }', a, tail, ptr, off)
   end
-  return string.format('vf_store(%s, %s);', dst, a)
+  return string.format('vf_store(%s + %s, %s);', ptr, off, a)
 end
 
 -- C statements combining the values of one pool window (the list of their vf variables in

@@ -164,7 +164,7 @@ function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
       end
       local ep = E:vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
       if ep ~= '' then eps[#eps + 1] = ep end
-      stores[#stores + 1] = store_vec('out + ' .. off, a, vtail)
+      stores[#stores + 1] = store_vec('out', off, a, vtail)
     end
   end
   local bcast = {}
@@ -186,7 +186,7 @@ function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
           pooled[#pooled + 1] = common.combine_pool(pool, vals, m)
           local ep = E:vector(pool.epilogue, pkvec, m, string.format('oc0 + %d', v * W), ctx.padded)
           if ep ~= '' then pooled[#pooled + 1] = ep end
-          pooled[#pooled + 1] = store_vec(string.format('pout + %d', (pr * pool.ow + pc) * oc + v * W), m,
+          pooled[#pooled + 1] = store_vec('pout', (pr * pool.ow + pc) * oc + v * W, m,
             v == V - 1 and tail or 0)
         end
       end
@@ -279,6 +279,8 @@ function M.pad_copy(node, E, g0, L)
   local nicb = L.nicb
   local iclast = g.ic - (nicb - 1) * P.ICB
   return template.section('simd_conv', 'pad_copy', { fn = fn, name = node.name,
+    chunks = string.format('%s of %d input channels%s', util.count(nicb, 'chunk'), P.ICB,
+      iclast ~= P.ICB and string.format(' (the last %d)', iclast) or ''),
     PT = g0.pt, PB = g0.pb, PL = g0.pl, PR = g0.pr, IH = g0.ih, IW = g0.iw, IC = g.ic,
     ICB = P.ICB, NICB = nicb, ICLAST = iclast, BLOCK = L.block, PROW = g.iw * P.ICB,
     LAST_BLOCK = (nicb - 1) * L.block, LAST_SRC = (nicb - 1) * P.ICB,
@@ -384,7 +386,7 @@ function M.emit(node, E)
     return made[key]
   end
   local threaded = L.units ~= nil
-  local nbands, y0, y1, bands_of = L.nbands, 'band * ' .. P.R, nil, P.R .. ' rows'
+  local nbands, y0, y1, bands_of = L.nbands, 'band * ' .. P.R, nil, util.count(P.R, 'row')
   y1 = string.format('y0 + %d < %d ? y0 + %d : %d', P.R, g.oh, P.R, g.oh)
   local columns, x0, x1 = '', '0', tostring(g.ow)
   if threaded then
@@ -393,12 +395,12 @@ function M.emit(node, E)
       columns = string.format('const int x0 = %s * %d, x1 = band == %d ? %d : %s * %d;',
         util.c_share('band', groups, nbands), PW, nbands - 1, g.ow, util.c_share('(band + 1)', groups, nbands), PW)
       x0, x1 = 'x0', 'x1'
-      y0, y1, bands_of = '0', '1', string.format('%d groups of %d columns', groups, PW)
+      y0, y1, bands_of = '0', '1', util.count(groups, 'group') .. ' of ' .. util.count(PW, 'column')
     else
       local groups = L.groups
       y0 = string.format('%s * %d', util.c_share('band', groups, nbands), PH)
       y1 = string.format('band == %d ? %d : %s * %d', nbands - 1, g.oh, util.c_share('(band + 1)', groups, nbands), PH)
-      bands_of = string.format('%d groups of %d rows', groups, PH)
+      bands_of = util.count(groups, 'group') .. ' of ' .. util.count(PH, 'row')
     end
   end
   local nicb = math.ceil(g.ic / P.ICB)
@@ -436,8 +438,9 @@ function M.emit(node, E)
       NBANDS = nbands, skip = threaded and string.format('if (%d + band < %s || %d + band >= %s) continue;',
         b * nbands, util.c_share('part', nblocks * nbands, 'parts'), b * nbands,
         util.c_share('(part + 1)', nblocks * nbands, 'parts')) or '',
-      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of, NICB = nicb,
-      inputs = string.format('input channels in %d chunks of %d', nicb, P.ICB),
+      c0 = c0, c1 = math.min(oc, c0 + v * W) - 1, y0 = y0, y1 = y1, columns = columns, NICB = nicb,
+      bands = util.count(nbands, 'band') .. ' of ' .. bands_of,
+      inputs = string.format('input channels in %s of %d', util.count(nicb, 'chunk'), P.ICB),
       chunk = ctx.single and '' or template.section('simd_conv', 'chunk', { NICB = nicb, ICLAST = iclast, ICB = P.ICB }),
       kernel = kname, BLOCKOFF = block_off, CHUNK = g.kh * g.kw * P.ICB * v * W, PH = PH,
       row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',

@@ -133,7 +133,7 @@ local function edge_fn(E, node, V, partial, ctx)
       fmas[#fmas + 1] = string.format('%s = vf_fma(xb, w%d, %s);', a, v, a)
       local ep = E:vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
       if ep ~= '' then eps[#eps + 1] = ep end
-      if not pool then stores[#stores + 1] = common.store_vec(string.format('out + %d', r * K + v * W), a, v == V - 1 and tail or 0) end
+      if not pool then stores[#stores + 1] = common.store_vec('out', r * K + v * W, a, v == V - 1 and tail or 0) end
     end
     local loads = {}
     for v = 0, V - 1 do loads[#loads + 1] = string.format('const vf w%d = vf_load(wk + %d);', v, v * W) end
@@ -148,7 +148,7 @@ local function edge_fn(E, node, V, partial, ctx)
       stores[#stores + 1] = common.combine_pool(pool, vals, m)
       local ep = E:vector(pool.epilogue, #pool.epilogue, m, string.format('oc0 + %d', v * W), ctx.padded)
       if ep ~= '' then stores[#stores + 1] = ep end
-      stores[#stores + 1] = common.store_vec(string.format('out + %d', v * W), m, v == V - 1 and tail or 0)
+      stores[#stores + 1] = common.store_vec('out', v * W, m, v == V - 1 and tail or 0)
     end
   end
   local name = string.format('%s_edge%dx%d%s', E:fn(node), u, V, partial and 't' or '')
@@ -231,7 +231,7 @@ function M.emit(node, E)
     end
     local left, right = edges(0, L.lo), edges(L.hi, g.ow)
     blocks[#blocks + 1] = template.section('simd_conv1d', 'block', {
-      c0 = c0, c1 = math.min(K, c0 + v * W) - 1, NBANDS = nb,
+      c0 = c0, c1 = math.min(K, c0 + v * W) - 1, NBANDS = nb, bands = util.count(nb, 'band'),
       skip = threaded and string.format('if (%d + band < %s || %d + band >= %s) continue;', b * nb,
         util.c_share('part', nblocks * nb, 'parts'), b * nb, util.c_share('(part + 1)', nblocks * nb, 'parts')) or '',
       range = threaded and string.format('const int j0 = %s, j1 = %s;', util.c_share('band', L.ntiles, nb),

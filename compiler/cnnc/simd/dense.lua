@@ -36,12 +36,7 @@ function M.emit(node, E)
   local blocks = {}
   local kvec = epilogue.vector_prefix(node.epilogue)
   local padded = common.padded_affine(node, E, nvec, W, N)
-  local bname
-  if b then
-    local bv = {}
-    for o = 0, nvec * W - 1 do bv[o + 1] = o < N and b.data[o] or 0 end
-    bname = E:constant(node, 'bias_padded', bv, node.name .. '.bias padded to whole vectors')
-  end
+  local bname = b and common.padded_bias(node, E, nvec, W, 'bias_padded')
   local nblocks = math.ceil(nvec / VB)
   -- With threads, the blocks are the parts (their sizes, and so the sums, do not change).
   local threaded = node.sel.plan.units ~= nil
@@ -91,12 +86,7 @@ function M.emit(node, E)
       local o = blk * VB * W + v * W
       local ep = E:vector(node.epilogue, kvec, 'a0_' .. v, tostring(o), padded)
       if ep ~= '' then stores[#stores + 1] = ep end
-      if o + W <= N then
-        stores[#stores + 1] = string.format('vf_store(out + %d, a0_%d);', o, v)
-      else
-        stores[#stores + 1] = string.format('{ float tail[VF_W]; vf_store(tail, a0_%d); for (int j = 0; j < %d; ++j) out[%d + j] = tail[j]; }',
-          v, N - o, o)
-      end
+      stores[#stores + 1] = common.store_vec('out', o, 'a0_' .. v, o + W <= N and 0 or N - o)
     end
     blocks[#blocks + 1] = template.section('simd_dense', 'block', {
       kernel = kname, OFFSET = offset,

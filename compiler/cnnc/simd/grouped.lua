@@ -200,18 +200,18 @@ function M.emit(node, E)
   local threaded = L.units ~= nil
   local nbands = L.nbands
   local y0, y1 = 'band * ' .. P.R, string.format('y0 + %d < %d ? y0 + %d : %d', P.R, g.oh, P.R, g.oh)
-  local columns, x0, x1, bands_of = '', '0', tostring(g.ow), P.R .. ' rows'
+  local columns, x0, x1, bands_of = '', '0', tostring(g.ow), util.count(P.R, 'row')
   if threaded then
     local groups = L.groups
     if g.oh == 1 then
       columns = string.format('const int x0 = %s * %d, x1 = band == %d ? %d : %s * %d;',
         util.c_share('band', groups, nbands), PW, nbands - 1, g.ow, util.c_share('(band + 1)', groups, nbands), PW)
       x0, x1 = 'x0', 'x1'
-      y0, y1, bands_of = '0', '1', string.format('%d groups of %d columns', groups, PW)
+      y0, y1, bands_of = '0', '1', util.count(groups, 'group') .. ' of ' .. util.count(PW, 'column')
     else
       y0 = string.format('%s * %d', util.c_share('band', groups, nbands), PH)
       y1 = string.format('band == %d ? %d : %s * %d', nbands - 1, g.oh, util.c_share('(band + 1)', groups, nbands), PH)
-      bands_of = string.format('%d groups of %d rows', groups, PH)
+      bands_of = util.count(groups, 'group') .. ' of ' .. util.count(PH, 'row')
     end
   end
   local blocks, off = {}, 0
@@ -247,7 +247,8 @@ function M.emit(node, E)
       NBANDS = nbands, skip = threaded and string.format('if (%d + band < %s || %d + band >= %s) continue;',
         k * nbands, util.c_share('part', L.nblocks * nbands, 'parts'), k * nbands,
         util.c_share('(part + 1)', L.nblocks * nbands, 'parts')) or '',
-      c0 = b.c0, c1 = math.min(K, b.c0 + b.v * W) - 1, y0 = y0, y1 = y1, columns = columns, bands_of = bands_of,
+      c0 = b.c0, c1 = math.min(K, b.c0 + b.v * W) - 1, y0 = y0, y1 = y1, columns = columns,
+      bands = util.count(nbands, 'band') .. ' of ' .. bands_of,
       NICB = 1, inputs = string.format('input channels %d .. %d', b.r0, b.r0 + b.nic - 1), chunk = '', kernel = kname, BLOCKOFF = off, CHUNK = 0, PH = PH,
       row_full = row(PH), row_rest = phr > 0 and ('if (oy < y1) ' .. row(phr)) or '',
     })
