@@ -23,15 +23,24 @@
 --              in folding order (for gradients, cnnc.backward); g trimmed to the rows a pool
 --              reads; fused notes; nodes bypassed (cnnc.ir.bypass). Graph: macs_written (the
 --              layers' multiply-adds as written)
+--   grad       (builds with backward code only, after fuse) every node: node.grad =
+--              {epilogue = 'none'|'output'|'input' (where its epilogue's derivative comes
+--              from), reads = {input = bool, output = bool} (what its backward code reads of
+--              the forward pass)}; an epilogue whose derivative needs the value before it
+--              moved to a new Activation node `<layer>_epilogue`. Graph: backward = true
+--              (and train = true, which the driver sets, for a training build)
 --   select     node.sel = {kernel (name), K (the kernel module, nil for the layer's own C),
 --              plan (the kernel's loop plan), pool (a following pool in its registers; the
 --              node's shape becomes the pool's), scratch (floats), units, pre_units, parts,
---              pre_parts (thread sharing), text (for the summary)}. Graph: target, threads
---              (1 when sharing does not pay), tune (cnnc.tune's knobs)
+--              pre_parts (thread sharing), text (for the summary); with backward code also
+--              bK (the backward kernel module, nil for the layer module's emit_backward),
+--              bplan (its plan), bscratch (the floats of scratch it needs)}. Graph: target,
+--              threads (1 when sharing does not pay), tune (cnnc.tune's knobs)
 --   plan       graph.plan = {root (value -> the value whose memory it is), storage (value ->
 --              {kind = input|output|arena, offset}), scratch (node -> offset),
 --              arena_floats = activation_floats + scratch_floats, scratch_layer,
---              total_floats, copies (outputs copied at the end), keep_all}
+--              total_floats, copies (outputs copied at the end), keep_all}; with backward
+--              code also graph.bplan, the backward pass's memory (cnnc.passes.plan_backward)
 -- The emitter (cnnc.emit) reads all of it and adds nothing.
 --
 -- Several inputs and outputs (ONNX models): `inputs = {{name, shape, layout, label,

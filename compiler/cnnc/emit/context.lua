@@ -6,7 +6,12 @@
 -- needs from the rest of the file: the helpers of templates/helpers.c it calls (E:need),
 -- the weight and batch-norm arrays it reads, and how the forward function calls it (a
 -- padded copy before it, a pass after it, parts for threads). The emitter assembles the
--- file from these records afterwards; nothing searches the generated text.
+-- file from these records afterwards: which helpers, constants and weights go into the file
+-- is never found by searching the generated text. The text of the entry points' calls and
+-- buffers is searched, for one thing only: which parameters and locals they use
+-- (cnnc.emit.forward looks for `input` and `output` to declare a team function's locals,
+-- cnnc.emit.backward for `arena`, `input` and the `grad_*` parameters to declare or
+-- `(void)` them).
 
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
