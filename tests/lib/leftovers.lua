@@ -16,13 +16,13 @@ M.PATTERNS = {
   { '[%w_%)%]] %* 1%f[^%w%.]', 'a product with 1' },
   { '[%w_%)%]] / 1%f[^%w%.]', 'a quotient by 1' },
   { '[%w_%)%]] [%+%-] 0%f[^%w%.]', 'a sum with 0' },
-  { '[%(%[,=] 0 %+ ', 'a sum with 0' },
-  { '[%(%[,=] 1 %* ', 'a product with 1' },
+  { '[%(%[,=]%s*0 %+ ', 'a sum with 0' },
+  { '[%(%[,=]%s*1 %* ', 'a product with 1' },
   { 'sizeof%(float%) %* 0%f[^%w%.]', 'a copy or fill of zero floats' },
   { '[;{}]%s*([%w_%[%]%.%->]+) = ([%w_%[%]%.%->]+);', 'a self-assignment', function(a, b) return a == b end },
   { '%? ([%w_]+) : ([%w_]+)%f[^%w_]', 'a conditional with equal branches', function(a, b) return a == b end },
   { '%(float %*%) *[%w_]', 'a cast (that may drop const)' },
-  { '[%[%(=,] (%d+) [%*%+%-] (%d+) *[%]%);,]', 'arithmetic on literals left to the C compiler' },
+  { '[%[%(=,]%s*(%d+) [%*%+%-] (%d+) *[%]%);,]', 'arithmetic on literals left to the C compiler' },
 }
 
 -- The code of a C file: comments and strings blanked, preprocessor lines and weight arrays
@@ -39,22 +39,24 @@ function M.code(text)
   return code
 end
 
--- Findings in C text (at most `limit`, default 10).
-function M.find(text, limit)
+-- Findings in C text (at most `limit`, default 10; of `patterns`, default M.PATTERNS).
+function M.find(text, limit, patterns)
   local code = M.code(text)
   local out = {}
-  for _, p in ipairs(M.PATTERNS) do
-    for a, b, c, d, e in code:gmatch('()' .. p[1]) do
-      local start = a
-      local caps = { b, c, d, e }
-      local hit = true
-      if p[3] then hit = p[3](unpack(caps)) end
-      if hit then
+  for _, p in ipairs(patterns or M.PATTERNS) do
+    -- one match: its start and end, then every capture (however many the pattern has);
+    -- returns where to look next (matches may overlap: `a = a; b = b;` shares a `;`)
+    local function match(start, _, ...)
+      if not start then return nil end
+      if not p[3] or p[3](...) then
         local line = code:sub(math.max(1, start - 40), start + 60):gsub('%s+', ' ')
         out[#out + 1] = p[2] .. ': ' .. line
-        if #out >= (limit or 10) then return out end
       end
+      return start + 1
     end
+    local at = 1
+    while at and #out < (limit or 10) do at = match(code:find(p[1], at)) end
+    if #out >= (limit or 10) then return out end
   end
   return out
 end
