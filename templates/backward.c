@@ -174,19 +174,7 @@ $kopen
 const float *x = &xs[$base];
 const float *dy = &dys[$base];
 float *d = &dx[$base];
-float s = 0.0f;
-$open1
-const int off = $off;
-s += x[off];
-$close1
-const float mean = s / $N;
-float q = 0.0f;
-$open2
-const int off = $off;
-const float e = x[off] - mean;
-q += e * e;
-$close2
-const float inv = 1.0f / sqrtf(q / $N + $eps);
+$stats
 float sg = 0.0f, sgx = 0.0f;
 $open3
 const int off = $off;
@@ -209,19 +197,7 @@ static void $fn($params, const float *restrict xs, const float *restrict dys)
 $kopen
 const float *x = &xs[$base];
 const float *dy = &dys[$base];
-float s = 0.0f;
-$open1
-const int off = $off;
-s += x[off];
-$close1
-const float mean = s / $N;
-float q = 0.0f;
-$open2
-const int off = $off;
-const float e = x[off] - mean;
-q += e * e;
-$close2
-const float inv = 1.0f / sqrtf(q / $N + $eps);
+$stats
 $open3
 const int off = $off;
 $lines

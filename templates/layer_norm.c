@@ -10,19 +10,7 @@ static void $fn(float *restrict out, const float *restrict in)
 $kopen
 const float *x = &in[$base];
 float *y = &out[$base];
-float s = 0.0f;
-$open1
-const int off = $off;
-s += x[off];
-$close1
-const float mean = s / $N;
-float q = 0.0f;
-$open2
-const int off = $off;
-const float d = x[off] - mean;
-q += d * d;
-$close2
-const float inv = 1.0f / sqrtf(q / $N + $eps);
+$stats
 $open3
 const int off = $off;
 $store
@@ -43,20 +31,23 @@ static void $fn(float *restrict out, const float *restrict in)
 {
 $kopen
 const float *x = &in[$base];
-float s = 0.0f;
-$open1
-const int off = $off;
-s += x[off];
-$close1
-const float mean = s / $N;
-float q = 0.0f;
-$open2
-const int off = $off;
-const float d = x[off] - mean;
-q += d * d;
-$close2
-const float inv = 1.0f / sqrtf(q / $N + $eps);
+$stats
 (void)inv;
 out[$out_index] = $value;
 $kclose
 }
+
+//@ stats
+float s = 0.0f;
+$open
+const int off = $off;
+s += x[off];
+$close
+const float mean = s / $N;
+float q = 0.0f;
+$open
+const int off = $off;
+const float e = x[off] - mean;
+q += e * e;
+$close
+const float inv = 1.0f / sqrtf(q / $N + $eps);

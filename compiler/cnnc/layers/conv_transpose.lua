@@ -145,13 +145,9 @@ function M.describe(node)
 end
 
 -- The scatter of the definition above, in double.
-function M.reference(node, x, W)
-  local g, F = node.g, node.p.filters
-  local gr = groups(node)
-  local fg, cg = F / gr, g.ic / gr
-  local y = tensor.new(node.shape, 'double')
-  local k, b = W.kernel.data, W.bias and W.bias.data
-  for i = 0, y.n - 1 do y.data[i] = b and b[i % F] or 0 end
+-- Calls f(xb, yb, kb) for every input position and tap whose output exists: the offsets of
+-- the input pixel, of the output pixel it reaches, and of the tap's kernel matrix.
+local function each_tap(g, F, fg, f)
   for iy = 0, g.ih - 1 do
     for ix = 0, g.iw - 1 do
       local xb = (iy * g.iw + ix) * g.ic
@@ -160,21 +156,29 @@ function M.reference(node, x, W)
         if oy >= 0 and oy < g.oh then
           for kx = 0, g.kw - 1 do
             local ox = ix * g.sw + kx * g.dw - g.pl
-            if ox >= 0 and ox < g.ow then
-              local yb = (oy * g.ow + ox) * F
-              local kb = (ky * g.kw + kx) * fg * g.ic
-              for c = 0, g.ic - 1 do
-                local xv, first = x.data[xb + c], math.floor(c / cg) * fg
-                for m = 0, fg - 1 do
-                  y.data[yb + first + m] = y.data[yb + first + m] + xv * k[kb + m * g.ic + c]
-                end
-              end
-            end
+            if ox >= 0 and ox < g.ow then f(xb, (oy * g.ow + ox) * F, (ky * g.kw + kx) * fg * g.ic) end
           end
         end
       end
     end
   end
+end
+
+function M.reference(node, x, W)
+  local g, F = node.g, node.p.filters
+  local gr = groups(node)
+  local fg, cg = F / gr, g.ic / gr
+  local y = tensor.new(node.shape, 'double')
+  local k, b = W.kernel.data, W.bias and W.bias.data
+  for i = 0, y.n - 1 do y.data[i] = b and b[i % F] or 0 end
+  each_tap(g, F, fg, function(xb, yb, kb)
+    for c = 0, g.ic - 1 do
+      local xv, first = x.data[xb + c], math.floor(c / cg) * fg
+      for m = 0, fg - 1 do
+        y.data[yb + first + m] = y.data[yb + first + m] + xv * k[kb + m * g.ic + c]
+      end
+    end
+  end)
   return y
 end
 
@@ -194,32 +198,17 @@ function M.backward(node, x, _, W, dy)
   if db then
     for i = 0, dy.n - 1 do db.data[i % F] = db.data[i % F] + dy.data[i] end
   end
-  for iy = 0, g.ih - 1 do
-    for ix = 0, g.iw - 1 do
-      local xb = (iy * g.iw + ix) * g.ic
-      for ky = 0, g.kh - 1 do
-        local oy = iy * g.sh + ky * g.dh - g.pt
-        if oy >= 0 and oy < g.oh then
-          for kx = 0, g.kw - 1 do
-            local ox = ix * g.sw + kx * g.dw - g.pl
-            if ox >= 0 and ox < g.ow then
-              local yb = (oy * g.ow + ox) * F
-              local kb = (ky * g.kw + kx) * fg * g.ic
-              for c = 0, g.ic - 1 do
-                local xv, first, s = x.data[xb + c], math.floor(c / cg) * fg, 0
-                for m = 0, fg - 1 do
-                  local d = dy.data[yb + first + m]
-                  s = s + d * k[kb + m * g.ic + c]
-                  dk.data[kb + m * g.ic + c] = dk.data[kb + m * g.ic + c] + xv * d
-                end
-                dx.data[xb + c] = dx.data[xb + c] + s
-              end
-            end
-          end
-        end
+  each_tap(g, F, fg, function(xb, yb, kb)
+    for c = 0, g.ic - 1 do
+      local xv, first, s = x.data[xb + c], math.floor(c / cg) * fg, 0
+      for m = 0, fg - 1 do
+        local d = dy.data[yb + first + m]
+        s = s + d * k[kb + m * g.ic + c]
+        dk.data[kb + m * g.ic + c] = dk.data[kb + m * g.ic + c] + xv * d
       end
+      dx.data[xb + c] = dx.data[xb + c] + s
     end
-  end
+  end)
   return dx, { kernel = dk, bias = db }
 end
 

@@ -97,7 +97,10 @@ local function affine_offset(node, idx)
   return off
 end
 
-function M.reference(node, x, W)
+-- Calls f(offs, mean, inv) for every instance of input x, in the order of the kept axes:
+-- offs = {{offset into x, offset into gamma/beta}, ...} of its values, mean and inv =
+-- 1 / sqrt(variance + epsilon) its statistics (two passes, as the C).
+local function each_instance(node, x, f)
   local ins = node.in_shape
   local st = nd.strides(ins)
   local kept, normd = {}, {}
@@ -108,10 +111,7 @@ function M.reference(node, x, W)
   for i, a in ipairs(kept) do kdims[i] = ins[a] end
   for i, a in ipairs(normd) do ndims[i] = ins[a] end
   local count = util.prod(ndims)
-  local y = tensor.new(node.shape, 'double')
-  local g, b = W.gamma and W.gamma.data, W.beta and W.beta.data
   local idx = {}
-  local k = 0
   nd.each(kdims, function(kidx)
     for i, a in ipairs(kept) do idx[a] = kidx[i] end
     local offs = {}
@@ -124,7 +124,15 @@ function M.reference(node, x, W)
     local mean = s / count
     local q = 0
     for _, o in ipairs(offs) do q = q + (x.data[o[1]] - mean) ^ 2 end
-    local inv = 1 / math.sqrt(q / count + node.p.epsilon)
+    f(offs, mean, 1 / math.sqrt(q / count + node.p.epsilon))
+  end)
+end
+
+function M.reference(node, x, W)
+  local y = tensor.new(node.shape, 'double')
+  local g, b = W.gamma and W.gamma.data, W.beta and W.beta.data
+  local k = 0
+  each_instance(node, x, function(offs, mean, inv)
     if node.p.statistic then
       y.data[k] = node.p.statistic == 'mean' and mean or inv
       k = k + 1
@@ -153,34 +161,11 @@ end
 function M.backward(node, x, _, W, dy)
   local why = M.backward_refusal(node)
   if why then util.fail(node, '%s', why) end
-  local ins = node.in_shape
-  local st = nd.strides(ins)
-  local kept, normd = {}, {}
-  for a = 1, #ins do
-    if node.ln.norm[a] then normd[#normd + 1] = a else kept[#kept + 1] = a end
-  end
-  local kdims, ndims = {}, {}
-  for i, a in ipairs(kept) do kdims[i] = ins[a] end
-  for i, a in ipairs(normd) do ndims[i] = ins[a] end
-  local count = util.prod(ndims)
-  local dx = tensor.new(ins, 'double')
+  local dx = tensor.new(node.in_shape, 'double')
   local gm = W.gamma and W.gamma.data
   local dgamma = W.gamma and tensor.new(W.gamma.shape, 'double')
   local dbeta = W.beta and tensor.new(W.beta.shape, 'double')
-  local idx = {}
-  nd.each(kdims, function(kidx)
-    for i, a in ipairs(kept) do idx[a] = kidx[i] end
-    local offs = {}
-    nd.each(ndims, function(nidx)
-      for i, a in ipairs(normd) do idx[a] = nidx[i] end
-      offs[#offs + 1] = { nd.offset(idx, st), affine_offset(node, idx) }
-    end)
-    local s = 0
-    for _, o in ipairs(offs) do s = s + x.data[o[1]] end
-    local mean = s / count
-    local q = 0
-    for _, o in ipairs(offs) do q = q + (x.data[o[1]] - mean) ^ 2 end
-    local inv = 1 / math.sqrt(q / count + node.p.epsilon)
+  each_instance(node, x, function(offs, mean, inv)
     local sg, sgx = 0, 0
     for _, o in ipairs(offs) do
       local xh, d = (x.data[o[1]] - mean) * inv, dy.data[o[1]]
@@ -189,7 +174,7 @@ function M.backward(node, x, _, W, dy)
       local g = gm and d * gm[o[2]] or d
       sg, sgx = sg + g, sgx + g * xh
     end
-    local mg, mgx = sg / count, sgx / count
+    local mg, mgx = sg / #offs, sgx / #offs
     for _, o in ipairs(offs) do
       local xh, d = (x.data[o[1]] - mean) * inv, dy.data[o[1]]
       local g = gm and d * gm[o[2]] or d
@@ -226,13 +211,15 @@ local function loops(node)
   local nopen, nclose = nd.c_loops(ndims, 'n')
   return { kopen = kopen, kclose = kclose, nopen = nopen, nclose = nclose, base = nd.c_index(kst, 'k'),
     off = nd.c_index(nst, 'n'), N = util.c_float(util.prod(ndims)), eps = util.c_float(node.p.epsilon),
-    gidx = gidx, var = var }
+    gidx = gidx, var = var, kdims = kdims }
 end
 
 function M.emit_backward(node, E)
   local L = loops(node)
-  local h = { kopen = L.kopen, kclose = L.kclose, base = L.base, off = L.off, N = L.N, eps = L.eps }
-  for k = 1, 4 do h['open' .. k], h['close' .. k] = L.nopen, L.nclose end
+  local h = { kopen = L.kopen, kclose = L.kclose, base = L.base, off = L.off, N = L.N,
+    stats = template.section('layer_norm', 'stats', { open = L.nopen, close = L.nclose, off = L.off, N = L.N,
+      eps = L.eps }) }
+  for k = 3, 4 do h['open' .. k], h['close' .. k] = L.nopen, L.nclose end
   h.gscale = node.p.scale and string.format(' * %s[%s]', E:weight(node, 'gamma'), L.gidx) or ''
   local fx, fw = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
   h.fn = fx
@@ -252,7 +239,7 @@ function M.emit_backward(node, E)
     end
     args[#args + 1], args[#args + 2] = 'x', 'dy'
     h.fn, h.params, h.lines = fw, table.concat(params, ', '), table.concat(lines, '\n')
-    h.open4, h.close4, h.gscale = nil, nil, nil
+    h.open4, h.close4, h.gscale, h.N = nil, nil, nil, nil
     h.comment = util.c_comment(node.name .. ': the gradients of gamma and beta, added to: dy times the normalised '
       .. 'input, and dy')
     text = text .. '\n\n' .. template.section('backward', 'layer_norm_weights', h)
@@ -262,50 +249,28 @@ function M.emit_backward(node, E)
 end
 
 function M.emit(node, E)
-  local ins = node.in_shape
-  local r = #ins
-  local st = nd.strides(ins)
-  local kdims, kst, kvars, ndims, nst = {}, {}, {}, {}, {}
-  local var = {}
-  for a = 1, r do
-    if node.ln.norm[a] then
-      ndims[#ndims + 1], nst[#nst + 1] = ins[a], st[a]
-      var[a] = 'n' .. (#ndims - 1)
-    else
-      kdims[#kdims + 1], kst[#kst + 1] = ins[a], st[a]
-      var[a] = 'k' .. (#kdims - 1)
-      kvars[#kvars + 1] = var[a]
-    end
-  end
-  local kopen, kclose = nd.c_loops(kdims, 'k')
-  local nopen, nclose = nd.c_loops(ndims, 'n')
-  -- gamma/beta index: the affine axes' coordinates, row-major in increasing axis order.
-  local gidx
-  for _, a in ipairs(node.ln.sorted_affine) do
-    gidx = gidx and string.format('(%s) * %d + %s', gidx, ins[a], var[a]) or var[a]
-  end
+  local L = loops(node)
+  local stats = template.section('layer_norm', 'stats', { open = L.nopen, close = L.nclose, off = L.off, N = L.N,
+    eps = L.eps })
   if node.p.statistic then
     return template.section('layer_norm', 'statistic', {
-      fn = E:fn(node), comment = E:comment(node), kopen = kopen, kclose = kclose,
-      base = nd.c_index(kst, 'k'), open1 = nopen, close1 = nclose, open2 = nopen, close2 = nclose,
-      off = nd.c_index(nst, 'n'), N = util.c_float(util.prod(ndims)), eps = util.c_float(node.p.epsilon),
-      out_index = nd.c_index(nd.strides(kdims), 'k'), value = node.p.statistic == 'mean' and 'mean' or 'inv',
+      fn = E:fn(node), comment = E:comment(node), kopen = L.kopen, kclose = L.kclose, base = L.base, stats = stats,
+      out_index = nd.c_index(nd.strides(L.kdims), 'k'), value = node.p.statistic == 'mean' and 'mean' or 'inv',
     })
   end
+  local ins = node.in_shape
   local value = '(x[off] - mean) * inv'
-  if node.p.scale then value = string.format('%s * %s[%s]', value, E:weight(node, 'gamma'), gidx) end
-  if node.p.center then value = string.format('%s + %s[%s]', value, E:weight(node, 'beta'), gidx) end
+  if node.p.scale then value = string.format('%s * %s[%s]', value, E:weight(node, 'gamma'), L.gidx) end
+  if node.p.center then value = string.format('%s + %s[%s]', value, E:weight(node, 'beta'), L.gidx) end
   -- A softmax step runs over each finished channel vector.
-  local post = E:post(node, 'y', ins[r])
+  local post = E:post(node, 'y', ins[#ins])
   if post ~= '' then
-    post = template.section('layer_norm', 'post', { PIXELS = util.prod(ins) / ins[r], C = ins[r], post = post })
+    post = template.section('layer_norm', 'post', { PIXELS = util.prod(ins) / ins[#ins], C = ins[#ins], post = post })
   end
   return template.section('layer_norm', 'layer', {
-    fn = E:fn(node), comment = E:comment(node), kopen = kopen, kclose = kclose,
-    base = nd.c_index(kst, 'k'), open1 = nopen, close1 = nclose, open2 = nopen, close2 = nclose,
-    open3 = nopen, close3 = nclose, off = nd.c_index(nst, 'n'), N = util.c_float(util.prod(ndims)),
-    eps = util.c_float(node.p.epsilon),
-    store = E:store(node, 'y[off]', value, var[r]),
+    fn = E:fn(node), comment = E:comment(node), kopen = L.kopen, kclose = L.kclose, base = L.base, stats = stats,
+    open3 = L.nopen, close3 = L.nclose, off = L.off,
+    store = E:store(node, 'y[off]', value, L.var[#ins]),
     post = post,
   })
 end
