@@ -605,9 +605,7 @@ static void $fn($params)
 $clear
 $open
 const float *g = &dy[$out_index];
-const float *a = &x[$a_index];
-const float *b = &$b[$b_index];
-$pointer
+$operands
 for (int c = 0; c < $C; ++c) {
 $body
 }

@@ -409,20 +409,30 @@ function M.emit_backward(node, E)
     bx, bw = string.format('%s += g[c] * (%s);', da, gx), string.format('%s += g[c] * (%s);', db, gw)
   end
   local w = wname(node)
-  local h = { open = open, close = close, out_index = nd.c_index(ls[1]), a_index = nd.c_index(ls[2]),
-    b = E:weight(node, w), b_index = nd.c_index(ls[3]), C = out[r] }
+  local a_index, b_index = nd.c_index(ls[2]), nd.c_index(ls[3])
+  -- the operand rows a function's body reads (x unread: (void)x, an Add's input gradient)
+  local function operands(body, out_ptr)
+    local t = {}
+    local uses = function(v) return body:find('%f[%w_]' .. v .. '%[') ~= nil end
+    if uses('a') then t[#t + 1] = string.format('const float *a = &x[%s];', a_index) end
+    if uses('b') then t[#t + 1] = string.format('const float *b = &%s[%s];', E:weight(node, w), b_index) end
+    t[#t + 1] = out_ptr
+    return table.concat(t, '\n'), uses('a') and '' or '(void)x;'
+  end
+  local h = { open = open, close = close, out_index = nd.c_index(ls[1]), C = out[r] }
   local fx, fw = E:backward_fn(node, 'input'), E:backward_fn(node, 'weights')
+  local unused
   h.fn, h.body = fx, bx
   h.params = 'float *restrict dx, const float *restrict x, const float *restrict dy'
-  h.clear = string.format('memset(dx, 0, sizeof(float) * %d);', util.prod(node.in_shape))
-  h.pointer = string.format('float *da = &dx[%s];', h.a_index)
+  h.operands, unused = operands(bx, string.format('float *da = &dx[%s];', a_index))
+  h.clear = unused .. string.format('memset(dx, 0, sizeof(float) * %d);', util.prod(node.in_shape))
   h.comment = util.c_comment(node.name .. ': the input gradient, dy times the partial derivative (summed where '
     .. 'broadcasting stretched the input)')
   local tx = template.section('backward', 'binary', h)
   h.fn, h.body = fw, bw
   h.params = 'float *restrict dop, const float *restrict x, const float *restrict dy'
-  h.clear = ''
-  h.pointer = string.format('float *db = &dop[%s];', h.b_index)
+  h.operands, unused = operands(bw, string.format('float *db = &dop[%s];', b_index))
+  h.clear = unused
   h.comment = util.c_comment(string.format('%s: the gradient of %s, added to: dy times the partial derivative, '
     .. 'summed where broadcasting stretched it', node.name, w))
   -- a frozen operand (a lowered Normalization's statistics) has no gradient to compute
