@@ -63,8 +63,27 @@ describe('net:backward against PyTorch autograd (tests/golden/grad)', function()
   end
 end)
 
-describe('net:backward of layers the golden cases lack', function()
+-- net:backward on a batch of 2 (x of shape xs, dy of shape dys) against the interpreter's
+-- gradients of typed graph typed, and the weights' gradients once more without the input's
+-- (as fit runs them); returns how many weight gradients there are.
+local function against_reference(net, typed, xs, dys)
   local runner = require 'cnnc.runner'
+  local x, dy = cnnc.Tensor(xs), cnnc.Tensor(dys)
+  for i = 0, x.n - 1 do x.data[i] = math.sin(i * 0.37) end
+  for i = 0, dy.n - 1 do dy.data[i] = math.cos(i) end
+  local dx, dw = net:backward(x, dy)
+  local want_dx, want = runner.backward_batch(typed, x, dy)
+  close(dx, want_dx, 1e-5, 'input gradient')
+  local count = 0
+  for k, g in pairs(dw) do close(g, want[k], 1e-5, k); count = count + 1 end
+  local grad = require 'cnnc.ffi.grad'
+  local _, none, gw = grad.run(net, x, 2, { dy = dy, no_dx = true })
+  assert.is_nil(none)
+  for k, g in pairs(grad.by_key(net, gw)) do close(g, dw[k], 0, k .. ' without dx') end
+  return count
+end
+
+describe('net:backward of layers the golden cases lack', function()
   local driver = require 'cnnc.driver'
   local u = { 'random_uniform', minval = 0.5, maxval = 1.5 }
   local models = {
@@ -131,25 +150,13 @@ describe('net:backward of layers the golden cases lack', function()
         m:add(cnnc.Dense { 3 })
         local typed = assert(driver.compile(m, { stop = 'shape' })).typed
         local net = m:compile { backward = true, target = target, cache = cache }
-        local x, dy = cnnc.Tensor({ 2, 7, 6, 4 }), cnnc.Tensor({ 2, 3 })
-        for i = 0, x.n - 1 do x.data[i] = math.sin(i * 0.37) end
-        for i = 0, dy.n - 1 do dy.data[i] = math.cos(i) end
-        local dx, dw = net:backward(x, dy)
-        local want_dx, want = runner.backward_batch(typed, x, dy)
-        close(dx, want_dx, 1e-5, 'input gradient')
-        for k, g in pairs(dw) do close(g, want[k], 1e-5, k) end
-        -- without the input gradient (as fit runs), the weights' are the same
-        local grad = require 'cnnc.ffi.grad'
-        local _, none, gw = grad.run(net, x, 2, { dy = dy, no_dx = true })
-        assert.is_nil(none)
-        for k, g in pairs(grad.by_key(net, gw)) do close(g, dw[k], 0, k .. ' without dx') end
+        against_reference(net, typed, { 2, 7, 6, 4 }, { 2, 3 })
       end)
     end
   end
 end)
 
 describe('net:backward of Functional models (values read by several layers, merges)', function()
-  local runner = require 'cnnc.runner'
   local driver = require 'cnnc.driver'
   local B = { 'random_uniform', minval = -0.5, maxval = 0.5 }
   -- a residual block, a U-Net-like skip, every merge, the input read three times, an
@@ -180,19 +187,7 @@ describe('net:backward of Functional models (values read by several layers, merg
         local m = model()
         local typed = assert(driver.compile(m, { stop = 'shape' })).typed
         local net = m:compile { backward = true, target = target, threads = threads, fuse = not nofuse, cache = cache }
-        local x, dy = cnnc.Tensor({ 2, 8, 6, 3 }), cnnc.Tensor({ 2, 5 })
-        for i = 0, x.n - 1 do x.data[i] = math.sin(i * 0.37) end
-        for i = 0, dy.n - 1 do dy.data[i] = math.cos(i) end
-        local dx, dw = net:backward(x, dy)
-        local want_dx, want = runner.backward_batch(typed, x, dy)
-        close(dx, want_dx, 1e-5, 'input gradient')
-        local count = 0
-        for k, g in pairs(dw) do close(g, want[k], 1e-5, k); count = count + 1 end
-        assert.equal(14, count)
-        local grad = require 'cnnc.ffi.grad'
-        local _, none, gw = grad.run(net, x, 2, { dy = dy, no_dx = true })
-        assert.is_nil(none)
-        for k, g in pairs(grad.by_key(net, gw)) do close(g, dw[k], 0, k .. ' without dx') end
+        assert.equal(14, against_reference(net, typed, { 2, 8, 6, 3 }, { 2, 5 }))
       end)
   end
 end)
