@@ -14,8 +14,9 @@
 --      second compiler, clang, for every tenth network), links it with the runtime and
 --      runs the executable on the batch;
 --   6. passes iff every build's output is within 1e-4 * (1 + max |reference|) of the reference;
---   7. when every layer has backward code (cnnc.passes.grad), the SIMD build (and the
---      unfused portable one of every other network) also gets it (--backward): its
+--   7. when every layer has backward code (cnnc.passes.grad), the SIMD builds, the cross
+--      one (neon, under emulation) included, and the unfused portable one of every other
+--      network also get it (--backward): its
 --      executable's input and weight gradients (--grad-output, --weight-grads) for a random
 --      output gradient are compared with the reference interpreter's (cnnc.backward) alike.
 -- A network of the cross share (M.cross_target: one in ctx.cross_every, by index and seed)
@@ -400,7 +401,7 @@ function M.run(net, dir, ctx)
   local variants = M.variants(net, ctx)
   if grads then
     for _, b in ipairs(variants) do
-      if not b.cross and (b.target ~= 'generic' or (b.variant:match('^unfused') and net.index % 2 == 0)) then
+      if b.target ~= 'generic' or (b.variant:match('^unfused') and net.index % 2 == 0) then
         b.backward = grads
       end
     end

@@ -1,7 +1,7 @@
 -- Gradients in the generated C, from Lua (model:compile{backward = true} / {train = true}):
 -- net:backward against PyTorch autograd on every case of tests/golden/grad (the cases take
--- turns between the portable C and this machine's SIMD target, whose forward kernels the
--- backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax, Permute,
+-- turns between every target this machine runs: the portable C and each SIMD target, whose
+-- forward kernels the backward pass reads); PReLU, arithmetic with a constant, Softmax, LogSoftmax, Permute,
 -- Cropping, UpSampling and ELU (its alpha: ONNX's Elu form) layers against the reference
 -- interpreter (also without the input gradient);
 -- net:gradient's objectives against net:backward; a training build: an SGD step is
@@ -43,8 +43,9 @@ describe('net:backward against PyTorch autograd (tests/golden/grad)', function()
   local cases = {}
   for _, f in ipairs(list(ROOT .. 'models')) do cases[#cases + 1] = f:gsub('%.lua$', '') end
   it('has the cases', function() assert.is_true(#cases >= 40) end)
+  local host = require('cnnc.targets').host_list()
   for i, case in ipairs(cases) do
-    local target = i % 2 == 1 and 'generic' or 'native'
+    local target = host[(i - 1) % #host + 1]
     it(case .. ' (' .. target .. ')', function()
       local data = ROOT .. 'data/' .. case
       local net = cnnc.load(ROOT .. 'models/' .. case .. '.lua', { weights = data }):compile {
