@@ -7,8 +7,9 @@
 
 //@ epilogue_output
 /* $comment */
-static void $fn(float *dz, const float *d, const float *restrict y)
+static void $fn($params)
 {
+$alias
 for (int i = 0; i < $N; ++i) dz[i] = d[i] * $grad;
 }
 
@@ -16,6 +17,7 @@ for (int i = 0; i < $N; ++i) dz[i] = d[i] * $grad;
 /* $comment */
 static void $fn($params)
 {
+$alias
 for (int p = 0; p < $PIXELS; ++p) {
 for (int c = 0; c < $C; ++c) {
 const int i = p * $C + c;
@@ -31,6 +33,7 @@ dz[i] = g;
 /* $comment */
 static void $fn($params)
 {
+$alias
 for (int p = 0; p < $PIXELS; ++p) {
 float dot = 0.0f;
 for (int c = 0; c < $C; ++c) dot += d[p * $C + c] * y[p * $C + c];
@@ -232,13 +235,17 @@ for (int o = $NL; o < $N; ++o) s += w[o] * dy[o];
 
 //@ dense_weights
 /* $comment */
-static void $fn(float *restrict dkernel$bias_param, const float *restrict x, const float *restrict dy)
+static void $fn(float *restrict dkernel$bias_param, const float *restrict x, const float *restrict dy, int add)
 {
 $bias
 for (int i = 0; i < $K; ++i) {
 const float v = x[i];
 float *w = &dkernel[i * $N];
+if (add) {
 for (int o = 0; o < $N; ++o) w[o] += v * dy[o];
+} else {
+for (int o = 0; o < $N; ++o) w[o] = v * dy[o];
+}
 }
 }
 
@@ -390,6 +397,20 @@ if (output != NULL) memcpy(output, $OUT, sizeof(float) * $OUT_SIZE);
 cnnc_denormals_restore(csr);
 }
 
+/* The backward steps of ${name}_train_backward; with add 0, the weight gradients are written
+ * instead of added to (the larger layers store theirs, the others' are zeroed first). */
+static void ${name}_backward_steps(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
+void *workspace, int add)
+{
+const unsigned csr = cnnc_denormals_off();
+$barena
+$bunused
+$bdecls
+$zero
+$bcalls
+cnnc_denormals_restore(csr);
+}
+
 /* The backward pass, after ${name}_train_forward(input, ..., workspace) with the same input and
  * workspace: the gradient of the input into grad_input (${UC}_INPUT_SIZE floats; NULL: not
  * computed) and those of the trainable weights added into grad_weights
@@ -397,12 +418,7 @@ cnnc_denormals_restore(csr);
 void ${name}_train_backward(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
 void *workspace)
 {
-const unsigned csr = cnnc_denormals_off();
-$barena
-$bunused
-$bdecls
-$bcalls
-cnnc_denormals_restore(csr);
+${name}_backward_steps(input, grad_output, grad_input, grad_weights, workspace, 1);
 }
 
 /* The gradients of the network at one input: grad_input (NULL: not computed) and
@@ -411,9 +427,8 @@ cnnc_denormals_restore(csr);
 void ${name}_backward_ws(const float *input, const float *grad_output, float *grad_input, float *grad_weights,
 void *workspace)
 {
-$zero
 ${name}_train_forward(input, NULL, workspace);
-${name}_train_backward(input, grad_output, grad_input, grad_weights, workspace);
+${name}_backward_steps(input, grad_output, grad_input, grad_weights, workspace, 0);
 }
 
 /* As ${name}_backward_ws, with a static workspace (not reentrant). */
@@ -452,14 +467,14 @@ float *gw = k == 0 ? b->grad_weights : b->sums + (size_t)(k - 1) * ${UC}_GRAD_WE
 float *out = ws + $ARENA_FLOATS;
 float *dy = out + ${UC}_OUTPUT_SIZE;
 const int first = (int)((long long)k * b->n / b->groups), last = (int)((long long)(k + 1) * b->n / b->groups);
-$zero_group
 for (int i = first; i < last; ++i) {
 const float *x = b->inputs + (size_t)i * ${UC}_INPUT_SIZE;
 float *y = b->outputs != NULL ? b->outputs + (size_t)i * ${UC}_OUTPUT_SIZE : out;
 const float *g = b->grad_of != NULL ? dy : b->grad_outputs + (size_t)i * ${UC}_OUTPUT_SIZE;
 ${name}_train_forward(x, y, ws);
 if (b->grad_of != NULL) b->grad_of(b->arg, i, y, dy);
-${name}_train_backward(x, g, b->grad_inputs != NULL ? b->grad_inputs + (size_t)i * ${UC}_INPUT_SIZE : NULL, gw, ws);
+${name}_backward_steps(x, g, b->grad_inputs != NULL ? b->grad_inputs + (size_t)i * ${UC}_INPUT_SIZE : NULL, gw, ws,
+i != first);
 }
 }
 

@@ -6,8 +6,8 @@
 /* $IT input channels x $V vectors of output channels of the kernel's gradient at one window
  * cell: the sum over the $OH x $OW output pixels of x * dy, added into dk. xp: the cell's input
  * value for the first output pixel at the tile's first channel; gp: dy of the first output
- * pixel at the block's first channel. */
-static void $fn(float *restrict dk, const float *restrict xp, const float *restrict gp)
+ * pixel at the block's first channel. add 0: written instead. */
+static void $fn(float *restrict dk, const float *restrict xp, const float *restrict gp, int add)
 {
 $init
 for (int oy = 0; oy < $OH; ++oy) {
@@ -43,7 +43,7 @@ for (int y = 0; y < $IH; ++y) memcpy(work + ((y + $PT) * $PW + $PL) * $IC, x + y
 
 //@ dw_bias
 for (int v = 0; v < $NV; ++v) {
-vf a = vf_load(dbias + v * $W);
+vf a = add ? vf_load(dbias + v * $W) : vf_zero();
 for (int p = 0; p < $P; ++p) a = vf_add(a, vf_load(dy + p * $OC + v * $W));
 vf_store(dbias + v * $W, a);
 }

@@ -72,10 +72,11 @@ end
 
 -- The C of the steps' backward for `node` (channels: the last axis of its output, count:
 -- its values), as one function `fn`. Returns its text and its parameter roles in order:
--- 'dz' (the gradient before the steps, written; may be the same memory as d), 'd' (the
--- gradient of the output), 'z' (the value before the steps), 'y' (the output) and, per
--- affine step with gamma or beta, 'dw:<origin>.gamma' / 'dw:<origin>.beta' (accumulated).
-function M.emit(node, E, fn, what)
+-- 'dz' (the gradient before the steps, written), 'd' (the gradient of the output; no
+-- parameter when `inplace`: then dz holds it on entry), 'z' (the value before the steps),
+-- 'y' (the output) and, per affine step with gamma or beta, 'dw:<origin>.gamma' /
+-- 'dw:<origin>.beta' (accumulated). Every pointer is restrict, so the loops vectorise.
+function M.emit(node, E, fn, what, inplace)
   local steps = active(node.epilogue)
   local shape = node.shape
   local channels = shape[#shape]
@@ -83,13 +84,17 @@ function M.emit(node, E, fn, what)
   local src = M.source(node.epilogue)
   local comment = util.c_comment(string.format('%s: the gradient of %s through %s%s', node.name, what or 'its output',
     epilogue.describe(steps), src == 'output' and ', from the output' or ''))
+  local params, roles = { 'float *restrict dz' }, { 'dz' }
+  if not inplace then params[2], roles[2] = 'const float *restrict d', 'd' end
+  local alias = inplace and 'const float *d = dz;' or ''
   if src == 'output' and steps[1].name ~= 'softmax' then
+    params[#params + 1], roles[#roles + 1] = 'const float *restrict y', 'y'
     return template.section('backward', 'epilogue_output', { fn = fn, comment = comment, N = count,
-      grad = acts.ops[steps[1].name].grad_c(nil, 'y[i]', steps[1].p) }), { 'dz', 'd', 'y' }
+      params = table.concat(params, ', '), alias = alias,
+      grad = acts.ops[steps[1].name].grad_c(nil, 'y[i]', steps[1].p) }), roles
   end
   local softmax = epilogue.ends_in_softmax(steps)
   if softmax then steps[#steps] = nil end
-  local params, roles = { 'float *dz', 'const float *d' }, { 'dz', 'd' }
   if #steps > 0 then params[#params + 1] = 'const float *restrict z'; roles[#roles + 1] = 'z' end
   if softmax then params[#params + 1] = 'const float *restrict y'; roles[#roles + 1] = 'y' end
   -- forward: v0 = z, v_k = step_k(v_{k-1}); backward: g through the steps last first
@@ -141,7 +146,7 @@ function M.emit(node, E, fn, what)
   for k = 1, #steps do if fwd[k] then flist[#flist + 1] = fwd[k] end end
   local body = table.concat(flist, '\n') .. '\n' .. back
   return template.section('backward', softmax and 'epilogue_input_softmax' or 'epilogue_input', {
-    fn = fn, comment = comment, params = table.concat(params, ', '), PIXELS = count / channels, C = channels,
+    fn = fn, comment = comment, params = table.concat(params, ', '), alias = alias, PIXELS = count / channels, C = channels,
     z = zread and 'const float v0 = z[i];' or '', body = body,
   }), roles
 end

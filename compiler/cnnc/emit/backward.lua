@@ -8,7 +8,11 @@
 --   NAME_train_backward   the backward steps, last layer first: the input gradient into
 --                         grad_input (skipped when NULL), weight gradients added into
 --                         grad_weights
---   NAME_backward_ws      zeroes grad_weights and runs both; NAME_backward with a static arena
+--   NAME_backward_ws      runs both, the backward steps with add 0: a layer call marked
+--                         `store` (its function takes a last `int add`) writes its weight
+--                         gradients instead of adding to them when it alone writes them, and
+--                         the other weight gradients are zeroed first (a batch's first item
+--                         does the same); NAME_backward with a static arena
 -- The weight gradients lie in grad_weights in the order of cnnc.backward.trainable (graph
 -- order, Keras names and shapes), one after another (M.weights gives the offsets, which
 -- NAME.h lists).
@@ -118,6 +122,19 @@ local function unfold_fn(n, E, offsets)
     body = table.concat(body, '\n') }), { fn = fn, args = roles }
 end
 
+-- Whether node n's epilogue step writes the gradient before the steps over the gradient
+-- of the output (the memory plan reuses a block in place, or else gives disjoint ones).
+local function epilogue_inplace(g, n)
+  local bp = g.bplan
+  for _, st in ipairs(bp.steps) do
+    if st.node and st.node.name == n.name and (st.kind == 'epilogue' or st.kind == 'identity') then
+      local a, b = bp.storage[bp.key(st.z or st.dx[1])], bp.storage[bp.key(st.d)]
+      return a.kind == b.kind and a.offset == b.offset
+    end
+  end
+  return false
+end
+
 -- The backward functions of every node, and for each node its calls: {layer = {calls},
 -- epilogue = {fn, args}, unfold = {fn, args}}.
 local function functions(g, E)
@@ -131,7 +148,8 @@ local function functions(g, E)
       c.layer = list
       if n.grad.epilogue ~= 'none' then
         local fn = E:backward_fn(n, 'epilogue')
-        local etext, roles = epilogue_backward.emit(n, E, fn, n.layer.identity and 'its output' or nil)
+        local etext, roles = epilogue_backward.emit(n, E, fn, n.layer.identity and 'its output' or nil,
+          epilogue_inplace(g, n))
         texts[#texts + 1] = tidy.run(etext)
         c.epilogue = { fn = fn, args = roles }
       end
@@ -150,7 +168,7 @@ end
 local function steps_text(g, calls, offsets)
   local bp = g.bplan
   local key = bp.key
-  local used, decls, lines = {}, {}, {}
+  local used, decls, lines, stores = {}, {}, {}, {}
   local function ptr(k)
     k = key(k)
     local s = bp.storage[k]
@@ -162,6 +180,8 @@ local function steps_text(g, calls, offsets)
     end
     return name
   end
+  local writers = {}   -- weight key -> how many calls add into its gradient
+  -- The C of a weight gradient's memory, and its key (nil: the folded weights' buffer).
   local function weight(n, st, role)
     local w = role:match('^dw:(.*)$')
     if st.kind == 'layer' and st.fold and (w == 'kernel' or w == 'bias') then
@@ -170,20 +190,26 @@ local function steps_text(g, calls, offsets)
     end
     local full = w:find('.', 1, true) and w or backward.weight_key(n, w)
     local o = assert(offsets[full], 'cnnc: no trainable weight ' .. full)
-    return o == 0 and 'grad_weights' or string.format('grad_weights + %d', o)
+    writers[full] = (writers[full] or 0) + 1
+    return o == 0 and 'grad_weights' or string.format('grad_weights + %d', o), full
   end
-  local function args_of(n, st, roles, map)
+  -- keys (optional): collects the call's weight keys (false for a folded buffer)
+  local function args_of(n, st, roles, map, keys)
     local a = {}
     for i, r in ipairs(roles) do
-      if r:match('^dw:') then a[i] = weight(n, st, r)
+      if r:match('^dw:') then
+        local key
+        a[i], key = weight(n, st, r)
+        if keys then keys[#keys + 1] = key or false end
       elseif r == 'fold' then a[i] = ptr(st.fold)
-      elseif r == 'work' then
+      elseif r:match('^work') then
         if not used.scratch then
           used.scratch = true
           decls[#decls + 1] = string.format('float *scratch = arena + %d; /* the backward kernels\' scratch */',
             bp.scratch_offset)
         end
-        a[i] = 'scratch'
+        local off = r:match('^work%+(%d+)$')
+        a[i] = off and ('scratch + ' .. off) or 'scratch'
       else a[i] = ptr(assert(map[r], 'cnnc: backward step has no ' .. r)) end
     end
     return table.concat(a, ', ')
@@ -212,7 +238,15 @@ local function steps_text(g, calls, offsets)
       local map = { dx = st.dx[1], dy = st.d, x = st.x[1] }
       for k = 1, #n.inputs do map['dx' .. k], map['x' .. k] = st.dx[k], st.x[k] end
       for _, call in ipairs(c.layer) do
-        emit_call(call.fn, args_of(n, st, call.args, map), call.input and st.model_input)
+        if call.store then
+          -- it stores its weight gradients when add is 0, if it alone writes them (below)
+          local keys = {}
+          local text = args_of(n, st, call.args, map, keys)
+          stores[#stores + 1] = { keys = keys, token = '@ADD' .. #stores + 1 .. '@' }
+          emit_call(call.fn, text .. ', ' .. stores[#stores].token, call.input and st.model_input)
+        else
+          emit_call(call.fn, args_of(n, st, call.args, map), call.input and st.model_input)
+        end
       end
     elseif st.kind == 'add' or st.kind == 'copy' then
       -- a value read by several layers: the sum of their gradients
@@ -226,7 +260,20 @@ local function steps_text(g, calls, offsets)
       emit_call(c.unfold.fn, args_of(n, st, c.unfold.args, {}))
     end
   end
-  return lines, decls, used
+  -- A storing call gets add (0 for the first item: it stores) when no other call writes its
+  -- weights' gradients, else 1 (it adds, into memory zeroed before).
+  local stored = {}
+  for _, sc in ipairs(stores) do
+    local alone = true
+    for _, k in ipairs(sc.keys) do
+      if not k or writers[k] ~= 1 then alone = false end
+    end
+    if alone then
+      for _, k in ipairs(sc.keys) do stored[k] = true end
+    end
+    for i, l in ipairs(lines) do lines[i] = l:gsub(sc.token, alone and 'add' or '1') end
+  end
+  return lines, decls, used, stored
 end
 
 -- Returns {functions = list of C texts (the backward section), api = C text (the entry
@@ -237,7 +284,18 @@ function M.render(g, E)
   local offsets = {}
   for _, w in ipairs(wlist) do offsets[w.key] = w.offset end
   local texts, calls = functions(g, E)
-  local lines, decls = steps_text(g, calls, offsets)
+  local lines, decls, _, stored = steps_text(g, calls, offsets)
+  -- Zeroed before the first item: the weight gradients no call stores, in runs.
+  local zero, run = {}, nil
+  for _, w in ipairs(wlist) do
+    if stored[w.key] or w.size == 0 then run = nil
+    elseif run then run.size = run.size + w.size
+    else run = { offset = w.offset, size = w.size }; zero[#zero + 1] = run end
+  end
+  for i, r in ipairs(zero) do
+    zero[i] = string.format('memset(%s, 0, sizeof(float) * %d);',
+      r.offset == 0 and 'grad_weights' or ('grad_weights + ' .. r.offset), r.size)
+  end
   -- The forward steps on the backward plan.
   local scratch = {}
   for name in pairs(g.plan.scratch or {}) do scratch[name] = bp.scratch_offset end
@@ -262,14 +320,13 @@ function M.render(g, E)
     OUT = bp.storage[out_root].kind == 'input' and 'input' or var_name(out_root), OUT_SIZE = out_size, bdecls = table.concat(decls, '\n'),
     bunused = table.concat(unused, '\n'), bcalls = bcalls,
     barena = #decls > 0 and 'float *arena = workspace;' or '(void)workspace;',
-    zero = wsize > 0 and string.format('memset(grad_weights, 0, sizeof(float) * %d);', wsize) or '',
+    zero = #zero > 0 and ('if (!add) {\n' .. table.concat(zero, '\n') .. '\n}')
+      or (code:find('%f[%w_]add%f[^%w_]') and '' or '(void)add;'),
   })
   -- Batches: GRAD_GROUPS fixed groups of items (any team size gives the same sums).
   local groups = math.max(M.GROUPS, g.threads or 1)
   local thread_bytes = math.ceil((4 * bp.arena_floats + 8 * util.prod(ir.shape_of(g, g.output))) / 64) * 64
-  local zero = wsize > 0 and string.format('memset(gw, 0, sizeof(float) * %d);', wsize) or ''
   local batch = template.section('backward', 'batch', { name = name, UC = uc, ARENA_FLOATS = bp.arena_floats,
-    zero_group = zero,
     zero_all = wsize > 0 and string.format('if (b.groups == 0) memset(grad_weights, 0, sizeof(float) * %d);', wsize) or '' })
   local team = g.threads > 1
   if team then

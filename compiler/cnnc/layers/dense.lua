@@ -108,15 +108,15 @@ function M.emit_backward(node, E)
   local text = template.section('backward', 'dense_input', { fn = input_fn, K = K, N = N, dot = dot,
     comment = util.c_comment(node.name .. ': the input gradient, kernel dy'), kernel = E:weight(node, 'kernel') })
     .. '\n\n' .. template.section('backward', 'dense_weights', { fn = weights_fn, K = K, N = N,
-    comment = util.c_comment(node.name .. ': the weight gradients, added to: the kernel\'s x dy^T'
+    comment = util.c_comment(node.name .. ': the weight gradients, added to (add 0: written): the kernel\'s x dy^T'
       .. (bias and ', the bias\'s dy' or '')),
     bias_param = bias and ', float *restrict dbias' or '',
-    bias = bias and string.format('for (int o = 0; o < %d; ++o) dbias[o] += dy[o];', N) or '' })
+    bias = bias and string.format('for (int o = 0; o < %d; ++o) dbias[o] = add ? dbias[o] + dy[o] : dy[o];', N) or '' })
   local wargs = { 'dw:kernel' }
   if bias then wargs[#wargs + 1] = 'dw:bias' end
   wargs[#wargs + 1] = 'x'
   wargs[#wargs + 1] = 'dy'
-  return text, { { fn = input_fn, args = { 'dx', 'dy' }, input = true }, { fn = weights_fn, args = wargs } }
+  return text, { { fn = input_fn, args = { 'dx', 'dy' }, input = true }, { fn = weights_fn, args = wargs, store = true } }
 end
 
 -- On the last axis of a rank-2 or rank-3 input: a 1x1 convolution; higher ranks through

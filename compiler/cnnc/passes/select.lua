@@ -173,7 +173,7 @@ local function choose_backward(n, t, opts)
   for _, entry in ipairs(n.layer.backward_kernels or {}) do
     local K = kernel(entry)
     if K.eligible(n, t) then
-      local p = K.plan(n, t, { threads = 1, tune = opts.tune })
+      local p = K.plan(n, t, { threads = 1, tune = opts.tune, winograd = opts.winograd })
       if p then
         n.sel.bK, n.sel.bplan, n.sel.bscratch = K, p, p.scratch or 0
         return

@@ -5,7 +5,8 @@
 -- pad before and what makes the output the input's size after. It runs as a forward
 -- convolution: a synthetic Conv node with that geometry and kernel, planned and emitted by
 -- cnnc.simd.conv (register tiles, packed weights, its padded copy of dy), so it is as fast
--- as the forward kernel. (Strided convolutions, and pads larger than the window, keep the
+-- as the forward kernel; a 3x3 one runs as Winograd (cnnc.simd.winograd) when the forward
+-- pass would take it for that shape. (Strided convolutions, and pads larger than the window, keep the
 -- portable input gradient of cnnc.layers.conv.)
 -- The kernel's gradient dK[ky, kx, ic, oc] = sum over output pixels of x(tap) dy is a
 -- correlation of the input with dy: register tiles of IT input channels (each x value
@@ -24,6 +25,7 @@ local template = require 'cnnc.template'
 local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 local window = require 'cnnc.window'
+local winograd = require 'cnnc.simd.winograd'
 
 local M = {}
 
@@ -89,15 +91,25 @@ function M.plan(node, t, ctx)
   P.padded = window.padded(g)
   local pad_floats = P.padded and (g.ih + g.pt + g.pb) * (g.iw + g.pl + g.pr) * g.ic or 0
   local syn_floats = 0
+  local how = 'in portable C (strided)'
   if transposed_ok(g) then
     local syn = transposed_node(node)
-    P.syn = simd_conv.plan(syn, t, { threads = 1, tune = ctx.tune })
+    local sctx = { threads = 1, tune = ctx.tune }
+    P.syn, P.synK = simd_conv.plan(syn, t, sctx), simd_conv
+    -- Winograd as the forward pass takes it (its transformed kernel cannot follow training's
+    -- updates: training builds have winograd 'off').
+    if ctx.winograd ~= 'off' and winograd.eligible(syn, t) then
+      local wp = winograd.plan(syn, t, sctx)
+      if wp and (ctx.winograd == 'on' or winograd.cost(syn, wp, t) * winograd.margin < simd_conv.cost(syn, P.syn, t)) then
+        P.syn, P.synK = wp, winograd
+      end
+    end
     syn_floats = P.syn.scratch or 0
+    how = P.synK == winograd and 'as a forward ' .. winograd.describe(syn, P.syn) or 'as a forward convolution'
   end
   P.scratch = math.max(pad_floats, syn_floats)
   P.describe = string.format('input gradient %s, weight gradient in tiles of %d input channels x %d vectors%s',
-    P.syn and 'as a forward convolution' or 'in portable C (strided)', P.IT, P.V,
-    P.padded and ', from a padded copy' or '')
+    how, P.IT, P.V, P.padded and ', from a padded copy' or '')
   return P
 end
 
@@ -115,8 +127,8 @@ local function tile_fn(E, node, P, it, v, g, pw)
     for k = 0, v - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, g%d, a%d_%d);', i, k, k, i, k) end
     fmas[#fmas + 1] = table.concat(line, ' ')
     for k = 0, v - 1 do
-      stores[#stores + 1] = string.format('vf_store(dk + %d, vf_add(vf_load(dk + %d), a%d_%d));', i * oc + k * W,
-        i * oc + k * W, i, k)
+      stores[#stores + 1] = string.format('vf_store(dk + %d, add ? vf_add(vf_load(dk + %d), a%d_%d) : a%d_%d);',
+        i * oc + k * W, i * oc + k * W, i, k, i, k)
     end
   end
   local name = string.format('%s_tile%dx%d', E:backward_fn(node, 'weights'), it, v)
@@ -133,15 +145,14 @@ function M.emit_backward(node, E)
   -- the input gradient
   if P.syn then
     local syn = transposed_node(node)
-    syn.sel = { K = simd_conv, plan = P.syn, kernel = simd_conv.name }
-    texts[#texts + 1] = simd_conv.emit(syn, E)
+    syn.sel = { K = P.synK, plan = P.syn, kernel = P.synK.name }
+    texts[#texts + 1] = P.synK.emit(syn, E)
     local pre = E.pre[syn]
-    if pre then
-      calls[#calls + 1] = { fn = pre.fn, args = { 'work', 'dy' }, input = true }
-      calls[#calls + 1] = { fn = E:fn(syn), args = { 'dx', 'work' }, input = true }
-    else
-      calls[#calls + 1] = { fn = E:fn(syn), args = { 'dx', 'dy' }, input = true }
-    end
+    local args = { 'dx', pre and 'work' or 'dy' }
+    if pre then calls[#calls + 1] = { fn = pre.fn, args = { 'work', 'dy' }, input = true } end
+    -- a kernel with block buffers (Winograd) has them after the padded copy
+    if P.syn.work then args[#args + 1] = (P.syn.copy_floats or 0) > 0 and ('work+' .. P.syn.copy_floats) or 'work' end
+    calls[#calls + 1] = { fn = E:fn(syn), args = args, input = true }
   else
     local text, call = node.layer.window_backward_input(node, E, window.c_tap(g))
     texts[#texts + 1] = text
@@ -165,14 +176,14 @@ function M.emit_backward(node, E)
     local full, rest = math.floor(g.ic / P.IT), g.ic % P.IT
     blocks[#blocks + 1] = template.section('simd_backward', 'dw_block', { OC0 = b * P.V * W, OC1 = b * P.V * W + v * W - 1,
       KH = g.kh, KW = g.kw, KSTEP = g.dh * pw * g.ic, XSTEP = g.dw * g.ic, ICOC = g.ic * oc,
-      full = full > 0 and string.format('for (int ic = 0; ic < %d; ic += %d) %s(dk + ic * %d, xp + ic, gp);',
-        full * P.IT, P.IT, tile(P.IT, v), oc) or '', rest = rest > 0 and string.format('%s(dk + %d, xp + %d, gp);', tile(rest, v), full * P.IT * oc,
+      full = full > 0 and string.format('for (int ic = 0; ic < %d; ic += %d) %s(dk + ic * %d, xp + ic, gp, add);',
+        full * P.IT, P.IT, tile(P.IT, v), oc) or '', rest = rest > 0 and string.format('%s(dk + %d, xp + %d, gp, add);', tile(rest, v), full * P.IT * oc,
         full * P.IT) or '' })
   end
   local bias = node.p.use_bias
   local fn = E:backward_fn(node, 'weights')
   local params = 'float *restrict dkernel' .. (bias and ', float *restrict dbias' or '')
-    .. ', const float *restrict x, const float *restrict dy' .. (P.padded and ', float *restrict work' or '')
+    .. ', const float *restrict x, const float *restrict dy' .. (P.padded and ', float *restrict work' or '') .. ', int add'
   local copy = ''
   if P.padded then
     copy = template.section('simd_backward', 'dw_pad', { IH = g.ih, IC = g.ic, PT = g.pt, PL = g.pl,
@@ -180,9 +191,9 @@ function M.emit_backward(node, E)
   end
   texts[#texts + 1] = table.concat(tiles, '\n\n')
   texts[#texts + 1] = template.section('simd_backward', 'dw_layer', { fn = fn, params = params,
-    comment = util.c_comment(string.format('%s: the weight gradients, added to: the kernel\'s the sum over the windows of '
-      .. 'x^T dy in tiles of input channels x %d-lane vectors of output channels%s [%s]', node.name, W,
-      bias and ', the bias\'s of dy' or '', E.target.name)),
+    comment = util.c_comment(string.format('%s: the weight gradients, added to (add 0: written): the kernel\'s the sum '
+      .. 'over the windows of x^T dy in tiles of input channels x %d-lane vectors of output channels%s [%s]', node.name,
+      W, bias and ', the bias\'s of dy' or '', E.target.name)),
     copy = copy, x = P.padded and 'work' or 'x', blocks = table.concat(blocks, '\n'),
     bias = bias and template.section('simd_backward', 'dw_bias', { P = g.oh * g.ow, OC = oc, NV = P.nvec, W = W }) or '' })
   local args = { 'dw:kernel' }
@@ -190,7 +201,7 @@ function M.emit_backward(node, E)
   args[#args + 1] = 'x'
   args[#args + 1] = 'dy'
   if P.padded then args[#args + 1] = 'work' end
-  calls[#calls + 1] = { fn = fn, args = args }
+  calls[#calls + 1] = { fn = fn, args = args, store = true }
   return table.concat(texts, '\n\n'), calls
 end
 
