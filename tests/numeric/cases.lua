@@ -31,28 +31,51 @@ local function conv1x1(act)
   return nn.Conv1D { 1, 1, kernel = { { { 1 } } }, bias = { 0 }, activation = act }
 end
 
--- The models of one rule: standalone layer and (for Keras activation strings) fused into
--- a 1x1 convolution. Input shape (8, 1): 8 positions, one channel.
-function M.rule_models(rule)
-  local n = #M.RULE_X
+-- The layers of one rule's models: standalone ('layer') and, for Keras activation strings,
+-- fused into a 1x1 convolution ('conv-epilogue'). A list of {tag, layers}.
+local function rule_layers(rule)
   local list = {}
-  local function seq(tag, layer)
-    list[#list + 1] = { tag = tag, model = nn.Sequential { name = 'rule', input_shape = { n, 1 }, layers = { layer } } }
-  end
+  local function add(tag, ...) list[#list + 1] = { tag = tag, layers = { ... } } end
   if rule.activation then
-    seq('layer', nn.Activation { rule.activation })
-    seq('conv-epilogue', conv1x1(rule.activation))
+    add('layer', nn.Activation { rule.activation })
+    add('conv-epilogue', conv1x1(rule.activation))
   elseif rule.leaky then
-    seq('layer', nn.LeakyReLU { alpha = rule.leaky })
+    add('layer', nn.LeakyReLU { alpha = rule.leaky })
     -- LeakyReLU after a convolution: the fuse pass moves it into the conv's epilogue.
-    list[#list + 1] = { tag = 'conv-epilogue', model = nn.Sequential { name = 'rule', input_shape = { n, 1 },
-      layers = { nn.Conv1D { 1, 1, kernel = { { { 1 } } }, bias = { 0 } }, nn.LeakyReLU { alpha = rule.leaky } } } }
+    add('conv-epilogue', nn.Conv1D { 1, 1, kernel = { { { 1 } } }, bias = { 0 } }, nn.LeakyReLU { alpha = rule.leaky })
   elseif rule.prelu then
-    seq('layer', nn.PReLU { alpha_shape = { 1 }, alpha = { rule.prelu } })
+    add('layer', nn.PReLU { alpha_shape = { 1 }, alpha = { rule.prelu } })
   else
-    seq('layer', nn.ParamActivation(rule.param))
-    list[#list + 1] = { tag = 'conv-epilogue', model = nn.Sequential { name = 'rule', input_shape = { n, 1 },
-      layers = { nn.Conv1D { 1, 1, kernel = { { { 1 } } }, bias = { 0 } }, nn.ParamActivation(rule.param) } } }
+    add('layer', nn.ParamActivation(rule.param))
+    add('conv-epilogue', nn.Conv1D { 1, 1, kernel = { { { 1 } } }, bias = { 0 } }, nn.ParamActivation(rule.param))
+  end
+  return list
+end
+
+-- The rules' models, one per tag: every rule of that tag as a branch of its own on the
+-- (8, 1) input (8 positions, one channel), joined along the positions, so that the output
+-- (8 R, 1) holds rule k's 8 values at rows 8 (k - 1) + 1 .. 8 k, each branch computed on a
+-- block of its own as in a model of that rule alone. A list of {tag, model, rules}.
+function M.rules_models()
+  local n = #M.RULE_X
+  local by_tag, order = {}, {}
+  for _, rule in ipairs(M.RULES) do
+    for _, m in ipairs(rule_layers(rule)) do
+      if not by_tag[m.tag] then by_tag[m.tag], order[#order + 1] = {}, m.tag end
+      table.insert(by_tag[m.tag], { rule = rule, layers = m.layers })
+    end
+  end
+  local list = {}
+  for _, tag in ipairs(order) do
+    local x = nn.Input { shape = { n, 1 }, name = 'x' }
+    local outs, rules = {}, {}
+    for k, e in ipairs(by_tag[tag]) do
+      local h = x
+      for _, layer in ipairs(e.layers) do h = layer(h) end
+      outs[k], rules[k] = h, e.rule
+    end
+    local y = #outs > 1 and nn.Concatenate { axis = 1 }(outs) or outs[1]
+    list[#list + 1] = { tag = tag, rules = rules, model = nn.Model { inputs = x, outputs = y, name = 'rules' } }
   end
   return list
 end

@@ -190,24 +190,39 @@ end
 
 local jobs = {}
 
--- rules: x is RULE_X down the 8 positions of a (8, 1) input.
-for _, rule in ipairs(cases.RULES) do
-  for _, m in ipairs(cases.rule_models(rule)) do
-    jobs[#jobs + 1] = { name = 'rules ' .. rule.name .. ' ' .. m.tag, run = function(name)
-      local n = #cases.RULE_X
-      local x = cnnc.Tensor({ n, 1 })
-      local want = cnnc.Tensor({ n, 1 })
-      for i = 1, n do x.data[i - 1], want.data[i - 1] = cases.RULE_X[i], rule.y[i] end
-      local function cmp(got, w) return testlib.compare_each(got, w, 1e-5) end
-      local ref = reference(m.model, x)
-      local msg = cmp(ref, want)
-      report(msg == nil, name .. ' reference', msg)
-      -- A standalone layer's code is the same vector code on every SIMD target but for the
-      -- macros, which the conv-epilogue models (and tests/simd/vmath.lua) cover on each:
-      -- generic and the best host target suffice for it.
-      check_builds(name, m.model, x, want, cmp, m.tag ~= 'conv-epilogue' and RULE_TARGETS or nil)
-    end }
-  end
+-- rules: x is RULE_X down the 8 positions of a (8, 1) input; every rule of a tag in one
+-- model (cases.rules_models), each rule's 8 outputs checked on their own.
+for _, m in ipairs(cases.rules_models()) do
+  jobs[#jobs + 1] = { name = 'rules ' .. m.tag, run = function()
+    local n = #cases.RULE_X
+    local x = cnnc.Tensor({ n, 1 })
+    local want = cnnc.Tensor({ n * #m.rules, 1 })
+    for i = 1, n do x.data[i - 1] = cases.RULE_X[i] end
+    for k, rule in ipairs(m.rules) do
+      for i = 1, n do want.data[(k - 1) * n + i - 1] = rule.y[i] end
+    end
+    -- One line per rule: its block of the output against its expected values.
+    local function each_rule(prefix, got)
+      for k, rule in ipairs(m.rules) do
+        local msg
+        if got.n ~= want.n then msg = string.format('%d values, expected %d', got.n, want.n)
+        else msg = testlib.compare_each(ditem(got, k, n), ditem(want, k, n), 1e-5) end
+        report(msg == nil, string.format('rules %s %s %s', rule.name, m.tag, prefix), msg)
+      end
+    end
+    each_rule('reference', reference(m.model, x))
+    -- A standalone layer's code is the same vector code on every SIMD target but for the
+    -- macros, which the conv-epilogue models (and tests/simd/vmath.lua) cover on each:
+    -- generic and the best host target suffice for it.
+    for _, b in ipairs(builds(m.model, m.tag ~= 'conv-epilogue' and RULE_TARGETS or nil)) do
+      if not b.net then report(false, 'rules ' .. m.tag .. ' ' .. b.name, 'build failed: ' .. b.err)
+      else
+        local ok, got = pcall(b.net.predict, b.net, x)
+        if not ok then report(false, 'rules ' .. m.tag .. ' ' .. b.name, 'predict failed: ' .. tostring(got))
+        else each_rule(b.name, got) end
+      end
+    end
+  end }
 end
 
 -- softmax: a batch of all SOFTMAX_ROWS.
