@@ -30,14 +30,19 @@ tests="tests/runtime/fake_model.c tests/runtime/test_util.c tests/runtime/test_n
 
 # The line the compiler uses for an executable (plus the strict warnings); the fake
 # model stands in for OUT/NAME.c and NAME.h.
+# The two executables are built side by side (a compiler process compiles its files in turn).
 # shellcheck disable=SC2086
 $cc $strict -O2 $extra -I tests/runtime -I runtime \
     -DCNNC_MODEL_HEADER='"fake_model.h"' -DCNNC_MODEL=fake -DCNNC_MODEL_UC=FAKE \
-    runtime/cnnc_main.c $runtime tests/runtime/fake_model.c -lm -o "$build/fake"
+    runtime/cnnc_main.c $runtime tests/runtime/fake_model.c -lm -o "$build/fake" &
+fake=$!
 
 # shellcheck disable=SC2086
 $cc $strict -O1 -g $extra -I runtime -I tests/runtime $runtime $tests \
-    -lcriterion -lm -o "$build/runtime_tests"
+    -lcriterion -lm -o "$build/runtime_tests" &
+tests_exe=$!
+wait $fake
+wait $tests_exe
 
 if command -v clang >/dev/null 2>&1; then
     for f in $runtime; do
