@@ -13,7 +13,10 @@ suite=onnx
 . tests/lib/parts.sh
 part spec luajit /usr/bin/busted --lpath='compiler/?.lua' -o utfTerminal tests/onnx/spec
 part models luajit tests/onnx/models.lua
-part fashion luajit tests/onnx/fashion_mnist.lua
+# two single-process parts side by side
+part_start fashion luajit tests/onnx/fashion_mnist.lua
+part_start ort_diff luajit tests/onnx/ort_diff.lua
+part_collect fashion
+part_collect ort_diff
 part zoo luajit tests/onnx/zoo.lua
-part ort_diff luajit tests/onnx/ort_diff.lua
 parts_end
