@@ -25,6 +25,10 @@ local testlib = dofile('tests/lib/testlib.lua')
 local leftovers = dofile('tests/lib/leftovers.lua')
 local pch = dofile('tests/lib/pch.lua')
 
+-- Two processes share the cases (testlib.shards): one generates C in Lua while the other
+-- compiles. Shard K takes every n-th case.
+local shard, nshards = testlib.shards('tests/golden/run.lua', arg, 'golden')
+
 local jobs, cc, only = 2, os.getenv('CC') or 'cc', {}
 -- generic and the best SIMD target of this CPU (the simd suite runs every target on every
 -- kernel, the differential suite each target in turn)
@@ -47,15 +51,22 @@ while i <= #arg do
   i = i + 1
 end
 
-local work = 'build/tests/golden'
+local work = nshards > 1 and ('build/tests/golden/shard-' .. shard) or 'build/tests/golden'
 os.execute('rm -rf ' .. work .. ' && mkdir -p ' .. work)
 
 cross_list = cross_list or testlib.cross_targets('golden')
 local max_err = testlib.max_err
 
 local cases = {}
-if #only > 0 then cases = only else
-  for f in io.popen('ls tests/golden/models'):lines() do cases[#cases + 1] = (f:gsub('%.lua$', '')) end
+do
+  local all = only
+  if #all == 0 then
+    all = {}
+    for f in io.popen('ls tests/golden/models'):lines() do all[#all + 1] = (f:gsub('%.lua$', '')) end
+  end
+  for k, case in ipairs(all) do
+    if (k - 1) % nshards == shard - 1 then cases[#cases + 1] = case end
+  end
 end
 
 -- The tests: every case, and every case once more per cross target.
