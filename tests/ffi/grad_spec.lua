@@ -64,7 +64,7 @@ describe('net:backward against PyTorch autograd (tests/golden/grad)', function()
   end
 end)
 
--- net:backward on a batch of 2 (x of shape xs, dy of shape dys) against the interpreter's
+-- net:backward on a batch (x of shape xs, dy of shape dys) against the interpreter's
 -- gradients of typed graph typed, and the weights' gradients once more without the input's
 -- (as fit runs them); returns how many weight gradients there are.
 local function against_reference(net, typed, xs, dys)
@@ -78,7 +78,7 @@ local function against_reference(net, typed, xs, dys)
   local count = 0
   for k, g in pairs(dw) do close(g, want[k], 1e-5, k); count = count + 1 end
   local grad = require 'cnnc.ffi.grad'
-  local _, none, gw = grad.run(net, x, 2, { dy = dy, no_dx = true })
+  local _, none, gw = grad.run(net, x, xs[1], { dy = dy, no_dx = true })
   assert.is_nil(none)
   for k, g in pairs(grad.by_key(net, gw)) do close(g, dw[k], 0, k .. ' without dx') end
   return count
@@ -154,6 +154,28 @@ describe('net:backward of layers the golden cases lack', function()
         against_reference(net, typed, { 2, 7, 6, 4 }, { 2, 3 })
       end)
     end
+  end
+end)
+
+describe('net:backward of a batch larger than its groups', function()
+  -- 20 items in 8 groups: the first item of a group writes the weight gradients of the SIMD
+  -- convolutions and of Dense (the others' are zeroed first), the group's other items add
+  -- to them; a folded batch norm's convolution adds into its own buffer.
+  local driver = require 'cnnc.driver'
+  for _, target in ipairs({ 'generic', 'native' }) do
+    it('sums the items\' weight gradients (' .. target .. ')', function()
+      local m = cnnc.Sequential { name = 'groups', input_shape = { 8, 8, 3 }, seed = 5 }
+      m:add(cnnc.Conv2D { 16, 3, padding = 'same', activation = 'relu' })
+      m:add(cnnc.Conv2D { 16, 3, use_bias = false })
+      m:add(cnnc.BatchNormalization { moving_variance_initializer = 'ones' })
+      m:add(cnnc.Activation { 'tanh' })
+      m:add(cnnc.MaxPooling2D { 2 })
+      m:add(cnnc.Flatten {})
+      m:add(cnnc.Dense { 5, activation = 'softmax' })
+      local typed = assert(driver.compile(m, { stop = 'shape' })).typed
+      local net = m:compile { backward = true, target = target, cache = cache }
+      assert.equal(7, against_reference(net, typed, { 20, 8, 8, 3 }, { 20, 5 }))
+    end)
   end
 end)
 
