@@ -44,6 +44,13 @@ for (int j = $J0; j < $J1; ++j) {
 $call
 }
 
+//@ chunks
+/* input channels in $NICB chunks of $ICB */
+for (int icb = 0; icb < $NICB; ++icb) {
+$chunk
+$tiles
+}
+
 //@ block
 /* output channels $c0 .. $c1: the edges and $bands of tiles */
 for (int band = 0; band < $NBANDS; ++band) {

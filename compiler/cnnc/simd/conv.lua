@@ -142,7 +142,7 @@ function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local W, oc = E.target.width, node.p.filters
   local pool, single = ctx.pool, ctx.single
   local store_vec = common.store_vec
-  local init, loads, fmas, eps, stores, pooled = {}, {}, {}, {}, {}, {}
+  local init, carry, loads, fmas, eps, stores, pooled = {}, {}, {}, {}, {}, {}, {}
   local pixels = {}
   for r = 0, PH - 1 do
     for c = 0, PW - 1 do
@@ -156,11 +156,19 @@ function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
       local vtail = v == V - 1 and tail or 0
       if single then
         init[#init + 1] = string.format('vf %s = vf_load(bias + %d);', a, v * W)
-      elseif vtail > 0 then
-        init[#init + 1] = string.format('vf %s; { float t[VF_W] = {0}; if (first) { for (int i = 0; i < VF_W; ++i) t[i] = bias[%d + i]; } '
-          .. 'else { for (int i = 0; i < %d; ++i) t[i] = out[%d + i]; } %s = vf_load(t); }', a, v * W, vtail, off, a)
       else
-        init[#init + 1] = string.format('vf %s = first ? vf_load(bias + %d) : vf_load(out + %d);', a, v * W, off)
+        -- The chunk's sum starts from zero and is added to the earlier chunks' (or the
+        -- bias) once: a blocked sum, whose rounding error grows with the chunk's length
+        -- plus the number of chunks, not with the whole reduction's length (one chain of
+        -- thousands of FMAs made an SE block's 3072-channel squeeze visibly worse than
+        -- ONNX Runtime's, docs/numerics.md).
+        init[#init + 1] = string.format('vf %s = vf_zero();', a)
+        if vtail > 0 then
+          carry[#carry + 1] = string.format('{ float t[VF_W] = {0}; if (first) { for (int i = 0; i < VF_W; ++i) t[i] = bias[%d + i]; } '
+            .. 'else { for (int i = 0; i < %d; ++i) t[i] = out[%d + i]; } %s = vf_add(vf_load(t), %s); }', v * W, vtail, off, a, a)
+        else
+          carry[#carry + 1] = string.format('%s = vf_add(first ? vf_load(bias + %d) : vf_load(out + %d), %s);', a, v * W, off, a)
+        end
       end
       local ep = E:vector(node.epilogue, ctx.kvec, a, string.format('oc0 + %d', v * W), ctx.padded)
       if ep ~= '' then eps[#eps + 1] = ep end
@@ -201,6 +209,7 @@ function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
     local st = table.concat(stores, '\n')
     finish = single and (ep_text .. '\n' .. st) or ('if (last) {\n' .. ep_text .. '\n}\n' .. st)
   end
+  if not single then finish = table.concat(carry, '\n') .. '\n' .. finish end
   -- Parameters: what the tile writes, reads, and (only when used) its block's first
   -- channel and its chunk of input channels.
   local params, doc = {}, {}

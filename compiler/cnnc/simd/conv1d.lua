@@ -96,14 +96,26 @@ function M.plan(node, t, ctx)
   local full, rest = math.floor(n / P.PT), n % P.PT
   local ntiles = full + (rest > 0 and 1 or 0)
   local L = { nvec = nvec, V = P.V, PT = P.PT, u = u, lo = lo, hi = hi, full = full, rest = rest, ntiles = ntiles,
-    nblocks = math.ceil(nvec / P.V), nbands = 1, scratch = 0,
+    nblocks = math.ceil(nvec / P.V), nbands = 1, scratch = 0, ICB = g.ic, nicb = 1,
     post = epilogue.vector_prefix(node.epilogue) < #node.epilogue }
+  -- A one-tap kernel without a pool sums its input channels in chunks, as the 2-D kernel
+  -- does (a chunk's weights in L1): each chunk's sum starts from zero and is added to the
+  -- earlier chunks' in the output (cnnc.simd.conv.tile_fn), so the rounding error of a long
+  -- reduction (a squeeze-excitation block's 1x1 convolution of 3072 channels on a 1x1 map)
+  -- grows with the chunk's length, not the layer's. The packed weights of one tap are in
+  -- the same order whatever the chunk.
+  if not ctx.pool and g.kw == 1 then
+    local icb = math.max(1, math.min(g.ic, math.floor(ctx.tune.l1_weights / (P.V * t.width * 4))))
+    L.nicb = math.ceil(g.ic / icb)
+    L.ICB = math.ceil(g.ic / L.nicb)
+  end
   if (ctx.threads or 1) > 1 and ntiles > 1 then
     local want = math.ceil(conv.UNITS_PER_THREAD * ctx.threads / L.nblocks)
     L.nbands = conv.bands(ntiles, 1, want, 1)
     L.units = L.nblocks * L.nbands
   end
-  L.describe = string.format('tiles of %d steps x %d vectors, edges %d + %d steps%s', L.PT, L.V, lo, g.ow - hi,
+  L.describe = string.format('tiles of %d steps x %d vectors, edges %d + %d steps%s%s', L.PT, L.V, lo, g.ow - hi,
+    L.nicb > 1 and string.format(', input channels in chunks of %d', L.ICB) or '',
     L.units and string.format(', %d bands of tiles, %d parts', L.nbands, L.units) or '')
   return L
 end
@@ -174,7 +186,7 @@ function M.emit(node, E)
   local bname = common.padded_bias(node, E, L.nvec, W)
   local kvec = epilogue.vector_prefix(node.epilogue)
   local ctx = { kvec = kvec, padded = common.padded_affine(node, E, L.nvec, W, K), pool = pool, u = u,
-    single = true, stride = g.ic, uses_oc0 = common.uses_channel(node.epilogue, kvec, pool) }
+    single = L.nicb == 1, stride = g.ic, uses_oc0 = common.uses_channel(node.epilogue, kvec, pool) }
 
   local fns, made = {}, {}
   local function once(key, make)
@@ -206,8 +218,12 @@ function M.emit(node, E)
       end)
       local o = pool and string.format('&out[%d + %s * %d]', ox0 / u * K + c0, j, PT / u * K)
         or string.format('&out[%d + %s * %d]', ox0 * K + c0, j, PT * K)
-      return string.format('%s(%s, &in[%d + %s * %d], %s, %s + %d%s);', fn, o, (ox0 * g.sw - g.pl) * g.ic, j,
-        PT * g.sw * g.ic, w, bname, c0, oc0)
+      if ctx.single then
+        return string.format('%s(%s, &in[%d + %s * %d], %s, %s + %d%s);', fn, o, (ox0 * g.sw - g.pl) * g.ic, j,
+          PT * g.sw * g.ic, w, bname, c0, oc0)
+      end
+      return string.format('%s(%s, &in[%d + %s * %d + icb * %d], %s + icb * %d, %s + %d%s, nic, first, last);', fn, o,
+        (ox0 * g.sw - g.pl) * g.ic, j, PT * g.sw * g.ic, L.ICB, w, L.ICB * v * W, bname, c0, oc0)
     end
     local function edges(from, to)
       if to <= from then return '' end
@@ -228,6 +244,11 @@ function M.emit(node, E)
     if L.rest > 0 then
       local call = tile_call(L.rest, L.lo + L.full * PT, '0')
       tiles[#tiles + 1] = threaded and string.format('if (j1 == %d) %s', L.ntiles, call) or call
+    end
+    if not ctx.single and #tiles > 0 then
+      tiles = { template.section('simd_conv1d', 'chunks', { NICB = L.nicb, ICB = L.ICB,
+        chunk = template.section('simd_conv', 'chunk', { NICB = L.nicb, ICLAST = g.ic - (L.nicb - 1) * L.ICB, ICB = L.ICB }),
+        tiles = table.concat(tiles, '\n') }) }
     end
     local left, right = edges(0, L.lo), edges(L.hi, g.ow)
     blocks[#blocks + 1] = template.section('simd_conv1d', 'block', {
