@@ -14,6 +14,20 @@ for (int ic = 0; ic < $IC; ++ic) {
 for (int oc = 0; oc < $OC; ++oc) acc[oc] += x[ic] * w[ic * $OC + oc];
 }
 
+//@ accumulate_blocked
+/* input channels in $NB blocks of $ICB, each summed from zero, then added to acc */
+const float *x = &in[$in_pixel * $IC];
+const float *w = &$kernel[$tap * $ICOC];
+for (int ic0 = 0; ic0 < $IC; ic0 += $ICB) {
+const int ic1 = ic0 + $ICB < $IC ? ic0 + $ICB : $IC;
+float part[$OC];
+for (int oc = 0; oc < $OC; ++oc) part[oc] = 0.0f;
+for (int ic = ic0; ic < ic1; ++ic) {
+for (int oc = 0; oc < $OC; ++oc) part[oc] += x[ic] * w[ic * $OC + oc];
+}
+for (int oc = 0; oc < $OC; ++oc) acc[oc] += part[oc];
+}
+
 //@ finalize
 float *y = &out[$out_pixel * $OC];
 for (int oc = 0; oc < $OC; ++oc) {

@@ -247,6 +247,11 @@ function M.emit_backward(node, E)
   return M.window_backward(node, E, window.c_tap(node.g))
 end
 
+-- The portable C sums a window of more than BLOCK products in blocks of at most BLOCK input
+-- channels (each window cell's own), if a cell has at least BLOCK_MIN of them: each block
+-- costs OC additions more, a small share of its BLOCK_MIN * OC multiply-adds or more.
+M.BLOCK, M.BLOCK_MIN = 128, 32
+
 -- C body holes shared with LocallyConnected and Conv3D (templates/conv.c). pixels:
 -- optional {input =, output =} C expressions of the pixel indices (default: 1-D or 2-D).
 function M.c_body(node, E, kernel_tap, bias_expr, pixels)
@@ -260,6 +265,14 @@ function M.c_body(node, E, kernel_tap, bias_expr, pixels)
     accumulate = template.section('conv', 'accumulate_grouped', {
       IC = g.ic, OC = oc, G = gr, ICG = g.ic / gr, OCG = oc / gr, ICGOC = g.ic / gr * oc,
       in_pixel = in_pixel, kernel = E:weight(node, 'kernel'), tap = kernel_tap })
+  elseif g.ic >= M.BLOCK_MIN and (g.kd or 1) * (g.kh or 1) * g.kw * g.ic > M.BLOCK then
+    -- A long sum in blocks (of each window cell's input channels), each from zero, added to
+    -- the accumulators once: the rounding error grows with a block's length plus the
+    -- number of blocks, not with the whole window's length (docs/numerics.md).
+    local nb = math.ceil(g.ic / M.BLOCK)
+    accumulate = template.section('conv', 'accumulate_blocked', {
+      IC = g.ic, OC = oc, ICOC = h.ICOC, in_pixel = in_pixel, NB = nb, ICB = math.ceil(g.ic / nb),
+      kernel = E:weight(node, 'kernel'), tap = kernel_tap })
   else
     accumulate = template.section('conv', 'accumulate', {
       IC = g.ic, OC = oc, ICOC = h.ICOC, in_pixel = in_pixel,
