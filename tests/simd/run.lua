@@ -12,7 +12,8 @@
 -- shrunk (tuning knob l1_weights) so chunking happens at these sizes. Then the vector forms of the
 -- activations on a sweep of inputs (tests/simd/vmath.lua), and a network of every layer
 -- kind checked for scalar-only layers (tests/simd/vectorised.lua), and the backward code of
--- convolutions on every target (tests/simd/backward.lua).
+-- convolutions on every target (tests/simd/backward.lua), and the rounding error of 1x1
+-- convolutions over thousands of channels (tests/simd/long_sums.lua).
 -- Ends with `simd: N passed, M failed`.
 package.path = 'compiler/?.lua;' .. package.path
 local cli = require 'cnnc.cli'
@@ -129,6 +130,10 @@ if mine() then
   local p, f = dofile('tests/simd/vmath.lua')(work, os.getenv('CC') or 'cc', cross)
   passed, failed = passed + p, failed + f
   p, f = dofile('tests/simd/vectorised.lua')(work)
+  passed, failed = passed + p, failed + f
+end
+if mine() then
+  local p, f = dofile('tests/simd/long_sums.lua')(work)
   passed, failed = passed + p, failed + f
 end
 if mine() then
