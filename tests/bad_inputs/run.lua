@@ -249,9 +249,32 @@ ocase('two graph inputs that do not broadcast', onnx_model{inputs = {X, vinfo('X
 ocase('initializer raw_data of the wrong size', onnx_model{inputs = {X}, outputs = {vinfo('Y', {1, 2, 4, 4})},
   inits = {tensor('W', {2, 1, 1, 1}, f32({1}))},
   nodes = {node('Conv', 'conv_1', {'X', 'W'}, {'Y'})}}, "W")
-ocase('external weights', onnx_model{inputs = {X}, outputs = {vinfo('Y', {1, 2, 4, 4})},
-  inits = {tensor('W', {2, 1, 1, 1}, nil, cat(fb(13, cat(fb(1, 'location'), fb(2, 'w.bin'))), fv(14, 1)))},
-  nodes = {node('Conv', 'conv_1', {'X', 'W'}, {'Y'})}}, "external")
+-- Weights in an external file (data_location EXTERNAL): entries {key, value} of external_data.
+local function ext_model(entries)
+  local e = {}
+  for _, kv in ipairs(entries) do e[#e + 1] = fb(13, cat(fb(1, kv[1]), fb(2, kv[2]))) end
+  return onnx_model{inputs = {X}, outputs = {vinfo('Y', {1, 2, 4, 4})},
+    inits = {tensor('W', {2, 1, 1, 1}, nil, table.concat(e) .. fv(14, 1))},
+    nodes = {node('Conv', 'conv_1', {'X', 'W'}, {'Y'})}}
+end
+local function ecase(name, entries, files, pat)
+  files['m.onnx'] = ext_model(entries)
+  case{name = 'onnx: external data: ' .. name, files = files, cmd = '{C} build m.onnx -o out --no-exe', pat = pat}
+end
+ecase('file missing', {{'location', 'w.bin'}}, {}, "m%.onnx: tensor 'W': cannot open its external data file w%.bin: no such file")
+ecase('no location', {{'offset', '0'}}, {}, "tensor 'W' keeps its data in an external file.*names no 'location'")
+ecase('a .. component', {{'location', 'sub/../../w.bin'}}, {['sub/'] = true},
+  "tensor 'W': its external data location 'sub/%.%./%.%./w%.bin' leaves the model's directory")
+ecase('an absolute path', {{'location', '/etc/hostname'}}, {}, "tensor 'W': its external data location '/etc/hostname' is an absolute path")
+ecase('a directory', {{'location', 'sub'}}, {['sub/'] = true}, "tensor 'W': its external data file sub is not a regular file")
+ecase('file too short', {{'location', 'w.bin'}, {'offset', '4'}, {'length', '8'}}, {['w.bin'] = f32({1, 2})},
+  "tensor 'W': its external data is bytes 4 to 12 of w%.bin, which has only 8 bytes")
+ecase('offset past the end', {{'location', 'w.bin'}, {'offset', '9'}}, {['w.bin'] = f32({1, 2})},
+  "tensor 'W': its external data starts at byte 9 of w%.bin, which has only 8 bytes")
+ecase('length not what the dims need', {{'location', 'w.bin'}, {'offset', '0'}, {'length', '4'}}, {['w.bin'] = f32({1, 2})},
+  "tensor 'W': its external data %(w%.bin, offset 0%) has 4 bytes, but 2 float32 elements need 8")
+ecase('offset not a number', {{'location', 'w.bin'}, {'offset', '0x10'}}, {['w.bin'] = f32({1, 2})},
+  "tensor 'W': external_data 'offset' is '0x10', not a byte count")
 -- Operators left on computed data that cnnc only folds, with what to do; sizes left
 -- symbolic; --input-shape mistakes.
 ocase('Range on computed data', onnx_model{inputs = {X}, outputs = {Y},

@@ -44,6 +44,9 @@ Models:
   two_inputs       three inputs, two outputs: an image and a mask joined on channels, a
                    side vector through a dense layer; outputs the class scores and the
                    image's pooled features (also read by the classifier)
+  external_data    resnet_small's network with other weights, saved with its tensors of
+                   1 kB and more in weights.bin beside model.onnx (ONNX external data, as
+                   models over 2 GB must be saved); the smaller ones stay inside
 """
 
 import json
@@ -299,7 +302,14 @@ MODELS = [
 ]
 
 
-def export(name, ctor, shape, lo_hi, dynamic, opset, batch, index):
+# as MODELS, saved with external data (weights.bin): made after MULTI, so that adding one
+# leaves the others' seeds as they were
+EXTERNAL = [
+    ('external_data', ResNetSmall, (3, 32, 32), (-1.0, 1.0), False, 13, 2),
+]
+
+
+def export(name, ctor, shape, lo_hi, dynamic, opset, batch, index, external=False):
     torch.manual_seed(1000 + index)
     gen = torch.Generator().manual_seed(2000 + index)
     model = ctor()
@@ -320,6 +330,13 @@ def export(name, ctor, shape, lo_hi, dynamic, opset, batch, index):
     with torch.no_grad():
         torch.onnx.export(model, example, path, **kwargs)
     onnx.checker.check_model(onnx.load(path))
+    if external:
+        data = os.path.join(d, 'weights.bin')
+        if os.path.exists(data):
+            os.remove(data)  # onnx.save appends to it
+        onnx.save_model(onnx.load(path), path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location='weights.bin', size_threshold=1024)
+        onnx.checker.check_model(path)
     with torch.no_grad():
         ref = model.double()(torch.from_numpy(x.astype(np.float64))).numpy()
         f32 = model.float()(torch.from_numpy(x)).numpy()
@@ -367,6 +384,8 @@ def export_multi(name, ctor, inputs, outputs, opset, index):
 def main(names):
     makers = [(m[0], lambda m=m, i=i: export(*m, index=i)) for i, m in enumerate(MODELS)]
     makers += [(m[0], lambda m=m, i=i: export_multi(*m, index=len(MODELS) + i)) for i, m in enumerate(MULTI)]
+    makers += [(m[0], lambda m=m, i=i: export(*m, index=len(MODELS) + len(MULTI) + i, external=True))
+               for i, m in enumerate(EXTERNAL)]
     manifest_path = os.path.join(OUT_DIR, 'manifest.json')
     if not names:
         if os.path.isdir(OUT_DIR):

@@ -7,11 +7,13 @@
 --   value = {name, elem_type, dims = {n | string (symbolic) | false (unknown)}, kind}
 --   tensor proto = {name, dims, data_type, ...where its data lies in the file}
 -- `M.values(tp)` turns a tensor proto into a cnnc tensor ('float' for float types, 'double'
--- for integers and booleans), checking that its data matches its dims. External data,
--- strings and complex numbers are rejected with a message saying so. Nothing here knows
--- what an operator means; cnnc.onnx.importer does.
+-- for integers and booleans), checking that its data matches its dims; data kept in an
+-- external file is read through cnnc.onnx.external. Strings and complex numbers are
+-- rejected with a message saying so. Nothing here knows what an operator means;
+-- cnnc.onnx.importer does.
 
 local ffi = require 'ffi'
+local external = require 'cnnc.onnx.external'
 local pb = require 'cnnc.onnx.protobuf'
 local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
@@ -43,8 +45,15 @@ local function tensor_proto(s, i, j)
     elseif f == 6 and w == 2 then t.has_strings = true
     elseif f == 8 and w == 2 then t.name = pb.string(s, a, b)
     elseif f == 9 and w == 2 then t.raw = { a, b }
-    elseif f == 13 and w == 2 then t.external = true
-    elseif f == 14 and w == 0 then if a == 1 then t.external = true end
+    elseif f == 13 and w == 2 then
+      local kv = { '', '' }
+      for f2, w2, a2, b2 in pb.fields(s, a, b) do
+        if f2 == 1 and w2 == 2 then kv[1] = pb.string(s, a2, b2)
+        elseif f2 == 2 and w2 == 2 then kv[2] = pb.string(s, a2, b2) end
+      end
+      t.external_data = t.external_data or {}
+      t.external_data[#t.external_data + 1] = kv
+    elseif f == 14 and w == 0 then t.data_location = a
     elseif f == 3 and w == 2 then t.segment = true
     end
   end
@@ -243,8 +252,8 @@ function M.values(tp, where)
   local loc = { file = type(where) == 'string' and where or nil }
   local name = tp.name ~= '' and ("tensor '" .. tp.name .. "'") or 'a tensor'
   local entry = M.TYPES[tp.data_type]
-  if tp.external then
-    util.fail(loc, '%s keeps its data in an external file, which cnnc does not read; save the model with its weights inside (onnx.save(model, path, save_as_external_data=False))', name)
+  if tp.data_location and tp.data_location ~= 0 and tp.data_location ~= 1 then
+    util.fail(loc, '%s has data_location %d, which is neither DEFAULT (0) nor EXTERNAL (1)', name, tp.data_location)
   end
   if tp.segment then util.fail(loc, '%s is segmented, which cnnc does not support', name) end
   if not entry or not entry[2] or tp.has_strings then
@@ -260,22 +269,34 @@ function M.values(tp, where)
   local s = tp.s
   local dt, size, ctype = tp.data_type, entry[2], entry[3]
   local t
-  -- The data is checked against the dims before anything that big is allocated.
-  if tp.raw then
+  -- The data is checked against the dims before anything that big is allocated. Raw and
+  -- external data are the same bytes: `fill` copies them to a pointer.
+  local bytes, fill
+  if tp.data_location == 1 then
+    -- (raw_data beside external data is ignored, as onnx's own loader ignores it)
+    local ref = external.locate(tp, loc.file, name)
+    if ref.length ~= n * size then
+      util.fail(loc, '%s: its external data (%s, offset %d) has %d bytes%s, but %d %s elements need %d', name, ref.location,
+        ref.offset, ref.length, ref.length_given and '' or ' (no length given: to the end of the file)', n, entry[1], n * size)
+    end
+    bytes, fill = ref.length, function(dst) external.read(ref, dst, name, loc.file) end
+  elseif tp.raw then
     local a, b = tp.raw[1], tp.raw[2]
     if b - a + 1 ~= n * size then
       util.fail(loc, '%s: raw_data has %d bytes, but %d %s elements need %d', name, b - a + 1, n, entry[1], n * size)
     end
+    bytes, fill = b - a + 1, function(dst) ffi.copy(dst, ffi.cast('const char *', s) + a - 1, b - a + 1) end
+  end
+  if bytes then
     t = tensor.new(tp.dims, is_float and 'float' or 'double')
     t.onnx_type = tp.data_type
     if not ffi.abi('le') then util.fail(loc, 'reading raw_data needs a little-endian host') end
-    local base = ffi.cast('const char *', s) + a - 1
     if dt == 1 then
-      ffi.copy(t.data, base, n * 4)
+      fill(t.data)
       pb.canonicalize(t.data, n)
     else
       local buf = ffi.new(ctype .. '[?]', math.max(n, 1))
-      ffi.copy(buf, base, n * size)
+      fill(buf)
       if dt == 11 then pb.canonicalize(buf, n, true) end
       local conv = (dt == 10 and half) or (dt == 16 and bfloat16) or nil
       for k = 0, n - 1 do
@@ -294,7 +315,8 @@ function M.values(tp, where)
     for _, r in ipairs(tp.int_data) do pb.repeated(vals, s, r[1], r[2], r[3], 'varint') end
   end
   if #vals ~= n then
-    util.fail(loc, '%s: %d values stored, but its dims %s need %d', name, #vals, util.shape_str(tp.dims), n)
+    util.fail(loc, '%s: %d values stored, but its dims %s need %d%s', name, #vals, util.shape_str(tp.dims), n,
+      tp.external_data and ' (it has external_data entries, but its data_location is not EXTERNAL)' or '')
   end
   t = tensor.new(tp.dims, is_float and 'float' or 'double')
   t.onnx_type = tp.data_type

@@ -53,25 +53,46 @@ local function bytes_raw(values)
 end
 
 -- TensorProto: t = {name, dims, values = {...} | fill = x, type = 1 (float) | 7 (int64) |
--- 2 (uint8), 3 (int8), 9 (bool)}.
+-- 2 (uint8), 3 (int8), 9 (bool)}. With external = {location = ..., offset = ..., ...} (its
+-- external_data entries, written in the order location, offset, length, then the others
+-- sorted) it holds no values and its data_location is EXTERNAL (t.data_location overrides);
+-- W.raw(t) gives the bytes such a file holds.
 function W.tensor(t)
-  local dims = t[2] or t.dims
-  local n = 1
-  for _, d in ipairs(dims) do n = n * d end
-  local values = t.values
-  if not values then
-    values = {}
-    for i = 1, n do values[i] = t.fill or (i % 7) * 0.125 - 0.375 end
-  end
   local parts = {}
-  for _, d in ipairs(dims) do parts[#parts + 1] = W.int(1, d) end
+  for _, d in ipairs(t[2] or t.dims) do parts[#parts + 1] = W.int(1, d) end
   local dtype = t.type or 1
   parts[#parts + 1] = W.int(2, dtype)
   if t[1] or t.name then parts[#parts + 1] = W.bytes(8, t[1] or t.name) end
-  local raw = dtype == 7 and int64s_raw(values) or (dtype == 2 or dtype == 3 or dtype == 9) and bytes_raw(values)
-    or floats_raw(values)
-  parts[#parts + 1] = W.bytes(9, raw)
+  if t.external then
+    local keys = {}
+    for k in pairs(t.external) do
+      if k ~= 'location' and k ~= 'offset' and k ~= 'length' then keys[#keys + 1] = k end
+    end
+    table.sort(keys)
+    for _, k in ipairs({ 'location', 'offset', 'length', unpack(keys) }) do
+      if t.external[k] ~= nil then
+        parts[#parts + 1] = W.bytes(13, W.bytes(1, k) .. W.bytes(2, tostring(t.external[k])))
+      end
+    end
+    parts[#parts + 1] = W.int(14, t.data_location or 1)
+    return table.concat(parts)
+  end
+  parts[#parts + 1] = W.bytes(9, W.raw(t))
+  if t.data_location then parts[#parts + 1] = W.int(14, t.data_location) end
   return table.concat(parts)
+end
+
+-- The raw_data bytes of tensor t (as W.tensor takes it).
+function W.raw(t)
+  local values, dtype = t.values, t.type or 1
+  if not values then
+    local n = 1
+    for _, d in ipairs(t[2] or t.dims) do n = n * d end
+    values = {}
+    for i = 1, n do values[i] = t.fill or (i % 7) * 0.125 - 0.375 end
+  end
+  return dtype == 7 and int64s_raw(values) or (dtype == 2 or dtype == 3 or dtype == 9) and bytes_raw(values)
+    or floats_raw(values)
 end
 
 local function value_info(v)

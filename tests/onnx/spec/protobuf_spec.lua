@@ -109,7 +109,7 @@ describe('the ONNX reader', function()
     end
   end)
 
-  it('rejects data that does not match the dims, and external data', function()
+  it('rejects data that does not match the dims, and external data that names no file', function()
     local bad = W.model({ inputs = { { 'x', { 1 } } }, outputs = { { 'y', { 1 } } },
       initializers = { { 'w', { 2, 3 }, values = { 1, 2, 3 } } } })
     local m = onnx.read(W.write(tmp, bad))
@@ -122,7 +122,7 @@ describe('the ONNX reader', function()
     W.write(tmp, tp)
     local ok2, e2 = pcall(onnx.read_tensor, tmp)
     assert.is_false(ok2)
-    assert.matches('external file', util.format_error(e2), 1, true)
+    assert.matches("external file (data_location EXTERNAL), but its external_data names no 'location'", util.format_error(e2), 1, true)
   end)
 
   it('says when a file is not a model at all', function()
