@@ -296,6 +296,25 @@ describe('shape errors', function()
     assert.matches('LocallyConnected1D needs a rank-2 input', text, 1, true)
   end)
 
+  it('limits each tensor to 2^28 values and the model to 2^30 weights, each on its own', function()
+    local shape = require 'cnnc.passes.shape'
+    assert.equals(2 ^ 28, shape.MAX_ELEMENTS)
+    assert.equals(2 ^ 30, shape.MAX_WEIGHTS)
+    -- (scaled down: the limits are module fields the pass reads when it runs)
+    local elements, weights = shape.MAX_ELEMENTS, shape.MAX_WEIGHTS
+    shape.MAX_ELEMENTS, shape.MAX_WEIGHTS = 100, 150
+    local ok, text = pcall(shape_error, { 9 }, { nn.Dense{ 9 }, nn.Dense{ 9 } })
+    local ok2, text2 = pcall(shape_error, { 9 }, { nn.Dense{ 12 } })
+    local ok3, r = pcall(typed, { 9 }, { nn.Dense{ 9 }, nn.Dense{ 5 } })
+    shape.MAX_ELEMENTS, shape.MAX_WEIGHTS = elements, weights
+    assert.is_true(ok, text)
+    assert.matches("layer 'dense_1' (#2, Dense): the model holds 171 weight values up to this layer, more than cnnc supports",
+      text, 1, true)
+    assert.is_true(ok2, text2)
+    assert.matches('kernel of shape (9, 12) has 108 values, more than cnnc supports', text2, 1, true)
+    assert.is_true(ok3, tostring(r))
+  end)
+
   it('rejects strides and dilation both above 1', function()
     local text = shape_error({ 9, 9, 1 }, { nn.Conv2D{ 1, 3, strides = 2, dilation_rate = 2 } })
     assert.matches('strides 2x2 and dilation_rate 2x2', text, 1, true)

@@ -17,12 +17,15 @@ local util = require 'cnnc.util'
 
 local M = {}
 
--- The largest tensor, activation or weight, cnnc compiles, and the most weights in one
--- model: 2^28 float32 values (1 GiB).
+-- The largest tensor, activation or weight, cnnc compiles: 2^28 float32 values (1 GiB).
 -- Larger ones are a slip (a misplaced zero in a size), not a network (VGG16 has 138 M
 -- weights, 103 M in its largest); the compiler would otherwise try to allocate and initialise
 -- them, and the generated C indexes tensors with int.
 M.MAX_ELEMENTS = 2 ^ 28
+-- The most weights in one model: 2^30 float32 values (4 GiB). The largest networks have
+-- over 2^29 (torchvision's regnet_y_128gf 645 M, vit_h_14 633 M); a weight blob of up to
+-- 2^30 floats keeps every array's offset in it an int.
+M.MAX_WEIGHTS = 2 ^ 30
 
 local function check_size(node, what, shape)
   local n = util.prod(shape)
@@ -120,9 +123,9 @@ function M.run(g, provider, overrides)
       for _, spec in ipairs(node.layer.weights(node, node.in_shape)) do
         check_size(node, spec.name .. ' of shape', spec.shape)
         total_weights = total_weights + util.prod(spec.shape)
-        if total_weights > M.MAX_ELEMENTS then
-          util.fail(node, 'the model holds %.0f weight values up to this layer, more than cnnc supports (2^28 = %d)',
-            total_weights, M.MAX_ELEMENTS)
+        if total_weights > M.MAX_WEIGHTS then
+          util.fail(node, 'the model holds %.0f weight values up to this layer, more than cnnc supports (2^30 = %d)',
+            total_weights, M.MAX_WEIGHTS)
         end
         wanted[spec.name] = true
         node.weights[#node.weights + 1] = { name = spec.name, tensor = bind_weight(g, node, spec, provider, overrides) }
