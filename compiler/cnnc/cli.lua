@@ -262,15 +262,31 @@ function M.cc_command(dir, name, cc, cflags, out, objs)
     table.concat(srcs, ' '), shell_quote(dir .. '/' .. name .. '.c'), shell_quote(out))
 end
 
+-- Blobs of this many bytes or more go to x86-64's large read-only section (below).
+M.LARGE_BLOB = 2 ^ 30
+
 -- For a model whose weights are in DIR/NAME.weights.bin, makes DIR/NAME.weights.o: the
 -- bytes as a read-only, 64-byte aligned section defining _binary_NAME_weights_bin_start.
 -- Uses the linker and objcopy of the C compiler's toolchain. Returns the object path, false
--- when the model has no blob, or nil, message.
+-- when the model has no blob, or nil, message. On x86-64 a blob of 1 GB or more is put in
+-- .lrodata, which the linker places after all other data: in .rodata it would sit between
+-- the code and .data/.bss, and a blob over 2 GB (vit_h_14, regnet_y_128gf) would put them
+-- beyond the reach of the 32-bit displacements of the default code model ("relocation
+-- truncated to fit"). The code reaches into the blob by pointer arithmetic, which GCC
+-- does not fold into a displacement beyond 16 MB.
 function M.blob_object(dir, name, cc)
   local bin = name .. '.weights.bin'
   local f = io.open(dir .. '/' .. bin, 'rb')
   if not f then return false end
+  local size = f:seek('end')
   f:close()
+  local section = '.rodata'
+  if size and size >= M.LARGE_BLOB then
+    local p = io.popen(string.format('%s -dumpmachine 2>/dev/null', cc))
+    local machine = p and p:read('*l') or ''
+    if p then p:close() end
+    if machine:match('^x86_64') then section = '.lrodata' end
+  end
   local function tool(prog)
     local p = io.popen(string.format('%s -print-prog-name=%s 2>/dev/null', cc, prog))
     local path = p and p:read('*l') or prog
@@ -279,8 +295,8 @@ function M.blob_object(dir, name, cc)
   end
   local obj = name .. '.weights.o'
   local cmd = string.format('cd %s && %s -r -b binary -o %s.tmp %s && %s --rename-section '
-    .. '.data=.rodata,alloc,load,readonly,data,contents --set-section-alignment .data=64 --add-section .note.GNU-stack=/dev/null %s.tmp %s 2>&1; '
-    .. 'echo "cnnc-status:$?"', shell_quote(dir), tool('ld'), obj, bin, tool('objcopy'), obj, obj)
+    .. '.data=%s,alloc,load,readonly,data,contents --set-section-alignment .data=64 --add-section .note.GNU-stack=/dev/null %s.tmp %s 2>&1; '
+    .. 'echo "cnnc-status:$?"', shell_quote(dir), tool('ld'), obj, bin, tool('objcopy'), section, obj, obj)
   local p = io.popen(cmd)
   local out = p:read('*a')
   p:close()

@@ -19,11 +19,18 @@ function M.float_literal(v)
   return string.format('%a', v) .. 'f'
 end
 
+-- (pcall: another module may have declared them.)
+pcall(ffi.cdef, 'void *calloc(size_t n, size_t size);')
+pcall(ffi.cdef, 'void free(void *p);')
+
 -- The weights of a blob model: one float32 array of `cap` floats (the exact total, counted
 -- before anything is written, so it never grows: a Lua table of them would also stop at
--- LuaJIT's limit of 2^27 elements).
+-- LuaJIT's limit of 2^27 elements). From calloc, not ffi.new, which stops short of 2 GB
+-- (vit_h_14's weights are 2.5 GB); freed when the blob is collected.
 function M.blob_new(symbol, cap)
-  return { buf = ffi.new('float[?]', math.max(cap, 16)), cap = cap, n = 0, symbol = symbol }
+  local p = ffi.C.calloc(math.max(cap, 16), 4)
+  if p == nil then util.fail(nil, 'out of memory for the weight blob (%.0f floats)', cap) end
+  return { buf = ffi.gc(ffi.cast('float *', p), ffi.C.free), cap = cap, n = 0, symbol = symbol }
 end
 
 -- Floats an array of count takes in the blob: every array starts 64-byte aligned.
