@@ -200,6 +200,46 @@ describe('emitted C', function()
     assert.same(0, (4 * r.blob.n) % 64)
   end)
 
+  -- A blob over 2 GB in .rodata put .data and .bss beyond the code's 32-bit reach
+  -- ("relocation truncated to fit"): from cli.LARGE_BLOB bytes on, x86-64 links it in
+  -- .lrodata, after them. Checked here with the threshold lowered to 0.
+  it('links a large blob in .lrodata on x86-64, and the program gives the same outputs', function()
+    local cli = require 'cnnc.cli'
+    local p = io.popen('cc -dumpmachine 2>/dev/null')
+    local machine = p:read('*l') or ''
+    p:close()
+    local m = nn.Sequential{ name = 'blobby', input_shape = { 5 }, seed = 3, layers = { nn.Dense{ 3 }, nn.Dense{ 7 } } }
+    local r = T.compile(m, { blob = true })
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute('mkdir -p ' .. dir)
+    assert(T.driver.write_c(r, dir))
+    local x = require('ffi').new('float[5]', { 1, -2, 0.5, 3, -0.25 })
+    assert(util.write_if_changed(dir .. '/x.bin', { ptr = x, size = 20 }))
+    local outputs, sections = {}, {}
+    for k, large in ipairs({ 2 ^ 30, 0 }) do
+      local saved = cli.LARGE_BLOB
+      cli.LARGE_BLOB = large
+      os.remove(dir .. '/blobby.weights.o')
+      local exe, err = cli.cc_executable(dir, 'blobby', 'cc', '-O2')
+      cli.LARGE_BLOB = saved
+      assert(exe, err)
+      local h = io.popen('readelf -SW ' .. exe .. ' 2>/dev/null')
+      sections[k] = h:read('*a')
+      h:close()
+      h = io.popen(exe .. ' ' .. dir .. '/x.bin 2>&1')
+      outputs[k] = h:read('*a')
+      h:close()
+    end
+    os.execute('rm -rf ' .. dir)
+    assert.matches('%d', outputs[1])
+    assert.same(outputs[1], outputs[2])
+    if machine:match('^x86_64') then
+      assert.is_nil(sections[1]:find('.lrodata', 1, true))
+      assert.is_not_nil(sections[2]:find('.lrodata', 1, true))
+    end
+  end)
+
   it('emits the batch-norm constants an epilogue refers to', function()
     local r = T.compile(kitchen_sink())
     local arrays = float_arrays(r.c)
