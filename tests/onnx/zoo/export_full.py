@@ -8,9 +8,13 @@ tests/onnx/zoo/full_torchvision.lua (not part of make test):
 Random seeded weights with non-trivial batch-norm statistics (make_zoo.randomise), the
 builder's default input size (299x299 for inception_v3, 224x224 otherwise), one item,
 constant folding on, a fixed batch of 1; writes OUTDIR/model.onnx and OUTDIR/input.npy.
+A network over 2 GB (regnet_y_128gf, vit_h_14), which one protobuf message cannot hold, is
+written by PyTorch with external data, one file per tensor; it is saved again with all of
+them in OUTDIR/model.onnx.data (ONNX external data: offsets and lengths in model.onnx).
 """
 
 import os
+import shutil
 import sys
 import warnings
 
@@ -53,9 +57,22 @@ def main():
     model = randomise(model, sum(map(ord, name))).eval()
     size = 299 if name == 'inception_v3' else 224
     x = torch.randn((1, 3, size, size), generator=torch.Generator().manual_seed(1))
-    torch.onnx.export(model, x, os.path.join(out, 'model.onnx'), opset_version=opset, input_names=['input'],
-                      output_names=['output'], do_constant_folding=True)
     np.save(os.path.join(out, 'input.npy'), x.numpy())
+    # PyTorch exports into a directory of its own: a model over 2 GB comes with a file per tensor
+    tmp = os.path.join(out, 'export')
+    os.makedirs(tmp, exist_ok=True)
+    torch.onnx.export(model, x, os.path.join(tmp, 'model.onnx'), opset_version=opset, input_names=['input'],
+                      output_names=['output'], do_constant_folding=True)
+    del model
+    if os.listdir(tmp) == ['model.onnx']:
+        os.replace(os.path.join(tmp, 'model.onnx'), os.path.join(out, 'model.onnx'))
+    else:
+        import onnx
+        m = onnx.load(os.path.join(tmp, 'model.onnx'))
+        shutil.rmtree(tmp)
+        onnx.save_model(m, os.path.join(out, 'model.onnx'), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location='model.onnx.data', size_threshold=1024)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == '__main__':
