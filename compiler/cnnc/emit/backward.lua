@@ -241,9 +241,8 @@ local function steps_text(g, calls, offsets)
         if call.store then
           -- it stores its weight gradients when add is 0, if it alone writes them (below)
           local keys = {}
-          local text = args_of(n, st, call.args, map, keys)
-          stores[#stores + 1] = { keys = keys, token = '@ADD' .. #stores + 1 .. '@' }
-          emit_call(call.fn, text .. ', ' .. stores[#stores].token, call.input and st.model_input)
+          emit_call(call.fn, args_of(n, st, call.args, map, keys) .. ', @ADD@', call.input and st.model_input)
+          stores[#stores + 1] = { keys = keys, line = #lines }
         else
           emit_call(call.fn, args_of(n, st, call.args, map), call.input and st.model_input)
         end
@@ -271,7 +270,7 @@ local function steps_text(g, calls, offsets)
     if alone then
       for _, k in ipairs(sc.keys) do stored[k] = true end
     end
-    for i, l in ipairs(lines) do lines[i] = l:gsub(sc.token, alone and 'add' or '1') end
+    lines[sc.line] = lines[sc.line]:gsub('@ADD@', alone and 'add' or '1')
   end
   return lines, decls, used, stored
 end
@@ -321,7 +320,7 @@ function M.render(g, E)
     bunused = table.concat(unused, '\n'), bcalls = bcalls,
     barena = #decls > 0 and 'float *arena = workspace;' or '(void)workspace;',
     zero = #zero > 0 and ('if (!add) {\n' .. table.concat(zero, '\n') .. '\n}')
-      or (code:find('%f[%w_]add%f[^%w_]') and '' or '(void)add;'),
+      or (next(stored) and '' or '(void)add;'),
   })
   -- Batches: GRAD_GROUPS fixed groups of items (any team size gives the same sums).
   local groups = math.max(M.GROUPS, g.threads or 1)
