@@ -198,7 +198,7 @@ $kclose
 static void $fn($params, const float *restrict xs, const float *restrict dys)
 {
 $kopen
-const float *x = &xs[$base];
+$xview
 const float *dy = &dys[$base];
 $stats
 $open3

@@ -239,6 +239,9 @@ function M.emit_backward(node, E)
     end
     args[#args + 1], args[#args + 2] = 'x', 'dy'
     h.fn, h.params, h.lines = fw, table.concat(params, ', '), table.concat(lines, '\n')
+    -- beta's gradient alone reads neither the input nor its statistics
+    h.xview = node.p.scale and string.format('const float *x = &xs[%s];', L.base) or '(void)xs;'
+    if not node.p.scale then h.stats = '' end
     h.open4, h.close4, h.gscale, h.N = nil, nil, nil, nil
     h.comment = util.c_comment(node.name .. ': the gradients of gamma and beta, added to: dy times the normalised '
       .. 'input, and dy')
