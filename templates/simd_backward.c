@@ -57,3 +57,94 @@ const float *in = $x;
 $blocks
 $bias
 }
+
+//@ wdw_transforms
+/* Winograd F(3x3, ${M}x$M) of the kernel gradient (cnnc.simd.winograd_dw). The input
+ * transform B^T x B of the tiles of tile rows ty0 .. ty0 + nty - 1, per vector of input
+ * channels: point p of the chunk's tile t at xt + p * $CT + t * $C. */
+static void ${fn}_wxt(float *restrict xt, const float *restrict in, int ty0, int nty)
+{
+for (int ty = 0; ty < nty; ++ty) {
+for (int tx = 0; tx < $TW; ++tx) {
+const float *row = in + ((ty0 + ty) * $M * $PW + tx * $M) * $C;
+float *dst = xt + (ty * $TW + tx) * $C;
+for (int c = 0; c < $C; c += $W) {
+const float *s = row + c;
+float *d = dst + c;
+$xlines
+$xstores
+}
+}
+}
+}
+
+/* The dy transform G dy G^T of the same tiles, per vector of output channels: point p of the
+ * chunk's tile t at dt + p * $KT + t * $K. */
+static void ${fn}_wdt(float *restrict dt, const float *restrict dy, int ty0, int nty)
+{
+for (int ty = 0; ty < nty; ++ty) {
+for (int tx = 0; tx < $TW; ++tx) {
+const float *row = dy + ((ty0 + ty) * $M * $OW + tx * $M) * $K;
+float *dst = dt + (ty * $TW + tx) * $K;
+for (int c = 0; c < $K; c += $W) {
+const float *s = row + c;
+float *d = dst + c;
+$dlines
+$dstores
+}
+}
+}
+}
+
+/* The output transform A^T M A of it input channels x nv vectors of output channels (point p
+ * of channel i, vector v at m + p * $PS + i * $VW + v * $W), added into the kernel's gradient
+ * (cell c of channel i, vector v at dk + c * $CK + i * $K + v * $W; add 0: written). */
+static void ${fn}_wout(float *restrict dk, const float *restrict m, int it, int nv, int add)
+{
+for (int i = 0; i < it; ++i) {
+for (int v = 0; v < nv; ++v) {
+const float *s = m + i * $VW + v * $W;
+float *d = dk + i * $K + v * $W;
+$olines
+$ostores
+}
+}
+}
+
+//@ wdw_tile
+/* $IT input channels x $V vectors of output channels at one transform point: the sum over a
+ * chunk's nt tiles of the transformed input (rows of $C) times the transformed dy (rows of
+ * $K), written to mp. */
+static void $fn(float *restrict mp, const float *restrict xp, const float *restrict gp, int nt)
+{
+$init
+for (int t = 0; t < nt; ++t) {
+const float *x = xp + t * $C;
+const float *g = gp + t * $K;
+$loads
+vf xb;
+$fmas
+}
+$stores
+}
+
+//@ wdw_run
+for (int p = 0; p < $P; ++p) $tile(buf + p * $PS, xt + p * $CT + $ci, dt + p * $KT + $K0, nt);
+${base}_wout(dkernel + $ci * $K + $K0, buf, $IT, $NV, add || ty0 > 0);
+
+//@ wdw_layer
+/* $comment */
+static void $fn($params)
+{
+$copy
+const float *in = $x;
+float *xt = work + $XT, *dt = work + $DT, *buf = work + $BUF;
+for (int ty0 = 0; ty0 < $TH; ty0 += $TR) {
+const int nty = ty0 + $TR <= $TH ? $TR : $TH - ty0;
+const int nt = nty * $TW;
+${base}_wxt(xt, in, ty0, nty);
+${base}_wdt(dt, dy, ty0, nty);
+$blocks
+}
+$bias
+}

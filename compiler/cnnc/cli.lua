@@ -64,7 +64,9 @@ executable DIR/NAME with the runtime (libc and libm only).
                   layer to share links no pthreads (else -pthread); default 1
   --winograd W    SIMD targets: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) or
                   F(4x4,3x3): auto (default: per layer, where a cost model says it is
-                  faster than direct convolution), on (every such layer), off
+                  faster than direct convolution), on (every such layer), off;
+                  with --backward also their kernel gradients as F(3x3,2x2) or
+                  F(3x3,4x4)
   --no-fuse       keep every layer separate: no fusion pass, and no pool computed in a
                   convolution's registers
   --backward      backward code too: NAME_backward gives the gradients of the input and

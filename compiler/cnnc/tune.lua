@@ -23,6 +23,7 @@ M.KNOBS = {
   wino_m = { nil, 'int+', '2, 4 or 6: the Winograd output tile of every Winograd layer (2-D: F(2x2) or F(4x4), 6 meaning 4; '
     .. '1-D: F(m,3), or F(m,A) x F(3,3) for 4 to 9 taps) (default: per layer)' },
   wino_t = { nil, 'int+', 'tiles per Winograd block (default: from wino_block)' },
+  wdw_block = { 768 * 1024, 'int+', 'bytes of the transformed input and dy of one chunk of a Winograd weight gradient (L2)' },
   wino_nv = { nil, 'int+', 'at most this many vectors per Winograd GEMM register tile' },
   share_min_ns = { 20000, 'int', 'a --threads build shares a layer among threads only if it takes this long alone (ns)' },
   team_min_ns = { 250000, 'int', 'a --threads build starts threads only if a prediction gains this much (ns)' },

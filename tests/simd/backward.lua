@@ -1,10 +1,13 @@
 -- Backward code on SIMD targets (cnnc.simd.conv_backward: a convolution's input gradient as
 -- a forward convolution of the output gradient, its weight gradient in register tiles):
--- tests/simd/convgrad.lua and convgrad1d.lua built with --backward for every host target and
+-- tests/simd/convgrad.lua, convgrad1d.lua and convgradw.lua built with --backward for every host target and
 -- every cross target this machine can emulate, the executable's --grad-output run on a
 -- batch compared with the reference interpreter's backward pass (input gradient and every
 -- weight gradient), and a 2-thread build with its 1-thread build (the same bits). The L1
--- budget is shrunk (l1_weights) so the input-gradient convolution works in chunks.
+-- budget is shrunk (l1_weights) so the input-gradient convolution works in chunks, and the
+-- Winograd weight gradients' budget (wdw_block) so they work in chunks of tile rows;
+-- tests/simd/convgradw.lua is built with winograd 'on', so every layer's kernel gradient is
+-- Winograd (whatever the cost model would pick for so small a network).
 -- Called by tests/simd/run.lua: returns passed, failed.
 
 local cli = require 'cnnc.cli'
@@ -23,7 +26,7 @@ return function(work, cross)
   local function check(name, ok, msg)
     if ok then passed = passed + 1 else failed = failed + 1; print('FAIL backward ' .. name .. ': ' .. tostring(msg)) end
   end
-  for _, case in ipairs({ 'convgrad', 'convgrad1d' }) do
+  for _, case in ipairs({ 'convgrad', 'convgrad1d', 'convgradw' }) do
     local model = assert(driver.load('tests/simd/' .. case .. '.lua'))
     local typed = assert(driver.compile(model, { stop = 'shape' })).typed
     local r = initializers.rng(12, case)
@@ -52,13 +55,17 @@ return function(work, cross)
       local dir = string.format('%s/%s_backward_%s_%d', work, case, t, threads)
       os.execute('mkdir -p ' .. dir)
       local res, err = driver.compile(model, { target = t, threads = threads, backward = true,
-        tune = { 'l1_weights=4000' } })
+        tune = { 'l1_weights=4000', 'wdw_block=20000' }, winograd = case == 'convgradw' and 'on' or nil })
       local ok, msg = res ~= nil, err and util.format_error(err)
       if ok and t ~= 'generic' then
         -- every convolution's weight gradient (and the input gradient of every stride-1 one)
         -- in SIMD tiles
         for _, n in ipairs(res.planned.nodes) do
           if n.op:match('^Conv') and not (n.sel and n.sel.bK) then ok, msg = false, n.name .. ' has no SIMD backward' end
+          -- convgradw: every kernel gradient as Winograd, in several chunks
+          if ok and case == 'convgradw' and n.op:match('^Conv') and not (n.sel.bplan.wdw and n.sel.bplan.wdw.chunks > 1) then
+            ok, msg = false, n.name .. ' has no Winograd kernel gradient in chunks'
+          end
         end
       end
       if ok then

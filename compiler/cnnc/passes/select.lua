@@ -173,7 +173,8 @@ local function choose_backward(n, t, opts)
   for _, entry in ipairs(n.layer.backward_kernels or {}) do
     local K = kernel(entry)
     if K.eligible(n, t) then
-      local p = K.plan(n, t, { threads = 1, tune = opts.tune, winograd = opts.winograd })
+      local p = K.plan(n, t, { threads = 1, tune = opts.tune, winograd = opts.winograd,
+        winograd_weights = opts.winograd_weights })
       if p then
         n.sel.bK, n.sel.bplan, n.sel.bscratch = K, p, p.scratch or 0
         return
@@ -183,17 +184,22 @@ local function choose_backward(n, t, opts)
 end
 
 -- opts: {target (cnnc.targets entry), winograd = 'auto'|'on'|'off', threads = N, fuse = bool,
--- keep_all = bool, backward = bool, tune = cnnc.tune table}.
+-- keep_all = bool, backward = bool, tune = cnnc.tune table, winograd_weights = the
+-- winograd mode of the weight gradients (default: winograd's; a training build turns
+-- winograd off for its forward pass only, whose transformed kernels could not follow the
+-- weights, while a weight gradient's Winograd form transforms no weights)}.
 function M.run(g, opts)
   opts = opts or {}
   local t = opts.target or require('cnnc.targets').list.generic
   local tune = opts.tune or require('cnnc.tune').resolve()
   local mode = opts.winograd or 'auto'
-  if mode ~= 'auto' and mode ~= 'on' and mode ~= 'off' then
-    util.fail(nil, "winograd must be auto, on or off, got '%s'", tostring(mode))
+  for _, m in ipairs({ mode, opts.winograd_weights or mode }) do
+    if m ~= 'auto' and m ~= 'on' and m ~= 'off' then
+      util.fail(nil, "winograd must be auto, on or off, got '%s'", tostring(m))
+    end
   end
   opts = { winograd = mode, threads = opts.threads or 1, fuse = opts.fuse ~= false, keep_all = opts.keep_all,
-    backward = opts.backward, tune = tune }
+    backward = opts.backward, tune = tune, winograd_weights = opts.winograd_weights or mode }
   g = ir.clone(g)
   for _, n in ipairs(g.nodes) do
     n.sel = { K = choose(n, t, opts) }

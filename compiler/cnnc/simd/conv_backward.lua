@@ -12,8 +12,10 @@
 -- correlation of the input with dy: register tiles of IT input channels (each x value
 -- broadcast) by V vectors of output channels, summed over every output pixel for one
 -- window cell, then added into dK; the input is read from a zero-padded copy (in the
--- layer's scratch) when the layer pads, so the tiles need no bounds checks. The bias's
--- gradient is the sum of dy over the pixels, on vectors.
+-- layer's scratch) when the layer pads, so the tiles need no bounds checks. A 3x3 stride-1
+-- layer whose output is whole Winograd tiles takes the kernel's gradient as Winograd
+-- F(3x3, m x m) instead (cnnc.simd.winograd_dw) when that counts fewer operations. The
+-- bias's gradient is the sum of dy over the pixels, on vectors.
 -- Chosen by cnnc.passes.select (step 4, builds with backward code) through the layer
 -- module's `backward_kernels`: eligible, plan (with its describe text and scratch floats)
 -- and emit_backward (as a layer module's: the C text and the calls of cnnc.emit.backward).
@@ -26,6 +28,7 @@ local tensor = require 'cnnc.tensor'
 local util = require 'cnnc.util'
 local window = require 'cnnc.window'
 local winograd = require 'cnnc.simd.winograd'
+local winograd_dw = require 'cnnc.simd.winograd_dw'
 
 local M = {}
 
@@ -107,9 +110,18 @@ function M.plan(node, t, ctx)
     syn_floats = P.syn.scratch or 0
     how = P.synK == winograd and 'as a forward ' .. winograd.describe(syn, P.syn) or 'as a forward convolution'
   end
-  P.scratch = math.max(pad_floats, syn_floats)
-  P.describe = string.format('input gradient %s, weight gradient in tiles of %d input channels x %d vectors%s',
-    how, P.IT, P.V, P.padded and ', from a padded copy' or '')
+  local wfloats = pad_floats
+  local wmode = ctx.winograd_weights or ctx.winograd or 'auto'
+  if wmode ~= 'off' then
+    P.wdw = winograd_dw.plan(node, t, P.IT, P.V, ctx.tune or {}, wmode == 'on')
+    if P.wdw then
+      P.wdw.pad = math.ceil(pad_floats / 16) * 16
+      wfloats = P.wdw.pad + P.wdw.floats
+    end
+  end
+  P.scratch = math.max(wfloats, syn_floats)
+  P.describe = string.format('input gradient %s, weight gradient %s in tiles of %d input channels x %d vectors%s',
+    how, P.wdw and P.wdw.describe or 'direct', P.IT, P.V, P.padded and ', from a padded copy' or '')
   return P
 end
 
@@ -160,47 +172,52 @@ function M.emit_backward(node, E)
   end
   -- the weight gradients
   local pw = g.iw + g.pl + g.pr
-  local tiles, made = {}, {}
-  local function tile(it, v)
-    local key = it .. 'x' .. v
-    if not made[key] then
-      local name, text = tile_fn(E, node, P, it, v, g, pw)
-      made[key], tiles[#tiles + 1] = name, text
-    end
-    return made[key]
-  end
-  local blocks = {}
-  local nblocks = math.ceil(P.nvec / P.V)
-  for b = 0, nblocks - 1 do
-    local v = math.min(P.V, P.nvec - b * P.V)
-    local full, rest = math.floor(g.ic / P.IT), g.ic % P.IT
-    blocks[#blocks + 1] = template.section('simd_backward', 'dw_block', { OC0 = b * P.V * W, OC1 = b * P.V * W + v * W - 1,
-      KH = g.kh, KW = g.kw, KSTEP = g.dh * pw * g.ic, XSTEP = g.dw * g.ic, ICOC = g.ic * oc,
-      full = full > 0 and string.format('for (int ic = 0; ic < %d; ic += %d) %s(dk + ic * %d, xp + ic, gp, add);',
-        full * P.IT, P.IT, tile(P.IT, v), oc) or '', rest = rest > 0 and string.format('%s(dk + %d, xp + %d, gp, add);', tile(rest, v), full * P.IT * oc,
-        full * P.IT) or '' })
-  end
   local bias = node.p.use_bias
   local fn = E:backward_fn(node, 'weights')
+  local bias_text = bias and template.section('simd_backward', 'dw_bias', { P = g.oh * g.ow, OC = oc, NV = P.nvec, W = W }) or ''
   local params = 'float *restrict dkernel' .. (bias and ', float *restrict dbias' or '')
-    .. ', const float *restrict x, const float *restrict dy' .. (P.padded and ', float *restrict work' or '') .. ', int add'
+    .. ', const float *restrict x, const float *restrict dy' .. ((P.padded or P.wdw) and ', float *restrict work' or '')
+    .. ', int add'
   local copy = ''
   if P.padded then
     copy = template.section('simd_backward', 'dw_pad', { IH = g.ih, IC = g.ic, PT = g.pt, PL = g.pl,
       PH = g.ih + g.pt + g.pb, PW = pw, ROW = g.iw * g.ic })
   end
-  texts[#texts + 1] = table.concat(tiles, '\n\n')
-  texts[#texts + 1] = template.section('simd_backward', 'dw_layer', { fn = fn, params = params,
-    comment = util.c_comment(string.format('%s: the weight gradients, added to (add 0: written): the kernel\'s the sum '
-      .. 'over the windows of x^T dy in tiles of input channels x %d-lane vectors of output channels%s [%s]', node.name,
-      W, bias and ', the bias\'s of dy' or '', E.target.name)),
-    copy = copy, x = P.padded and 'work' or 'x', blocks = table.concat(blocks, '\n'),
-    bias = bias and template.section('simd_backward', 'dw_bias', { P = g.oh * g.ow, OC = oc, NV = P.nvec, W = W }) or '' })
   local args = { 'dw:kernel' }
   if bias then args[#args + 1] = 'dw:bias' end
   args[#args + 1] = 'x'
   args[#args + 1] = 'dy'
-  if P.padded then args[#args + 1] = 'work' end
+  if P.padded or P.wdw then args[#args + 1] = 'work' end
+  if P.wdw then
+    texts[#texts + 1] = winograd_dw.emit(node, E, P.wdw, fn, params, copy, P.padded and 'work' or 'x', bias_text)
+  else
+    local tiles, made = {}, {}
+    local function tile(it, v)
+      local key = it .. 'x' .. v
+      if not made[key] then
+        local name, text = tile_fn(E, node, P, it, v, g, pw)
+        made[key], tiles[#tiles + 1] = name, text
+      end
+      return made[key]
+    end
+    local blocks = {}
+    local nblocks = math.ceil(P.nvec / P.V)
+    for b = 0, nblocks - 1 do
+      local v = math.min(P.V, P.nvec - b * P.V)
+      local full, rest = math.floor(g.ic / P.IT), g.ic % P.IT
+      blocks[#blocks + 1] = template.section('simd_backward', 'dw_block', { OC0 = b * P.V * W, OC1 = b * P.V * W + v * W - 1,
+        KH = g.kh, KW = g.kw, KSTEP = g.dh * pw * g.ic, XSTEP = g.dw * g.ic, ICOC = g.ic * oc,
+        full = full > 0 and string.format('for (int ic = 0; ic < %d; ic += %d) %s(dk + ic * %d, xp + ic, gp, add);',
+          full * P.IT, P.IT, tile(P.IT, v), oc) or '', rest = rest > 0 and string.format('%s(dk + %d, xp + %d, gp, add);',
+          tile(rest, v), full * P.IT * oc, full * P.IT) or '' })
+    end
+    texts[#texts + 1] = table.concat(tiles, '\n\n')
+    texts[#texts + 1] = template.section('simd_backward', 'dw_layer', { fn = fn, params = params,
+      comment = util.c_comment(string.format('%s: the weight gradients, added to (add 0: written): the kernel\'s the sum '
+        .. 'over the windows of x^T dy in tiles of input channels x %d-lane vectors of output channels%s [%s]', node.name,
+        W, bias and ', the bias\'s of dy' or '', E.target.name)),
+      copy = copy, x = P.padded and 'work' or 'x', blocks = table.concat(blocks, '\n'), bias = bias_text })
+  end
   calls[#calls + 1] = { fn = fn, args = args, store = true }
   return table.concat(texts, '\n\n'), calls
 end
