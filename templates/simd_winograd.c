@@ -97,8 +97,8 @@ $call
 }
 
 //@ gemm
-/* One point: m [$T][$K] = v [$T][input channels] x u [$C][$K]. */
-static void $fn(float *restrict m, const float *restrict v, const float *restrict u)
+/* One point: m [$T][$K] = v [$T][input channels] x u [$C][$K]$range. */
+static void $fn(float *restrict m, const float *restrict v, const float *restrict u$kparams)
 {
 $blocks
 }
@@ -106,8 +106,8 @@ $blocks
 //@ output
 /* Output transform of tiles t0 .. t0 + $T - 1 ($m x $m outputs each) from m [points][$T][$KP],
  * plus bias and epilogue, into out ($OH x $OW x $OC$pooled); ragged tiles store their valid
- * pixels. */
-static void $fn(float *restrict out, const float *restrict m, const float *restrict bias, int t0)
+ * pixels$range. */
+static void $fn(float *restrict out, const float *restrict m, const float *restrict bias, int t0$kparams)
 {
 for (int i = 0; i < $T; ++i) {
 const int n = t0 + i;
@@ -116,7 +116,7 @@ const int oy = (n / $TW) * $m, ox = (n % $TW) * $m;
 $bounds
 float *o = out + ($opixel) * $OC;
 const float *mt = m + i * $KP;
-for (int k = 0; k < $KP; k += VF_W) {
+for (int k = $K0; k < $K1; k += VF_W) {
 $nk
 $body
 }
@@ -137,5 +137,24 @@ for (int blk = part; blk < $NBLK; blk += parts) {
 $in_fn(v, x, blk * $T);
 for (int p = 0; p < $P; ++p) $gemm_fn(m + p * $MSTRIDE, v + p * $VSTRIDE, $U + p * $USIZE);
 $out_fn(out, m, $bias, blk * $T);
+}
+}
+
+//@ layer_ksplit
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in$part_params)
+{
+/* in: $source; work: each part's block buffers v [$P][$T][input channels] and
+ * m [$P][$T][output channels]. Every part transforms each block's input and takes the
+ * blocks of output vectors kb0 .. kb1 - 1 of it, so it reads only its share of U. */
+const float *x = in;
+float *v = work + part * $WSP;
+float *m = v + $VSIZE;
+const int kb0 = part * $NKB / parts, kb1 = (part + 1) * $NKB / parts;
+const int k0 = kb0 * $KB < $KP ? kb0 * $KB : $KP, k1 = kb1 * $KB < $KP ? kb1 * $KB : $KP;
+for (int blk = 0; blk < $NBLK; ++blk) {
+$in_fn(v, x, blk * $T);
+for (int p = 0; p < $P; ++p) $gemm_fn(m + p * $MSTRIDE, v + p * $VSTRIDE, $U + p * $USIZE, kb0, kb1);
+$out_fn(out, m, $bias, blk * $T, k0, k1);
 }
 }

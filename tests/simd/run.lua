@@ -3,7 +3,8 @@
 -- strides, dilation, 'same'/'causal' padding, a batch-norm epilogue kept in registers and
 -- activations that need the scalar pass; transposed convolutions (transpose.lua,
 -- transpose1d.lua); Winograd layers (tests/simd/winograd.lua, built
--- with winograd 'on', and with 'auto'; 1-D ones in winograd1d.lua); Conv1D's direct kernel
+-- with winograd 'on', and with 'auto', and 'on' with 2 threads sharing the layers' output
+-- channels rather than their tiles; 1-D ones in winograd1d.lua); Conv1D's direct kernel
 -- (wide1d.lua); grouped convolutions (grouped.lua, and a 1-D one in wide1d.lua); pools
 -- computed in the convolution's registers (tests/simd/pooled.lua with each Winograd mode,
 -- pooled1d.lua, winograd1d.lua, grouped.lua), counted. Every host target, and every cross target this
@@ -75,6 +76,15 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1
       if t ~= 'generic' then variants[#variants + 1] = { t, 2 } end
     end
   end
+  if case == 'winograd' and wmode == 'on' then
+    -- Winograd layers sharing their output channels between threads rather than their tiles
+    -- (tuning knob wino_ksplit: from any size of U here); on 4-lane targets some layers have
+    -- enough blocks of output vectors to do so
+    for _, t in ipairs(targets.host_list()) do
+      if t ~= 'generic' then variants[#variants + 1] = { t, 2, true } end
+    end
+    for _, t in ipairs(cross) do variants[#variants + 1] = { t, 2, true } end
+  end
   -- A shard runs a case's builds of several thread counts for a target (whose bits must
   -- agree) together.
   local single = {} -- target -> its 1-thread output: other thread counts must give the same bits
@@ -84,13 +94,19 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1
   end
   for _, tv in ipairs(variants) do if owner[tv[1]] then
     reference()
-    local t, threads = tv[1], tv[2]
-    local dir = string.format('%s/%s%s_%s_%d', work, case, wmode or '', t, threads)
+    local t, threads, ksplit = tv[1], tv[2], tv[3]
+    local dir = string.format('%s/%s%s_%s_%d%s', work, case, wmode or '', t, threads, ksplit and 'k' or '')
     os.execute('mkdir -p ' .. dir)
     local tune = { 'l1_weights=4000' }
     if threads > 1 then tune = { 'l1_weights=4000', unpack(testlib.SHARE_ALL) } end
+    if ksplit then tune[#tune + 1] = 'wino_ksplit=1' end
     local res, err = driver.compile(model, { target = t, threads = threads, winograd = wmode, tune = tune })
     local ok, msg = res ~= nil, err and util.format_error(err)
+    if ok and ksplit and targets.get(t).width == 4 then
+      local n = 0
+      for _, node in ipairs(res.planned.nodes) do if node.sel and node.sel.plan and node.sel.plan.ksplit then n = n + 1 end end
+      ok, msg = n > 0, 'no layer shares its output channels between threads'
+    end
     local want = POOLS_FUSED[case] and POOLS_FUSED[case][wmode or 'auto']
     if ok and want and t ~= 'generic' then
       local n = 0
@@ -123,7 +139,7 @@ for _, cv in ipairs({ { 'wide2d' }, { 'wide1d' }, { 'transpose' }, { 'transpose1
         end
       end
     end
-    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s%s %s threads %d: %s', case, wmode and (' winograd ' .. wmode) or '', t, threads, msg)) end
+    if ok then passed = passed + 1 else failed = failed + 1; print(string.format('FAIL %s%s %s threads %d%s: %s', case, wmode and (' winograd ' .. wmode) or '', t, threads, ksplit and ' (output channels shared)' or '', msg)) end
   end end
 end
 if mine() then

@@ -19,7 +19,11 @@
 --     output transform A^T m A + bias + the epilogue steps with a vector form, written to
 --     the channels-last output (ragged right/bottom tiles store only their valid pixels).
 -- Threads take whole blocks; a tile's arithmetic does not depend on its block, so results
--- are identical for any thread count. As a kernel (cnnc.passes.select): `plan` picks the
+-- are identical for any thread count. When U is too big for L2 (cnnc.tune's wino_ksplit),
+-- every thread instead takes all blocks of one thread's plan but only its share of the
+-- blocks of output vectors: each transforms every block's input (a small cost next to the
+-- GEMM of such layers) and reads only its share of U, where sharing the tiles had each
+-- thread stream all of U for its own blocks. As a kernel (cnnc.passes.select): `plan` picks the
 -- tile size m by a small cost model, `cost` is compared with the direct kernel's
 -- (cnnc.simd.conv), and an output tile of whole pool windows holds a following pool.
 
@@ -147,7 +151,41 @@ function M.plan(node, t, ctx)
     m = p4.est <= p2.est and 4 or 2
   end
   if ctx.pool and (m % ctx.pool.kh ~= 0 or m % ctx.pool.kw ~= 0) then return nil end
-  return plan_m(node, t, m, ctx.threads or 1, tune)
+  local threads = ctx.threads or 1
+  if threads > 1 then
+    -- Output channels shared between the threads: when U does not stay in L2, sharing the
+    -- tiles would have every thread stream all of U for its blocks (twice the traffic of one
+    -- thread with 2 threads, more blocks than one thread's), while sharing the vectors of output
+    -- channels keeps one thread's blocks and has each read only its part of U, at the price
+    -- of every thread transforming every block's input.
+    local p1 = plan_m(node, t, m, 1, tune)
+    local kvec = p1.Kp / t.width
+    local nkb = math.ceil(kvec / p1.NV)
+    -- blocks of output vectors that the threads can share evenly: fewer vectors per GEMM tile
+    -- if need be (the same bits: a tile's sums do not depend on the vectors beside it)
+    if nkb < 2 * threads and nkb % threads ~= 0 then
+      for nv = p1.NV - 1, 2, -1 do
+        if math.ceil(kvec / nv) % threads == 0 then
+          local t2 = setmetatable({ wino_nv = nv }, { __index = tune })
+          p1 = plan_m(node, t, m, 1, t2)
+          nkb = math.ceil(kvec / p1.NV)
+          break
+        end
+      end
+    end
+    -- per thread, sharing tiles moves U + 2 (V + M) / threads floats and sharing output
+    -- channels U / threads + 2 V + 2 M / threads: the latter wins when U > 2 V
+    local ubytes, vbytes = p1.P * p1.C * p1.Kp * 4, p1.P * p1.T * p1.Cp * 4
+    if ubytes >= tune.wino_ksplit and ubytes > 2 * vbytes and (nkb >= 2 * threads or nkb % threads == 0) then
+      p1.ksplit, p1.nkb = true, nkb
+      p1.parts, p1.units = threads, threads
+      p1.scratch = p1.padded + threads * p1.wsp
+      p1.est = p1.est / threads
+      p1.describe = p1.describe .. ', output channels shared between threads'
+      return p1
+    end
+  end
+  return plan_m(node, t, m, threads, tune)
 end
 
 function M.cost(node, p) return p.est end
@@ -307,15 +345,20 @@ function M.emit(node, E)
   for blk = 0, kfull + (krest > 0 and 1 or 0) - 1 do
     local nv = blk < kfull and p.NV or krest
     local k0 = blk * p.NV * W
-    calls[#calls + 1] = template.section('simd_winograd', 'gemm_block', { T = p.T, TG = p.TG, k0 = k0,
+    local text = template.section('simd_winograd', 'gemm_block', { T = p.T, TG = p.TG, k0 = k0,
       k1 = k0 + nv * W - 1, call = string.format('%s(m + t * %d + %d, v + t * %d, u + %d);', tile_fn(nv), p.Kp, k0, p.Cp, p.C * k0) })
+    calls[#calls + 1] = p.ksplit and string.format('if (kb0 <= %d && %d < kb1) {\n%s\n}', blk, blk, text) or text
   end
+  local kparams = p.ksplit and ', int kb0, int kb1' or ''
   fns[#fns + 1] = template.section('simd_winograd', 'gemm', { fn = gemm_fn, T = p.T, C = p.C, K = p.Kp,
-    blocks = table.concat(calls, '\n') })
+    blocks = table.concat(calls, '\n'), kparams = kparams,
+    range = p.ksplit and string.format(', for the blocks of %d output vectors kb0 .. kb1 - 1', p.NV) or '' })
 
   local ragged = p.TH * p.m ~= g.oh or p.TW * p.m ~= g.ow
   fns[#fns + 1] = template.section('simd_winograd', 'output', { fn = out_fn, T = p.T, N = p.N, TW = p.TW,
     m = p.m, OH = g.oh, OW = g.ow, OC = K, KP = p.Kp,
+    kparams = p.ksplit and ', int k0, int k1' or '', K0 = p.ksplit and 'k0' or '0', K1 = p.ksplit and 'k1' or p.Kp,
+    range = p.ksplit and ', output channels k0 .. k1 - 1' or '',
     opixel = pool and string.format('(oy / %d) * %d + ox / %d', pool.kh, pool.ow, pool.kw)
       or string.format('oy * %d + ox', g.ow),
     pooled = pool and string.format(', each %dx%d window pooled (%s) into out (%dx%dx%d)', pool.kh,
@@ -329,17 +372,23 @@ function M.emit(node, E)
   if post ~= '' then fns[#fns + 1] = post end
   local threaded = p.units ~= nil
   if threaded then E:parallel(node) end
-  fns[#fns + 1] = template.section('simd_winograd', 'layer', {
+  local lvars = {
     fn = base, comment = E:comment(node) .. string.format(
-      ' [%s: %s, %d tiles in blocks of %d, GEMM tiles of %d tiles x %d vectors]',
-      t.name, M.describe(node, p), p.N, p.T, p.TG, p.NV),
+      ' [%s: %s, %d tiles in blocks of %d, GEMM tiles of %d tiles x %d vectors%s]',
+      t.name, M.describe(node, p), p.N, p.T, p.TG, p.NV, p.ksplit and ', output channels shared' or ''),
     part_params = (E:part_params(threaded, true)),
-    part_locals = threaded and '' or 'const int part = 0, parts = 1;',
     WSP = p.wsp, VSIZE = p.vsize, NBLK = p.nblk, T = p.T, P = p.P,
     source = p.direct_input and 'the layer\'s input' or 'the zero-bordered copy of the input',
     MSTRIDE = p.T * p.Kp, VSTRIDE = p.T * p.Cp, USIZE = p.C * p.Kp,
     in_fn = in_fn, gemm_fn = gemm_fn, out_fn = out_fn, U = uname, bias = bname,
-  })
+  }
+  if p.ksplit then
+    lvars.NKB, lvars.KB, lvars.KP = p.nkb, p.NV * W, p.Kp
+    fns[#fns + 1] = template.section('simd_winograd', 'layer_ksplit', lvars)
+  else
+    lvars.part_locals = threaded and '' or 'const int part = 0, parts = 1;'
+    fns[#fns + 1] = template.section('simd_winograd', 'layer', lvars)
+  end
   return table.concat(fns, '\n\n')
 end
 

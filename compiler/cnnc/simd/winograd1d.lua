@@ -290,7 +290,7 @@ function M.emit(node, E)
       k1 = k0 + nv * W - 1, call = string.format('%s(m + t * %d + %d, v + t * %d, u + %d);', name, p.Kp, k0, p.Cp,
         p.C * k0) })
   end
-  fns[#fns + 1] = template.section('simd_winograd', 'gemm', { fn = gemm_fn, T = p.T, C = p.C, K = p.Kp,
+  fns[#fns + 1] = template.section('simd_winograd', 'gemm', { fn = gemm_fn, T = p.T, C = p.C, K = p.Kp, kparams = '', range = '',
     blocks = table.concat(calls, '\n') })
 
   fns[#fns + 1] = template.section('simd_winograd1d', 'output', { fn = out_fn, T = p.T, N = p.N, TL = p.TL,
