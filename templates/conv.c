@@ -45,3 +45,21 @@ const float xv = x[g * $ICG + ic];
 for (int oc = g * $OCG; oc < (g + 1) * $OCG; ++oc) acc[oc] += xv * w[ic * $OC + oc];
 }
 }
+
+//@ accumulate_grouped_blocked
+/* $G groups of $ICG input and $OCG output channels: kernel ($ICG, $OC) per window cell; a
+ * group's input channels in $NB blocks of $ICB, each summed from zero, then added to acc */
+const float *x = &in[$in_pixel * $IC];
+const float *w = &$kernel[$tap * $ICGOC];
+for (int g = 0; g < $G; ++g) {
+for (int ic0 = 0; ic0 < $ICG; ic0 += $ICB) {
+const int ic1 = ic0 + $ICB < $ICG ? ic0 + $ICB : $ICG;
+float part[$OCG];
+for (int oc = 0; oc < $OCG; ++oc) part[oc] = 0.0f;
+for (int ic = ic0; ic < ic1; ++ic) {
+const float xv = x[g * $ICG + ic];
+for (int oc = 0; oc < $OCG; ++oc) part[oc] += xv * w[ic * $OC + g * $OCG + oc];
+}
+for (int oc = 0; oc < $OCG; ++oc) acc[g * $OCG + oc] += part[oc];
+}
+}

@@ -24,6 +24,35 @@ x += $COL_STEP;
 $finish
 }
 
+//@ tile_blocked
+/* $PH x $PW pixels x $V vectors of output channels$what. $doc Each window cell's $NIC input
+ * channels are summed in blocks of $ICB, each from zero, then added to part (the bias and the
+ * earlier blocks' sums). */
+static void $fn($params)
+{
+vf part[$NACC];
+$part_init
+$acc_init
+for (int ky = 0; ky < $KH; ++ky) {
+const float *x = in + ky * $ROW_STEP;
+for (int kx = 0; kx < $KW; ++kx) {
+for (int ic0 = 0; ic0 < $NIC; ic0 += $ICB) {
+const int ic1 = ic0 + $ICB < $NIC ? ic0 + $ICB : $NIC;
+for (int ic = ic0; ic < ic1; ++ic) {
+$w_load
+vf xb;
+$fmas
+w += $WSTEP;
+}
+$flush
+}
+x += $COL_STEP;
+}
+}
+$take
+$finish
+}
+
 //@ row
 /* output rows oy .. oy + $PH - 1 */
 {

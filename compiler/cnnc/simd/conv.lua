@@ -136,11 +136,17 @@ end
 -- accumulators start from the bias and finish in the same call; g.ic of them); ctx.pool:
 -- the pool computed in the tiles (node.sel.pool), its windows combined in registers and
 -- stored to pout (partial sums of earlier chunks go to out, the convolution-sized
--- scratch); ctx.suffix: added to the function's name. (cnnc.simd.conv1d's tiles are these
--- with PH = 1; cnnc.simd.grouped's with g.ic its block's input channels.)
+-- scratch); ctx.suffix: added to the function's name; ctx.cell_block (with ctx.single):
+-- each window cell's g.ic input channels are summed in blocks of this many
+-- (cnnc.layers.conv.cell_block), each from zero, then added to the bias and the earlier
+-- blocks' sums, which the tile keeps in an array of vectors (L1) while the accumulators
+-- start the next block. (cnnc.simd.conv1d's tiles are these with PH = 1;
+-- cnnc.simd.grouped's with g.ic its block's input channels.)
 function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
   local W, oc = E.target.width, node.p.filters
   local pool, single = ctx.pool, ctx.single
+  local icb = single and ctx.cell_block or nil
+  local part_init, flush, take = {}, {}, {}
   local store_vec = common.store_vec
   local init, carry, loads, fmas, eps, stores, pooled = {}, {}, {}, {}, {}, {}, {}
   local pixels = {}
@@ -154,7 +160,13 @@ function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
     for v = 0, V - 1 do
       local a, off = string.format('a%d_%d', px.id, v), px.ooff + v * W
       local vtail = v == V - 1 and tail or 0
-      if single then
+      if icb then
+        local k = #part_init
+        init[#init + 1] = string.format('vf %s = vf_zero();', a)
+        part_init[#part_init + 1] = string.format('part[%d] = vf_load(bias + %d);', k, v * W)
+        flush[#flush + 1] = string.format('part[%d] = vf_add(part[%d], %s); %s = vf_zero();', k, k, a, a)
+        take[#take + 1] = string.format('%s = part[%d];', a, k)
+      elseif single then
         init[#init + 1] = string.format('vf %s = vf_load(bias + %d);', a, v * W)
       else
         -- The chunk's sum starts from zero and is added to the earlier chunks' (or the
@@ -230,14 +242,19 @@ function M.tile_fn(E, node, g, PH, PW, V, partial, ctx)
     doc[#doc + 1] = 'nic: input channels in this chunk; first/last: the chunk is the first/last of the sum.'
   end
   local name = string.format('%s_tile%dx%dx%d%s%s', E:fn(node), PH, PW, V, partial and 't' or '', ctx.suffix or '')
-  return name, template.section('simd_conv', 'tile', {
+  local vars = {
     fn = name, PH = PH, PW = PW, V = V, KH = g.kh, KW = g.kw,
     params = table.concat(params, ', '), doc = table.concat(doc, ' '):gsub(';$', '.'),
     what = pool and string.format('; the %dx%d %s pool of each window stored to pout', pool.kh, pool.kw, pool.mode) or '',
     ROW_STEP = g.dh * g.iw * ctx.stride, COL_STEP = g.dw * ctx.stride, WSTEP = V * W, NIC = single and g.ic or 'nic',
     acc_init = table.concat(init, '\n'), w_load = loads, fmas = fmas,
     finish = finish,
-  })
+  }
+  if icb then
+    vars.ICB, vars.NACC, vars.part_init = icb, #part_init, table.concat(part_init, '\n')
+    vars.flush, vars.take = table.concat(flush, '\n'), table.concat(take, '\n')
+  end
+  return name, template.section('simd_conv', icb and 'tile_blocked' or 'tile', vars)
 end
 
 -- The geometry of the zero-padded copy of the input: same windows, no padding.

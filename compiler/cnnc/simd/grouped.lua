@@ -12,12 +12,14 @@
 -- non-finite input into another group's outputs. The tiles are the direct kernel's (its tile functions, its
 -- zero-bordered copy of a padded input, its bands of rows for threads); only the blocks'
 -- input channels differ. Pools whose windows tile the output are computed in the
--- registers (holds_pool).
+-- registers (holds_pool). A long window (3x3 x 264 channels in RegNetY-128GF) sums each
+-- cell's channels in blocks, each from zero (cnnc.layers.conv.cell_block, docs/numerics.md).
 
 local common = require 'cnnc.simd.common'
 local conv = require 'cnnc.simd.conv'
 local epilogue = require 'cnnc.epilogue'
 local ir = require 'cnnc.ir'
+local layer_conv = require 'cnnc.layers.conv'
 local template = require 'cnnc.template'
 local util = require 'cnnc.util'
 
@@ -223,6 +225,7 @@ function M.emit(node, E)
       local key = table.concat({ ph, pw, b.v, tostring(partial), b.nic }, ',')
       if not made[key] then
         ctx.suffix = b.nic ~= g.ic / node.p.groups and ('_' .. b.nic) or nil
+        ctx.cell_block = layer_conv.cell_block(b.nic, g.kh * g.kw)
         local name, text = conv.tile_fn(E, node, gb, ph, pw, b.v, partial, ctx)
         made[key] = name
         fns[#fns + 1] = text
