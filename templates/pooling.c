@@ -38,6 +38,28 @@ $store
 $post
 }
 
+//@ global_blocked
+/* $comment */
+static void $fn(float *restrict out, const float *restrict in)
+{
+/* the sum over positions in $NB blocks of $PB, each summed from zero, then added to acc */
+float acc[$C], part[$C];
+for (int c = 0; c < $C; ++c) acc[c] = 0.0f;
+for (int p0 = 0; p0 < $PIXELS; p0 += $PB) {
+const int p1 = p0 + $PB < $PIXELS ? p0 + $PB : $PIXELS;
+for (int c = 0; c < $C; ++c) part[c] = 0.0f;
+for (int p = p0; p < p1; ++p) {
+const float *x = &in[p * $C];
+for (int c = 0; c < $C; ++c) part[c] += x[c];
+}
+for (int c = 0; c < $C; ++c) acc[c] += part[c];
+}
+for (int c = 0; c < $C; ++c) {
+$store
+}
+$post
+}
+
 //@ zero_padding
 /* $comment */
 static void $fn(float *restrict out, const float *restrict in)
