@@ -4,7 +4,8 @@
 -- kernel, cnnc.simd.conv); RegNetY-128GF's grouped 3x3 convolutions over groups of 264
 -- channels (groups of 16 output channels: cnnc.simd.grouped's tiles on every vector target;
 -- of 8: those on AVX2 and SSE, the layer's own C on AVX-512) and its squeeze-excitation
--- blocks' global average over 56x56 positions; with positive inputs and weights, where one
+-- blocks' global average over 56x56 positions; a Conv3D over 3x3x3 x 64 (the portable C
+-- on every target: blocks of a cell's channels); with positive inputs and weights, where one
 -- chain of FMAs (or additions) drifts most. The kernels sum a chunk of input channels (the
 -- grouped ones: of each window cell) from zero and add it to the earlier chunks' sum (the
 -- generic C: blocks of cnnc.layers.conv's BLOCK channels; the average: blocks of about
@@ -39,6 +40,8 @@ local function models()
       nn.Conv2D{ 32, 3, padding = 'same', groups = 2, kernel_initializer = positive } } },
     nn.Sequential{ name = 'long_sum_grouped8', input_shape = { 6, 6, 528 }, seed = 8, layers = {
       nn.Conv2D{ 16, 3, padding = 'same', groups = 2, kernel_initializer = positive } } },
+    nn.Sequential{ name = 'long_sum_3d', input_shape = { 3, 3, 3, 64 }, seed = 10, layers = {
+      nn.Conv3D{ 8, 3, kernel_initializer = positive } } },
     nn.Sequential{ name = 'long_sum_average', input_shape = { 56, 56, 40 }, seed = 9, layers = {
       nn.GlobalAveragePooling2D{} } },
   }

@@ -90,7 +90,8 @@ end
 function M.emit(node, E)
   local in_pixel, out_pixel, tap = w3.c_pixels(node)
   local bias = node.p.use_bias and (E:weight(node, 'bias') .. '[oc]') or '0.0f'
-  local shim = setmetatable({ g = { ic = node.ic } }, { __index = node })
+  local a = node.axes
+  local shim = setmetatable({ g = { ic = node.ic, kd = a[1].k, kh = a[2].k, kw = a[3].k } }, { __index = node })
   local body = conv.c_body(shim, E, tap, bias, { input = in_pixel, output = out_pixel })
   return w3.c_render(node, E, body)
 end
