@@ -391,7 +391,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
     done
     prounds=${BENCH_PAIR_ROUNDS:-5}
     if { [ $HAVE_DNNL = 1 ] || [ $ORT_OK = 1 ]; } && [ -n "$pt" ]; then
-        pruns=$(( (runs + 2) / 3 ))
+        pruns=$(( (runs + 2) / 3 )); [ "$pruns" -lt 3 ] && pruns=3
         say "paired rounds $net: oneDNN, ONNX Runtime and cnnc $pt, 1 and 2 threads, $prounds rounds of $pruns runs"
         pf=$OUT/pairs-$net.txt
         : > "$pf"

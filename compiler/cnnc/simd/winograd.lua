@@ -19,11 +19,11 @@
 --     output transform A^T m A + bias + the epilogue steps with a vector form, written to
 --     the channels-last output (ragged right/bottom tiles store only their valid pixels).
 -- Threads take whole blocks; a tile's arithmetic does not depend on its block, so results
--- are identical for any thread count. When U is too big for L2 (cnnc.tune's wino_ksplit),
--- every thread instead takes all blocks of one thread's plan but only its share of the
--- blocks of output vectors: each transforms every block's input (a small cost next to the
--- GEMM of such layers) and reads only its share of U, where sharing the tiles had each
--- thread stream all of U for its own blocks. As a kernel (cnnc.passes.select): `plan` picks the
+-- are identical for any thread count. When the threads would stream too much of U
+-- (threads x U over cnnc.tune's wino_ksplit), every thread instead takes all blocks of one
+-- thread's plan but only its share of the blocks of output vectors: each transforms every
+-- block's input (a small cost next to the GEMM of such layers) and reads only its share of
+-- U, where sharing the tiles has each thread stream all of U for its own blocks. As a kernel (cnnc.passes.select): `plan` picks the
 -- tile size m by a small cost model, `cost` is compared with the direct kernel's
 -- (cnnc.simd.conv), and an output tile of whole pool windows holds a following pool.
 
@@ -153,11 +153,13 @@ function M.plan(node, t, ctx)
   if ctx.pool and (m % ctx.pool.kh ~= 0 or m % ctx.pool.kw ~= 0) then return nil end
   local threads = ctx.threads or 1
   if threads > 1 then
-    -- Output channels shared between the threads: when U does not stay in L2, sharing the
-    -- tiles would have every thread stream all of U for its blocks (twice the traffic of one
-    -- thread with 2 threads, more blocks than one thread's), while sharing the vectors of output
-    -- channels keeps one thread's blocks and has each read only its part of U, at the price
-    -- of every thread transforming every block's input.
+    -- Output channels shared between the threads: sharing the tiles has every thread
+    -- stream all of U for its blocks (threads times one thread's traffic), while sharing the
+    -- vectors of output channels keeps one thread's blocks and has each read only its part
+    -- of U, at the price of every thread transforming every block's input. On the 2-core
+    -- machine the tiles won or tied (R2 at 2 threads: 370 us against 393; R3: 27.3-28.3 ms
+    -- against 27.9-28.1, its U of up to 38 MB read from L3), so the default threshold of
+    -- threads x U (cnnc.tune's wino_ksplit, 128 MB) takes it only for many threads on big layers.
     local p1 = plan_m(node, t, m, 1, tune)
     local kvec = p1.Kp / t.width
     local nkb = math.ceil(kvec / p1.NV)
@@ -176,7 +178,7 @@ function M.plan(node, t, ctx)
     -- per thread, sharing tiles moves U + 2 (V + M) / threads floats and sharing output
     -- channels U / threads + 2 V + 2 M / threads: the latter wins when U > 2 V
     local ubytes, vbytes = p1.P * p1.C * p1.Kp * 4, p1.P * p1.T * p1.Cp * 4
-    if ubytes >= tune.wino_ksplit and ubytes > 2 * vbytes and (nkb >= 2 * threads or nkb % threads == 0) then
+    if threads * ubytes >= tune.wino_ksplit and ubytes > 2 * vbytes and (nkb >= 2 * threads or nkb % threads == 0) then
       p1.ksplit, p1.nkb = true, nkb
       p1.parts, p1.units = threads, threads
       p1.scratch = p1.padded + threads * p1.wsp
