@@ -7,6 +7,13 @@
 // 4-vector tile then loaded 12 vectors a step, not 4, and ran load-bound at 64% of peak).
 // CNNC_ISA_BEGIN/END bracket the functions compiled for the target's instruction set, so the
 // file needs no special compiler flags and its CPU check itself runs on any CPU.
+// A target's section declares vf; its _ops and _math sections define the macros, so that
+// a layer planned for a narrower target of the same CPU (AVX2 vectors in an AVX-512 build:
+// cnnc.targets `narrow`) can switch them around its functions: its _ops and _math sections
+// follow narrow_begin, the build's own follow narrow_end. The narrow target's instructions
+// are enabled on top of the build's (gcc's avx512f does not imply fma, though every AVX-512
+// CPU has it). The vector helpers of templates/helpers.c (cnnc_vf_exp) take the build's
+// vf, so such a layer calls none.
 
 //@ generic
 /* This build is portable C99: it runs on any CPU. */
@@ -35,6 +42,8 @@ return $cpu_check;
 //@ avx512
 #include <immintrin.h>
 typedef __m512 vf;
+
+//@ avx512_ops
 #define VF_W 16
 #define vf_load(p) _mm512_loadu_ps(p)
 #define vf_store(p, v) _mm512_storeu_ps((p), (v))
@@ -49,6 +58,8 @@ typedef __m512 vf;
 //@ avx2
 #include <immintrin.h>
 typedef __m256 vf;
+
+//@ avx2_ops
 #define VF_W 8
 #define vf_load(p) _mm256_loadu_ps(p)
 #define vf_store(p, v) _mm256_storeu_ps((p), (v))
@@ -63,6 +74,8 @@ typedef __m256 vf;
 //@ sse4
 #include <immintrin.h>
 typedef __m128 vf;
+
+//@ sse4_ops
 #define VF_W 4
 #define vf_load(p) _mm_loadu_ps(p)
 #define vf_store(p, v) _mm_storeu_ps((p), (v))
@@ -82,6 +95,8 @@ typedef __m128 vf;
 #endif
 #include <arm_neon.h>
 typedef float32x4_t vf;
+
+//@ neon_ops
 #define VF_W 4
 #define vf_load(p) vld1q_f32(p)
 #define vf_store(p, v) vst1q_f32((p), (v))
@@ -150,3 +165,61 @@ return 1;
 #define vf_pow2i(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
 #define vf_sel_lt(a, b, x, y) vbslq_f32(vcltq_f32((a), (b)), (x), (y))
 #define vf_sel_nan(a, x, y) vbslq_f32(vmvnq_u32(vceqq_f32((a), (a))), (x), (y))
+
+
+//@ narrow_begin
+/* $layer: $narrow vectors ($why) */
+#if defined(__clang__)
+#pragma clang attribute push (__attribute__((target("$gcc_target"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("$gcc_target")
+#endif
+#undef VF_W
+#undef vf_load
+#undef vf_store
+#undef vf_set1
+#undef vf_zero
+#undef vf_fma
+#undef vf_add
+#undef vf_mul
+#undef vf_max
+#undef vf_keep
+#undef vf_sub
+#undef vf_div
+#undef vf_min
+#undef vf_abs
+#undef vf_round
+#undef vf_floor
+#undef vf_pow2i
+#undef vf_sel_lt
+#undef vf_sel_nan
+#define vf $vtype
+
+//@ narrow_end
+/* back to $target vectors */
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#undef vf
+#undef VF_W
+#undef vf_load
+#undef vf_store
+#undef vf_set1
+#undef vf_zero
+#undef vf_fma
+#undef vf_add
+#undef vf_mul
+#undef vf_max
+#undef vf_keep
+#undef vf_sub
+#undef vf_div
+#undef vf_min
+#undef vf_abs
+#undef vf_round
+#undef vf_floor
+#undef vf_pow2i
+#undef vf_sel_lt
+#undef vf_sel_nan

@@ -34,8 +34,8 @@ function M.blob_bytes(blob) return require('ffi').string(blob.buf, 4 * blob.n) e
 -- The target's vector macros and CPU check (templates/simd.c).
 local function target_prelude(t, name)
   if t.name == 'generic' then return template.section('simd', 'generic', { name = name }) end
-  local parts = { template.section('simd', t.section, {}) .. '\n'
-    .. template.section('simd', t.section .. '_math', {}) }
+  local parts = { template.section('simd', t.section, {}) .. '\n' .. template.section('simd', t.section .. '_ops', {})
+    .. '\n' .. template.section('simd', t.section .. '_math', {}) }
   if t.cpu then
     local check = string.format('__builtin_cpu_supports("%s")', t.cpu)
     if t.cpu2 then check = check .. string.format(' && __builtin_cpu_supports("%s")', t.cpu2) end
@@ -47,13 +47,34 @@ local function target_prelude(t, name)
   return table.concat(parts, '\n\n')
 end
 
+-- A layer whose kernel was planned for the build's narrower target (plan.target: AVX2
+-- vectors in an AVX-512 build, cnnc.targets `narrow`, with plan.why saying why) is emitted
+-- with E.target that target, its functions bracketed by a switch of the vector macros
+-- (templates/simd.c, narrow_begin and narrow_end).
+local function narrow_functions(n, K, E, kt)
+  local t = E.target
+  E.target = kt
+  local text = tidy.run(K.emit(n, E))
+  E.target = t
+  local function ops(x) return template.section('simd', x.section .. '_ops', {}) .. '\n'
+    .. template.section('simd', x.section .. '_math', {}) end
+  return table.concat({ template.section('simd', 'narrow_begin', { layer = n.name, narrow = kt.name,
+    why = n.sel.plan.why, gcc_target = kt.gcc_target, vtype = kt.vtype }), ops(kt), text,
+    template.section('simd', 'narrow_end', { target = t.name }), ops(t) }, '\n')
+end
+
 -- Every layer's function(s), in the graph's order, by its kernel or its own module.
 local function layer_functions(g, E)
   local funcs = {}
   for _, n in ipairs(g.nodes) do
     if not n.layer.alias then
       local K = n.sel and n.sel.K
-      funcs[#funcs + 1] = tidy.run((K or n.layer).emit(n, E))
+      local kt = K and n.sel.plan and n.sel.plan.target
+      if kt and kt ~= E.target then
+        funcs[#funcs + 1] = narrow_functions(n, K, E, kt)
+      else
+        funcs[#funcs + 1] = tidy.run((K or n.layer).emit(n, E))
+      end
     end
   end
   return funcs

@@ -3,7 +3,9 @@
 -- Each target names its vector width in floats, its register count (which bounds the
 -- register tiles), the section of templates/simd.c that defines the vector macros the
 -- kernels are written in, the CPU architecture it belongs to, and how the running CPU is
--- checked. `generic` has no vectors: portable C99 only. `native` resolves to the best
+-- checked; `narrow`, a narrower target every CPU of this one also runs (whose vectors a
+-- kernel may take for a layer its own vectors do not fit: cnnc.simd.grouped), and vtype,
+-- the C type of a vector for such a switch. `generic` has no vectors: portable C99 only. `native` resolves to the best
 -- target this machine has. A target of another architecture (neon on x86-64) is built with
 -- its cross compiler and run under its emulator (cnnc.toolchain: `cross`).
 
@@ -14,9 +16,11 @@ M.list = {
   sse4 = { name = 'sse4', width = 4, regs = 16, section = 'sse4', arch = 'x86_64', gcc_target = 'sse4.1',
     cpu = 'sse4.1' },
   avx2 = { name = 'avx2', width = 8, regs = 16, section = 'avx2', arch = 'x86_64', gcc_target = 'avx2,fma',
-    cpu = 'avx2', cpu2 = 'fma' },
+    cpu = 'avx2', cpu2 = 'fma', vtype = '__m256' },
+  -- Every AVX-512 CPU has AVX2 and FMA: a kernel may run a layer on 8-lane vectors (16 ymm
+  -- registers: the upper 16 need AVX-512VL, which the CPU check does not ask for).
   avx512 = { name = 'avx512', width = 16, regs = 32, section = 'avx512', arch = 'x86_64', gcc_target = 'avx512f',
-    cpu = 'avx512f' },
+    cpu = 'avx512f', narrow = 'avx2' },
   -- NEON is mandatory on AArch64: no CPU check (section aarch64_common).
   neon = { name = 'neon', width = 4, regs = 32, section = 'neon', arch = 'aarch64', common = 'aarch64_common',
     cross = { triple = 'aarch64-linux-gnu', cc = 'aarch64-linux-gnu-gcc', qemu = 'qemu-aarch64',

@@ -211,6 +211,24 @@ describe('grouped convolution (cnnc.simd.grouped)', function()
     local generic = T.compile(m, { target = 'generic', stop = 'plan' }).planned
     assert.equal('generic', generic.nodes[1].sel.kernel)
   end)
+  it('runs groups of whole AVX2 vectors (not AVX-512 ones) on 8-lane vectors in an AVX-512 build', function()
+    local m = nn.Sequential{ name = 'grp_narrow', input_shape = { 8, 8, 48 }, layers = {
+      nn.Conv2D{ 48, 3, padding = 'same', groups = 2, activation = 'swish' },  -- 24 -> 24
+      nn.MaxPooling2D{ 2 },
+    } }
+    local g = T.compile(m, { target = 'avx512', stop = 'plan' }).planned
+    local sel = g.nodes[1].sel
+    assert.equal('grouped', sel.kernel)
+    assert.equal('avx2', sel.plan.target.name)
+    assert.truthy(sel.text:find('on 8-lane avx2 vectors', 1, true))
+    assert.equal(0, sel.plan.kvec)            -- swish calls cnnc_vf_exp: the scalar pass
+    assert.is_nil(sel.pool)                   -- the pool keeps its own code
+    local g2 = T.compile(m, { target = 'avx2', stop = 'plan' }).planned
+    assert.equal('avx2', g2.nodes[1].sel.plan.target.name)
+    assert.is_nil(g2.nodes[1].sel.text:find('lane', 1, true))
+    assert.equal(1, g2.nodes[1].sel.plan.kvec)
+    assert.truthy(g2.nodes[1].sel.pool)
+  end)
   it('takes Keras\'s groups argument and checks it divides the channels', function()
     local m = nn.Sequential{ name = 'grp_bad', input_shape = { 8, 8, 6 }, layers = { nn.Conv2D{ 8, 3, groups = 4 } } }
     local r, err = require('cnnc.driver').compile(m, { stop = 'shape' })

@@ -9,7 +9,12 @@
 -- vectors (RegNet's 16 on AVX-512, AVX2, SSE and NEON), blocks stay within one group and no
 -- multiply is wasted; only such layers are taken (M.eligible): a block spanning several
 -- groups would multiply their inputs by zero weights, and 0 * inf or 0 * NaN would carry a
--- non-finite input into another group's outputs. The tiles are the direct kernel's (its tile functions, its
+-- non-finite input into another group's outputs. A layer whose groups are whole vectors of
+-- the target's `narrow` one only (RegNetY's 8, 24, 56, 232, 264 channels on AVX-512) is
+-- planned and emitted for that target (8-lane AVX2 vectors, plan.target; cnnc.emit switches
+-- the vector macros around its functions), holding no pool and applying in the registers
+-- only epilogue steps that call no vector helper (those take the build's vectors); the
+-- rest go to the scalar pass. The tiles are the direct kernel's (its tile functions, its
 -- zero-bordered copy of a padded input, its bands of rows for threads); only the blocks'
 -- input channels differ. Pools whose windows tile the output are computed in the
 -- registers (holds_pool). A long window (3x3 x 264 channels in RegNetY-128GF) sums each
@@ -32,13 +37,34 @@ M.holds_pool = true
 -- "Grouped convolution"): its modelled cost.
 M.EFFICIENCY = 0.7
 
-function M.eligible(node, t)
+-- The target whose vectors run node: t, or t's narrow target, or nil. A group's output
+-- channels must be whole vectors: a block spanning several groups would multiply other
+-- groups' inputs by zero weights, and a NaN or infinity there (0 * inf is NaN) would reach
+-- outputs that never read it. Other groupings run the layer's own C.
+local function vector_target(node, t)
   local gr = node.p.groups or 1
-  -- A group's output channels must be whole vectors: a block spanning several groups would
-  -- multiply other groups' inputs by zero weights, and a NaN or infinity there (0 * inf is
-  -- NaN) would reach outputs that never read it. Other groupings run the layer's own C.
-  return t.width > 1 and node.g ~= nil and gr > 1 and not (gr == node.g.ic and node.p.filters == gr)
-    and (node.p.filters / gr) % t.width == 0
+  if t.width <= 1 or node.g == nil or gr <= 1 or (gr == node.g.ic and node.p.filters == gr) then return nil end
+  local ocg = node.p.filters / gr
+  if ocg % t.width == 0 then return t end
+  local n = t.narrow and require('cnnc.targets').list[t.narrow]
+  if n and ocg % n.width == 0 then return n end
+  return nil
+end
+
+function M.eligible(node, t) return vector_target(node, t) ~= nil end
+
+-- The epilogue steps applied in the registers: on a narrow target, up to the first that
+-- calls a vector helper of templates/helpers.c (written for the build's vectors).
+local function vector_steps(node, narrow)
+  local k = epilogue.vector_prefix(node.epilogue)
+  if narrow then
+    local vmath = require 'cnnc.simd.vmath'
+    for i = 1, k do
+      local st = node.epilogue[i]
+      if st.op == 'act' and #vmath.helpers(st) > 0 then return i - 1 end
+    end
+  end
+  return k
 end
 
 -- The blocks of V vectors: first channel c0, vectors v, the first input channel r0 of the
@@ -108,6 +134,12 @@ end
 -- zero-bordered copy of a padded input (all channels, so conv.pad_copy makes it), and with
 -- ctx.threads > 1 the bands of rows (of tiles of columns in 1-D) that threads share.
 function M.plan(node, t, ctx)
+  local kt = vector_target(node, t)
+  local narrow = kt ~= t
+  -- (a pool's epilogue may call vector helpers: a narrow layer leaves pools to their own code)
+  if narrow and ctx.pool then return nil end
+  local W0 = t.width
+  t = kt
   local g0 = node.g
   local padded = g0.pt + g0.pb + g0.pl + g0.pr > 0
   local g = padded and conv.padded_geometry(g0) or g0
@@ -119,8 +151,10 @@ function M.plan(node, t, ctx)
   for _, b in ipairs(blocks) do waste = math.max(waste, b.nic * node.p.groups / g.ic) end
   local L = { g = g, padded = padded, copy = padded, P = P, blocks = blocks, nvec = math.ceil(node.p.filters / t.width),
     nicb = 1, block = g.ih * g.iw * g.ic, scratch = head, copy_floats = head, pre = padded,
-    nblocks = #blocks, nbands = math.ceil(g.oh / P.R), waste = waste,
-    post = epilogue.vector_prefix(node.epilogue) < #node.epilogue }
+    nblocks = #blocks, nbands = math.ceil(g.oh / P.R), waste = waste, target = kt, kvec = vector_steps(node, narrow),
+    why = narrow and string.format('groups of %d channels are not whole %d-lane vectors', node.p.filters / node.p.groups,
+      W0) or nil }
+  L.post = L.kvec < #node.epilogue
   local threads = ctx.threads or 1
   if threads > 1 then
     local want = math.ceil(conv.UNITS_PER_THREAD * threads / L.nblocks)
@@ -140,16 +174,18 @@ function M.plan(node, t, ctx)
   return L
 end
 
--- Modelled cycles on one thread: the multiply-adds of every block over its input channels.
-function M.cost(node, L, t)
-  local g, n = node.g, 0
+-- Modelled cycles on one thread: the multiply-adds of every block over its input channels
+-- (on the plan's vectors).
+function M.cost(node, L)
+  local g, n, t = node.g, 0, L.target
   for _, b in ipairs(L.blocks) do n = n + b.v * b.nic end
   return g.oh * g.ow * g.kh * g.kw * n * t.width / (common.macs_per_cycle(t) * M.EFFICIENCY)
 end
 
 function M.describe(node, L)
-  return string.format('grouped (%d groups of %d -> %d channels)', node.p.groups, node.g.ic / node.p.groups,
-    node.p.filters / node.p.groups)
+  return string.format('grouped (%d groups of %d -> %d channels)%s', node.p.groups, node.g.ic / node.p.groups,
+    node.p.filters / node.p.groups, L.why and string.format(' on %d-lane %s vectors', L.target.width, L.target.name)
+    or '')
 end
 
 -- Per block, the kernel over its input channels (ky, kx, ic from r0, V * W lanes): zero where
@@ -184,6 +220,7 @@ local function pack(node, W, L)
 end
 
 -- Returns the C text; tells E (E:before, E:parallel) how the forward function calls it.
+-- E.target is the plan's target (cnnc.emit sets it for a narrow one).
 function M.emit(node, E)
   local g0, K = node.g, node.p.filters
   local t = E.target
@@ -195,7 +232,7 @@ function M.emit(node, E)
   local kname = E:constant(node, 'kernel_packed', pack(node, W, L), string.format(
     '%s.kernel packed: (block of %d vectors, ky, kx, the block\'s input channels, %d channels)', node.name, P.V, P.V * W))
   local bname = common.padded_bias(node, E, L.nvec, W)
-  local kvec = epilogue.vector_prefix(node.epilogue)
+  local kvec = L.kvec
   local ctx = { kvec = kvec, padded = common.padded_affine(node, E, L.nvec, W, K), pool = pool, single = true,
     stride = g.ic, uses_oc0 = common.uses_channel(node.epilogue, kvec, pool) }
   local fns, made = {}, {}
