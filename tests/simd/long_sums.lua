@@ -3,7 +3,7 @@
 -- cnnc.simd.conv1d) and its projection convolutions (2048 channels on a 4x4 map: the 2-D
 -- kernel, cnnc.simd.conv); RegNetY-128GF's grouped 3x3 convolutions over groups of 264
 -- channels (groups of 16 output channels: cnnc.simd.grouped's tiles on every vector target;
--- of 8: those on AVX2 and SSE, the layer's own C on AVX-512) and its squeeze-excitation
+-- of 8: those on AVX2 and SSE, and on AVX-512 with AVX2's vectors) and its squeeze-excitation
 -- blocks' global average over 56x56 positions; a Conv3D over 3x3x3 x 64 (the portable C
 -- on every target: blocks of a cell's channels); with positive inputs and weights, where one
 -- chain of FMAs (or additions) drifts most. The kernels sum a chunk of input channels (the
