@@ -175,25 +175,7 @@ return 1;
 #pragma GCC push_options
 #pragma GCC target("$gcc_target")
 #endif
-#undef VF_W
-#undef vf_load
-#undef vf_store
-#undef vf_set1
-#undef vf_zero
-#undef vf_fma
-#undef vf_add
-#undef vf_mul
-#undef vf_max
-#undef vf_keep
-#undef vf_sub
-#undef vf_div
-#undef vf_min
-#undef vf_abs
-#undef vf_round
-#undef vf_floor
-#undef vf_pow2i
-#undef vf_sel_lt
-#undef vf_sel_nan
+$undefs
 #define vf $vtype
 
 //@ narrow_end
@@ -204,6 +186,9 @@ return 1;
 #pragma GCC pop_options
 #endif
 #undef vf
+$undefs
+
+//@ vf_undef
 #undef VF_W
 #undef vf_load
 #undef vf_store

@@ -58,9 +58,10 @@ local function narrow_functions(n, K, E, kt)
   E.target = t
   local function ops(x) return template.section('simd', x.section .. '_ops', {}) .. '\n'
     .. template.section('simd', x.section .. '_math', {}) end
-  return table.concat({ template.section('simd', 'narrow_begin', { layer = n.name, narrow = kt.name,
+  local undefs = template.section('simd', 'vf_undef', {})
+  return table.concat({ template.section('simd', 'narrow_begin', { layer = n.name, narrow = kt.name, undefs = undefs,
     why = n.sel.plan.why, gcc_target = kt.gcc_target, vtype = kt.vtype }), ops(kt), text,
-    template.section('simd', 'narrow_end', { target = t.name }), ops(t) }, '\n')
+    template.section('simd', 'narrow_end', { target = t.name, undefs = undefs }), ops(t) }, '\n')
 end
 
 -- Every layer's function(s), in the graph's order, by its kernel or its own module.
