@@ -131,7 +131,7 @@ function M.compile(model, opts)
     local lowered = require('cnnc.passes.lower').run(r.typed)
     r.fuse_off = opts.fuse == false
     r.fused = opts.fuse == false and lowered or require('cnnc.passes.fuse').run(lowered, { keep_all = opts.keep_all,
-      backward = opts.backward or opts.train, winograd_weights = opts.winograd })
+      backward = opts.backward or opts.train, winograd_weights = opts.winograd or 'auto' })
     if opts.backward or opts.train then
       if opts.keep_all then util.fail(nil, 'backward code and keep_all do not go together') end
       r.fused = require('cnnc.passes.grad').run(r.fused)
@@ -150,7 +150,7 @@ function M.compile(model, opts)
     if opts.train then winograd = 'off' end
     r.selected = require('cnnc.passes.select').run(r.fused, { target = target, winograd = winograd,
       threads = threads, fuse = opts.fuse ~= false, keep_all = opts.keep_all, tune = require('cnnc.tune').resolve(opts.tune),
-      backward = opts.backward or opts.train, winograd_weights = opts.winograd })
+      backward = opts.backward or opts.train, winograd_weights = opts.winograd or 'auto' })
     if opts.stop == 'select' then return r end
     r.planned = require('cnnc.passes.plan').run(r.selected, { keep_all = opts.keep_all })
     r.planned.profile = opts.profile or nil

@@ -108,6 +108,18 @@ describe('winograd choice', function()
     assert.equal(a.TG, b.TG)
     assert.equal(a.NV, b.NV)
   end)
+  it('takes the kernel gradient as Winograd in backward and training builds, not with off', function()
+    -- a training build's forward pass has no Winograd (its weights change), its weight
+    -- gradients still do: they transform no weights
+    for _, opts in ipairs({ { target = 'avx512', backward = true }, { target = 'avx512', train = true } }) do
+      local g = planned(layers(), opts)
+      assert.truthy(g.nodes[1].sel.bplan.wdw, opts.train and 'train' or 'backward')
+      assert.equal(opts.train and 'direct' or 'winograd', g.nodes[1].sel.kernel)
+      for i = 2, 4 do assert.is_nil(g.nodes[i].sel.bplan.wdw) end
+    end
+    local g = planned(layers(), { target = 'avx512', train = true, winograd = 'off' })
+    assert.is_nil(g.nodes[1].sel.bplan.wdw)
+  end)
   it('rejects an unknown mode', function()
     local m = nn.Sequential{ name = 'wino_case', input_shape = { 8, 8, 4 }, layers = { nn.Conv2D{ 4, 3 } } }
     local r, err = require('cnnc.driver').compile(m, { target = 'avx2', winograd = 'maybe', stop = 'plan' })
