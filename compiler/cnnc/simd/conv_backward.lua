@@ -111,9 +111,8 @@ function M.plan(node, t, ctx)
     how = P.synK == winograd and 'as a forward ' .. winograd.describe(syn, P.syn) or 'as a forward convolution'
   end
   local wfloats = pad_floats
-  local wmode = ctx.winograd_weights or ctx.winograd or 'auto'
-  if wmode ~= 'off' then
-    P.wdw = winograd_dw.plan(node, t, P.IT, P.V, ctx.tune or {}, wmode == 'on')
+  if ctx.winograd_weights ~= 'off' then
+    P.wdw = winograd_dw.plan(node, t, P.IT, P.V, ctx.tune, ctx.winograd_weights == 'on')
     if P.wdw then
       P.wdw.pad = math.ceil(pad_floats / 16) * 16
       wfloats = P.wdw.pad + P.wdw.floats

@@ -58,17 +58,18 @@ local function plan_m(node, t, m, IT, V, tune)
   local C, K = g.ic, node.p.filters
   local TH, TW = g.oh / m, g.ow / m
   local per_row = P * TW * (C + K) * 4                 -- bytes of X~ and D~ per tile row
-  local TR = math.max(1, math.min(TH, math.floor((tune.wdw_block or 768 * 1024) / per_row)))
+  local TR = math.max(1, math.min(TH, math.floor(tune.wdw_block / per_row)))
   local chunks = math.ceil(TH / TR)
   local tiles = TH * TW
   -- per (input channel, output vector): the GEMM (a multiply-add per tile and point, plus a
   -- store and reload of each point's accumulator per chunk), the output transform per chunk
-  -- (3 n + 9 row operations, n^2 loads, 9 stores), both input transforms shared by K / W
-  -- output vectors or C input channels
+  -- (3 n + 9 row operations, n^2 loads, 9 stores), and each tile's two transforms (columns
+  -- then rows, with their loads and stores) shared by the K / W output vectors or the C
+  -- input channels
   local gemm = P * (tiles + 3 * chunks)
   local out = chunks * ((n + 3) * nnz(F.AT) + P + 9)
   local xt = tiles * (2 * n * nnz(F.BT) + 2 * P) / (K / W) / W
-  local dt = tiles * (n * m * nnz(F.G) / m + n * nnz(F.G) + m * m + P) / C
+  local dt = tiles * (2 * n * nnz(F.G) + m * m + P) / C
   return {
     m = m, n = n, P = P, TH = TH, TW = TW, TR = TR, chunks = chunks, IT = IT, V = V,
     xt = r16(P * TR * TW * C), dt = r16(P * TR * TW * K), buf = r16(P * IT * V * W),
