@@ -58,44 +58,25 @@ $blocks
 $bias
 }
 
-//@ wdw_transforms
-/* Winograd F(3x3, ${M}x$M) of the kernel gradient (cnnc.simd.winograd_dw). The input
- * transform B^T x B of the tiles of tile rows ty0 .. ty0 + nty - 1, per vector of input
- * channels: point p of the chunk's tile t at xt + p * $CT + t * $C. */
-static void ${fn}_wxt(float *restrict xt, const float *restrict in, int ty0, int nty)
+//@ wdw_transform
+/* $comment */
+static void $fn(float *restrict $dst, const float *restrict $src, int ty0, int nty)
 {
 for (int ty = 0; ty < nty; ++ty) {
 for (int tx = 0; tx < $TW; ++tx) {
-const float *row = in + ((ty0 + ty) * $M * $PW + tx * $M) * $C;
-float *dst = xt + (ty * $TW + tx) * $C;
-for (int c = 0; c < $C; c += $W) {
+const float *row = $src + ((ty0 + ty) * $M * $ROW + tx * $M) * $CH;
+float *dst = $dst + (ty * $TW + tx) * $CH;
+for (int c = 0; c < $CH; c += $W) {
 const float *s = row + c;
 float *d = dst + c;
-$xlines
-$xstores
+$lines
+$stores
 }
 }
 }
 }
 
-/* The dy transform G dy G^T of the same tiles, per vector of output channels: point p of the
- * chunk's tile t at dt + p * $KT + t * $K. */
-static void ${fn}_wdt(float *restrict dt, const float *restrict dy, int ty0, int nty)
-{
-for (int ty = 0; ty < nty; ++ty) {
-for (int tx = 0; tx < $TW; ++tx) {
-const float *row = dy + ((ty0 + ty) * $M * $OW + tx * $M) * $K;
-float *dst = dt + (ty * $TW + tx) * $K;
-for (int c = 0; c < $K; c += $W) {
-const float *s = row + c;
-float *d = dst + c;
-$dlines
-$dstores
-}
-}
-}
-}
-
+//@ wdw_out
 /* The output transform A^T M A of it input channels x nv vectors of output channels (point p
  * of channel i, vector v at m + p * $PS + i * $VW + v * $W), added into the kernel's gradient
  * (cell c of channel i, vector v at dk + c * $CK + i * $K + v * $W; add 0: written). */

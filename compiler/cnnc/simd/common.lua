@@ -37,6 +37,26 @@ function M.step(rows, vecs, floor)
   return math.max(rows * vecs / 2, (vecs + rows) / 2, floor)
 end
 
+-- The weight-gradient register tile (cnnc.simd.conv_backward, winograd_dw): it rows x v
+-- vectors of accumulators a<i>_<k>, summing x[i] (broadcast) times the v vectors at g.
+-- store(i, k, acc): the C statement storing accumulator acc. Returns the C of the
+-- accumulators' declarations, the vector loads, the multiply-adds and the stores.
+function M.outer_tile(it, v, W, store)
+  local init, loads, fmas, stores = {}, {}, {}, {}
+  for k = 0, v - 1 do loads[#loads + 1] = string.format('vf g%d = vf_load(g + %d); vf_keep(g%d);', k, k * W, k) end
+  for i = 0, it - 1 do
+    local line = { string.format('xb = vf_set1(x[%d]);', i) }
+    for k = 0, v - 1 do
+      local acc = string.format('a%d_%d', i, k)
+      init[#init + 1] = string.format('vf %s = vf_zero();', acc)
+      line[#line + 1] = string.format('%s = vf_fma(xb, g%d, %s);', acc, k, acc)
+      stores[#stores + 1] = store(i, k, acc)
+    end
+    fmas[#fmas + 1] = table.concat(line, ' ')
+  end
+  return table.concat(init, '\n'), table.concat(loads, '\n'), table.concat(fmas, '\n'), table.concat(stores, '\n')
+end
+
 -- FMA lanes a core retires per cycle on target t (two FMA ports; sse4 has no FMA, so a
 -- multiply and an add take both).
 function M.macs_per_cycle(t) return 2 * t.width * (t.name == 'sse4' and 0.5 or 1) end

@@ -127,25 +127,13 @@ end
 local function tile_fn(E, node, P, it, v, g, pw)
   local W = E.target.width
   local oc = node.p.filters
-  local init, fmas, stores = {}, {}, {}
-  for i = 0, it - 1 do
-    for k = 0, v - 1 do init[#init + 1] = string.format('vf a%d_%d = vf_zero();', i, k) end
-  end
-  local loads = {}
-  for k = 0, v - 1 do loads[#loads + 1] = string.format('vf g%d = vf_load(g + %d); vf_keep(g%d);', k, k * W, k) end
-  for i = 0, it - 1 do
-    local line = { string.format('xb = vf_set1(x[%d]);', i) }
-    for k = 0, v - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, g%d, a%d_%d);', i, k, k, i, k) end
-    fmas[#fmas + 1] = table.concat(line, ' ')
-    for k = 0, v - 1 do
-      stores[#stores + 1] = string.format('vf_store(dk + %d, add ? vf_add(vf_load(dk + %d), a%d_%d) : a%d_%d);',
-        i * oc + k * W, i * oc + k * W, i, k, i, k)
-    end
-  end
+  local init, loads, fmas, stores = common.outer_tile(it, v, W, function(i, k, acc)
+    local at = i * oc + k * W
+    return string.format('vf_store(dk + %d, add ? vf_add(vf_load(dk + %d), %s) : %s);', at, at, acc, acc)
+  end)
   local name = string.format('%s_tile%dx%d', E:backward_fn(node, 'weights'), it, v)
   return name, template.section('simd_backward', 'dw_tile', { fn = name, IT = it, V = v, OH = g.oh, OW = g.ow,
-    XROW = g.sh * pw * g.ic, XCOL = g.sw * g.ic, OC = oc, init = table.concat(init, '\n'),
-    loads = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'), stores = table.concat(stores, '\n') })
+    XROW = g.sh * pw * g.ic, XCOL = g.sw * g.ic, OC = oc, init = init, loads = loads, fmas = fmas, stores = stores })
 end
 
 function M.emit_backward(node, E)

@@ -22,6 +22,7 @@
 -- `plan` picks m (2 or 4) by counting vector operations and says whether it beats the
 -- direct register tiles (9 multiply-adds per output pixel and channel pair).
 
+local common = require 'cnnc.simd.common'
 local template = require 'cnnc.template'
 local util = require 'cnnc.util'
 local wmath = require 'cnnc.simd.winograd_math'
@@ -142,30 +143,29 @@ function M.emit(node, E, P, fn, params, copy, x, bias)
     os_[#os_ + 1] = string.format('vf_store(d + %d, add ? vf_add(vf_load(d + %d), %s) : %s);', c * C * K, c * C * K,
       orr[c], orr[c])
   end
-  texts[#texts + 1] = template.section('simd_backward', 'wdw_transforms', { fn = base, M = m, C = C, K = K,
-    TW = P.TW, PW = pw, OW = g.ow, W = W, CT = P.TR * P.TW * C, KT = P.TR * P.TW * K, PS = PS, VW = P.V * W, CK = C * K,
-    xlines = table.concat(xl, '\n'), xstores = table.concat(xs, '\n'), dlines = table.concat(dl, '\n'),
-    dstores = table.concat(ds, '\n'), olines = table.concat(ol, '\n'), ostores = table.concat(os_, '\n') })
+  local function tile_transform(suffix, dst, src, row, ch, lines, stores, comment)
+    texts[#texts + 1] = template.section('simd_backward', 'wdw_transform', { fn = base .. suffix, dst = dst, src = src,
+      TW = P.TW, M = m, ROW = row, CH = ch, W = W, lines = table.concat(lines, '\n'), stores = table.concat(stores, '\n'),
+      comment = util.c_comment(comment) })
+  end
+  tile_transform('_wxt', 'xt', 'in', pw, C, xl, xs, string.format('Winograd F(3x3, %dx%d) of the kernel gradient '
+    .. '(cnnc.simd.winograd_dw). The input transform B^T x B of the tiles of tile rows ty0 .. ty0 + nty - 1, per vector '
+    .. 'of input channels: point p of the chunk\'s tile t at xt + p * %d + t * %d.', m, m, P.TR * P.TW * C, C))
+  tile_transform('_wdt', 'dt', 'dy', g.ow, K, dl, ds, string.format('The dy transform G dy G^T of the same tiles, per '
+    .. 'vector of output channels: point p of the chunk\'s tile t at dt + p * %d + t * %d.', P.TR * P.TW * K, K))
+  texts[#texts + 1] = template.section('simd_backward', 'wdw_out', { fn = base, K = K, W = W, PS = PS, VW = P.V * W,
+    CK = C * K, olines = table.concat(ol, '\n'), ostores = table.concat(os_, '\n') })
   -- register tiles: it input channels x v vectors at one point, summed over the chunk's tiles
   local made = {}
   local function tile(it, v)
     local name = string.format('%s_wtile%dx%d', base, it, v)
     if made[name] then return name end
     made[name] = true
-    local init, loads, fmas, stores = {}, {}, {}, {}
-    for i = 0, it - 1 do
-      for k = 0, v - 1 do init[#init + 1] = string.format('vf a%d_%d = vf_zero();', i, k) end
-    end
-    for k = 0, v - 1 do loads[#loads + 1] = string.format('vf g%d = vf_load(g + %d); vf_keep(g%d);', k, k * W, k) end
-    for i = 0, it - 1 do
-      local line = { string.format('xb = vf_set1(x[%d]);', i) }
-      for k = 0, v - 1 do line[#line + 1] = string.format('a%d_%d = vf_fma(xb, g%d, a%d_%d);', i, k, k, i, k) end
-      fmas[#fmas + 1] = table.concat(line, ' ')
-      for k = 0, v - 1 do stores[#stores + 1] = string.format('vf_store(mp + %d, a%d_%d);', i * P.V * W + k * W, i, k) end
-    end
+    local init, loads, fmas, stores = common.outer_tile(it, v, W, function(i, k, acc)
+      return string.format('vf_store(mp + %d, %s);', i * P.V * W + k * W, acc)
+    end)
     texts[#texts + 1] = template.section('simd_backward', 'wdw_tile', { fn = name, IT = it, V = v, C = C, K = K,
-      init = table.concat(init, '\n'), loads = table.concat(loads, '\n'), fmas = table.concat(fmas, '\n'),
-      stores = table.concat(stores, '\n') })
+      init = init, loads = loads, fmas = fmas, stores = stores })
     return name
   end
   local blocks = {}
