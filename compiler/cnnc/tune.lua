@@ -24,7 +24,7 @@ M.KNOBS = {
     .. '1-D: F(m,3), or F(m,A) x F(3,3) for 4 to 9 taps) (default: per layer)' },
   wino_t = { nil, 'int+', 'tiles per Winograd block (default: from wino_block)' },
   wdw_block = { 768 * 1024, 'int+', 'bytes of the transformed input and dy of one chunk of a Winograd weight gradient (L2)' },
-  wino_ksplit = { 128 * 1024 * 1024, 'int+', 'bytes of U read by all threads (threads x a Winograd layer\'s transformed kernel U) '
+  wino_ksplit = { 24 * 1024 * 1024, 'int+', 'bytes of U read by all threads (threads x a Winograd layer\'s transformed kernel U) '
     .. 'from which a --threads build shares the layer\'s output channels rather than its tiles' },
   wino_nv = { nil, 'int+', 'at most this many vectors per Winograd GEMM register tile' },
   share_min_ns = { 20000, 'int', 'a --threads build shares a layer among threads only if it takes this long alone (ns)' },

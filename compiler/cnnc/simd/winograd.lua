@@ -20,7 +20,7 @@
 --     the channels-last output (ragged right/bottom tiles store only their valid pixels).
 -- Threads take whole blocks; a tile's arithmetic does not depend on its block, so results
 -- are identical for any thread count. When the threads would stream too much of U
--- (threads x U over cnnc.tune's wino_ksplit), every thread instead takes all blocks of one
+-- (threads x U over cnnc.tune's wino_ksplit, 24 MB), every thread instead takes all blocks of one
 -- thread's plan but only its share of the blocks of output vectors: each transforms every
 -- block's input (a small cost next to the GEMM of such layers) and reads only its share of
 -- U, where sharing the tiles has each thread stream all of U for its own blocks. As a kernel (cnnc.passes.select): `plan` picks the
@@ -156,10 +156,13 @@ function M.plan(node, t, ctx)
     -- Output channels shared between the threads: sharing the tiles has every thread
     -- stream all of U for its blocks (threads times one thread's traffic), while sharing the
     -- vectors of output channels keeps one thread's blocks and has each read only its part
-    -- of U, at the price of every thread transforming every block's input. On the 2-core
-    -- machine the tiles won or tied (R2 at 2 threads: 370 us against 393; R3: 27.3-28.3 ms
-    -- against 27.9-28.1, its U of up to 38 MB read from L3), so the default threshold of
-    -- threads x U (cnnc.tune's wino_ksplit, 128 MB) takes it only for many threads on big layers.
+    -- of U, at the price of every thread transforming every block's input. A layer whose
+    -- single-thread plan is one block reads U once on one thread but once per thread when
+    -- the tiles are shared. On the 2-core machine (2026-12-06, 5 rounds beside ONNX Runtime)
+    -- sharing output channels took R3 from 1.65-1.78x to 1.87-2.02x its one-thread speed:
+    -- its 512-channel layers (U of 17-38 MB) went from 1.4-1.55x to 1.6-1.8x. Below
+    -- threads x U of 24 MB (cnnc.tune's wino_ksplit: R2's layers, U up to 2.4 MB) the
+    -- threads' U stays in cache and sharing the tiles won (R2: 370 us against 393).
     local p1 = plan_m(node, t, m, 1, tune)
     local kvec = p1.Kp / t.width
     local nkb = math.ceil(kvec / p1.NV)
