@@ -108,6 +108,27 @@ describe('winograd choice', function()
     assert.equal(a.TG, b.TG)
     assert.equal(a.NV, b.NV)
   end)
+  it('gives part k of every shared Winograd layer its buffers at the same place', function()
+    -- layers of different buffer sizes (64 -> 128 -> 32 channels, 32x32 then 16x16 tiles)
+    local g = planned({ nn.Conv2D{ 128, 3, padding = 'same' }, nn.MaxPooling2D{ 2 },
+      nn.Conv2D{ 32, 3, padding = 'same' }, nn.Conv2D{ 128, 3, padding = 'same' } },
+      { target = 'avx512', threads = 2, tune = { share_min_ns = 0, team_min_ns = 0 } })
+    local stride, n, own = nil, 0, {}
+    for _, node in ipairs(g.nodes) do
+      local p = node.sel.kernel == 'winograd' and node.sel.parts and node.sel.plan
+      if p then
+        n = n + 1
+        stride = stride or p.wsp
+        assert.equal(stride, p.wsp)
+        assert.is_true(node.sel.scratch >= (p.padded or 0) + 2 * p.wsp)
+        assert.is_true(p.wsp >= p.vsize + p.T * p.P * p.Kp, node.name .. ': buffers overlap the next part\'s')
+        own[#own + 1] = p.vsize + p.T * p.P * p.Kp
+      end
+    end
+    assert.equal(3, n)
+    table.sort(own)
+    assert.is_true(own[1] < own[#own], 'the layers\' own buffers should differ in size')
+  end)
   it('takes the kernel gradient as Winograd in backward and training builds, not with off', function()
     -- a training build's forward pass has no Winograd (its weights change), its weight
     -- gradients still do: they transform no weights
