@@ -351,7 +351,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
         build_cnnc "$net" "$t" "$dir" || continue
         [ $net = r3 ] && built_r3=1
         log=$LOGS/cnnc-$net-$t-1T.txt
-        "$dir/$net" "$nd/input.npy" -o "$dir/out.npy" --bench "$runs" > "$log" 2>&1
+        "$dir/$net" "$nd/input.npy" -o "$dir/out.npy" --bench "$runs" --warmup "$warm" > "$log" 2>&1
         time_rec "$net" cnnc "$t" 1 "$log" || continue
         if $CNNC build --help 2>&1 | grep -q -- '--threads'; then
             # The same network built with `--threads 2` (layers worth it shared by 2 threads).
@@ -359,7 +359,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
             # shellcheck disable=SC2086
             if $CNNC build "bench/models/$net.lua" -o "$dir-2t" --target "$t" --threads 2 --cc "$CC" \
                     --cflags "$CFLAGS" > "$LOGS/build-$net-$t-2T.txt" 2>&1; then
-                "$dir-2t/$net" "$nd/input.npy" -o "$dir-2t/out.npy" --bench "$runs" > "$log2" 2>&1
+                "$dir-2t/$net" "$nd/input.npy" -o "$dir-2t/out.npy" --bench "$runs" --warmup "$warm" > "$log2" 2>&1
                 time_rec "$net" cnnc "$t" 2 "$log2"
                 [ -n "$REF" ] && check "$net" "cnnc $t 2 threads vs onednn" "$dir-2t/out.npy" "$REF"
             else
@@ -411,7 +411,7 @@ for net in $(echo "$NETS" | tr ',' ' '); do
                 fi
                 cdir=$OUT/cnnc/$net-$pt; [ $t = 2 ] && cdir=$cdir-2t
                 log=$LOGS/pair-$net-cnnc-${t}T-$round.txt
-                "$cdir/$net" "$nd/input.npy" --bench "$pruns" > "$log" 2>&1
+                "$cdir/$net" "$nd/input.npy" --bench "$pruns" --warmup "$warm" > "$log" 2>&1
                 bl=$(bench_line "$log"); [ -n "$bl" ] && echo "cnnc $t $bl" >> "$pf"
             done
             round=$((round + 1))

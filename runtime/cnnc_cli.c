@@ -31,7 +31,7 @@
 #define CLI_PRINT_PER_LINE 8
 #define CLI_TOP_DEFAULT 5
 #define CLI_BENCH_MAX 10000000L /* keeps the timing array at most 80 MB */
-#define CLI_WARMUP_RUNS 2
+#define CLI_WARMUP_RUNS 2 /* --warmup's default */
 #define CLI_MAX_TENSORS 256
 
 /* The model with its inputs and outputs always listed, and the command line given. */
@@ -42,6 +42,7 @@ struct cli {
     const char *input[CLI_MAX_TENSORS], *output[CLI_MAX_TENSORS];
     int inputs, outputs;     /* files given */
     long bench, top;
+    long warmup;             /* --warmup: untimed runs before --bench's and --profile's */
     long threads;            /* the team's size (a --threads build) */
     const char *grad_output, *weight_grads; /* a --backward build's gradient run (cnnc_grad.c) */
     long profile;            /* --profile runs (a profile build) */
@@ -79,8 +80,10 @@ static void help_single(FILE *f, const struct cli *c)
         "            .pgm: one 8-bit image per channel, OUTPUT_<c>.pgm, each stretched\n"
         "                  from its min to its max (rank-3 output, single input only);\n"
         "            anything else: raw little-endian float32\n"
-        "--bench N   time N runs of the model on the first input (after %d warm-up runs);\n"
-        "            with a batch, also N / items runs of the whole batch (items per second)\n"
+        "--bench N   time N runs of the model on the first input (after the warm-up runs);\n"
+        "            with a batch, also N / items runs of the whole batch (items per second,\n"
+        "            after one warm-up batch)\n"
+        "--warmup W  untimed runs before those --bench and --profile time (default %d)\n"
         "--top K     for class probabilities, list the K most likely classes\n"
         "            (default %d, 0 for none)\n",
         c->m.name, c->m.name, in, in + 1, out,
@@ -138,8 +141,10 @@ static void help_lists(FILE *f, const cnnc_model *m)
         "            one), .pgm (one image per channel, rank-3 output, single item), or\n"
         "            raw little-endian float32. Integer and boolean outputs are written\n"
         "            as float32 values (exact; booleans 0 and 1).\n"
-        "--bench N   time N runs of the model on the first item (after %d warm-up runs);\n"
-        "            with a batch, also N / items runs of the whole batch (items per second)\n",
+        "--bench N   time N runs of the model on the first item (after the warm-up runs);\n"
+        "            with a batch, also N / items runs of the whole batch (items per second,\n"
+        "            after one warm-up batch)\n"
+        "--warmup W  untimed runs before those --bench and --profile time (default %d)\n",
         CLI_WARMUP_RUNS);
     if (m->max_threads > 1)
         fprintf(f, "--threads N the threads to run on, 1 to %d (default %d)\n", m->max_threads,
@@ -246,13 +251,14 @@ static int options_parse(struct cli *c, int argc, char **argv)
     int i, only_files = 0, top_given = 0;
     c->inputs = c->outputs = 0;
     c->bench = 0;
+    c->warmup = CLI_WARMUP_RUNS;
     c->top = c->single ? CLI_TOP_DEFAULT : 0;
     c->threads = m->max_threads > 1 ? m->max_threads : 1;
     c->grad_output = c->weight_grads = NULL;
     c->profile = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--bench") == 0
+        int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--bench") == 0 || strcmp(a, "--warmup") == 0
                           || strcmp(a, "--threads") == 0 || strcmp(a, "--profile") == 0
                           || (c->single && strcmp(a, "--top") == 0)
                           || strcmp(a, "--grad-output") == 0 || strcmp(a, "--weight-grads") == 0;
@@ -283,6 +289,10 @@ static int options_parse(struct cli *c, int argc, char **argv)
         } else if (strcmp(a, "--bench") == 0) {
             if (count_parse(&c->bench, v, 1, CLI_BENCH_MAX) != 0)
                 return usage_error(c, "--bench needs a number of runs from 1 to %ld, not %s",
+                                   CLI_BENCH_MAX, v);
+        } else if (strcmp(a, "--warmup") == 0) {
+            if (count_parse(&c->warmup, v, 0, CLI_BENCH_MAX) != 0)
+                return usage_error(c, "--warmup needs a number of runs from 0 to %ld, not %s",
                                    CLI_BENCH_MAX, v);
         } else if (strcmp(a, "--threads") == 0) {
             long most = m->max_threads > 1 ? m->max_threads : 1;
@@ -577,8 +587,8 @@ static double median_of(double *t, long n);
 
 /* --profile's runs on the first item: per step, the median and least time, and its share of
  * the sum of the medians. Returns 0, or -1 with err set. */
-static int profile_print(const cnnc_model *m, long runs, const float *input, float *output, void *ws, char *err,
-                         size_t errlen)
+static int profile_print(const cnnc_model *m, long runs, long warmup, const float *input, float *output, void *ws,
+                         char *err, size_t errlen)
 {
     struct profile p;
     int s, steps = m->profile_steps;
@@ -592,7 +602,7 @@ static int profile_print(const cnnc_model *m, long runs, const float *input, flo
         cnnc_err_set(err, errlen, "--profile", "out of memory for %ld timings", runs);
         return -1;
     }
-    for (p.run = -CLI_WARMUP_RUNS; p.run < runs; p.run++) {
+    for (p.run = -warmup; p.run < runs; p.run++) {
         struct profile *q = &p;
         long keep = p.run;
         if (p.run < 0)
@@ -615,11 +625,11 @@ static int profile_print(const cnnc_model *m, long runs, const float *input, flo
     return 0;
 }
 
-/* --bench's timing runs on the first item (on the team, if any), and with a batch of
+/* --bench's timing runs on the first item (on the team, if any; after `warmup` untimed ones), and with a batch of
  * several items also runs of the whole batch; then stdout flushed and checked. Returns 0,
  * or -1 with err set. */
-static int finish(const cnnc_model *m, const struct team *team, long runs, const float *input, float *output,
-                  size_t items, void *ws, char *err, size_t errlen)
+static int finish(const cnnc_model *m, const struct team *team, long runs, long warmup, const float *input,
+                  float *output, size_t items, void *ws, char *err, size_t errlen)
 {
     double *t = runs > 0 ? malloc((size_t)runs * sizeof *t) : NULL, median;
     long r;
@@ -628,7 +638,7 @@ static int finish(const cnnc_model *m, const struct team *team, long runs, const
         return -1;
     }
     if (runs > 0) {
-        for (r = -CLI_WARMUP_RUNS; r < runs; r++) {
+        for (r = -warmup; r < runs; r++) {
             double t0 = cnnc_time_now();
             if (team->team)
                 m->predict_team(team->team, input, output, ws);
@@ -712,7 +722,7 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
     team_start(&team, m, c.threads);
     if (c.grad_output != NULL) {
         rc = cnnc_grad_run(m, in[0].data, items, batched, c.grad_output, c.outputs ? c.output[0] : NULL,
-                           c.weight_grads, c.bench, team.team, err, sizeof err) == 0 ? 0 : 1;
+                           c.weight_grads, c.bench, c.warmup, team.team, err, sizeof err) == 0 ? 0 : 1;
         goto fail;
     }
     ws = workspace_new(m, (size_t)team.threads, &ws_block);
@@ -739,9 +749,9 @@ int cnnc_cli_main(int argc, char **argv, const cnnc_model *model)
     } else {
         outputs_print(output, items, &c);
     }
-    if (c.profile > 0 && profile_print(m, c.profile, input, output, ws, err, sizeof err) != 0)
+    if (c.profile > 0 && profile_print(m, c.profile, c.warmup, input, output, ws, err, sizeof err) != 0)
         goto fail;
-    if (finish(m, &team, c.bench, input, output, items, ws, err, sizeof err) != 0)
+    if (finish(m, &team, c.bench, c.warmup, input, output, items, ws, err, sizeof err) != 0)
         goto fail;
     rc = 0;
 fail:

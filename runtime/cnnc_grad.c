@@ -207,9 +207,9 @@ static int double_order(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* `runs` backward passes of the first item (after two warm-up runs), on this thread. */
-static int bench_run(const cnnc_model *m, long runs, const float *input, const float *dy, float *dx, float *gw,
-                     char *err, size_t errlen)
+/* `runs` backward passes of the first item (after `warmup` untimed ones), on this thread. */
+static int bench_run(const cnnc_model *m, long runs, long warmup, const float *input, const float *dy, float *dx,
+                     float *gw, char *err, size_t errlen)
 {
     unsigned char *block;
     void *ws = aligned(m->backward_workspace_size, &block);
@@ -221,7 +221,7 @@ static int bench_run(const cnnc_model *m, long runs, const float *input, const f
         free(t);
         return -1;
     }
-    for (r = -2; r < runs; r++) {
+    for (r = -warmup; r < runs; r++) {
         double t0 = cnnc_time_now();
         m->backward_ws(input, dy, dx, gw, ws);
         if (r >= 0)
@@ -237,7 +237,8 @@ static int bench_run(const cnnc_model *m, long runs, const float *input, const f
 }
 
 int cnnc_grad_run(const cnnc_model *m, const float *input, size_t n, int batched, const char *dy_path,
-                  const char *dx_path, const char *dir, long bench, void *team, char *err, size_t errlen)
+                  const char *dx_path, const char *dir, long bench, long warmup, void *team, char *err,
+                  size_t errlen)
 {
     cnnc_array dy;
     unsigned char *ws_block = NULL;
@@ -265,7 +266,7 @@ int cnnc_grad_run(const cnnc_model *m, const float *input, size_t n, int batched
         grads_print(m, dx, n, gw);
     else if (grads_write(m, dx, n, batched, gw, dx_path, dir, err, errlen) != 0)
         goto done;
-    if (bench > 0 && bench_run(m, bench, input, dy.data, dx, gw, err, errlen) != 0)
+    if (bench > 0 && bench_run(m, bench, warmup, input, dy.data, dx, gw, err, errlen) != 0)
         goto done;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cnnc_err_set(err, errlen, "stdout", "write error");

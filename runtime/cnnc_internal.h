@@ -53,9 +53,10 @@ int cnnc_pgm_channels_write(const char *path, const float *y, int h, int w, int 
  * input gradient written to dx_path (or printed with the weight gradients' norms when
  * both dx_path and dir are NULL), the weight gradients summed over the items written to
  * dir/<layer>.<weight>.npy; with bench > 0 also times `bench` backward runs of the first
- * item. team: the run's team of threads (NULL: none). Everything is computed before
+ * item, after `warmup` untimed ones. team: the run's team of threads (NULL: none). Everything is computed before
  * anything is written, and a failed write removes what was written. 0, or -1 with err. */
 int cnnc_grad_run(const cnnc_model *m, const float *input, size_t n, int batched, const char *dy_path,
-                  const char *dx_path, const char *dir, long bench, void *team, char *err, size_t errlen);
+                  const char *dx_path, const char *dir, long bench, long warmup, void *team, char *err,
+                  size_t errlen);
 
 #endif /* CNNC_INTERNAL_H */

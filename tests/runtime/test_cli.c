@@ -344,6 +344,25 @@ Test(cli, bench_runs_n_times_after_warm_up)
     cr_assert(tu_exists(tu_path("o.npy")));
 }
 
+Test(cli, warmup_sets_the_untimed_runs)
+{
+    long before = fake_calls;
+    cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,
+                        write_input("in.npy", 1, 0), "--bench", "5", "--warmup", "9", NULL), 0, "%s", err);
+    cr_assert_eq(fake_calls - before, 1 + 9 + 5);
+    before = fake_calls;
+    cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,
+                        write_input("in.npy", 1, 0), "--warmup", "0", "--bench", "3", NULL), 0, "%s", err);
+    cr_assert_eq(fake_calls - before, 1 + 0 + 3);
+    before = fake_calls;
+    /* a batch still gets one warm-up batch */
+    cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,
+                        write_input("in.npy", 2, 1), "--bench", "7", "--warmup", "4", NULL), 0, "%s", err);
+    cr_assert_eq(fake_calls - before, 2 + 4 + 7 + (1 + 3) * 2);
+    usage_fails("--warmup needs a number of runs from 0 to 10000000, not -1", "in.npy", "--warmup", "-1", NULL);
+    usage_fails("fake: missing argument after --warmup", "in.npy", "--warmup", NULL, NULL);
+}
+
 Test(cli, a_single_item_is_timed_alone)
 {
     cr_assert_eq(tu_cli(&tu_fake_model, out, sizeof out, err, sizeof err,
