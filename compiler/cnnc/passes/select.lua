@@ -166,9 +166,9 @@ local function thread_steps(g, t)
   return steps
 end
 
--- Step 3b: the shared Winograd layers (plans with per-part buffers of `wsp` floats after
--- `padded` floats of input copy, in the one scratch region of cnnc.passes.plan) all give
--- part k its buffers at the same place, k times the largest wsp. The thread that took
+-- Step 3b: the shared Winograd layers (plans whose scratch, in the one scratch region of
+-- cnnc.passes.plan, ends in one buffer of `wsp` floats per part) all give part k its
+-- buffers at the same place, k times the largest wsp. The thread that took
 -- part k of one layer takes part k of the next, so it writes into cache lines it wrote
 -- itself; with each layer's own stride, part 1 of a layer with smaller buffers wrote into
 -- part 0's of the layer before, lines the other core held: R2's conv2d_2 and conv2d_4
@@ -182,8 +182,8 @@ local function same_part_buffers(g, threads)
   for _, n in ipairs(g.nodes) do
     local p = n.sel and n.sel.parts and n.sel.plan
     if p and p.wsp then
+      p.scratch = p.scratch + threads * (stride - p.wsp)
       p.wsp = stride
-      p.scratch = (p.padded or 0) + threads * stride
       n.sel.scratch = p.scratch
     end
   end
